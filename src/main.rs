@@ -1,1 +1,66 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use greenlight::app::{self, AppError};
+use greenlight::cli::{Cli, Command};
+use greenlight::engine::Outcome;
+
+fn main() -> ExitCode {
+    // One crypto provider for every TLS client in the binary (reqwest, kube,
+    // octocrab); without it rustls panics when two are compiled in.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GREENLIGHT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // Help and --version are answers, not errors; usage errors exit 1 (DESIGN.md).
+            return if error.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Run(args) => app::run(args).await,
+            Command::Plan(args) => app::plan(args).await,
+            Command::Validate(args) => app::validate(args).map(|()| Outcome::Planned),
+            Command::Schema => {
+                println!("{}", greenlight::spec::schema::json_schema());
+                Ok(Outcome::Planned)
+            }
+        }
+    });
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(error) => {
+            report_error(&error);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn report_error(error: &AppError) {
+    eprintln!("error: {error}");
+    if let AppError::Spec(spec) = error
+        && greenlight::ci::is_github_actions()
+        && let Some((file, location)) = spec.file_location()
+    {
+        let (line, column) = location.map_or((1, 1), |at| (at.line, at.column));
+        let message = spec.message.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+        println!("::error file={file},line={line},col={column}::{message}");
+    }
+}

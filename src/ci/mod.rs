@@ -1,0 +1,71 @@
+//! Which CI system runs us, and the facts templates and reports need from it.
+
+use crate::spec::template::CiFacts;
+
+/// Reads the CI facts from environment variables (`lookup` is `std::env::var`
+/// in production, a map in tests).
+pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
+    let is = |name: &str| lookup(name).is_some_and(|value| value == "true");
+    if is("GITHUB_ACTIONS") {
+        let run_url = match (lookup("GITHUB_SERVER_URL"), lookup("GITHUB_REPOSITORY"), lookup("GITHUB_RUN_ID")) {
+            (Some(server), Some(repository), Some(run)) => Some(format!("{server}/{repository}/actions/runs/{run}")),
+            _ => None,
+        };
+        let git_ref = lookup("GITHUB_REF");
+        // pull_request events run on refs/pull/<number>/merge.
+        let pr = git_ref
+            .as_deref()
+            .and_then(|r| r.strip_prefix("refs/pull/"))
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|number| number.parse().ok());
+        CiFacts { provider: "github".into(), sha: lookup("GITHUB_SHA"), git_ref, pr, run_url }
+    } else if is("GITLAB_CI") {
+        CiFacts {
+            provider: "gitlab".into(),
+            sha: lookup("CI_COMMIT_SHA"),
+            git_ref: lookup("CI_COMMIT_REF_NAME"),
+            pr: lookup("CI_MERGE_REQUEST_IID").and_then(|iid| iid.parse().ok()),
+            run_url: lookup("CI_JOB_URL").or_else(|| lookup("CI_PIPELINE_URL")),
+        }
+    } else {
+        CiFacts { provider: "local".into(), ..CiFacts::default() }
+    }
+}
+
+pub fn is_github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|value| value == "true")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn reads_github_pull_requests() {
+        let facts = detect(env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SHA", "abc123"),
+            ("GITHUB_REF", "refs/pull/42/merge"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_RUN_ID", "7"),
+        ]));
+        assert_eq!(facts.provider, "github");
+        assert_eq!(facts.pr, Some(42));
+        assert_eq!(facts.run_url.as_deref(), Some("https://github.com/acme/shop/actions/runs/7"));
+    }
+
+    #[test]
+    fn reads_gitlab_merge_requests_and_defaults_to_local() {
+        let facts = detect(env(&[("GITLAB_CI", "true"), ("CI_MERGE_REQUEST_IID", "9")]));
+        assert_eq!((facts.provider.as_str(), facts.pr), ("gitlab", Some(9)));
+        assert_eq!(detect(env(&[])).provider, "local");
+    }
+}

@@ -1,0 +1,125 @@
+//! The timeline: every decision the engine takes, with the numbers behind it.
+//! Reports are rendered from these events; they never decide anything.
+
+use std::time::SystemTime;
+
+use serde::{Serialize, Serializer};
+
+use crate::judge::Verdict;
+use crate::router::Weight;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    #[serde(serialize_with = "rfc3339")]
+    pub at: SystemTime,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+fn rfc3339<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&crate::clock::rfc3339_millis(*at))
+}
+
+/// Steps are numbered from 1, as people count them.
+pub type StepNumber = usize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    Started {
+        name: String,
+        stable_version: String,
+        new_version: String,
+    },
+    Deployed {
+        version: String,
+    },
+    DeployFailed {
+        version: String,
+        error: String,
+    },
+    Smoke {
+        check: String,
+        verdict: Verdict,
+        detail: String,
+    },
+    /// A weight was set and read back from the router.
+    WeightSet {
+        weight: Weight,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: Option<StepNumber>,
+    },
+    /// One measurement of one metric.
+    Gate {
+        step: StepNumber,
+        metric: String,
+        value: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<f64>,
+        verdict: Verdict,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    StepCompleted {
+        step: StepNumber,
+        weight: Weight,
+        held_ms: u64,
+    },
+    RollbackStarted {
+        reason: String,
+    },
+    RollbackCompleted {
+        weight: Weight,
+    },
+    Promoted {
+        version: String,
+    },
+    Retired {
+        version: String,
+    },
+    Halted {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// Something went wrong that does not change the outcome.
+    Warning {
+        message: String,
+    },
+}
+
+/// How a rollout ended; the JSON report's `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Promoted,
+    RolledBack,
+    Halted,
+    Failed,
+    Planned,
+}
+
+impl Outcome {
+    /// The process exit code DESIGN.md fixes for each outcome.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Promoted | Outcome::Planned => 0,
+            Outcome::Failed => 1,
+            Outcome::RolledBack => 2,
+            Outcome::Halted => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Promoted => "promoted",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Halted => "halted",
+            Outcome::Failed => "failed",
+            Outcome::Planned => "planned",
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The rollout engine: a pure state machine. It never does I/O and never reads
+//! the clock; the runner feeds it what happened and when, and does what it asks.
+
+pub mod analysis;
+pub mod event;
+pub mod machine;
+pub mod plan;
+
+pub use event::{Event, EventKind, Outcome};
+pub use machine::{Action, Engine, Input, SmokeResult, State};
+pub use plan::Plan;

@@ -1,0 +1,125 @@
+//! A strategy compiled into the steps the engine walks through.
+//!
+//! Canary and blue/green differ only in their steps: blue/green is a preview
+//! at 0% followed by a switch to 100%, each with its own hold and analysis.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::judge::Threshold;
+use crate::router::Weight;
+use crate::spec::types::{AnalysisSpec, NoDataPolicy, RolloutSpec, StrategySpec};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub strategy: StrategyKind,
+    pub steps: Vec<Step>,
+    pub smoke_checks: usize,
+    pub analysis: Option<AnalysisPolicy>,
+    /// How long the old version keeps running after promotion.
+    pub scale_down_delay: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyKind {
+    Canary,
+    BlueGreen,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub weight: Weight,
+    pub hold: Duration,
+    pub analyse: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnalysisPolicy {
+    pub interval: Duration,
+    pub failure_limit: u32,
+    pub consecutive_error_limit: u32,
+    pub min_samples: u32,
+    pub no_data: NoDataPolicy,
+    pub no_data_limit: u32,
+    pub gates: Vec<Gate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gate {
+    pub metric: String,
+    #[serde(flatten)]
+    pub threshold: Threshold,
+}
+
+impl Plan {
+    /// Compiles a validated spec.
+    pub fn from_spec(spec: &RolloutSpec) -> Self {
+        let analysis_on = spec.analysis.is_some();
+        let step = |weight: i64, hold: Duration, analysis: Option<bool>| Step {
+            weight: Weight::clamped(weight),
+            hold,
+            analyse: analysis.unwrap_or(analysis_on) && analysis_on,
+        };
+        let (strategy, steps, scale_down_delay) = match &spec.strategy {
+            StrategySpec::Canary(canary) => {
+                let steps = match (&canary.steps, canary.step, canary.every) {
+                    (Some(steps), _, _) => {
+                        steps.iter().map(|s| step(s.weight, s.hold.get(), s.analysis)).collect()
+                    }
+                    (None, Some(increment), Some(every)) => {
+                        let max = canary.max.unwrap_or(100);
+                        (1..)
+                            .map(|n| n * increment.max(1))
+                            .take_while(|weight| *weight <= max)
+                            .map(|weight| step(weight, every.get(), None))
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                (StrategyKind::Canary, steps, canary.scale_down_delay.get())
+            }
+            StrategySpec::BlueGreen(blue_green) => {
+                let mut steps = Vec::new();
+                if let Some(preview) = &blue_green.preview {
+                    steps.push(step(0, preview.hold.get(), preview.analysis));
+                }
+                let (hold, analysis) = blue_green
+                    .post_promotion
+                    .as_ref()
+                    .map_or((Duration::ZERO, Some(false)), |phase| (phase.hold.get(), phase.analysis));
+                steps.push(step(100, hold, analysis));
+                (StrategyKind::BlueGreen, steps, blue_green.scale_down_delay.get())
+            }
+        };
+        Self {
+            strategy,
+            steps,
+            smoke_checks: spec.smoke.len(),
+            analysis: spec.analysis.as_ref().map(AnalysisPolicy::from_spec),
+            scale_down_delay,
+        }
+    }
+}
+
+impl AnalysisPolicy {
+    fn from_spec(spec: &AnalysisSpec) -> Self {
+        Self {
+            interval: spec.interval.get(),
+            failure_limit: spec.failure_limit,
+            consecutive_error_limit: spec.consecutive_error_limit,
+            min_samples: spec.min_samples,
+            no_data: spec.no_data,
+            no_data_limit: spec.no_data_limit,
+            gates: spec
+                .metrics
+                .iter()
+                .map(|metric| Gate {
+                    metric: metric.name.clone(),
+                    threshold: Threshold { min: metric.min, max: metric.max },
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Turning observations into verdicts. Thresholds now; baseline-vs-canary
+//! statistics belong here too when they come.
+
+mod threshold;
+
+pub use threshold::Threshold;
+
+use serde::Serialize;
+
+/// What one measurement, or a whole gate, came to.
+///
+/// Kept apart on purpose: "the metric failed", "there was no data", "the
+/// provider errored" and "too few samples" call for different actions, and
+/// confusing them is the commonest complaint about rollout controllers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    NoData,
+    ProviderError,
+    /// Not enough samples to decide.
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::NoData => "no data",
+            Verdict::ProviderError => "provider error",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! greenlight: progressive delivery from CI.
+//!
+//! A functional core (the [`engine`], a pure state machine) inside an
+//! imperative shell (the [`runner`] and the providers: [`target`], [`router`],
+//! [`metrics`], [`state`]). Reports consume the engine's events.
+
+pub mod app;
+pub mod ci;
+pub mod cli;
+pub mod clock;
+pub mod engine;
+pub mod judge;
+pub mod metrics;
+pub mod plan_text;
+pub mod process;
+pub mod provider;
+pub mod release;
+pub mod report;
+pub mod router;
+pub mod runner;
+pub mod smoke;
+pub mod spec;
+pub mod state;
+pub mod target;

@@ -1,0 +1,50 @@
+//! `query: {command: …}`: a metric from any script that prints a number.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Measurement, MetricSource};
+use crate::process::run_shell;
+use crate::provider::ProviderError;
+use crate::release::Release;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct CommandMetric {
+    script: String,
+    release: Release,
+}
+
+impl CommandMetric {
+    pub fn new(script: String, release: Release) -> Self {
+        Self { script, release }
+    }
+}
+
+#[async_trait]
+impl MetricSource for CommandMetric {
+    fn describe(&self) -> String {
+        format!("command `{}`", self.script)
+    }
+
+    async fn measure(&self) -> Result<Measurement, ProviderError> {
+        let finished = run_shell(&self.script, &self.release.env(), TIMEOUT).await?;
+        if !finished.success {
+            return Err(ProviderError::new(format!(
+                "`{}` {}: {}",
+                self.script,
+                finished.status(),
+                finished.last_words()
+            )));
+        }
+        let printed = finished.stdout.trim();
+        if printed.is_empty() {
+            return Ok(Measurement::NoData);
+        }
+        printed.parse::<f64>().map(Measurement::Value).map_err(|_| {
+            ProviderError::new(format!("`{}` printed `{printed}`, not a number", self.script))
+                .with_hint("print one number, or nothing when there is no data")
+        })
+    }
+}

@@ -1,0 +1,32 @@
+//! Metric sources answer one query; judging the answer is the engine's job.
+
+pub mod command;
+
+use async_trait::async_trait;
+
+use crate::provider::ProviderError;
+
+/// One answer from a metric source. "No data" is not zero, and not an error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measurement {
+    Value(f64),
+    NoData,
+}
+
+/// One metric with its query already rendered.
+#[async_trait]
+pub trait MetricSource: Send + Sync {
+    fn describe(&self) -> String;
+    async fn measure(&self) -> Result<Measurement, ProviderError>;
+}
+
+/// The source of one metric a spec defines.
+pub fn from_spec(
+    spec: &crate::spec::types::MetricSpec,
+    release: &crate::release::Release,
+) -> Box<dyn MetricSource> {
+    use crate::spec::types::QuerySpec;
+    match &spec.query {
+        QuerySpec::Command(script) => Box::new(command::CommandMetric::new(script.clone(), release.clone())),
+    }
+}

@@ -1,0 +1,190 @@
+//! The report: the timeline plus a per-step digest of it, derived once so every
+//! format shows the same numbers.
+
+use std::time::SystemTime;
+
+use serde::{Serialize, Serializer};
+
+use crate::engine::plan::{Plan, StrategyKind};
+use crate::engine::{Event, EventKind, Outcome};
+use crate::judge::{Threshold, Verdict};
+use crate::release::Release;
+use crate::router::Weight;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub outcome: Outcome,
+    /// Why, in one sentence.
+    pub reason: String,
+    pub name: String,
+    pub stable_version: String,
+    pub new_version: String,
+    pub strategy: StrategyKind,
+    #[serde(serialize_with = "optional_rfc3339")]
+    pub started_at: Option<SystemTime>,
+    #[serde(serialize_with = "optional_rfc3339")]
+    pub finished_at: Option<SystemTime>,
+    pub steps: Vec<StepDigest>,
+    pub smoke: Vec<SmokeDigest>,
+    pub timeline: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepDigest {
+    pub step: usize,
+    pub weight: Weight,
+    pub planned_hold_ms: u64,
+    /// How long the weight was actually held; `None` when the step never completed.
+    pub held_ms: Option<u64>,
+    pub gates: Vec<GateDigest>,
+    pub status: StepStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    Halted,
+    NotReached,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateDigest {
+    pub metric: String,
+    pub threshold: Threshold,
+    /// The last value measured in this step.
+    pub value: Option<f64>,
+    pub measurements: u32,
+    /// The worst verdict seen in this step; `None` when never measured.
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SmokeDigest {
+    pub check: String,
+    pub verdict: Verdict,
+    pub detail: String,
+}
+
+fn optional_rfc3339<S: Serializer>(at: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serializer.collect_str(&crate::clock::rfc3339_millis(*at)),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn severity(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Pass => 0,
+        Verdict::NoData => 1,
+        Verdict::ProviderError => 2,
+        Verdict::Inconclusive => 3,
+        Verdict::Fail => 4,
+    }
+}
+
+impl Report {
+    pub fn build(
+        release: &Release,
+        plan: &Plan,
+        outcome: Outcome,
+        reason: String,
+        timeline: Vec<Event>,
+    ) -> Self {
+        let gates = plan.analysis.as_ref().map(|analysis| analysis.gates.as_slice()).unwrap_or_default();
+        let mut steps: Vec<StepDigest> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| StepDigest {
+                step: index + 1,
+                weight: step.weight,
+                planned_hold_ms: step.hold.as_millis().try_into().unwrap_or(u64::MAX),
+                held_ms: None,
+                gates: if step.analyse {
+                    gates
+                        .iter()
+                        .map(|gate| GateDigest {
+                            metric: gate.metric.clone(),
+                            threshold: gate.threshold,
+                            value: None,
+                            measurements: 0,
+                            verdict: None,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                status: StepStatus::NotReached,
+            })
+            .collect();
+        let mut smoke = Vec::new();
+        let mut current: Option<usize> = None;
+        for event in &timeline {
+            match &event.kind {
+                EventKind::WeightSet { step: Some(step), .. } => current = Some(step - 1),
+                EventKind::Gate { step, metric, value, verdict, .. } => {
+                    let digest = steps
+                        .get_mut(step - 1)
+                        .and_then(|step| step.gates.iter_mut().find(|gate| &gate.metric == metric));
+                    if let Some(gate) = digest {
+                        if value.is_some() {
+                            gate.value = *value;
+                        }
+                        gate.measurements += u32::from(*verdict != Verdict::Inconclusive);
+                        if gate.verdict.is_none_or(|worst| severity(*verdict) > severity(worst)) {
+                            gate.verdict = Some(*verdict);
+                        }
+                    }
+                }
+                EventKind::StepCompleted { step, held_ms, .. } => {
+                    if let Some(digest) = steps.get_mut(step - 1) {
+                        digest.held_ms = Some(*held_ms);
+                        digest.status = StepStatus::Passed;
+                    }
+                    current = None;
+                }
+                EventKind::RollbackStarted { .. } | EventKind::Halted { .. } => {
+                    if let Some(digest) = current.and_then(|index| steps.get_mut(index)) {
+                        digest.status = match event.kind {
+                            EventKind::Halted { .. } => StepStatus::Halted,
+                            _ => StepStatus::Failed,
+                        };
+                    }
+                    current = None;
+                }
+                EventKind::Smoke { check, verdict, detail } => smoke.push(SmokeDigest {
+                    check: check.clone(),
+                    verdict: *verdict,
+                    detail: detail.clone(),
+                }),
+                _ => {}
+            }
+        }
+        Self {
+            outcome,
+            reason,
+            name: release.name.clone(),
+            stable_version: release.stable_version.clone(),
+            new_version: release.new_version.clone(),
+            strategy: plan.strategy,
+            started_at: timeline.first().map(|event| event.at),
+            finished_at: timeline.last().map(|event| event.at),
+            steps,
+            smoke,
+            timeline,
+        }
+    }
+
+    /// The gates' metric names, in plan order (the summary's columns).
+    pub fn metrics(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for gate in self.steps.iter().flat_map(|step| &step.gates) {
+            if !names.contains(&gate.metric.as_str()) {
+                names.push(&gate.metric);
+            }
+        }
+        names
+    }
+}

@@ -1,0 +1,69 @@
+//! `router: command`: shift traffic with the user's own commands, for routers
+//! greenlight has no provider for yet.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Router, Weight};
+use crate::process::run_shell;
+use crate::provider::ProviderError;
+use crate::release::Release;
+use crate::spec::types::CommandRouter;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct CommandRouterProvider {
+    spec: CommandRouter,
+    release: Release,
+}
+
+impl CommandRouterProvider {
+    pub fn new(spec: CommandRouter, release: Release) -> Self {
+        Self { spec, release }
+    }
+}
+
+#[async_trait]
+impl Router for CommandRouterProvider {
+    fn describe(&self) -> String {
+        "command router".to_owned()
+    }
+
+    fn plan(&self, weight: Weight) -> Vec<String> {
+        vec![format!("run `{}` with GREENLIGHT_WEIGHT={}", self.spec.set, weight.percent())]
+    }
+
+    async fn weight(&self) -> Result<Weight, ProviderError> {
+        let finished = run_shell(&self.spec.get, &self.release.env(), TIMEOUT).await?;
+        if !finished.success {
+            return Err(ProviderError::new(format!(
+                "reading the weight: `{}` {}: {}",
+                self.spec.get,
+                finished.status(),
+                finished.last_words()
+            )));
+        }
+        let printed = finished.stdout.trim().trim_end_matches('%');
+        printed.parse::<u8>().ok().and_then(Weight::new).ok_or_else(|| {
+            ProviderError::new(format!("`{}` printed `{printed}`, not a percentage", self.spec.get))
+                .with_hint("the `get` command must print the new version's share, 0 to 100")
+        })
+    }
+
+    async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
+        let mut env = self.release.env();
+        env.push(("GREENLIGHT_WEIGHT", weight.percent().to_string()));
+        let finished = run_shell(&self.spec.set, &env, TIMEOUT).await?;
+        if finished.success {
+            Ok(())
+        } else {
+            Err(ProviderError::new(format!(
+                "setting {weight}: `{}` {}: {}",
+                self.spec.set,
+                finished.status(),
+                finished.last_words()
+            )))
+        }
+    }
+}

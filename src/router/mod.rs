@@ -1,0 +1,71 @@
+//! Routers read and set how traffic is split between stable and new.
+
+pub mod command;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::provider::ProviderError;
+
+/// Share of traffic on the new version, in percent (0–100).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Weight(u8);
+
+impl Weight {
+    pub const ZERO: Weight = Weight(0);
+    pub const FULL: Weight = Weight(100);
+
+    pub fn new(percent: u8) -> Option<Self> {
+        (percent <= 100).then_some(Self(percent))
+    }
+
+    /// For values already validated to lie in 0–100.
+    pub(crate) fn clamped(percent: i64) -> Self {
+        Self(percent.clamp(0, 100) as u8)
+    }
+
+    pub fn percent(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u8> for Weight {
+    type Error = String;
+    fn try_from(percent: u8) -> Result<Self, Self::Error> {
+        Self::new(percent).ok_or_else(|| format!("weight {percent} is above 100"))
+    }
+}
+
+impl From<Weight> for u8 {
+    fn from(weight: Weight) -> u8 {
+        weight.0
+    }
+}
+
+impl fmt::Display for Weight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+#[async_trait]
+pub trait Router: Send + Sync {
+    /// What is being routed, for logs: "haproxy backend app at /run/haproxy.sock".
+    fn describe(&self) -> String;
+    /// The exact changes `set_weight(weight)` would make, for `plan`; no I/O.
+    fn plan(&self, weight: Weight) -> Vec<String>;
+    /// What the router does now, read from the router itself.
+    async fn weight(&self) -> Result<Weight, ProviderError>;
+    async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError>;
+}
+
+/// The router a spec asks for.
+pub fn from_spec(spec: &crate::spec::types::RouterSpec, release: &crate::release::Release) -> Box<dyn Router> {
+    use crate::spec::types::RouterSpec;
+    match spec {
+        RouterSpec::Command(command) => Box::new(command::CommandRouterProvider::new(command.clone(), release.clone())),
+    }
+}

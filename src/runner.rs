@@ -1,0 +1,127 @@
+//! The imperative shell around the engine: does what it asks, feeds back what
+//! happened, streams events to reporters and checkpoints the state record.
+
+use std::time::SystemTime;
+
+use futures_util::future::join_all;
+
+use crate::clock::{Clock, rfc3339_millis};
+use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
+use crate::metrics::MetricSource;
+use crate::report::{Report, Reporter};
+use crate::router::{Router, Weight};
+use crate::smoke::SmokeChecks;
+use crate::state::{Record, RecordPhase, StateStore};
+use crate::target::Target;
+
+/// Everything a rollout talks to.
+pub struct Providers {
+    pub target: Box<dyn Target>,
+    pub router: Box<dyn Router>,
+    /// One per gate, in plan order.
+    pub metrics: Vec<Box<dyn MetricSource>>,
+    pub smoke: Box<dyn SmokeChecks>,
+}
+
+/// Where progress is checkpointed, and under whose name.
+pub struct Checkpoint<'a> {
+    pub store: &'a dyn StateStore,
+    pub holder: String,
+}
+
+pub async fn run(
+    engine: &Engine,
+    providers: &Providers,
+    clock: &dyn Clock,
+    reporters: &mut [Box<dyn Reporter>],
+    checkpoint: Option<&Checkpoint<'_>>,
+) -> Report {
+    let mut state = State::new();
+    let mut input = Input::Start;
+    let mut reported = 0;
+    loop {
+        let (next, action) = engine.step(state, clock.now(), input);
+        state = next;
+        let fresh = &state.timeline[reported..];
+        for event in fresh {
+            for reporter in reporters.iter_mut() {
+                reporter.event(event).await;
+            }
+        }
+        let traffic_moved = fresh.iter().any(|event| {
+            matches!(event.kind, EventKind::WeightSet { .. } | EventKind::RollbackCompleted { .. })
+        });
+        reported = state.timeline.len();
+        if let Some(checkpoint) = checkpoint
+            && (traffic_moved || matches!(action, Action::Finish(_)))
+        {
+            save(checkpoint, engine, &state, clock.now()).await;
+        }
+        input = match action {
+            Action::Deploy { version } => Input::Deployed(providers.target.deploy(&version).await),
+            Action::Smoke => Input::Smoked(providers.smoke.run_all().await),
+            Action::SetWeight(weight) => Input::WeightApplied(match providers.router.set_weight(weight).await {
+                Ok(()) => providers.router.weight().await,
+                Err(error) => Err(error),
+            }),
+            Action::Measure => {
+                Input::Measured(join_all(providers.metrics.iter().map(|metric| metric.measure())).await)
+            }
+            Action::SleepUntil(deadline) => {
+                clock.sleep_until(deadline).await;
+                Input::Woke
+            }
+            Action::Retire { version } => Input::Retired(providers.target.retire(&version).await),
+            Action::Finish(outcome) => {
+                let reason = state.reason.clone().unwrap_or_default();
+                let release = crate::release::Release {
+                    name: engine.name.clone(),
+                    stable_version: engine.stable_version.clone(),
+                    new_version: engine.new_version.clone(),
+                };
+                let report = Report::build(&release, &engine.plan, outcome, reason, state.timeline);
+                for reporter in reporters.iter_mut() {
+                    if let Err(error) = reporter.finish(&report).await {
+                        tracing::warn!("a report could not be written: {error}");
+                    }
+                }
+                return report;
+            }
+        };
+    }
+}
+
+/// Records where the rollout stands; a failure to save is a warning, not a
+/// reason to stop moving traffic safely.
+async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: SystemTime) {
+    let weight = state
+        .timeline
+        .iter()
+        .rev()
+        .find_map(|event| match event.kind {
+            EventKind::WeightSet { weight, .. } => Some(weight),
+            EventKind::RollbackCompleted { weight } => Some(weight),
+            _ => None,
+        })
+        .unwrap_or(Weight::ZERO);
+    let phase = match state.outcome {
+        None => RecordPhase::InProgress,
+        Some(Outcome::Promoted) => RecordPhase::Promoted,
+        Some(Outcome::RolledBack) => RecordPhase::RolledBack,
+        Some(Outcome::Halted) => RecordPhase::Halted,
+        Some(Outcome::Failed | Outcome::Planned) => RecordPhase::Failed,
+    };
+    let promoted = phase == RecordPhase::Promoted;
+    let record = Record {
+        name: engine.name.clone(),
+        stable_version: if promoted { engine.new_version.clone() } else { engine.stable_version.clone() },
+        new_version: (!promoted).then(|| engine.new_version.clone()),
+        phase,
+        weight: if promoted { 0 } else { weight.percent() },
+        holder: (phase == RecordPhase::InProgress).then(|| checkpoint.holder.clone()),
+        updated_at: rfc3339_millis(now),
+    };
+    if let Err(error) = checkpoint.store.save(&record).await {
+        tracing::warn!("could not save the rollout state to {}: {error}", checkpoint.store.describe());
+    }
+}

@@ -1,0 +1,159 @@
+//! Loading a spec: parse, apply `--set`, render templates, deserialize, validate.
+//! Any failure becomes one `SpecError` that points at the file, line and column.
+
+use std::collections::BTreeMap;
+
+use serde_yaml::Value;
+
+use super::error::{Origin, SpecError};
+use super::locate::SourceMap;
+use super::overrides::SetOverride;
+use super::path::FieldPath;
+use super::template::{CiFacts, TemplateContext, render_document};
+use super::types::RolloutSpec;
+use super::validate::validate;
+
+/// What the command line adds to the file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub version: String,
+    pub stable_version: String,
+    pub sets: Vec<SetOverride>,
+    /// `--var NAME=VALUE` flags, as written.
+    pub vars: Vec<String>,
+    pub ci: CiFacts,
+}
+
+/// A spec ready to run, and the context its templates were rendered with.
+#[derive(Debug, Clone)]
+pub struct LoadedSpec {
+    pub spec: RolloutSpec,
+    pub context: TemplateContext,
+}
+
+/// Loads the spec in `text`, read from `file` (used in messages).
+pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec, SpecError> {
+    let at = |location| Origin::File { file: file.to_owned(), location };
+    let source = SourceMap::index(text).map_err(|(location, message)| {
+        SpecError::new(at(Some(location)), format!("invalid YAML: {message}"))
+    })?;
+    let mut document: Value = serde_yaml::from_str(text).map_err(|error| {
+        let location = error.location().map(|l| super::locate::Location { line: l.line(), column: l.column() });
+        SpecError::new(at(location), format!("invalid YAML: {error}"))
+    })?;
+    if document.is_null() {
+        return Err(SpecError::new(at(None), "the file is empty")
+            .with_hint(Some("run `greenlight schema` for the fields a spec has".to_owned())));
+    }
+
+    for set in &options.sets {
+        set.apply(&mut document).map_err(|message| SpecError::new(Origin::SetFlag(set.raw.clone()), message))?;
+    }
+    // Which flag, if any, wrote the field an error is about.
+    let origin_of = |field: &FieldPath, location| {
+        options
+            .sets
+            .iter()
+            .rev()
+            .find(|set| field.starts_with(&set.path))
+            .map(|set| Origin::SetFlag(set.raw.clone()))
+            .unwrap_or_else(|| at(location))
+    };
+
+    let context = template_context(&document, options)?;
+    render_document(&mut document, &context).map_err(|error| {
+        let location = source.value(&error.field);
+        SpecError::new(origin_of(&error.field, location), error.message)
+            .at_field(error.field)
+            .with_hint(error.hint)
+    })?;
+
+    let spec: RolloutSpec = serde_path_to_error::deserialize(document).map_err(|error| {
+        let field = FieldPath::from(error.path());
+        let message = error.inner().to_string();
+        let (field, location) = locate_serde_error(&source, field, &message);
+        let hint = hint_for(&message);
+        SpecError::new(origin_of(&field, location), message).at_field(field).with_hint(hint)
+    })?;
+
+    if let Some(problem) = validate(&spec).into_iter().next() {
+        let location = source.nearest(&problem.field);
+        return Err(SpecError::new(origin_of(&problem.field, location), problem.message)
+            .at_field(problem.field)
+            .with_hint(problem.hint));
+    }
+    Ok(LoadedSpec { spec, context })
+}
+
+/// Unknown fields are reported at their key; everything else at its value.
+fn locate_serde_error(
+    source: &SourceMap,
+    field: FieldPath,
+    message: &str,
+) -> (FieldPath, Option<super::locate::Location>) {
+    if let Some(name) = backticked_after(message, "unknown field ") {
+        let unknown = match field.segments().last() {
+            Some(super::path::Segment::Key(last)) if last == name => field.clone(),
+            _ => field.key(name),
+        };
+        if let Some(location) = source.key(&unknown) {
+            return (unknown, Some(location));
+        }
+    }
+    if let Some(name) = backticked_after(message, "unknown variant ") {
+        let variant = field.key(name);
+        if let Some(location) = source.key(&variant) {
+            return (variant, Some(location));
+        }
+    }
+    let location = source.value(&field).or_else(|| source.nearest(&field));
+    (field, location)
+}
+
+fn backticked_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    let rest = message.strip_prefix(prefix)?.strip_prefix('`')?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+fn hint_for(message: &str) -> Option<String> {
+    if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+        Some("check the spelling; `greenlight schema` lists every field".to_owned())
+    } else if message.starts_with("missing field") {
+        Some("`greenlight schema` shows what each section needs".to_owned())
+    } else {
+        None
+    }
+}
+
+fn template_context(document: &Value, options: &LoadOptions) -> Result<TemplateContext, SpecError> {
+    let name = document["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let mut vars: BTreeMap<String, serde_json::Value> = match document.get("vars") {
+        Some(Value::Mapping(mapping)) => mapping
+            .iter()
+            .filter_map(|(key, value)| {
+                let value = serde_json::to_value(value).ok()?;
+                Some((key.as_str()?.to_owned(), value))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    for raw in &options.vars {
+        let (key, value) = raw.split_once('=').ok_or_else(|| {
+            SpecError::new(Origin::VarFlag(raw.clone()), "expected NAME=VALUE, e.g. --var image=registry/app")
+        })?;
+        if super::template::BUILT_IN.contains(&key) {
+            return Err(SpecError::new(
+                Origin::VarFlag(raw.clone()),
+                format!("`{key}` is set by greenlight itself and cannot be a variable"),
+            ));
+        }
+        vars.insert(key.to_owned(), serde_json::Value::String(value.to_owned()));
+    }
+    Ok(TemplateContext {
+        name,
+        version: options.version.clone(),
+        stable_version: options.stable_version.clone(),
+        ci: options.ci.clone(),
+        vars,
+    })
+}

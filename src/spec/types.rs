@@ -1,0 +1,288 @@
+//! The rollout spec as users write it (`greenlight.yaml`).
+//!
+//! Field names are camelCase like Kubernetes objects, unknown fields are errors,
+//! and every type derives its JSON Schema so editors can complete the file.
+//! Ranges serde cannot express (weights, orderings, "at least one of") are
+//! checked in `validate.rs` so the error can point at the offending field.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::{Delay, Span};
+
+pub const API_VERSION: &str = "greenlight.dev/v1alpha1";
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "greenlight rollout spec")]
+pub struct RolloutSpec {
+    pub api_version: ApiVersion,
+    pub kind: Kind,
+    pub metadata: Metadata,
+    /// Template variables available to every string field, as `{{ name }}`.
+    /// Their values are taken literally (they are not templates themselves).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// How a version is deployed, and how an old one is removed.
+    pub target: TargetSpec,
+    /// How traffic is split between the stable and the new version.
+    pub router: RouterSpec,
+    pub strategy: StrategySpec,
+    /// Checks the new version must pass before it receives any traffic.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smoke: Vec<SmokeCheck>,
+    /// Metric gates evaluated while each step holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisSpec>,
+    #[serde(default)]
+    pub report: ReportSpec,
+    /// Where the record of a rollout in progress (and its lock) is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ApiVersion {
+    #[serde(rename = "greenlight.dev/v1alpha1")]
+    V1Alpha1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Kind {
+    Rollout,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The service's name; it names the state record and every report.
+    pub name: String,
+}
+
+/// A shell command run with `sh -c`. The rollout context is in its environment:
+/// `GREENLIGHT_NAME`, `GREENLIGHT_VERSION`, `GREENLIGHT_STABLE_VERSION`, and
+/// `GREENLIGHT_WEIGHT` where a weight is being set.
+pub type ShellCommand = String;
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum TargetSpec {
+    /// Deploy with your own tooling (helm, kustomize, ansible, a script).
+    Command(CommandTarget),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommandTarget {
+    /// Deploys `$GREENLIGHT_VERSION` beside the stable one; exits 0 once it is ready.
+    pub deploy: ShellCommand,
+    /// Removes `$GREENLIGHT_VERSION` (the old version after promotion, the new
+    /// one after a rollback). Nothing is removed when this is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire: Option<ShellCommand>,
+    /// How long `deploy` may take before the rollout is rolled back.
+    #[serde(default = "default_deploy_timeout")]
+    pub timeout: Span,
+}
+
+fn default_deploy_timeout() -> Span {
+    Span::from_secs(600)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum RouterSpec {
+    /// Shift traffic with your own commands.
+    Command(CommandRouter),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommandRouter {
+    /// Sends `$GREENLIGHT_WEIGHT` percent of traffic to the new version.
+    pub set: ShellCommand,
+    /// Prints the percentage the new version receives now (read back after every change).
+    pub get: ShellCommand,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum StrategySpec {
+    /// Shift traffic to the new version step by step.
+    Canary(CanarySpec),
+    /// Keep the new version on 0% (preview), then switch all traffic at once.
+    BlueGreen(BlueGreenSpec),
+}
+
+/// Either explicit `steps`, or a linear ramp of `step` percent `every` interval up to `max`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CanarySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<CanaryStep>>,
+    /// Linear ramp: percentage added at each step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<i64>,
+    /// Linear ramp: the last weight before promotion (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    /// Linear ramp: how long each step holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Span>,
+    /// How long the old version keeps running after promotion.
+    #[serde(default)]
+    pub scale_down_delay: Delay,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CanaryStep {
+    /// Percentage of traffic on the new version, 0–100.
+    pub weight: i64,
+    /// How long to hold this weight (and analyse) before the next step.
+    pub hold: Span,
+    /// Analyse during this step (default: on when `analysis` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BlueGreenSpec {
+    /// Hold the new version at 0% traffic first (smoke tests and analysis of the preview).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<Phase>,
+    /// After the switch, keep analysing before declaring the new version promoted;
+    /// a failure switches traffic back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion: Option<Phase>,
+    /// How long the old version keeps running after promotion.
+    #[serde(default)]
+    pub scale_down_delay: Delay,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Phase {
+    pub hold: Span,
+    /// Analyse during this phase (default: on when `analysis` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SmokeCheck {
+    pub name: String,
+    /// An HTTP request to the new version (its preview URL or service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCheck>,
+    /// A command that must exit 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<ShellCommand>,
+    /// How long the check may take, retries included.
+    #[serde(default = "default_smoke_timeout")]
+    pub timeout: Span,
+}
+
+fn default_smoke_timeout() -> Span {
+    Span::from_secs(30)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpCheck {
+    pub url: String,
+    /// The status the response must have (default 200).
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnalysisSpec {
+    /// Time between two measurements of every metric.
+    #[serde(default = "default_interval")]
+    pub interval: Span,
+    /// The gate fails once a metric has failed this many measurements (default 1).
+    #[serde(default = "one")]
+    pub failure_limit: u32,
+    /// The rollout halts once a metric's provider errors this many times in a row (default 3).
+    #[serde(default = "three")]
+    pub consecutive_error_limit: u32,
+    /// Measurements with data a metric needs in each step before the step can pass (default 1).
+    #[serde(default = "one")]
+    pub min_samples: u32,
+    /// What a metric without data means once it has had none `noDataLimit` times in a row.
+    #[serde(default)]
+    pub no_data: NoDataPolicy,
+    /// How many no-data measurements in a row are tolerated (default 3).
+    #[serde(default = "three")]
+    pub no_data_limit: u32,
+    pub metrics: Vec<MetricSpec>,
+}
+
+fn default_interval() -> Span {
+    Span::from_secs(10)
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn three() -> u32 {
+    3
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoDataPolicy {
+    /// Stop where traffic is and ask a person (exit 3). Never promotes.
+    #[default]
+    Halt,
+    /// Count it as a failed gate and roll back.
+    Fail,
+    /// Skip the metric while it has no data; it cannot block promotion.
+    Ignore,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MetricSpec {
+    pub name: String,
+    pub query: QuerySpec,
+    /// The gate fails when a value is below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The gate fails when a value is above this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum QuerySpec {
+    /// A command that prints one number; printing nothing means no data.
+    Command(ShellCommand),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReportSpec {
+    /// The heading of the Markdown summary (default: "greenlight: <name>").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum StateSpec {
+    /// A JSON file; put it on storage every job shares.
+    File(String),
+}

@@ -1,0 +1,232 @@
+//! Rules the types cannot express. Each problem names its field so the loader
+//! can point at `file:line:column`.
+
+use super::path::FieldPath;
+use super::template::BUILT_IN;
+use super::types::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: FieldPath,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
+    Problem { field, message: message.into(), hint: None }
+}
+
+impl Problem {
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// All problems in document order; the loader reports the first.
+pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
+    let root = FieldPath::root();
+    let mut problems = Vec::new();
+    if spec.metadata.name.trim().is_empty() || spec.metadata.name.contains(char::is_whitespace) {
+        problems.push(
+            problem(root.key("metadata").key("name"), "the name must be non-empty and contain no spaces")
+                .hint("use the service's name, e.g. `checkout`"),
+        );
+    }
+    for name in spec.vars.keys() {
+        if BUILT_IN.contains(&name.as_str()) {
+            problems.push(problem(
+                root.key("vars").key(name.clone()),
+                format!("`{name}` is set by greenlight itself and cannot be a variable"),
+            ));
+        }
+    }
+    check_providers(spec, &mut problems);
+    let analysis_on = spec.analysis.is_some();
+    match &spec.strategy {
+        StrategySpec::Canary(canary) => {
+            check_canary(canary, analysis_on, root.key("strategy").key("canary"), &mut problems)
+        }
+        StrategySpec::BlueGreen(blue_green) => {
+            let path = root.key("strategy").key("blueGreen");
+            for (phase, name) in [(&blue_green.preview, "preview"), (&blue_green.post_promotion, "postPromotion")] {
+                if let Some(phase) = phase {
+                    check_step_analysis(phase.analysis, analysis_on, path.key(name).key("analysis"), &mut problems);
+                }
+            }
+        }
+    }
+    for (index, check) in spec.smoke.iter().enumerate() {
+        check_smoke(check, root.key("smoke").index(index), &mut problems);
+    }
+    if let Some(analysis) = &spec.analysis {
+        check_analysis(analysis, root.key("analysis"), &mut problems);
+    }
+    problems
+}
+
+fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
+    let root = FieldPath::root();
+    match &spec.target {
+        TargetSpec::Command(target) => {
+            require_text(&target.deploy, root.key("target").key("command").key("deploy"), problems)
+        }
+    }
+    match &spec.router {
+        RouterSpec::Command(router) => {
+            let path = root.key("router").key("command");
+            require_text(&router.set, path.key("set"), problems);
+            require_text(&router.get, path.key("get"), problems);
+        }
+    }
+}
+
+fn require_text(text: &str, field: FieldPath, problems: &mut Vec<Problem>) {
+    if text.trim().is_empty() {
+        problems.push(problem(field, "must not be empty"));
+    }
+}
+
+fn check_weight(weight: i64, field: FieldPath, problems: &mut Vec<Problem>) -> bool {
+    let valid = (0..=100).contains(&weight);
+    if !valid {
+        problems.push(
+            problem(field, format!("weight must be between 0 and 100, got {weight}"))
+                .hint("weights are the percentage of traffic sent to the new version"),
+        );
+    }
+    valid
+}
+
+fn check_canary(canary: &CanarySpec, analysis_on: bool, path: FieldPath, problems: &mut Vec<Problem>) {
+    let linear = canary.step.is_some() || canary.every.is_some() || canary.max.is_some();
+    match (&canary.steps, linear) {
+        (Some(_), true) => problems.push(
+            problem(path.key("steps"), "give either `steps` or a linear ramp (`step`, `every`, `max`), not both"),
+        ),
+        (None, false) => problems.push(
+            problem(path.clone(), "a canary needs `steps`, or `step` and `every` for a linear ramp")
+                .hint("e.g. `steps: [{weight: 10, hold: 1m}, {weight: 50, hold: 5m}]`"),
+        ),
+        (Some(steps), false) => {
+            if steps.is_empty() {
+                problems.push(problem(path.key("steps"), "at least one step is needed"));
+            }
+            let mut previous: Option<i64> = None;
+            for (index, step) in steps.iter().enumerate() {
+                let step_path = path.key("steps").index(index);
+                if check_weight(step.weight, step_path.key("weight"), problems) {
+                    if let Some(previous) = previous.filter(|previous| step.weight <= *previous) {
+                        problems.push(
+                            problem(
+                                step_path.key("weight"),
+                                format!(
+                                    "weights must increase: step {} has {} after {previous}",
+                                    index + 1,
+                                    step.weight
+                                ),
+                            )
+                            .hint("each step sends more traffic to the new version than the one before"),
+                        );
+                    }
+                    previous = Some(step.weight);
+                }
+                check_step_analysis(step.analysis, analysis_on, step_path.key("analysis"), problems);
+            }
+        }
+        (None, true) => {
+            let step = canary.step.unwrap_or(0);
+            if canary.step.is_none() {
+                problems.push(problem(path.key("step"), "a linear ramp needs `step`, the percentage added each time"));
+            } else if !(1..=100).contains(&step) {
+                problems.push(problem(path.key("step"), format!("step must be between 1 and 100, got {step}")));
+            }
+            if canary.every.is_none() {
+                problems.push(problem(path.key("every"), "a linear ramp needs `every`, how long each step holds"));
+            }
+            if let Some(max) = canary.max
+                && check_weight(max, path.key("max"), problems)
+                && max < step
+            {
+                problems.push(problem(path.key("max"), format!("max ({max}) is below step ({step})")));
+            }
+        }
+    }
+}
+
+fn check_step_analysis(analysis: Option<bool>, analysis_on: bool, field: FieldPath, problems: &mut Vec<Problem>) {
+    if analysis == Some(true) && !analysis_on {
+        problems.push(
+            problem(field, "analysis is on for this step but the spec has no `analysis` section")
+                .hint("add `analysis.metrics`, or remove `analysis: true`"),
+        );
+    }
+}
+
+fn check_smoke(check: &SmokeCheck, path: FieldPath, problems: &mut Vec<Problem>) {
+    match (&check.http, &check.command) {
+        (Some(_), Some(_)) => {
+            problems.push(problem(path.key("command"), "a smoke check is either `http` or `command`, not both"))
+        }
+        (None, None) => problems.push(
+            problem(path.clone(), format!("smoke check `{}` needs `http` or `command`", check.name))
+                .hint("e.g. `http: {url: 'http://checkout-preview/healthz'}`"),
+        ),
+        (Some(http), None) => {
+            if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
+                problems.push(problem(
+                    path.key("http").key("url"),
+                    format!("`{}` is not an http:// or https:// URL", http.url),
+                ));
+            }
+            if !(100..=599).contains(&http.expect_status) {
+                problems.push(problem(
+                    path.key("http").key("expectStatus"),
+                    format!("{} is not an HTTP status", http.expect_status),
+                ));
+            }
+        }
+        (None, Some(command)) => require_text(command, path.key("command"), problems),
+    }
+}
+
+fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<Problem>) {
+    if analysis.metrics.is_empty() {
+        problems.push(
+            problem(path.key("metrics"), "analysis is on but no metric is defined")
+                .hint("add a metric with a `query` and a `min` or `max`, or remove `analysis`"),
+        );
+    }
+    for (field, value) in [
+        ("failureLimit", analysis.failure_limit),
+        ("consecutiveErrorLimit", analysis.consecutive_error_limit),
+        ("noDataLimit", analysis.no_data_limit),
+    ] {
+        if value == 0 {
+            problems.push(problem(path.key(field), "must be at least 1"));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, metric) in analysis.metrics.iter().enumerate() {
+        let metric_path = path.key("metrics").index(index);
+        if !seen.insert(metric.name.as_str()) {
+            problems.push(problem(metric_path.key("name"), format!("metric `{}` is defined twice", metric.name)));
+        }
+        match (metric.min, metric.max) {
+            (None, None) => problems.push(
+                problem(metric_path.clone(), format!("metric `{}` has no threshold", metric.name))
+                    .hint("add `max:` (fail above) or `min:` (fail below)"),
+            ),
+            (Some(min), Some(max)) if min > max => problems.push(problem(
+                metric_path.key("min"),
+                format!("min ({min}) is above max ({max}); no value could pass"),
+            )),
+            _ => {}
+        }
+        match &metric.query {
+            QuerySpec::Command(command) => {
+                require_text(command, metric_path.key("query").key("command"), problems)
+            }
+        }
+    }
+}

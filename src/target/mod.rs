@@ -1,0 +1,28 @@
+//! Targets deploy a version, say when it is ready, and remove old ones.
+
+pub mod command;
+
+use async_trait::async_trait;
+
+use crate::provider::ProviderError;
+
+#[async_trait]
+pub trait Target: Send + Sync {
+    fn describe(&self) -> String;
+    /// The exact changes `deploy(version)` would make, for `plan`; no I/O.
+    fn plan_deploy(&self, version: &str) -> Vec<String>;
+    /// The exact changes `retire(version)` would make, for `plan`; no I/O.
+    fn plan_retire(&self, version: &str) -> Vec<String>;
+    /// Deploys `version` beside the running one and returns once it is ready.
+    async fn deploy(&self, version: &str) -> Result<(), ProviderError>;
+    /// Scales down or removes `version`.
+    async fn retire(&self, version: &str) -> Result<(), ProviderError>;
+}
+
+/// The target a spec asks for.
+pub fn from_spec(spec: &crate::spec::types::TargetSpec, release: &crate::release::Release) -> Box<dyn Target> {
+    use crate::spec::types::TargetSpec;
+    match spec {
+        TargetSpec::Command(command) => Box::new(command::CommandTargetProvider::new(command.clone(), release.clone())),
+    }
+}
