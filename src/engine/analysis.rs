@@ -52,7 +52,7 @@ pub fn judge(
                 tally.failures += 1;
                 if tally.failures >= policy.failure_limit {
                     decision = Decision::RollBack(format!(
-                        "`{metric}` was {value}, outside {} ({} of {} failed measurement(s) allowed)",
+                        "`{metric}` was {value}, outside {} ({} failed measurement(s), failureLimit {})",
                         gate.threshold, tally.failures, policy.failure_limit
                     ));
                 }

@@ -142,7 +142,7 @@ impl Engine {
                     state.phase = Phase::Smoking;
                     Action::Smoke
                 } else {
-                    self.begin_step(state, 0)
+                    self.begin_step(state, now, 0)
                 }
             }
             (Phase::Deploying, Input::Deployed(Err(error))) => {
@@ -164,7 +164,7 @@ impl Engine {
                         Outcome::RolledBack,
                         format!("smoke check `{}` failed: {}", failed.check, failed.detail),
                     ),
-                    None => self.begin_step(state, 0),
+                    None => self.begin_step(state, now, 0),
                 }
             }
             (Phase::Shifting { step }, Input::WeightApplied(read_back)) => {
@@ -239,11 +239,15 @@ impl Engine {
         self.plan.analysis.as_ref().map_or(0, |analysis| analysis.gates.len())
     }
 
-    fn begin_step(&self, state: &mut State, step: usize) -> Action {
+    fn begin_step(&self, state: &mut State, now: SystemTime, step: usize) -> Action {
         match self.plan.steps.get(step) {
             Some(next) => {
                 state.phase = Phase::Shifting { step };
                 Action::SetWeight(next.weight)
+            }
+            // The last step already sent everything to the new version.
+            None if self.plan.steps.last().is_some_and(|last| last.weight == Weight::FULL) => {
+                self.promoted(state, now)
             }
             None => {
                 state.phase = Phase::Promoting;
@@ -370,7 +374,7 @@ impl Engine {
                 held_ms: held.as_millis().try_into().unwrap_or(u64::MAX),
             },
         });
-        self.begin_step(state, hold.step + 1)
+        self.begin_step(state, now, hold.step + 1)
     }
 
     fn promoted(&self, state: &mut State, now: SystemTime) -> Action {

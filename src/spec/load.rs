@@ -68,6 +68,12 @@ pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec,
             .with_hint(error.hint)
     })?;
 
+    // serde_yaml's Value wants `!tags` for enums; as JSON the single-key form
+    // users write (`router: {command: …}`) deserializes naturally.
+    let document = serde_json::to_value(&document).map_err(|error| {
+        SpecError::new(at(None), format!("the spec cannot be read as data: {error}"))
+            .with_hint(Some("mapping keys must be strings".to_owned()))
+    })?;
     let spec: RolloutSpec = serde_path_to_error::deserialize(document).map_err(|error| {
         let field = FieldPath::from(error.path());
         let message = error.inner().to_string();

@@ -1,0 +1,8 @@
+//! The integration suite: one test binary, a module per concern.
+
+mod support;
+
+mod cli;
+mod engine;
+mod reports;
+mod spec_errors;
