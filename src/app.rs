@@ -40,10 +40,16 @@ fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppErr
     let sets = args
         .sets
         .iter()
-        .map(|raw| SetOverride::parse(raw).map_err(|message| SpecError::new(Origin::SetFlag(raw.clone()), message)))
+        .map(|raw| {
+            SetOverride::parse(raw)
+                .map_err(|message| SpecError::new(Origin::SetFlag(raw.clone()), message))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let options = LoadOptions {
-        version: args.new_version.clone().unwrap_or_else(|| UNKNOWN_VERSION.to_owned()),
+        version: args
+            .new_version
+            .clone()
+            .unwrap_or_else(|| UNKNOWN_VERSION.to_owned()),
         stable_version: stable_version.to_owned(),
         sets,
         vars: args.vars.clone(),
@@ -67,13 +73,22 @@ fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
 /// Loads the spec with the real stable version: the flag, else the state record.
 async fn resolve(args: &SpecArgs) -> Result<(LoadedSpec, Box<dyn StateStore>), AppError> {
     if args.new_version.is_none() {
-        return Err(AppError::Usage("--version is required: which version should be rolled out?".to_owned()));
+        return Err(AppError::Usage(
+            "--version is required: which version should be rolled out?".to_owned(),
+        ));
     }
-    let first = read_spec(args, args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION))?;
+    let first = read_spec(
+        args,
+        args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION),
+    )?;
     let store = state_store(&first.spec, &args.config);
     let stable = match &args.stable_version {
         Some(stable) => stable.clone(),
-        None => match store.load().await.map_err(|error| AppError::Provider(error.to_string()))? {
+        None => match store
+            .load()
+            .await
+            .map_err(|error| AppError::Provider(error.to_string()))?
+        {
             Some(record) => record.stable_version,
             None => {
                 return Err(AppError::Usage(format!(
@@ -102,7 +117,10 @@ fn http_client() -> Result<reqwest::Client, AppError> {
 }
 
 pub fn validate(args: &SpecArgs) -> Result<(), AppError> {
-    let loaded = read_spec(args, args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION))?;
+    let loaded = read_spec(
+        args,
+        args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION),
+    )?;
     let plan = Plan::from_spec(&loaded.spec);
     println!(
         "{} is valid: {} `{}` in {} step(s)",
@@ -123,8 +141,24 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let plan = Plan::from_spec(&loaded.spec);
     let target = crate::target::from_spec(&loaded.spec.target, &release);
     let router = crate::router::from_spec(&loaded.spec.router, &release);
-    print!("{}", crate::plan_text::render(&loaded.spec, &plan, &release, target.as_ref(), router.as_ref(), store.as_ref()));
-    let report = Report::build(&release, &plan, Outcome::Planned, "nothing was changed".to_owned(), Vec::new());
+    print!(
+        "{}",
+        crate::plan_text::render(
+            &loaded.spec,
+            &plan,
+            &release,
+            target.as_ref(),
+            router.as_ref(),
+            store.as_ref()
+        )
+    );
+    let report = Report::build(
+        &release,
+        &plan,
+        Outcome::Planned,
+        "nothing was changed".to_owned(),
+        Vec::new(),
+    );
     write_reports(&report, args, loaded.spec.report.title.as_deref());
     Ok(Outcome::Planned)
 }
@@ -133,7 +167,10 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
     let release = release_of(&loaded);
     let holder = holder();
-    if let Some(record) = store.load().await.map_err(|error| AppError::Provider(error.to_string()))?
+    if let Some(record) = store
+        .load()
+        .await
+        .map_err(|error| AppError::Provider(error.to_string()))?
         && record.phase == RecordPhase::InProgress
         && record.holder.as_deref() != Some(holder.as_str())
     {
@@ -159,7 +196,11 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
             .flat_map(|analysis| &analysis.metrics)
             .map(|metric| crate::metrics::from_spec(metric, &release))
             .collect(),
-        smoke: Box::new(SmokeSuite::new(loaded.spec.smoke.clone(), release.clone(), http)),
+        smoke: Box::new(SmokeSuite::new(
+            loaded.spec.smoke.clone(),
+            release.clone(),
+            http,
+        )),
     };
     let engine = Engine {
         plan,
@@ -167,9 +208,21 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         stable_version: release.stable_version.clone(),
         new_version: release.new_version.clone(),
     };
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(crate::ci::is_github_actions()))];
-    let checkpoint = Checkpoint { store: store.as_ref(), holder };
-    let report = runner::run(&engine, &providers, &SystemClock, &mut reporters, Some(&checkpoint)).await;
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
+        crate::ci::is_github_actions(),
+    ))];
+    let checkpoint = Checkpoint {
+        store: store.as_ref(),
+        holder,
+    };
+    let report = runner::run(
+        &engine,
+        &providers,
+        &SystemClock,
+        &mut reporters,
+        Some(&checkpoint),
+    )
+    .await;
     write_reports(&report, args, loaded.spec.report.title.as_deref());
     Ok(report.outcome)
 }
@@ -197,7 +250,11 @@ fn holder() -> String {
     facts.run_url.unwrap_or_else(|| {
         let host = std::env::var("HOSTNAME")
             .ok()
-            .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|name| name.trim().to_owned()))
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|name| name.trim().to_owned())
+            })
             .unwrap_or_else(|| "localhost".to_owned());
         format!("{host}:{}", std::process::id())
     })

@@ -31,7 +31,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct SpecArgs {
     /// The rollout spec.
-    #[arg(short = 'f', long = "config", env = "GREENLIGHT_CONFIG", default_value = "greenlight.yaml")]
+    #[arg(
+        short = 'f',
+        long = "config",
+        env = "GREENLIGHT_CONFIG",
+        default_value = "greenlight.yaml"
+    )]
     pub config: PathBuf,
     /// The version to roll out (`version` in templates).
     #[arg(long = "version", value_name = "VERSION")]

@@ -23,10 +23,17 @@ fn main() -> ExitCode {
         Err(error) => {
             let _ = error.print();
             // Help and --version are answers, not errors; usage errors exit 1 (DESIGN.md).
-            return if error.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            return if error.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -60,7 +67,11 @@ fn report_error(error: &AppError) {
         && let Some((file, location)) = spec.file_location()
     {
         let (line, column) = location.map_or((1, 1), |at| (at.line, at.column));
-        let message = spec.message.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+        let message = spec
+            .message
+            .replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A");
         println!("::error file={file},line={line},col={column}::{message}");
     }
 }

@@ -41,39 +41,92 @@ pub fn render(
             let _ = writeln!(out, "     {change}");
         }
     };
-    item(&mut out, format!("deploy {} with {}", release.new_version, target.describe()), target.plan_deploy(&release.new_version));
+    item(
+        &mut out,
+        format!("deploy {} with {}", release.new_version, target.describe()),
+        target.plan_deploy(&release.new_version),
+    );
     for check in &spec.smoke {
         let what = match (&check.http, &check.command) {
             (Some(http), _) => format!("GET {} expecting {}", http.url, http.expect_status),
             (None, Some(command)) => format!("run `{command}` expecting exit 0"),
             (None, None) => String::new(),
         };
-        item(&mut out, format!("smoke check `{}`: {what}, retried for up to {}", check.name, check.timeout), vec![]);
+        item(
+            &mut out,
+            format!(
+                "smoke check `{}`: {what}, retried for up to {}",
+                check.name, check.timeout
+            ),
+            vec![],
+        );
     }
     for (index, step) in plan.steps.iter().enumerate() {
-        let mut title = format!("step {}: send {} to {} and hold {}", index + 1, step.weight, release.new_version, display(step.hold));
+        let mut title = format!(
+            "step {}: send {} to {} and hold {}",
+            index + 1,
+            step.weight,
+            release.new_version,
+            display(step.hold)
+        );
         if let Some(analysis) = plan.analysis.as_ref().filter(|_| step.analyse) {
-            let gates: Vec<String> =
-                analysis.gates.iter().map(|gate| format!("{} ({})", gate.metric, gate.threshold)).collect();
-            let _ = write!(title, ", measuring {} every {}", gates.join(", "), display(analysis.interval));
+            let gates: Vec<String> = analysis
+                .gates
+                .iter()
+                .map(|gate| format!("{} ({})", gate.metric, gate.threshold))
+                .collect();
+            let _ = write!(
+                title,
+                ", measuring {} every {}",
+                gates.join(", "),
+                display(analysis.interval)
+            );
         }
         let mut changes = router.plan(step.weight);
-        changes.push(format!("read the weight back from {} and expect {}", router.describe(), step.weight));
+        changes.push(format!(
+            "read the weight back from {} and expect {}",
+            router.describe(),
+            step.weight
+        ));
         item(&mut out, title, changes);
     }
-    if plan.steps.last().is_none_or(|step| step.weight != Weight::FULL) {
-        item(&mut out, format!("promote: send 100% to {}", release.new_version), router.plan(Weight::FULL));
+    if plan
+        .steps
+        .last()
+        .is_none_or(|step| step.weight != Weight::FULL)
+    {
+        item(
+            &mut out,
+            format!("promote: send 100% to {}", release.new_version),
+            router.plan(Weight::FULL),
+        );
     }
     let delay = if plan.scale_down_delay.is_zero() {
         String::new()
     } else {
         format!(" after {}", display(plan.scale_down_delay))
     };
-    item(&mut out, format!("retire {}{delay}", release.stable_version), target.plan_retire(&release.stable_version));
-    let _ = writeln!(out, "\nIf a gate or smoke check fails: send 0% to {} and verify it, then:", release.new_version);
-    for change in router.plan(Weight::ZERO).into_iter().chain(target.plan_retire(&release.new_version)) {
+    item(
+        &mut out,
+        format!("retire {}{delay}", release.stable_version),
+        target.plan_retire(&release.stable_version),
+    );
+    let _ = writeln!(
+        out,
+        "\nIf a gate or smoke check fails: send 0% to {} and verify it, then:",
+        release.new_version
+    );
+    for change in router
+        .plan(Weight::ZERO)
+        .into_iter()
+        .chain(target.plan_retire(&release.new_version))
+    {
         let _ = writeln!(out, "     {change}");
     }
-    let _ = writeln!(out, "Progress and the lock are kept in {}.", store.describe());
+    let _ = writeln!(
+        out,
+        "Progress and the lock are kept in {}.",
+        store.describe()
+    );
     out
 }

@@ -23,17 +23,28 @@ pub struct Finished {
 impl Finished {
     /// The last line of stderr (or stdout), which usually says what went wrong.
     pub fn last_words(&self) -> &str {
-        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
         text.trim().lines().last().unwrap_or("")
     }
 
     pub fn status(&self) -> String {
-        self.code.map_or_else(|| "was killed by a signal".to_owned(), |code| format!("exited {code}"))
+        self.code.map_or_else(
+            || "was killed by a signal".to_owned(),
+            |code| format!("exited {code}"),
+        )
     }
 }
 
 /// Runs `script` with `sh -c`, killing it after `timeout`.
-pub async fn run_shell(script: &str, env: &[(&str, String)], timeout: Duration) -> Result<Finished, ProviderError> {
+pub async fn run_shell(
+    script: &str,
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> Result<Finished, ProviderError> {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -52,10 +63,15 @@ pub async fn run_shell(script: &str, env: &[(&str, String)], timeout: Duration) 
         (status, stdout, stderr)
     };
     match tokio::time::timeout(timeout, work).await {
-        Ok((Ok(status), stdout, stderr)) => {
-            Ok(Finished { success: status.success(), code: status.code(), stdout, stderr })
-        }
-        Ok((Err(error), ..)) => Err(ProviderError::new(format!("`{script}` could not be waited for: {error}"))),
+        Ok((Ok(status), stdout, stderr)) => Ok(Finished {
+            success: status.success(),
+            code: status.code(),
+            stdout,
+            stderr,
+        }),
+        Ok((Err(error), ..)) => Err(ProviderError::new(format!(
+            "`{script}` could not be waited for: {error}"
+        ))),
         Err(_) => Err(ProviderError::new(format!(
             "`{script}` did not finish within {}",
             crate::spec::duration::display(timeout)
@@ -65,7 +81,9 @@ pub async fn run_shell(script: &str, env: &[(&str, String)], timeout: Duration) 
 }
 
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(stream: Option<R>) -> String {
-    let Some(mut stream) = stream else { return String::new() };
+    let Some(mut stream) = stream else {
+        return String::new();
+    };
     let mut kept = Vec::new();
     let mut chunk = [0u8; 8192];
     let mut dropped = 0usize;

@@ -49,7 +49,10 @@ pub async fn run(
             }
         }
         let traffic_moved = fresh.iter().any(|event| {
-            matches!(event.kind, EventKind::WeightSet { .. } | EventKind::RollbackCompleted { .. })
+            matches!(
+                event.kind,
+                EventKind::WeightSet { .. } | EventKind::RollbackCompleted { .. }
+            )
         });
         reported = state.timeline.len();
         if let Some(checkpoint) = checkpoint
@@ -60,13 +63,15 @@ pub async fn run(
         input = match action {
             Action::Deploy { version } => Input::Deployed(providers.target.deploy(&version).await),
             Action::Smoke => Input::Smoked(providers.smoke.run_all().await),
-            Action::SetWeight(weight) => Input::WeightApplied(match providers.router.set_weight(weight).await {
-                Ok(()) => providers.router.weight().await,
-                Err(error) => Err(error),
-            }),
-            Action::Measure => {
-                Input::Measured(join_all(providers.metrics.iter().map(|metric| metric.measure())).await)
+            Action::SetWeight(weight) => {
+                Input::WeightApplied(match providers.router.set_weight(weight).await {
+                    Ok(()) => providers.router.weight().await,
+                    Err(error) => Err(error),
+                })
             }
+            Action::Measure => Input::Measured(
+                join_all(providers.metrics.iter().map(|metric| metric.measure())).await,
+            ),
             Action::SleepUntil(deadline) => {
                 clock.sleep_until(deadline).await;
                 Input::Woke
@@ -114,7 +119,11 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
     let promoted = phase == RecordPhase::Promoted;
     let record = Record {
         name: engine.name.clone(),
-        stable_version: if promoted { engine.new_version.clone() } else { engine.stable_version.clone() },
+        stable_version: if promoted {
+            engine.new_version.clone()
+        } else {
+            engine.stable_version.clone()
+        },
         new_version: (!promoted).then(|| engine.new_version.clone()),
         phase,
         weight: if promoted { 0 } else { weight.percent() },
@@ -122,6 +131,9 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
         updated_at: rfc3339_millis(now),
     };
     if let Err(error) = checkpoint.store.save(&record).await {
-        tracing::warn!("could not save the rollout state to {}: {error}", checkpoint.store.describe());
+        tracing::warn!(
+            "could not save the rollout state to {}: {error}",
+            checkpoint.store.describe()
+        );
     }
 }

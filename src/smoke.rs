@@ -26,7 +26,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl SmokeSuite {
     pub fn new(checks: Vec<SmokeCheck>, release: Release, http: reqwest::Client) -> Self {
-        Self { checks, release, http }
+        Self {
+            checks,
+            release,
+            http,
+        }
     }
 
     /// Retries a failing check with backoff until its timeout.
@@ -43,7 +47,13 @@ impl SmokeSuite {
                 (None, None) => Err("the check has neither `http` nor `command`".to_owned()),
             };
             match outcome {
-                Ok(detail) => return SmokeResult { check: check.name.clone(), passed: true, detail },
+                Ok(detail) => {
+                    return SmokeResult {
+                        check: check.name.clone(),
+                        passed: true,
+                        detail,
+                    };
+                }
                 Err(detail) if Instant::now() + backoff >= deadline => {
                     return SmokeResult {
                         check: check.name.clone(),
@@ -71,7 +81,10 @@ impl SmokeSuite {
         if status == check.expect_status {
             Ok(format!("GET {} answered {status}", check.url))
         } else {
-            Err(format!("GET {} answered {status}, expected {}", check.url, check.expect_status))
+            Err(format!(
+                "GET {} answered {status}, expected {}",
+                check.url, check.expect_status
+            ))
         }
     }
 
@@ -84,7 +97,11 @@ impl SmokeSuite {
         if finished.success {
             Ok(format!("`{command}` exited 0"))
         } else {
-            Err(format!("`{command}` {}: {}", finished.status(), finished.last_words()))
+            Err(format!(
+                "`{command}` {}: {}",
+                finished.status(),
+                finished.last_words()
+            ))
         }
     }
 }

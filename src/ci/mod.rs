@@ -7,8 +7,14 @@ use crate::spec::template::CiFacts;
 pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
     let is = |name: &str| lookup(name).is_some_and(|value| value == "true");
     if is("GITHUB_ACTIONS") {
-        let run_url = match (lookup("GITHUB_SERVER_URL"), lookup("GITHUB_REPOSITORY"), lookup("GITHUB_RUN_ID")) {
-            (Some(server), Some(repository), Some(run)) => Some(format!("{server}/{repository}/actions/runs/{run}")),
+        let run_url = match (
+            lookup("GITHUB_SERVER_URL"),
+            lookup("GITHUB_REPOSITORY"),
+            lookup("GITHUB_RUN_ID"),
+        ) {
+            (Some(server), Some(repository), Some(run)) => {
+                Some(format!("{server}/{repository}/actions/runs/{run}"))
+            }
             _ => None,
         };
         let git_ref = lookup("GITHUB_REF");
@@ -18,7 +24,13 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
             .and_then(|r| r.strip_prefix("refs/pull/"))
             .and_then(|rest| rest.split('/').next())
             .and_then(|number| number.parse().ok());
-        CiFacts { provider: "github".into(), sha: lookup("GITHUB_SHA"), git_ref, pr, run_url }
+        CiFacts {
+            provider: "github".into(),
+            sha: lookup("GITHUB_SHA"),
+            git_ref,
+            pr,
+            run_url,
+        }
     } else if is("GITLAB_CI") {
         CiFacts {
             provider: "gitlab".into(),
@@ -28,7 +40,10 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
             run_url: lookup("CI_JOB_URL").or_else(|| lookup("CI_PIPELINE_URL")),
         }
     } else {
-        CiFacts { provider: "local".into(), ..CiFacts::default() }
+        CiFacts {
+            provider: "local".into(),
+            ..CiFacts::default()
+        }
     }
 }
 
@@ -43,7 +58,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
@@ -59,7 +77,10 @@ mod tests {
         ]));
         assert_eq!(facts.provider, "github");
         assert_eq!(facts.pr, Some(42));
-        assert_eq!(facts.run_url.as_deref(), Some("https://github.com/acme/shop/actions/runs/7"));
+        assert_eq!(
+            facts.run_url.as_deref(),
+            Some("https://github.com/acme/shop/actions/runs/7")
+        );
     }
 
     #[test]

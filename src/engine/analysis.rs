@@ -57,7 +57,13 @@ pub fn judge(
                     ));
                 }
             }
-            Judged { verdict, value: Some(*value), error: None, is_sample: true, decision }
+            Judged {
+                verdict,
+                value: Some(*value),
+                error: None,
+                is_sample: true,
+                decision,
+            }
         }
         Ok(Measurement::NoData) => {
             tally.consecutive_errors = 0;
@@ -79,13 +85,21 @@ pub fn judge(
                     NoDataPolicy::Ignore => Decision::Continue,
                 };
             }
-            Judged { verdict: Verdict::NoData, value: None, error: None, is_sample: false, decision }
+            Judged {
+                verdict: Verdict::NoData,
+                value: None,
+                error: None,
+                is_sample: false,
+                decision,
+            }
         }
         Err(error) => {
             tally.consecutive_errors += 1;
             let streak = tally.consecutive_errors;
             let decision = if streak >= policy.consecutive_error_limit {
-                Decision::Halt(format!("`{metric}`: the metric provider failed {streak} time(s) in a row: {error}"))
+                Decision::Halt(format!(
+                    "`{metric}`: the metric provider failed {streak} time(s) in a row: {error}"
+                ))
             } else {
                 Decision::Continue
             };

@@ -16,14 +16,18 @@ use super::plan::Plan;
 /// What the runner must do next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Deploy { version: String },
+    Deploy {
+        version: String,
+    },
     Smoke,
     /// Set the weight, then read it back and report what the router says.
     SetWeight(Weight),
     /// Measure every gate, in plan order.
     Measure,
     SleepUntil(SystemTime),
-    Retire { version: String },
+    Retire {
+        version: String,
+    },
     Finish(Outcome),
 }
 
@@ -93,7 +97,13 @@ struct Cause {
 
 impl State {
     pub fn new() -> Self {
-        Self { phase: Phase::Idle, timeline: Vec::new(), reason: None, outcome: None, tallies: Vec::new() }
+        Self {
+            phase: Phase::Idle,
+            timeline: Vec::new(),
+            reason: None,
+            outcome: None,
+            tallies: Vec::new(),
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -127,17 +137,27 @@ impl Engine {
         let emit = |state: &mut State, kind| state.timeline.push(Event { at: now, kind });
         match (phase, input) {
             (Phase::Idle, Input::Start) => {
-                emit(state, EventKind::Started {
-                    name: self.name.clone(),
-                    stable_version: self.stable_version.clone(),
-                    new_version: self.new_version.clone(),
-                });
+                emit(
+                    state,
+                    EventKind::Started {
+                        name: self.name.clone(),
+                        stable_version: self.stable_version.clone(),
+                        new_version: self.new_version.clone(),
+                    },
+                );
                 state.tallies = vec![Tally::default(); self.gate_count()];
                 state.phase = Phase::Deploying;
-                Action::Deploy { version: self.new_version.clone() }
+                Action::Deploy {
+                    version: self.new_version.clone(),
+                }
             }
             (Phase::Deploying, Input::Deployed(Ok(()))) => {
-                emit(state, EventKind::Deployed { version: self.new_version.clone() });
+                emit(
+                    state,
+                    EventKind::Deployed {
+                        version: self.new_version.clone(),
+                    },
+                );
                 if self.plan.smoke_checks > 0 {
                     state.phase = Phase::Smoking;
                     Action::Smoke
@@ -146,16 +166,34 @@ impl Engine {
                 }
             }
             (Phase::Deploying, Input::Deployed(Err(error))) => {
-                emit(state, EventKind::DeployFailed { version: self.new_version.clone(), error: error.to_string() });
-                self.roll_back(state, now, Outcome::RolledBack, format!("the new version did not deploy: {error}"))
+                emit(
+                    state,
+                    EventKind::DeployFailed {
+                        version: self.new_version.clone(),
+                        error: error.to_string(),
+                    },
+                );
+                self.roll_back(
+                    state,
+                    now,
+                    Outcome::RolledBack,
+                    format!("the new version did not deploy: {error}"),
+                )
             }
             (Phase::Smoking, Input::Smoked(results)) => {
                 for result in &results {
-                    emit(state, EventKind::Smoke {
-                        check: result.check.clone(),
-                        verdict: if result.passed { Verdict::Pass } else { Verdict::Fail },
-                        detail: result.detail.clone(),
-                    });
+                    emit(
+                        state,
+                        EventKind::Smoke {
+                            check: result.check.clone(),
+                            verdict: if result.passed {
+                                Verdict::Pass
+                            } else {
+                                Verdict::Fail
+                            },
+                            detail: result.detail.clone(),
+                        },
+                    );
                 }
                 match results.iter().find(|result| !result.passed) {
                     Some(failed) => self.roll_back(
@@ -171,31 +209,53 @@ impl Engine {
                 let wanted = self.plan.steps[step].weight;
                 match verify(wanted, read_back) {
                     Ok(()) => {
-                        emit(state, EventKind::WeightSet { weight: wanted, step: Some(step + 1) });
-                        let hold =
-                            Hold { step, since: now, rounds: 0, samples: vec![0; self.gate_count()] };
+                        emit(
+                            state,
+                            EventKind::WeightSet {
+                                weight: wanted,
+                                step: Some(step + 1),
+                            },
+                        );
+                        let hold = Hold {
+                            step,
+                            since: now,
+                            rounds: 0,
+                            samples: vec![0; self.gate_count()],
+                        };
                         self.keep_holding(state, now, hold)
                     }
                     Err(problem) => self.roll_back(state, now, Outcome::Failed, problem),
                 }
             }
             (Phase::Holding(hold), Input::Woke) => self.keep_holding(state, now, hold),
-            (Phase::Measuring(hold), Input::Measured(results)) => self.record_measurements(state, now, hold, results),
-            (Phase::Promoting, Input::WeightApplied(read_back)) => match verify(Weight::FULL, read_back) {
-                Ok(()) => {
-                    emit(state, EventKind::WeightSet { weight: Weight::FULL, step: None });
-                    self.promoted(state, now)
+            (Phase::Measuring(hold), Input::Measured(results)) => {
+                self.record_measurements(state, now, hold, results)
+            }
+            (Phase::Promoting, Input::WeightApplied(read_back)) => {
+                match verify(Weight::FULL, read_back) {
+                    Ok(()) => {
+                        emit(
+                            state,
+                            EventKind::WeightSet {
+                                weight: Weight::FULL,
+                                step: None,
+                            },
+                        );
+                        self.promoted(state, now)
+                    }
+                    Err(problem) => self.halt(
+                        state,
+                        now,
+                        format!("every gate passed but the final switch to 100% failed: {problem}"),
+                    ),
                 }
-                Err(problem) => self.halt(
-                    state,
-                    now,
-                    format!("every gate passed but the final switch to 100% failed: {problem}"),
-                ),
-            },
+            }
             (Phase::WaitingToRetire { until }, Input::Woke) => {
                 if now >= until {
                     state.phase = Phase::RetiringOld;
-                    Action::Retire { version: self.stable_version.clone() }
+                    Action::Retire {
+                        version: self.stable_version.clone(),
+                    }
                 } else {
                     state.phase = Phase::WaitingToRetire { until };
                     Action::SleepUntil(until)
@@ -203,23 +263,42 @@ impl Engine {
             }
             (Phase::RetiringOld, Input::Retired(result)) => {
                 self.record_retired(state, now, &self.stable_version, result);
-                self.finish(state, now, Outcome::Promoted, format!("{} passed every gate", self.new_version))
+                self.finish(
+                    state,
+                    now,
+                    Outcome::Promoted,
+                    format!("{} passed every gate", self.new_version),
+                )
             }
-            (Phase::RollingBack(cause), Input::WeightApplied(read_back)) => match verify(Weight::ZERO, read_back) {
-                Ok(()) => {
-                    emit(state, EventKind::RollbackCompleted { weight: Weight::ZERO });
-                    state.phase = Phase::RemovingNew(cause);
-                    Action::Retire { version: self.new_version.clone() }
+            (Phase::RollingBack(cause), Input::WeightApplied(read_back)) => {
+                match verify(Weight::ZERO, read_back) {
+                    Ok(()) => {
+                        emit(
+                            state,
+                            EventKind::RollbackCompleted {
+                                weight: Weight::ZERO,
+                            },
+                        );
+                        state.phase = Phase::RemovingNew(cause);
+                        Action::Retire {
+                            version: self.new_version.clone(),
+                        }
+                    }
+                    Err(problem) => {
+                        let error = format!(
+                            "{}; then the rollback could not be verified: {problem}. Traffic may still reach {}: run `greenlight rollback` or fix the router by hand",
+                            cause.reason, self.new_version
+                        );
+                        emit(
+                            state,
+                            EventKind::Failed {
+                                error: error.clone(),
+                            },
+                        );
+                        self.finish(state, now, Outcome::Failed, error)
+                    }
                 }
-                Err(problem) => {
-                    let error = format!(
-                        "{}; then the rollback could not be verified: {problem}. Traffic may still reach {}: run `greenlight rollback` or fix the router by hand",
-                        cause.reason, self.new_version
-                    );
-                    emit(state, EventKind::Failed { error: error.clone() });
-                    self.finish(state, now, Outcome::Failed, error)
-                }
-            },
+            }
             (Phase::RemovingNew(cause), Input::Retired(result)) => {
                 self.record_retired(state, now, &self.new_version, result);
                 self.finish(state, now, cause.outcome, cause.reason)
@@ -229,14 +308,22 @@ impl Engine {
                 // Only the runner calls this; reaching here is a bug in it, so
                 // stop safely rather than guess.
                 let error = format!("internal error: unexpected {input:?} while {phase:?}");
-                emit(state, EventKind::Failed { error: error.clone() });
+                emit(
+                    state,
+                    EventKind::Failed {
+                        error: error.clone(),
+                    },
+                );
                 self.finish(state, now, Outcome::Failed, error)
             }
         }
     }
 
     fn gate_count(&self) -> usize {
-        self.plan.analysis.as_ref().map_or(0, |analysis| analysis.gates.len())
+        self.plan
+            .analysis
+            .as_ref()
+            .map_or(0, |analysis| analysis.gates.len())
     }
 
     fn begin_step(&self, state: &mut State, now: SystemTime, step: usize) -> Action {
@@ -246,7 +333,12 @@ impl Engine {
                 Action::SetWeight(next.weight)
             }
             // The last step already sent everything to the new version.
-            None if self.plan.steps.last().is_some_and(|last| last.weight == Weight::FULL) => {
+            None if self
+                .plan
+                .steps
+                .last()
+                .is_some_and(|last| last.weight == Weight::FULL) =>
+            {
                 self.promoted(state, now)
             }
             None => {
@@ -324,7 +416,11 @@ impl Engine {
             }
         }
         if results.len() != analysis.gates.len() {
-            let error = format!("expected {} measurement(s), got {}", analysis.gates.len(), results.len());
+            let error = format!(
+                "expected {} measurement(s), got {}",
+                analysis.gates.len(),
+                results.len()
+            );
             return self.roll_back(state, now, Outcome::Failed, error);
         }
         // A failed gate outranks a halt: traffic goes back to safety first.
@@ -378,10 +474,17 @@ impl Engine {
     }
 
     fn promoted(&self, state: &mut State, now: SystemTime) -> Action {
-        state.timeline.push(Event { at: now, kind: EventKind::Promoted { version: self.new_version.clone() } });
+        state.timeline.push(Event {
+            at: now,
+            kind: EventKind::Promoted {
+                version: self.new_version.clone(),
+            },
+        });
         if self.plan.scale_down_delay.is_zero() {
             state.phase = Phase::RetiringOld;
-            Action::Retire { version: self.stable_version.clone() }
+            Action::Retire {
+                version: self.stable_version.clone(),
+            }
         } else {
             let until = now + self.plan.scale_down_delay;
             state.phase = Phase::WaitingToRetire { until };
@@ -389,26 +492,58 @@ impl Engine {
         }
     }
 
-    fn roll_back(&self, state: &mut State, now: SystemTime, outcome: Outcome, reason: String) -> Action {
-        state.timeline.push(Event { at: now, kind: EventKind::RollbackStarted { reason: reason.clone() } });
+    fn roll_back(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        outcome: Outcome,
+        reason: String,
+    ) -> Action {
+        state.timeline.push(Event {
+            at: now,
+            kind: EventKind::RollbackStarted {
+                reason: reason.clone(),
+            },
+        });
         state.phase = Phase::RollingBack(Cause { outcome, reason });
         Action::SetWeight(Weight::ZERO)
     }
 
     fn halt(&self, state: &mut State, now: SystemTime, reason: String) -> Action {
-        state.timeline.push(Event { at: now, kind: EventKind::Halted { reason: reason.clone() } });
+        state.timeline.push(Event {
+            at: now,
+            kind: EventKind::Halted {
+                reason: reason.clone(),
+            },
+        });
         self.finish(state, now, Outcome::Halted, reason)
     }
 
-    fn record_retired(&self, state: &mut State, now: SystemTime, version: &str, result: Result<(), ProviderError>) {
+    fn record_retired(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        version: &str,
+        result: Result<(), ProviderError>,
+    ) {
         let kind = match result {
-            Ok(()) => EventKind::Retired { version: version.to_owned() },
-            Err(error) => EventKind::Warning { message: format!("could not remove {version}: {error}") },
+            Ok(()) => EventKind::Retired {
+                version: version.to_owned(),
+            },
+            Err(error) => EventKind::Warning {
+                message: format!("could not remove {version}: {error}"),
+            },
         };
         state.timeline.push(Event { at: now, kind });
     }
 
-    fn finish(&self, state: &mut State, _now: SystemTime, outcome: Outcome, reason: String) -> Action {
+    fn finish(
+        &self,
+        state: &mut State,
+        _now: SystemTime,
+        outcome: Outcome,
+        reason: String,
+    ) -> Action {
         state.phase = Phase::Done;
         state.outcome = Some(outcome);
         state.reason = Some(reason);
@@ -420,7 +555,9 @@ impl Engine {
 fn verify(wanted: Weight, read_back: Result<Weight, ProviderError>) -> Result<(), String> {
     match read_back {
         Ok(actual) if actual == wanted => Ok(()),
-        Ok(actual) => Err(format!("the router reads back {actual} after setting {wanted}")),
+        Ok(actual) => Err(format!(
+            "the router reads back {actual} after setting {wanted}"
+        )),
         Err(error) => Err(format!("setting {wanted} failed: {error}")),
     }
 }

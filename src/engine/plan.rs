@@ -65,9 +65,10 @@ impl Plan {
         let (strategy, steps, scale_down_delay) = match &spec.strategy {
             StrategySpec::Canary(canary) => {
                 let steps = match (&canary.steps, canary.step, canary.every) {
-                    (Some(steps), _, _) => {
-                        steps.iter().map(|s| step(s.weight, s.hold.get(), s.analysis)).collect()
-                    }
+                    (Some(steps), _, _) => steps
+                        .iter()
+                        .map(|s| step(s.weight, s.hold.get(), s.analysis))
+                        .collect(),
                     (None, Some(increment), Some(every)) => {
                         let max = canary.max.unwrap_or(100);
                         (1..)
@@ -88,9 +89,15 @@ impl Plan {
                 let (hold, analysis) = blue_green
                     .post_promotion
                     .as_ref()
-                    .map_or((Duration::ZERO, Some(false)), |phase| (phase.hold.get(), phase.analysis));
+                    .map_or((Duration::ZERO, Some(false)), |phase| {
+                        (phase.hold.get(), phase.analysis)
+                    });
                 steps.push(step(100, hold, analysis));
-                (StrategyKind::BlueGreen, steps, blue_green.scale_down_delay.get())
+                (
+                    StrategyKind::BlueGreen,
+                    steps,
+                    blue_green.scale_down_delay.get(),
+                )
             }
         };
         Self {
@@ -117,7 +124,10 @@ impl AnalysisPolicy {
                 .iter()
                 .map(|metric| Gate {
                     metric: metric.name.clone(),
-                    threshold: Threshold { min: metric.min, max: metric.max },
+                    threshold: Threshold {
+                        min: metric.min,
+                        max: metric.max,
+                    },
                 })
                 .collect(),
         }

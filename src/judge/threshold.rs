@@ -18,7 +18,11 @@ impl Threshold {
     pub fn judge(&self, value: f64) -> Verdict {
         let above_min = self.min.is_none_or(|min| value >= min);
         let below_max = self.max.is_none_or(|max| value <= max);
-        if above_min && below_max && !value.is_nan() { Verdict::Pass } else { Verdict::Fail }
+        if above_min && below_max && !value.is_nan() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
     }
 }
 
@@ -39,12 +43,22 @@ mod tests {
 
     #[test]
     fn bounds_are_inclusive_and_nan_fails() {
-        let threshold = Threshold { min: Some(0.5), max: Some(1.0) };
+        let threshold = Threshold {
+            min: Some(0.5),
+            max: Some(1.0),
+        };
         assert_eq!(threshold.judge(0.5), Verdict::Pass);
         assert_eq!(threshold.judge(1.0), Verdict::Pass);
         assert_eq!(threshold.judge(1.01), Verdict::Fail);
         assert_eq!(threshold.judge(0.49), Verdict::Fail);
         assert_eq!(threshold.judge(f64::NAN), Verdict::Fail);
-        assert_eq!(Threshold { min: None, max: Some(0.01) }.to_string(), "≤ 0.01");
+        assert_eq!(
+            Threshold {
+                min: None,
+                max: Some(0.01)
+            }
+            .to_string(),
+            "≤ 0.01"
+        );
     }
 }

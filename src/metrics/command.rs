@@ -43,8 +43,11 @@ impl MetricSource for CommandMetric {
             return Ok(Measurement::NoData);
         }
         printed.parse::<f64>().map(Measurement::Value).map_err(|_| {
-            ProviderError::new(format!("`{}` printed `{printed}`, not a number", self.script))
-                .with_hint("print one number, or nothing when there is no data")
+            ProviderError::new(format!(
+                "`{}` printed `{printed}`, not a number",
+                self.script
+            ))
+            .with_hint("print one number, or nothing when there is no data")
         })
     }
 }

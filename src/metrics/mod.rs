@@ -27,6 +27,8 @@ pub fn from_spec(
 ) -> Box<dyn MetricSource> {
     use crate::spec::types::QuerySpec;
     match &spec.query {
-        QuerySpec::Command(script) => Box::new(command::CommandMetric::new(script.clone(), release.clone())),
+        QuerySpec::Command(script) => {
+            Box::new(command::CommandMetric::new(script.clone(), release.clone()))
+        }
     }
 }

@@ -17,18 +17,33 @@ pub struct ConsoleReporter {
 
 impl ConsoleReporter {
     pub fn new(github_groups: bool) -> Self {
-        Self { github_groups, group_open: false }
+        Self {
+            github_groups,
+            group_open: false,
+        }
     }
 
     fn style(kind: &EventKind) -> Style {
         let colour = match kind {
-            EventKind::Gate { verdict: Verdict::Pass, .. } | EventKind::Promoted { .. } => AnsiColor::Green,
-            EventKind::Gate { verdict: Verdict::Fail, .. }
+            EventKind::Gate {
+                verdict: Verdict::Pass,
+                ..
+            }
+            | EventKind::Promoted { .. } => AnsiColor::Green,
+            EventKind::Gate {
+                verdict: Verdict::Fail,
+                ..
+            }
             | EventKind::RollbackStarted { .. }
             | EventKind::Failed { .. }
             | EventKind::DeployFailed { .. } => AnsiColor::Red,
-            EventKind::Gate { .. } | EventKind::Halted { .. } | EventKind::Warning { .. } => AnsiColor::Yellow,
-            EventKind::Smoke { verdict: Verdict::Fail, .. } => AnsiColor::Red,
+            EventKind::Gate { .. } | EventKind::Halted { .. } | EventKind::Warning { .. } => {
+                AnsiColor::Yellow
+            }
+            EventKind::Smoke {
+                verdict: Verdict::Fail,
+                ..
+            } => AnsiColor::Red,
             _ => return Style::new(),
         };
         Style::new().fg_color(Some(colour.into()))
@@ -42,7 +57,10 @@ impl Reporter for ConsoleReporter {
         let mut out = anstream::stderr().lock();
         if self.github_groups {
             let title = match &event.kind {
-                EventKind::WeightSet { weight, step: Some(step) } => Some(format!("Step {step}: {weight}")),
+                EventKind::WeightSet {
+                    weight,
+                    step: Some(step),
+                } => Some(format!("Step {step}: {weight}")),
                 EventKind::RollbackStarted { .. } => Some("Rollback".to_owned()),
                 EventKind::Promoted { .. } => Some("Promotion".to_owned()),
                 _ => None,
@@ -58,7 +76,11 @@ impl Reporter for ConsoleReporter {
         let time = crate::clock::rfc3339_millis(event.at);
         let clock = time.get(11..23).unwrap_or(&time);
         let style = Self::style(&event.kind);
-        let _ = writeln!(out, "{clock} {style}{}{style:#}", describe_event(&event.kind));
+        let _ = writeln!(
+            out,
+            "{clock} {style}{}{style:#}",
+            describe_event(&event.kind)
+        );
     }
 
     async fn finish(&mut self, report: &Report) -> Result<(), String> {

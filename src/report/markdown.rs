@@ -50,7 +50,10 @@ pub fn headline(report: &Report) -> String {
         _ => String::new(),
     };
     let reason = report.reason.trim_end_matches('.');
-    format!("{icon} **{} {} {what}**: {reason}.{after}", report.name, report.new_version)
+    format!(
+        "{icon} **{} {} {what}**: {reason}.{after}",
+        report.name, report.new_version
+    )
 }
 
 /// A measured value, short: 0.0123, 250, 1.5e-5.
@@ -101,14 +104,20 @@ pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja:
             cells: report
                 .metrics()
                 .into_iter()
-                .map(|metric| match step.gates.iter().find(|gate| gate.metric == metric) {
-                    None => "–".to_owned(),
-                    Some(gate) if gate.measurements == 0 && gate.verdict.is_none() => "–".to_owned(),
-                    Some(gate) => match gate.value {
-                        Some(value) => format!("{} {}", format_value(value), verdict_mark(gate.verdict)),
-                        None => verdict_mark(gate.verdict).to_owned(),
+                .map(
+                    |metric| match step.gates.iter().find(|gate| gate.metric == metric) {
+                        None => "–".to_owned(),
+                        Some(gate) if gate.measurements == 0 && gate.verdict.is_none() => {
+                            "–".to_owned()
+                        }
+                        Some(gate) => match gate.value {
+                            Some(value) => {
+                                format!("{} {}", format_value(value), verdict_mark(gate.verdict))
+                            }
+                            None => verdict_mark(gate.verdict).to_owned(),
+                        },
                     },
-                })
+                )
                 .collect(),
             status: match step.status {
                 StepStatus::Passed => "passed",
@@ -130,7 +139,10 @@ pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja:
     let events: Vec<EventLine> = report
         .timeline
         .iter()
-        .map(|event| EventLine { at: crate::clock::rfc3339_millis(event.at), text: describe_event(&event.kind) })
+        .map(|event| EventLine {
+            at: crate::clock::rfc3339_millis(event.at),
+            text: describe_event(&event.kind),
+        })
         .collect();
     let duration = match (report.started_at, report.finished_at) {
         (Some(start), Some(end)) => end.duration_since(start).ok().map(display),

@@ -26,29 +26,62 @@ pub trait Reporter: Send {
 /// One line of plain text per event, with the numbers; shared by every format.
 pub fn describe_event(kind: &EventKind) -> String {
     match kind {
-        EventKind::Started { name, stable_version, new_version } => {
+        EventKind::Started {
+            name,
+            stable_version,
+            new_version,
+        } => {
             format!("rollout of {name} started: {stable_version} → {new_version}")
         }
         EventKind::Deployed { version } => format!("{version} deployed and ready"),
-        EventKind::DeployFailed { version, error } => format!("{version} failed to deploy: {error}"),
-        EventKind::Smoke { check, verdict, detail } => format!("smoke `{check}`: {} ({detail})", verdict.as_str()),
-        EventKind::WeightSet { weight, step: Some(step) } => format!("step {step}: weight {weight} set and verified"),
+        EventKind::DeployFailed { version, error } => {
+            format!("{version} failed to deploy: {error}")
+        }
+        EventKind::Smoke {
+            check,
+            verdict,
+            detail,
+        } => format!("smoke `{check}`: {} ({detail})", verdict.as_str()),
+        EventKind::WeightSet {
+            weight,
+            step: Some(step),
+        } => format!("step {step}: weight {weight} set and verified"),
         EventKind::WeightSet { weight, step: None } => format!("weight {weight} set and verified"),
-        EventKind::Gate { step, metric, value, min, max, verdict, error } => {
-            let threshold = crate::judge::Threshold { min: *min, max: *max };
+        EventKind::Gate {
+            step,
+            metric,
+            value,
+            min,
+            max,
+            verdict,
+            error,
+        } => {
+            let threshold = crate::judge::Threshold {
+                min: *min,
+                max: *max,
+            };
             let measured = match (value, error) {
                 (Some(value), _) => markdown::format_value(*value),
                 (None, Some(error)) => format!("error: {error}"),
                 (None, None) => "no value".to_owned(),
             };
-            format!("step {step}: {metric} = {measured} ({threshold}) → {}", verdict.as_str())
+            format!(
+                "step {step}: {metric} = {measured} ({threshold}) → {}",
+                verdict.as_str()
+            )
         }
-        EventKind::StepCompleted { step, weight, held_ms } => format!(
+        EventKind::StepCompleted {
+            step,
+            weight,
+            held_ms,
+        } => format!(
             "step {step} passed at {weight} after {}",
             display(std::time::Duration::from_millis(*held_ms))
         ),
         EventKind::RollbackStarted { reason } => format!("rolling back: {reason}"),
-        EventKind::RollbackCompleted { weight } => format!("rollback verified: new version at {weight}"),
+        EventKind::RollbackCompleted { weight } => {
+            format!("rollback verified: new version at {weight}")
+        }
         EventKind::Promoted { version } => format!("{version} promoted"),
         EventKind::Retired { version } => format!("{version} removed"),
         EventKind::Halted { reason } => format!("halted: {reason}"),
@@ -59,8 +92,12 @@ pub fn describe_event(kind: &EventKind) -> String {
 
 /// Writes a report file, creating its folder.
 pub fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
     }
     std::fs::write(path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))
 }

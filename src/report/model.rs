@@ -67,7 +67,10 @@ pub struct SmokeDigest {
     pub detail: String,
 }
 
-fn optional_rfc3339<S: Serializer>(at: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
+fn optional_rfc3339<S: Serializer>(
+    at: &Option<SystemTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     match at {
         Some(at) => serializer.collect_str(&crate::clock::rfc3339_millis(*at)),
         None => serializer.serialize_none(),
@@ -92,7 +95,11 @@ impl Report {
         reason: String,
         timeline: Vec<Event>,
     ) -> Self {
-        let gates = plan.analysis.as_ref().map(|analysis| analysis.gates.as_slice()).unwrap_or_default();
+        let gates = plan
+            .analysis
+            .as_ref()
+            .map(|analysis| analysis.gates.as_slice())
+            .unwrap_or_default();
         let mut steps: Vec<StepDigest> = plan
             .steps
             .iter()
@@ -123,8 +130,16 @@ impl Report {
         let mut current: Option<usize> = None;
         for event in &timeline {
             match &event.kind {
-                EventKind::WeightSet { step: Some(step), .. } => current = Some(step - 1),
-                EventKind::Gate { step, metric, value, verdict, .. } => {
+                EventKind::WeightSet {
+                    step: Some(step), ..
+                } => current = Some(step - 1),
+                EventKind::Gate {
+                    step,
+                    metric,
+                    value,
+                    verdict,
+                    ..
+                } => {
                     let digest = steps
                         .get_mut(step - 1)
                         .and_then(|step| step.gates.iter_mut().find(|gate| &gate.metric == metric));
@@ -133,7 +148,10 @@ impl Report {
                             gate.value = *value;
                         }
                         gate.measurements += u32::from(*verdict != Verdict::Inconclusive);
-                        if gate.verdict.is_none_or(|worst| severity(*verdict) > severity(worst)) {
+                        if gate
+                            .verdict
+                            .is_none_or(|worst| severity(*verdict) > severity(worst))
+                        {
                             gate.verdict = Some(*verdict);
                         }
                     }
@@ -154,7 +172,11 @@ impl Report {
                     }
                     current = None;
                 }
-                EventKind::Smoke { check, verdict, detail } => smoke.push(SmokeDigest {
+                EventKind::Smoke {
+                    check,
+                    verdict,
+                    detail,
+                } => smoke.push(SmokeDigest {
                     check: check.clone(),
                     verdict: *verdict,
                     detail: detail.clone(),

@@ -31,7 +31,11 @@ impl Router for CommandRouterProvider {
     }
 
     fn plan(&self, weight: Weight) -> Vec<String> {
-        vec![format!("run `{}` with GREENLIGHT_WEIGHT={}", self.spec.set, weight.percent())]
+        vec![format!(
+            "run `{}` with GREENLIGHT_WEIGHT={}",
+            self.spec.set,
+            weight.percent()
+        )]
     }
 
     async fn weight(&self) -> Result<Weight, ProviderError> {
@@ -45,10 +49,17 @@ impl Router for CommandRouterProvider {
             )));
         }
         let printed = finished.stdout.trim().trim_end_matches('%');
-        printed.parse::<u8>().ok().and_then(Weight::new).ok_or_else(|| {
-            ProviderError::new(format!("`{}` printed `{printed}`, not a percentage", self.spec.get))
+        printed
+            .parse::<u8>()
+            .ok()
+            .and_then(Weight::new)
+            .ok_or_else(|| {
+                ProviderError::new(format!(
+                    "`{}` printed `{printed}`, not a percentage",
+                    self.spec.get
+                ))
                 .with_hint("the `get` command must print the new version's share, 0 to 100")
-        })
+            })
     }
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {

@@ -63,9 +63,15 @@ pub trait Router: Send + Sync {
 }
 
 /// The router a spec asks for.
-pub fn from_spec(spec: &crate::spec::types::RouterSpec, release: &crate::release::Release) -> Box<dyn Router> {
+pub fn from_spec(
+    spec: &crate::spec::types::RouterSpec,
+    release: &crate::release::Release,
+) -> Box<dyn Router> {
     use crate::spec::types::RouterSpec;
     match spec {
-        RouterSpec::Command(command) => Box::new(command::CommandRouterProvider::new(command.clone(), release.clone())),
+        RouterSpec::Command(command) => Box::new(command::CommandRouterProvider::new(
+            command.clone(),
+            release.clone(),
+        )),
     }
 }

@@ -39,7 +39,9 @@ impl Span {
     pub fn parse(text: &str) -> Result<Self, String> {
         let duration = parse(text)?;
         if duration.is_zero() {
-            return Err(format!("`{text}` is zero; this duration must be greater than zero"));
+            return Err(format!(
+                "`{text}` is zero; this duration must be greater than zero"
+            ));
         }
         Ok(Self(duration))
     }
@@ -123,7 +125,10 @@ macro_rules! duration_serde {
     };
 }
 
-duration_serde!(Span, "a duration greater than zero, like `30s`, `5m` or `1m30s`");
+duration_serde!(
+    Span,
+    "a duration greater than zero, like `30s`, `5m` or `1m30s`"
+);
 duration_serde!(Delay, "a duration, like `0s`, `30s` or `5m`");
 
 #[cfg(test)]
@@ -132,8 +137,14 @@ mod tests {
 
     #[test]
     fn parses_compound_durations() {
-        assert_eq!(Span::parse("1m30s").map(Span::get), Ok(Duration::from_secs(90)));
-        assert_eq!(Span::parse(" 250ms ").map(Span::get), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            Span::parse("1m30s").map(Span::get),
+            Ok(Duration::from_secs(90))
+        );
+        assert_eq!(
+            Span::parse(" 250ms ").map(Span::get),
+            Ok(Duration::from_millis(250))
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@ use super::path::FieldPath;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// The spec file, at a position when one is known.
-    File { file: String, location: Option<Location> },
+    File {
+        file: String,
+        location: Option<Location>,
+    },
     /// A `--set KEY=VALUE` flag.
     SetFlag(String),
     /// A `--var NAME=VALUE` flag.
@@ -26,7 +29,12 @@ pub struct SpecError {
 
 impl SpecError {
     pub fn new(origin: Origin, message: impl Into<String>) -> Self {
-        Self { origin, field: None, message: message.into(), hint: None }
+        Self {
+            origin,
+            field: None,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn at_field(mut self, field: FieldPath) -> Self {
@@ -53,8 +61,14 @@ impl SpecError {
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
-            Origin::File { file, location: Some(at) } => write!(f, "{file}:{}:{}: ", at.line, at.column)?,
-            Origin::File { file, location: None } => write!(f, "{file}: ")?,
+            Origin::File {
+                file,
+                location: Some(at),
+            } => write!(f, "{file}:{}:{}: ", at.line, at.column)?,
+            Origin::File {
+                file,
+                location: None,
+            } => write!(f, "{file}: ")?,
             Origin::SetFlag(flag) => write!(f, "--set {flag}: ")?,
             Origin::VarFlag(flag) => write!(f, "--var {flag}: ")?,
         }

@@ -33,21 +33,31 @@ pub struct LoadedSpec {
 
 /// Loads the spec in `text`, read from `file` (used in messages).
 pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec, SpecError> {
-    let at = |location| Origin::File { file: file.to_owned(), location };
+    let at = |location| Origin::File {
+        file: file.to_owned(),
+        location,
+    };
     let source = SourceMap::index(text).map_err(|(location, message)| {
         SpecError::new(at(Some(location)), format!("invalid YAML: {message}"))
     })?;
     let mut document: Value = serde_yaml::from_str(text).map_err(|error| {
-        let location = error.location().map(|l| super::locate::Location { line: l.line(), column: l.column() });
+        let location = error.location().map(|l| super::locate::Location {
+            line: l.line(),
+            column: l.column(),
+        });
         SpecError::new(at(location), format!("invalid YAML: {error}"))
     })?;
     if document.is_null() {
-        return Err(SpecError::new(at(None), "the file is empty")
-            .with_hint(Some("run `greenlight schema` for the fields a spec has".to_owned())));
+        return Err(
+            SpecError::new(at(None), "the file is empty").with_hint(Some(
+                "run `greenlight schema` for the fields a spec has".to_owned(),
+            )),
+        );
     }
 
     for set in &options.sets {
-        set.apply(&mut document).map_err(|message| SpecError::new(Origin::SetFlag(set.raw.clone()), message))?;
+        set.apply(&mut document)
+            .map_err(|message| SpecError::new(Origin::SetFlag(set.raw.clone()), message))?;
     }
     // Which flag, if any, wrote the field an error is about.
     let origin_of = |field: &FieldPath, location| {
@@ -71,22 +81,29 @@ pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec,
     // serde_yaml's Value wants `!tags` for enums; as JSON the single-key form
     // users write (`router: {command: …}`) deserializes naturally.
     let document = serde_json::to_value(&document).map_err(|error| {
-        SpecError::new(at(None), format!("the spec cannot be read as data: {error}"))
-            .with_hint(Some("mapping keys must be strings".to_owned()))
+        SpecError::new(
+            at(None),
+            format!("the spec cannot be read as data: {error}"),
+        )
+        .with_hint(Some("mapping keys must be strings".to_owned()))
     })?;
     let spec: RolloutSpec = serde_path_to_error::deserialize(document).map_err(|error| {
         let field = FieldPath::from(error.path());
         let message = error.inner().to_string();
         let (field, location) = locate_serde_error(&source, field, &message);
         let hint = hint_for(&message);
-        SpecError::new(origin_of(&field, location), message).at_field(field).with_hint(hint)
+        SpecError::new(origin_of(&field, location), message)
+            .at_field(field)
+            .with_hint(hint)
     })?;
 
     if let Some(problem) = validate(&spec).into_iter().next() {
         let location = source.nearest(&problem.field);
-        return Err(SpecError::new(origin_of(&problem.field, location), problem.message)
-            .at_field(problem.field)
-            .with_hint(problem.hint));
+        return Err(
+            SpecError::new(origin_of(&problem.field, location), problem.message)
+                .at_field(problem.field)
+                .with_hint(problem.hint),
+        );
     }
     Ok(LoadedSpec { spec, context })
 }
@@ -132,7 +149,10 @@ fn hint_for(message: &str) -> Option<String> {
 }
 
 fn template_context(document: &Value, options: &LoadOptions) -> Result<TemplateContext, SpecError> {
-    let name = document["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let name = document["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let mut vars: BTreeMap<String, serde_json::Value> = match document.get("vars") {
         Some(Value::Mapping(mapping)) => mapping
             .iter()
@@ -145,7 +165,10 @@ fn template_context(document: &Value, options: &LoadOptions) -> Result<TemplateC
     };
     for raw in &options.vars {
         let (key, value) = raw.split_once('=').ok_or_else(|| {
-            SpecError::new(Origin::VarFlag(raw.clone()), "expected NAME=VALUE, e.g. --var image=registry/app")
+            SpecError::new(
+                Origin::VarFlag(raw.clone()),
+                "expected NAME=VALUE, e.g. --var image=registry/app",
+            )
         })?;
         if super::template::BUILT_IN.contains(&key) {
             return Err(SpecError::new(

@@ -17,7 +17,10 @@ pub struct Location {
 
 impl Location {
     fn from_marker(marker: Marker) -> Self {
-        Self { line: marker.line(), column: marker.col() + 1 }
+        Self {
+            line: marker.line(),
+            column: marker.col() + 1,
+        }
     }
 }
 
@@ -34,7 +37,12 @@ impl SourceMap {
         let mut builder = Builder::default();
         Parser::new_from_str(text)
             .load(&mut builder, false)
-            .map_err(|error| (Location::from_marker(*error.marker()), error.info().to_owned()))?;
+            .map_err(|error| {
+                (
+                    Location::from_marker(*error.marker()),
+                    error.info().to_owned(),
+                )
+            })?;
         Ok(builder.map)
     }
 
@@ -63,8 +71,15 @@ impl SourceMap {
 }
 
 enum Frame {
-    Mapping { path: FieldPath, key: Option<String>, empty: bool },
-    Sequence { path: FieldPath, next: usize },
+    Mapping {
+        path: FieldPath,
+        key: Option<String>,
+        empty: bool,
+    },
+    Sequence {
+        path: FieldPath,
+        next: usize,
+    },
 }
 
 #[derive(Default)]
@@ -79,7 +94,11 @@ impl Builder {
         match self.stack.last() {
             None => Some(FieldPath::root()),
             Some(Frame::Mapping { key: None, .. }) => None,
-            Some(Frame::Mapping { path, key: Some(key), .. }) => Some(path.key(key.clone())),
+            Some(Frame::Mapping {
+                path,
+                key: Some(key),
+                ..
+            }) => Some(path.key(key.clone())),
             Some(Frame::Sequence { path, next }) => Some(path.index(*next)),
         }
     }
@@ -122,10 +141,16 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 // A collection used as a mapping key has no field path of its own.
-                let path = self.next_value_path().unwrap_or_else(|| FieldPath::root().key("?"));
+                let path = self
+                    .next_value_path()
+                    .unwrap_or_else(|| FieldPath::root().key("?"));
                 self.map.values.insert(path.clone(), location);
                 self.stack.push(match event {
-                    Event::MappingStart(..) => Frame::Mapping { path, key: None, empty: true },
+                    Event::MappingStart(..) => Frame::Mapping {
+                        path,
+                        key: None,
+                        empty: true,
+                    },
                     _ => Frame::Sequence { path, next: 0 },
                 });
             }
@@ -157,7 +182,13 @@ a:
         assert_eq!(map.key(&b), Some(Location { line: 2, column: 3 }));
         assert_eq!(map.value(&b), Some(Location { line: 2, column: 6 }));
         let second_x = FieldPath::root().key("a").key("list").index(1).key("x");
-        assert_eq!(map.value(&second_x), Some(Location { line: 5, column: 10 }));
+        assert_eq!(
+            map.value(&second_x),
+            Some(Location {
+                line: 5,
+                column: 10
+            })
+        );
     }
 
     #[test]

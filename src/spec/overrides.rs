@@ -17,16 +17,22 @@ pub struct SetOverride {
 impl SetOverride {
     /// Parses `KEY=VALUE`; the value is read as YAML, so `5`, `true` and `[1, 2]` keep their types.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let (key, value) = raw
-            .split_once('=')
-            .ok_or_else(|| format!("`{raw}` has no `=`; write it as KEY=VALUE, e.g. strategy.canary.steps.0.weight=5"))?;
+        let (key, value) = raw.split_once('=').ok_or_else(|| {
+            format!(
+                "`{raw}` has no `=`; write it as KEY=VALUE, e.g. strategy.canary.steps.0.weight=5"
+            )
+        })?;
         let path = FieldPath::parse_dotted(key.trim())?;
         let value = if value.is_empty() {
             Value::String(String::new())
         } else {
             serde_yaml::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()))
         };
-        Ok(Self { raw: raw.to_owned(), path, value })
+        Ok(Self {
+            raw: raw.to_owned(),
+            path,
+            value,
+        })
     }
 
     /// Writes the value into `document`, creating missing mapping keys.
@@ -41,13 +47,19 @@ impl SetOverride {
                         *node = Value::Mapping(Mapping::new());
                     }
                     let Value::Mapping(mapping) = node else {
-                        return Err(format!("cannot set `{key}`: the field above it is not a mapping"));
+                        return Err(format!(
+                            "cannot set `{key}`: the field above it is not a mapping"
+                        ));
                     };
-                    mapping.entry(Value::String(key.clone())).or_insert(Value::Null)
+                    mapping
+                        .entry(Value::String(key.clone()))
+                        .or_insert(Value::Null)
                 }
                 Segment::Index(index) => {
                     let Value::Sequence(items) = node else {
-                        return Err(format!("cannot use index {index}: the field above it is not a list"));
+                        return Err(format!(
+                            "cannot use index {index}: the field above it is not a list"
+                        ));
                     };
                     let length = items.len();
                     if *index == length && last {
@@ -75,17 +87,32 @@ mod tests {
     #[test]
     fn sets_nested_fields_with_yaml_types() {
         let mut document = doc();
-        SetOverride::parse("strategy.canary.steps.0.weight=25").unwrap().apply(&mut document).unwrap();
-        SetOverride::parse("report.title=Release").unwrap().apply(&mut document).unwrap();
-        assert_eq!(document["strategy"]["canary"]["steps"][0]["weight"], Value::from(25));
+        SetOverride::parse("strategy.canary.steps.0.weight=25")
+            .unwrap()
+            .apply(&mut document)
+            .unwrap();
+        SetOverride::parse("report.title=Release")
+            .unwrap()
+            .apply(&mut document)
+            .unwrap();
+        assert_eq!(
+            document["strategy"]["canary"]["steps"][0]["weight"],
+            Value::from(25)
+        );
         assert_eq!(document["report"]["title"], Value::from("Release"));
     }
 
     #[test]
     fn explains_bad_flags() {
-        assert!(SetOverride::parse("novalue").unwrap_err().contains("KEY=VALUE"));
+        assert!(
+            SetOverride::parse("novalue")
+                .unwrap_err()
+                .contains("KEY=VALUE")
+        );
         let mut document = doc();
-        let error = SetOverride::parse("strategy.canary.steps.5.weight=1").unwrap().apply(&mut document);
+        let error = SetOverride::parse("strategy.canary.steps.5.weight=1")
+            .unwrap()
+            .apply(&mut document);
         assert!(error.unwrap_err().contains("out of range"));
     }
 }

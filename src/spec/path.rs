@@ -95,14 +95,22 @@ mod tests {
 
     #[test]
     fn prints_like_yaml_navigation() {
-        let path = FieldPath::root().key("strategy").key("canary").key("steps").index(2).key("weight");
+        let path = FieldPath::root()
+            .key("strategy")
+            .key("canary")
+            .key("steps")
+            .index(2)
+            .key("weight");
         assert_eq!(path.to_string(), "strategy.canary.steps[2].weight");
     }
 
     #[test]
     fn parses_dotted_set_paths() {
         let path = FieldPath::parse_dotted("strategy.canary.steps.0.weight");
-        assert_eq!(path.map(|p| p.to_string()), Ok("strategy.canary.steps[0].weight".to_owned()));
+        assert_eq!(
+            path.map(|p| p.to_string()),
+            Ok("strategy.canary.steps[0].weight".to_owned())
+        );
         assert!(FieldPath::parse_dotted("a..b").is_err());
     }
 }

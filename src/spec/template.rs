@@ -74,11 +74,12 @@ fn render_node(
     }
     match node {
         Value::String(text) if text.contains("{{") || text.contains("{%") => {
-            *text = render_one(environment, context, text).map_err(|(message, hint)| RenderError {
-                field: path,
-                message,
-                hint,
-            })?;
+            *text =
+                render_one(environment, context, text).map_err(|(message, hint)| RenderError {
+                    field: path,
+                    message,
+                    hint,
+                })?;
         }
         Value::Sequence(items) => {
             for (index, item) in items.iter_mut().enumerate() {
@@ -87,7 +88,10 @@ fn render_node(
         }
         Value::Mapping(mapping) => {
             for (key, value) in mapping.iter_mut() {
-                let key = key.as_str().map(str::to_owned).unwrap_or_else(|| format!("{key:?}"));
+                let key = key
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("{key:?}"));
                 render_node(environment, context, path.key(key), value)?;
             }
         }
@@ -110,7 +114,12 @@ fn render_one(
             let mut names: Vec<String> = template
                 .undeclared_variables(false)
                 .into_iter()
-                .filter(|name| context.get_attr(name).map(|v| v.is_undefined()).unwrap_or(true))
+                .filter(|name| {
+                    context
+                        .get_attr(name)
+                        .map(|v| v.is_undefined())
+                        .unwrap_or(true)
+                })
                 .collect();
             names.sort();
             names
@@ -118,7 +127,10 @@ fn render_one(
         if error.kind() == minijinja::ErrorKind::UndefinedError && !undefined.is_empty() {
             let available = defined_names(context);
             (
-                format!("template uses undefined variable `{}`", undefined.join("`, `")),
+                format!(
+                    "template uses undefined variable `{}`",
+                    undefined.join("`, `")
+                ),
                 Some(format!(
                     "defined are: {}; add others with `vars:` in the spec or `--var NAME=VALUE`",
                     available.join(", ")
@@ -133,13 +145,19 @@ fn render_one(
 fn defined_names(context: &minijinja::Value) -> Vec<String> {
     context
         .try_iter()
-        .map(|keys| keys.filter_map(|key| key.as_str().map(str::to_owned)).collect())
+        .map(|keys| {
+            keys.filter_map(|key| key.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// minijinja's message without the "(in <string>:1)" suffix, which means nothing to users.
 fn describe(error: &minijinja::Error) -> String {
-    error.detail().map(str::to_owned).unwrap_or_else(|| error.kind().to_string())
+    error
+        .detail()
+        .map(str::to_owned)
+        .unwrap_or_else(|| error.kind().to_string())
 }
 
 #[cfg(test)]
@@ -151,7 +169,10 @@ mod tests {
             name: "checkout".into(),
             version: "v2".into(),
             stable_version: "v1".into(),
-            ci: CiFacts { provider: "local".into(), ..CiFacts::default() },
+            ci: CiFacts {
+                provider: "local".into(),
+                ..CiFacts::default()
+            },
             vars: BTreeMap::from([("image".into(), serde_json::json!("registry/checkout"))]),
         }
     }

@@ -13,7 +13,11 @@ pub struct Problem {
 }
 
 fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
-    Problem { field, message: message.into(), hint: None }
+    Problem {
+        field,
+        message: message.into(),
+        hint: None,
+    }
 }
 
 impl Problem {
@@ -29,8 +33,11 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
     let mut problems = Vec::new();
     if spec.metadata.name.trim().is_empty() || spec.metadata.name.contains(char::is_whitespace) {
         problems.push(
-            problem(root.key("metadata").key("name"), "the name must be non-empty and contain no spaces")
-                .hint("use the service's name, e.g. `checkout`"),
+            problem(
+                root.key("metadata").key("name"),
+                "the name must be non-empty and contain no spaces",
+            )
+            .hint("use the service's name, e.g. `checkout`"),
         );
     }
     for name in spec.vars.keys() {
@@ -44,14 +51,25 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
     check_providers(spec, &mut problems);
     let analysis_on = spec.analysis.is_some();
     match &spec.strategy {
-        StrategySpec::Canary(canary) => {
-            check_canary(canary, analysis_on, root.key("strategy").key("canary"), &mut problems)
-        }
+        StrategySpec::Canary(canary) => check_canary(
+            canary,
+            analysis_on,
+            root.key("strategy").key("canary"),
+            &mut problems,
+        ),
         StrategySpec::BlueGreen(blue_green) => {
             let path = root.key("strategy").key("blueGreen");
-            for (phase, name) in [(&blue_green.preview, "preview"), (&blue_green.post_promotion, "postPromotion")] {
+            for (phase, name) in [
+                (&blue_green.preview, "preview"),
+                (&blue_green.post_promotion, "postPromotion"),
+            ] {
                 if let Some(phase) = phase {
-                    check_step_analysis(phase.analysis, analysis_on, path.key(name).key("analysis"), &mut problems);
+                    check_step_analysis(
+                        phase.analysis,
+                        analysis_on,
+                        path.key(name).key("analysis"),
+                        &mut problems,
+                    );
                 }
             }
         }
@@ -68,9 +86,11 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
 fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
     let root = FieldPath::root();
     match &spec.target {
-        TargetSpec::Command(target) => {
-            require_text(&target.deploy, root.key("target").key("command").key("deploy"), problems)
-        }
+        TargetSpec::Command(target) => require_text(
+            &target.deploy,
+            root.key("target").key("command").key("deploy"),
+            problems,
+        ),
     }
     match &spec.router {
         RouterSpec::Command(router) => {
@@ -91,22 +111,34 @@ fn check_weight(weight: i64, field: FieldPath, problems: &mut Vec<Problem>) -> b
     let valid = (0..=100).contains(&weight);
     if !valid {
         problems.push(
-            problem(field, format!("weight must be between 0 and 100, got {weight}"))
-                .hint("weights are the percentage of traffic sent to the new version"),
+            problem(
+                field,
+                format!("weight must be between 0 and 100, got {weight}"),
+            )
+            .hint("weights are the percentage of traffic sent to the new version"),
         );
     }
     valid
 }
 
-fn check_canary(canary: &CanarySpec, analysis_on: bool, path: FieldPath, problems: &mut Vec<Problem>) {
+fn check_canary(
+    canary: &CanarySpec,
+    analysis_on: bool,
+    path: FieldPath,
+    problems: &mut Vec<Problem>,
+) {
     let linear = canary.step.is_some() || canary.every.is_some() || canary.max.is_some();
     match (&canary.steps, linear) {
-        (Some(_), true) => problems.push(
-            problem(path.key("steps"), "give either `steps` or a linear ramp (`step`, `every`, `max`), not both"),
-        ),
+        (Some(_), true) => problems.push(problem(
+            path.key("steps"),
+            "give either `steps` or a linear ramp (`step`, `every`, `max`), not both",
+        )),
         (None, false) => problems.push(
-            problem(path.clone(), "a canary needs `steps`, or `step` and `every` for a linear ramp")
-                .hint("e.g. `steps: [{weight: 10, hold: 1m}, {weight: 50, hold: 5m}]`"),
+            problem(
+                path.clone(),
+                "a canary needs `steps`, or `step` and `every` for a linear ramp",
+            )
+            .hint("e.g. `steps: [{weight: 10, hold: 1m}, {weight: 50, hold: 5m}]`"),
         ),
         (Some(steps), false) => {
             if steps.is_empty() {
@@ -131,46 +163,75 @@ fn check_canary(canary: &CanarySpec, analysis_on: bool, path: FieldPath, problem
                     }
                     previous = Some(step.weight);
                 }
-                check_step_analysis(step.analysis, analysis_on, step_path.key("analysis"), problems);
+                check_step_analysis(
+                    step.analysis,
+                    analysis_on,
+                    step_path.key("analysis"),
+                    problems,
+                );
             }
         }
         (None, true) => {
             let step = canary.step.unwrap_or(0);
             if canary.step.is_none() {
-                problems.push(problem(path.key("step"), "a linear ramp needs `step`, the percentage added each time"));
+                problems.push(problem(
+                    path.key("step"),
+                    "a linear ramp needs `step`, the percentage added each time",
+                ));
             } else if !(1..=100).contains(&step) {
-                problems.push(problem(path.key("step"), format!("step must be between 1 and 100, got {step}")));
+                problems.push(problem(
+                    path.key("step"),
+                    format!("step must be between 1 and 100, got {step}"),
+                ));
             }
             if canary.every.is_none() {
-                problems.push(problem(path.key("every"), "a linear ramp needs `every`, how long each step holds"));
+                problems.push(problem(
+                    path.key("every"),
+                    "a linear ramp needs `every`, how long each step holds",
+                ));
             }
             if let Some(max) = canary.max
                 && check_weight(max, path.key("max"), problems)
                 && max < step
             {
-                problems.push(problem(path.key("max"), format!("max ({max}) is below step ({step})")));
+                problems.push(problem(
+                    path.key("max"),
+                    format!("max ({max}) is below step ({step})"),
+                ));
             }
         }
     }
 }
 
-fn check_step_analysis(analysis: Option<bool>, analysis_on: bool, field: FieldPath, problems: &mut Vec<Problem>) {
+fn check_step_analysis(
+    analysis: Option<bool>,
+    analysis_on: bool,
+    field: FieldPath,
+    problems: &mut Vec<Problem>,
+) {
     if analysis == Some(true) && !analysis_on {
         problems.push(
-            problem(field, "analysis is on for this step but the spec has no `analysis` section")
-                .hint("add `analysis.metrics`, or remove `analysis: true`"),
+            problem(
+                field,
+                "analysis is on for this step but the spec has no `analysis` section",
+            )
+            .hint("add `analysis.metrics`, or remove `analysis: true`"),
         );
     }
 }
 
 fn check_smoke(check: &SmokeCheck, path: FieldPath, problems: &mut Vec<Problem>) {
     match (&check.http, &check.command) {
-        (Some(_), Some(_)) => {
-            problems.push(problem(path.key("command"), "a smoke check is either `http` or `command`, not both"))
-        }
+        (Some(_), Some(_)) => problems.push(problem(
+            path.key("command"),
+            "a smoke check is either `http` or `command`, not both",
+        )),
         (None, None) => problems.push(
-            problem(path.clone(), format!("smoke check `{}` needs `http` or `command`", check.name))
-                .hint("e.g. `http: {url: 'http://checkout-preview/healthz'}`"),
+            problem(
+                path.clone(),
+                format!("smoke check `{}` needs `http` or `command`", check.name),
+            )
+            .hint("e.g. `http: {url: 'http://checkout-preview/healthz'}`"),
         ),
         (Some(http), None) => {
             if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
@@ -193,8 +254,11 @@ fn check_smoke(check: &SmokeCheck, path: FieldPath, problems: &mut Vec<Problem>)
 fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<Problem>) {
     if analysis.metrics.is_empty() {
         problems.push(
-            problem(path.key("metrics"), "analysis is on but no metric is defined")
-                .hint("add a metric with a `query` and a `min` or `max`, or remove `analysis`"),
+            problem(
+                path.key("metrics"),
+                "analysis is on but no metric is defined",
+            )
+            .hint("add a metric with a `query` and a `min` or `max`, or remove `analysis`"),
         );
     }
     for (field, value) in [
@@ -210,12 +274,18 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
     for (index, metric) in analysis.metrics.iter().enumerate() {
         let metric_path = path.key("metrics").index(index);
         if !seen.insert(metric.name.as_str()) {
-            problems.push(problem(metric_path.key("name"), format!("metric `{}` is defined twice", metric.name)));
+            problems.push(problem(
+                metric_path.key("name"),
+                format!("metric `{}` is defined twice", metric.name),
+            ));
         }
         match (metric.min, metric.max) {
             (None, None) => problems.push(
-                problem(metric_path.clone(), format!("metric `{}` has no threshold", metric.name))
-                    .hint("add `max:` (fail above) or `min:` (fail below)"),
+                problem(
+                    metric_path.clone(),
+                    format!("metric `{}` has no threshold", metric.name),
+                )
+                .hint("add `max:` (fail above) or `min:` (fail below)"),
             ),
             (Some(min), Some(max)) if min > max => problems.push(problem(
                 metric_path.key("min"),

@@ -28,12 +28,18 @@ impl StateStore for FileStateStore {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => {
-                return Err(ProviderError::new(format!("cannot read {}: {error}", self.path.display())));
+                return Err(ProviderError::new(format!(
+                    "cannot read {}: {error}",
+                    self.path.display()
+                )));
             }
         };
         serde_json::from_str(&text).map(Some).map_err(|error| {
-            ProviderError::new(format!("{} is not a greenlight state record: {error}", self.path.display()))
-                .with_hint("delete it only if no rollout of this service is in progress")
+            ProviderError::new(format!(
+                "{} is not a greenlight state record: {error}",
+                self.path.display()
+            ))
+            .with_hint("delete it only if no rollout of this service is in progress")
         })
     }
 
@@ -41,14 +47,21 @@ impl StateStore for FileStateStore {
         let fail = |error: std::io::Error| {
             ProviderError::new(format!("cannot write {}: {error}", self.path.display()))
         };
-        if let Some(parent) = self.path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = self
+            .path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             tokio::fs::create_dir_all(parent).await.map_err(fail)?;
         }
-        let text = serde_json::to_string_pretty(record)
-            .map_err(|error| ProviderError::new(format!("cannot encode the state record: {error}")))?;
+        let text = serde_json::to_string_pretty(record).map_err(|error| {
+            ProviderError::new(format!("cannot encode the state record: {error}"))
+        })?;
         // Write beside, then rename: a crash never leaves half a record.
         let temporary = self.path.with_extension("json.tmp");
         tokio::fs::write(&temporary, text).await.map_err(fail)?;
-        tokio::fs::rename(&temporary, &self.path).await.map_err(fail)
+        tokio::fs::rename(&temporary, &self.path)
+            .await
+            .map_err(fail)
     }
 }

@@ -20,7 +20,13 @@ impl CommandTargetProvider {
         Self { spec, release }
     }
 
-    async fn run(&self, script: &str, version: &str, timeout: Duration, what: &str) -> Result<(), ProviderError> {
+    async fn run(
+        &self,
+        script: &str,
+        version: &str,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<(), ProviderError> {
         let mut env = self.release.env();
         env.push(("GREENLIGHT_VERSION", version.to_owned()));
         let finished = run_shell(script, &env, timeout).await?;
@@ -43,7 +49,10 @@ impl Target for CommandTargetProvider {
     }
 
     fn plan_deploy(&self, version: &str) -> Vec<String> {
-        vec![format!("run `{}` with GREENLIGHT_VERSION={version}", self.spec.deploy)]
+        vec![format!(
+            "run `{}` with GREENLIGHT_VERSION={version}",
+            self.spec.deploy
+        )]
     }
 
     fn plan_retire(&self, version: &str) -> Vec<String> {
@@ -54,12 +63,21 @@ impl Target for CommandTargetProvider {
     }
 
     async fn deploy(&self, version: &str) -> Result<(), ProviderError> {
-        self.run(&self.spec.deploy, version, self.spec.timeout.get(), "deploying").await
+        self.run(
+            &self.spec.deploy,
+            version,
+            self.spec.timeout.get(),
+            "deploying",
+        )
+        .await
     }
 
     async fn retire(&self, version: &str) -> Result<(), ProviderError> {
         match &self.spec.retire {
-            Some(retire) => self.run(retire, version, self.spec.timeout.get(), "retiring").await,
+            Some(retire) => {
+                self.run(retire, version, self.spec.timeout.get(), "retiring")
+                    .await
+            }
             None => Ok(()),
         }
     }

@@ -20,9 +20,15 @@ pub trait Target: Send + Sync {
 }
 
 /// The target a spec asks for.
-pub fn from_spec(spec: &crate::spec::types::TargetSpec, release: &crate::release::Release) -> Box<dyn Target> {
+pub fn from_spec(
+    spec: &crate::spec::types::TargetSpec,
+    release: &crate::release::Release,
+) -> Box<dyn Target> {
     use crate::spec::types::TargetSpec;
     match spec {
-        TargetSpec::Command(command) => Box::new(command::CommandTargetProvider::new(command.clone(), release.clone())),
+        TargetSpec::Command(command) => Box::new(command::CommandTargetProvider::new(
+            command.clone(),
+            release.clone(),
+        )),
     }
 }

@@ -1,0 +1,243 @@
+//! The binary as users and CI call it.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+use tempfile::TempDir;
+
+fn greenlight() -> Command {
+    Command::cargo_bin("greenlight").expect("the greenlight binary is built")
+}
+
+#[test]
+fn help_lists_only_the_subcommands_that_work() {
+    let assert = greenlight().arg("--help").assert().success();
+    let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    for command in ["run", "plan", "validate", "schema"] {
+        assert!(
+            help.contains(&format!("  {command} ")),
+            "{command} missing from:\n{help}"
+        );
+    }
+    for later in ["status", "promote", "rollback", "abort", "demo"] {
+        assert!(
+            !help.contains(&format!("  {later} ")),
+            "{later} is listed but not built:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    greenlight().arg("frobnicate").assert().code(1);
+    greenlight().args(["run", "--nope"]).assert().code(1);
+}
+
+#[test]
+fn the_schema_is_json_and_describes_the_spec() {
+    let assert = greenlight().arg("schema").assert().success();
+    let schema: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(schema["title"], "greenlight rollout spec");
+    let required = schema["required"].as_array().unwrap();
+    for field in [
+        "apiVersion",
+        "kind",
+        "metadata",
+        "target",
+        "router",
+        "strategy",
+    ] {
+        assert!(
+            required.iter().any(|name| name == field),
+            "{field} not required"
+        );
+    }
+    assert_eq!(schema["additionalProperties"], false);
+}
+
+#[test]
+fn the_example_validates_and_plans() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/command/greenlight.yaml"
+    );
+    greenlight()
+        .args(["validate", "-f", example])
+        .assert()
+        .success();
+    greenlight()
+        .args([
+            "plan",
+            "-f",
+            example,
+            "--version",
+            "v2",
+            "--stable-version",
+            "v1",
+        ])
+        .assert()
+        .success()
+        .stdout(contains(
+            "step 2: send 50% to v2 and hold 4s, measuring error-rate (≤ 0.05) every 2s",
+        ))
+        .stdout(contains("nothing has been changed"));
+}
+
+/// A spec whose router and metric are files in `dir`, so a test can steer them.
+fn file_driven_spec(dir: &std::path::Path) -> std::path::PathBuf {
+    let spec = format!(
+        "apiVersion: greenlight.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: checkout
+target:
+  command:
+    deploy: echo deploy $GREENLIGHT_VERSION >> {dir}/log
+    retire: echo retire $GREENLIGHT_VERSION >> {dir}/log
+router:
+  command:
+    set: echo $GREENLIGHT_WEIGHT > {dir}/weight
+    get: cat {dir}/weight
+strategy:
+  canary:
+    steps:
+      - {{weight: 20, hold: 200ms}}
+      - {{weight: 60, hold: 200ms}}
+analysis:
+  interval: 100ms
+  metrics:
+    - name: error-rate
+      query: {{command: cat {dir}/error-rate}}
+      max: 0.05
+state:
+  file: {dir}/state.json
+",
+        dir = dir.display()
+    );
+    let path = dir.join("greenlight.yaml");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+#[test]
+fn a_healthy_rollout_is_promoted_and_recorded() {
+    let dir = TempDir::new().unwrap();
+    let spec = file_driven_spec(dir.path());
+    std::fs::write(dir.path().join("error-rate"), "0.01").unwrap();
+    let report = dir.path().join("out/report.json");
+    let summary = dir.path().join("out/summary.md");
+    greenlight()
+        .args(["run", "-f"])
+        .arg(&spec)
+        .args(["--version", "v2", "--stable-version", "v1", "--report"])
+        .arg(&report)
+        .arg("--summary")
+        .arg(&summary)
+        .env_remove("GITHUB_ACTIONS")
+        .assert()
+        .code(0)
+        .stderr(contains("step 1: weight 20% set and verified"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["outcome"], "promoted");
+    assert!(
+        std::fs::read_to_string(&summary)
+            .unwrap()
+            .starts_with("✅ **checkout v2 promoted**")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("weight"))
+            .unwrap()
+            .trim(),
+        "100"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("log")).unwrap(),
+        "deploy v2\nretire v1\n"
+    );
+
+    // The next rollout learns the stable version from the record.
+    std::fs::write(dir.path().join("error-rate"), "0.5").unwrap();
+    greenlight()
+        .args(["run", "-f"])
+        .arg(&spec)
+        .args(["--version", "v3", "--report"])
+        .arg(&report)
+        .assert()
+        .code(2)
+        .stderr(contains("rollout of checkout started: v2 → v3"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["outcome"], "rolled_back");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("weight"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+}
+
+#[test]
+fn a_rollout_in_progress_elsewhere_halts_with_exit_3_and_changes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let spec = file_driven_spec(dir.path());
+    std::fs::write(
+        dir.path().join("state.json"),
+        r#"{"name":"checkout","stableVersion":"v1","newVersion":"v2","phase":"in_progress","weight":20,"holder":"https://ci.example/run/1","updatedAt":"2026-01-01T00:00:00.000Z"}"#,
+    )
+    .unwrap();
+    greenlight()
+        .args(["run", "-f"])
+        .arg(&spec)
+        .args(["--version", "v3"])
+        .assert()
+        .code(3)
+        .stderr(contains(
+            "already in progress (held by https://ci.example/run/1",
+        ));
+    assert!(!dir.path().join("weight").exists());
+    assert!(!dir.path().join("log").exists());
+}
+
+#[test]
+fn without_a_stable_version_the_error_says_how_to_give_one() {
+    let dir = TempDir::new().unwrap();
+    let spec = file_driven_spec(dir.path());
+    greenlight()
+        .args(["run", "-f"])
+        .arg(&spec)
+        .args(["--version", "v2"])
+        .assert()
+        .code(1)
+        .stderr(contains("pass --stable-version").and(contains("state.json")));
+}
+
+#[test]
+fn spec_errors_become_github_annotations() {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join("greenlight.yaml"),
+        "apiVersion: greenlight.dev/v1alpha1\nkind: Rolout\n",
+    )
+    .unwrap();
+    greenlight()
+        .current_dir(dir.path())
+        .arg("validate")
+        .env("GITHUB_ACTIONS", "true")
+        .assert()
+        .code(1)
+        .stdout(contains(
+            "::error file=greenlight.yaml,line=2,col=7::unknown variant `Rolout`",
+        ));
+}
+
+#[test]
+fn the_committed_schema_is_up_to_date() {
+    let assert = greenlight().arg("schema").assert().success();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/greenlight.schema.json")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&assert.get_output().stdout),
+        committed,
+        "regenerate it: cargo run -- schema > docs/greenlight.schema.json"
+    );
+}

@@ -20,12 +20,18 @@ analysis:
 ";
 
 fn canary_with(analysis_extra: &str) -> String {
-    CANARY.replace("  interval: 10s\n", &format!("  interval: 10s\n{analysis_extra}"))
+    CANARY.replace(
+        "  interval: 10s\n",
+        &format!("  interval: 10s\n{analysis_extra}"),
+    )
 }
 
 #[tokio::test]
 async fn all_gates_pass_then_promoted() {
-    let then = given(CANARY).metric("error-rate", vec![data(0.01)]).when_run().await;
+    let then = given(CANARY)
+        .metric("error-rate", vec![data(0.01)])
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::Promoted);
     assert_eq!(then.weights_set(), vec![10, 50, 100]);
@@ -52,24 +58,49 @@ async fn a_gate_failing_at_step_two_rolls_back_to_zero_read_back() {
     assert_eq!(then.outcome().exit_code(), 2);
     assert_eq!(then.weights_set(), vec![10, 50, 0]);
     assert_eq!(then.router.current(), 0);
-    assert!(then.events().any(|kind| matches!(kind, EventKind::RollbackCompleted { weight } if weight.percent() == 0)));
+    assert!(then.events().any(
+        |kind| matches!(kind, EventKind::RollbackCompleted { weight } if weight.percent() == 0)
+    ));
     assert_eq!(then.target.log(), vec!["deploy v2", "retire v2"]);
     assert!(!then.promoted());
-    assert!(then.report.reason.contains("`error-rate` was 0.3"), "{}", then.report.reason);
+    assert!(
+        then.report.reason.contains("`error-rate` was 0.3"),
+        "{}",
+        then.report.reason
+    );
     // The failure was seen 10 s into step 2, i.e. 40 s after the start.
-    let failed_at = then.seconds_until(|kind| matches!(kind, EventKind::Gate { verdict: Verdict::Fail, .. }));
+    let failed_at = then.seconds_until(|kind| {
+        matches!(
+            kind,
+            EventKind::Gate {
+                verdict: Verdict::Fail,
+                ..
+            }
+        )
+    });
     assert_eq!(failed_at, Some(40.0));
 }
 
 #[tokio::test]
 async fn no_data_longer_than_allowed_halts_and_never_promotes() {
-    let then = given(&canary_with("  noDataLimit: 2\n")).metric("error-rate", vec![no_data()]).when_run().await;
+    let then = given(&canary_with("  noDataLimit: 2\n"))
+        .metric("error-rate", vec![no_data()])
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::Halted);
     assert_eq!(then.outcome().exit_code(), 3);
-    assert_eq!(then.weights_set(), vec![10], "traffic stays where it is for a person to decide");
+    assert_eq!(
+        then.weights_set(),
+        vec![10],
+        "traffic stays where it is for a person to decide"
+    );
     assert!(!then.promoted());
-    assert!(then.report.reason.contains("no data 2 time(s) in a row"), "{}", then.report.reason);
+    assert!(
+        then.report.reason.contains("no data 2 time(s) in a row"),
+        "{}",
+        then.report.reason
+    );
 }
 
 #[tokio::test]
@@ -85,7 +116,10 @@ async fn no_data_with_fail_policy_rolls_back() {
 
 #[tokio::test]
 async fn no_data_with_ignore_policy_cannot_block_promotion() {
-    let then = given(&canary_with("  noData: ignore\n")).metric("error-rate", vec![no_data()]).when_run().await;
+    let then = given(&canary_with("  noData: ignore\n"))
+        .metric("error-rate", vec![no_data()])
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::Promoted);
     let verdicts: Vec<Verdict> = then
@@ -95,27 +129,58 @@ async fn no_data_with_ignore_policy_cannot_block_promotion() {
             _ => None,
         })
         .collect();
-    assert!(verdicts.iter().all(|verdict| *verdict == Verdict::NoData), "{verdicts:?}");
+    assert!(
+        verdicts.iter().all(|verdict| *verdict == Verdict::NoData),
+        "{verdicts:?}"
+    );
 }
 
 #[tokio::test]
 async fn provider_errors_past_the_limit_halt() {
     let then = given(&canary_with("  consecutiveErrorLimit: 3\n"))
-        .metric("error-rate", vec![data(0.01), error("connection refused"), error("connection refused"), error("connection refused")])
+        .metric(
+            "error-rate",
+            vec![
+                data(0.01),
+                error("connection refused"),
+                error("connection refused"),
+                error("connection refused"),
+            ],
+        )
         .when_run()
         .await;
 
     assert_eq!(then.outcome(), Outcome::Halted);
     assert!(!then.promoted());
-    assert!(then.report.reason.contains("failed 3 time(s) in a row: connection refused"), "{}", then.report.reason);
-    let errors = then.events().filter(|kind| matches!(kind, EventKind::Gate { verdict: Verdict::ProviderError, .. })).count();
+    assert!(
+        then.report
+            .reason
+            .contains("failed 3 time(s) in a row: connection refused"),
+        "{}",
+        then.report.reason
+    );
+    let errors = then
+        .events()
+        .filter(|kind| {
+            matches!(
+                kind,
+                EventKind::Gate {
+                    verdict: Verdict::ProviderError,
+                    ..
+                }
+            )
+        })
+        .count();
     assert_eq!(errors, 3);
 }
 
 #[tokio::test]
 async fn errors_below_the_limit_are_tolerated() {
     let then = given(&canary_with("  consecutiveErrorLimit: 3\n"))
-        .metric("error-rate", vec![error("timeout"), error("timeout"), data(0.01)])
+        .metric(
+            "error-rate",
+            vec![error("timeout"), error("timeout"), data(0.01)],
+        )
         .when_run()
         .await;
 
@@ -125,22 +190,40 @@ async fn errors_below_the_limit_are_tolerated() {
 #[tokio::test]
 async fn a_failure_limit_of_two_tolerates_one_isolated_failure() {
     let isolated = vec![data(0.01), data(0.2), data(0.01)];
-    let then = given(&canary_with("  failureLimit: 2\n")).metric("error-rate", isolated).when_run().await;
+    let then = given(&canary_with("  failureLimit: 2\n"))
+        .metric("error-rate", isolated)
+        .when_run()
+        .await;
     assert_eq!(then.outcome(), Outcome::Promoted);
 
     let twice = vec![data(0.01), data(0.2), data(0.01), data(0.2), data(0.01)];
-    let then = given(&canary_with("  failureLimit: 2\n")).metric("error-rate", twice).when_run().await;
+    let then = given(&canary_with("  failureLimit: 2\n"))
+        .metric("error-rate", twice)
+        .when_run()
+        .await;
     assert_eq!(then.outcome(), Outcome::RolledBack);
     assert_eq!(then.weights_set(), vec![10, 50, 0]);
 }
 
 #[tokio::test]
 async fn too_few_samples_halt_as_inconclusive() {
-    let then = given(&canary_with("  minSamples: 5\n  noDataLimit: 10\n")).when_run().await;
+    let then = given(&canary_with("  minSamples: 5\n  noDataLimit: 10\n"))
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::Halted);
-    assert!(then.events().any(|kind| matches!(kind, EventKind::Gate { verdict: Verdict::Inconclusive, .. })));
-    assert!(then.report.reason.starts_with("too few samples"), "{}", then.report.reason);
+    assert!(then.events().any(|kind| matches!(
+        kind,
+        EventKind::Gate {
+            verdict: Verdict::Inconclusive,
+            ..
+        }
+    )));
+    assert!(
+        then.report.reason.starts_with("too few samples"),
+        "{}",
+        then.report.reason
+    );
 }
 
 const BLUE_GREEN: &str = "
@@ -171,7 +254,10 @@ async fn blue_green_promotes_after_post_promotion_analysis_then_scales_down_late
 #[tokio::test]
 async fn blue_green_post_promotion_failure_switches_back() {
     // Preview: one measurement at 20 s; after the switch the second one fails.
-    let then = given(BLUE_GREEN).metric("error-rate", vec![data(0.0), data(0.0), data(0.5)]).when_run().await;
+    let then = given(BLUE_GREEN)
+        .metric("error-rate", vec![data(0.0), data(0.0), data(0.5)])
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::RolledBack);
     assert_eq!(then.weights_set(), vec![0, 100, 0]);
@@ -182,7 +268,10 @@ async fn blue_green_post_promotion_failure_switches_back() {
 #[tokio::test]
 async fn a_failed_smoke_check_means_the_new_version_never_gets_traffic() {
     let body = format!("{CANARY}smoke:\n  - name: healthz\n    command: 'true'\n");
-    let then = given(&body).smoke(MemorySmoke::failing("healthz")).when_run().await;
+    let then = given(&body)
+        .smoke(MemorySmoke::failing("healthz"))
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::RolledBack);
     assert_eq!(then.weights_set(), vec![0]);
@@ -191,7 +280,10 @@ async fn a_failed_smoke_check_means_the_new_version_never_gets_traffic() {
 
 #[tokio::test]
 async fn a_deploy_failure_rolls_back_before_any_traffic() {
-    let then = given(CANARY).target(MemoryTarget::failing_deploy("ImagePullBackOff")).when_run().await;
+    let then = given(CANARY)
+        .target(MemoryTarget::failing_deploy("ImagePullBackOff"))
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::RolledBack);
     assert_eq!(then.weights_set(), vec![0]);
@@ -200,22 +292,45 @@ async fn a_deploy_failure_rolls_back_before_any_traffic() {
 
 #[tokio::test]
 async fn a_weight_the_router_does_not_read_back_is_a_failure_and_rolls_back() {
-    let then = given(CANARY).router(MemoryRouter::stuck_at(0)).when_run().await;
+    let then = given(CANARY)
+        .router(MemoryRouter::stuck_at(0))
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::Failed);
     assert_eq!(then.weights_set(), vec![10, 0]);
-    assert!(then.report.reason.contains("reads back 0% after setting 10%"), "{}", then.report.reason);
-    assert!(then.events().any(|kind| matches!(kind, EventKind::RollbackCompleted { .. })));
+    assert!(
+        then.report
+            .reason
+            .contains("reads back 0% after setting 10%"),
+        "{}",
+        then.report.reason
+    );
+    assert!(
+        then.events()
+            .any(|kind| matches!(kind, EventKind::RollbackCompleted { .. }))
+    );
 }
 
 #[tokio::test]
 async fn a_rollback_that_cannot_be_verified_fails_loudly() {
     // The second set (step 2) fails, and so does the rollback after it.
-    let then = given(CANARY).router(MemoryRouter::failing_from(1)).when_run().await;
+    let then = given(CANARY)
+        .router(MemoryRouter::failing_from(1))
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::Failed);
-    assert!(then.report.reason.contains("greenlight rollback"), "{}", then.report.reason);
-    assert!(!then.events().any(|kind| matches!(kind, EventKind::RollbackCompleted { .. })));
+    assert!(
+        then.report.reason.contains("greenlight rollback"),
+        "{}",
+        then.report.reason
+    );
+    assert!(
+        !then
+            .events()
+            .any(|kind| matches!(kind, EventKind::RollbackCompleted { .. }))
+    );
 }
 
 #[tokio::test]

@@ -81,7 +81,10 @@ impl Router for MemoryRouter {
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
         let mut state = self.inner.lock().unwrap();
         state.history.push(weight.percent());
-        if state.fail_sets_from.is_some_and(|n| state.history.len() > n) {
+        if state
+            .fail_sets_from
+            .is_some_and(|n| state.history.len() > n)
+        {
             return Err(ProviderError::new("router refused the change"));
         }
         state.weight = weight.percent();
@@ -137,7 +140,11 @@ impl Target for MemoryTarget {
     }
 
     async fn retire(&self, version: &str) -> Result<(), ProviderError> {
-        self.inner.lock().unwrap().log.push(format!("retire {version}"));
+        self.inner
+            .lock()
+            .unwrap()
+            .log
+            .push(format!("retire {version}"));
         Ok(())
     }
 }
@@ -150,7 +157,9 @@ pub struct ScriptedMetric {
 
 impl ScriptedMetric {
     pub fn new(answers: Vec<Answer>) -> Self {
-        Self { inner: Arc::new(Mutex::new((answers.into(), 0))) }
+        Self {
+            inner: Arc::new(Mutex::new((answers.into(), 0))),
+        }
     }
 
     pub fn calls(&self) -> usize {
@@ -183,7 +192,9 @@ pub struct MemorySmoke {
 
 impl MemorySmoke {
     pub fn failing(check: &str) -> Self {
-        Self { failing: Some(check.into()) }
+        Self {
+            failing: Some(check.into()),
+        }
     }
 }
 
@@ -193,7 +204,11 @@ impl SmokeChecks for MemorySmoke {
         vec![SmokeResult {
             check: self.failing.clone().unwrap_or_else(|| "healthz".into()),
             passed: self.failing.is_none(),
-            detail: if self.failing.is_some() { "answered 503".into() } else { "answered 200".into() },
+            detail: if self.failing.is_some() {
+                "answered 503".into()
+            } else {
+                "answered 200".into()
+            },
         }]
     }
 }

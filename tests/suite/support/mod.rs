@@ -38,7 +38,11 @@ pub fn given(body: &str) -> Given {
     let loaded = load(
         "test.yaml",
         &spec_yaml(body),
-        &LoadOptions { version: "v2".into(), stable_version: "v1".into(), ..LoadOptions::default() },
+        &LoadOptions {
+            version: "v2".into(),
+            stable_version: "v1".into(),
+            ..LoadOptions::default()
+        },
     )
     .unwrap_or_else(|error| panic!("test spec does not load: {error}"));
     let plan = Plan::from_spec(&loaded.spec);
@@ -48,14 +52,22 @@ pub fn given(body: &str) -> Given {
         .flat_map(|analysis| &analysis.gates)
         .map(|gate| (gate.metric.clone(), ScriptedMetric::new(vec![data(0.0)])))
         .collect();
-    Given { plan, metrics, router: MemoryRouter::default(), target: MemoryTarget::default(), smoke: MemorySmoke::default() }
+    Given {
+        plan,
+        metrics,
+        router: MemoryRouter::default(),
+        target: MemoryTarget::default(),
+        smoke: MemorySmoke::default(),
+    }
 }
 
 impl Given {
     /// What `metric` answers, measurement by measurement; the last answer repeats.
     pub fn metric(mut self, metric: &str, answers: Vec<memory::Answer>) -> Self {
         let slot = self.metrics.iter_mut().find(|(name, _)| name == metric);
-        let Some((_, source)) = slot else { panic!("no gate named {metric}") };
+        let Some((_, source)) = slot else {
+            panic!("no gate named {metric}")
+        };
         *source = ScriptedMetric::new(answers);
         self
     }
@@ -83,15 +95,24 @@ impl Given {
             stable_version: "v1".into(),
             new_version: "v2".into(),
         };
-        let metrics: Vec<ScriptedMetric> = self.metrics.into_iter().map(|(_, metric)| metric).collect();
+        let metrics: Vec<ScriptedMetric> =
+            self.metrics.into_iter().map(|(_, metric)| metric).collect();
         let providers = Providers {
             target: Box::new(self.target.clone()),
             router: Box::new(self.router.clone()),
-            metrics: metrics.iter().map(|metric| Box::new(metric.clone()) as _).collect(),
+            metrics: metrics
+                .iter()
+                .map(|metric| Box::new(metric.clone()) as _)
+                .collect(),
             smoke: Box::new(self.smoke.clone()),
         };
         let report = runner::run(&engine, &providers, &clock, &mut [], None).await;
-        Then { report, router: self.router, target: self.target, metrics }
+        Then {
+            report,
+            router: self.router,
+            target: self.target,
+            metrics,
+        }
     }
 }
 
@@ -117,13 +138,18 @@ impl Then {
     }
 
     pub fn promoted(&self) -> bool {
-        self.events().any(|kind| matches!(kind, EventKind::Promoted { .. }))
+        self.events()
+            .any(|kind| matches!(kind, EventKind::Promoted { .. }))
     }
 
     /// Seconds from the first event to the first event matching `find`.
     pub fn seconds_until(&self, find: impl Fn(&EventKind) -> bool) -> Option<f64> {
         let start = self.report.timeline.first()?.at;
-        let event = self.report.timeline.iter().find(|event| find(&event.kind))?;
+        let event = self
+            .report
+            .timeline
+            .iter()
+            .find(|event| find(&event.kind))?;
         Some(event.at.duration_since(start).ok()?.as_secs_f64())
     }
 }
