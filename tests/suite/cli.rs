@@ -234,7 +234,11 @@ fn spec_errors_become_github_annotations() {
 #[test]
 fn the_committed_schema_is_up_to_date() {
     let assert = greenlight().arg("schema").assert().success();
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/greenlight.schema.json")).unwrap();
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/greenlight.schema.json"
+    ))
+    .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&assert.get_output().stdout),
         committed,
