@@ -3,8 +3,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::lock;
 
 /// Which side of a rollout a request was routed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -231,12 +233,6 @@ fn percentile(sorted: &[Duration], percent: usize) -> Option<Duration> {
     }
     let rank = (sorted.len() * percent).div_ceil(100).max(1);
     sorted.get(rank - 1).copied()
-}
-
-/// A panic while holding one of these locks cannot leave the data half-updated
-/// in a way that matters for statistics, so poisoning is ignored.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
