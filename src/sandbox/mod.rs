@@ -2,6 +2,8 @@
 //! a weighted proxy in front of them and steady load, all on 127.0.0.1.
 
 pub mod app;
+mod client;
+pub mod proxy;
 mod server;
 pub mod stats;
 mod task;
@@ -9,6 +11,7 @@ mod task;
 mod test_support;
 
 pub use app::{AppServer, Faults, HEALTH_PATH, InvalidFaults, VERSION_HEADER};
+pub use proxy::{ProxyError, Upstreams, WeightOutOfRange, WeightedProxy};
 pub use stats::{Clock, ManualClock, Retention, Side, SystemClock, TrafficStats, WindowStats};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

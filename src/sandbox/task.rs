@@ -29,3 +29,36 @@ impl OwnedTasks {
         set.shutdown().await;
     }
 }
+
+impl OwnedTasks {
+    /// The owner's handle: aborts every task when dropped, even if something
+    /// else (a task, a client pool) still holds a clone of the set.
+    pub(crate) fn abort_on_drop(&self) -> AbortOnDrop {
+        AbortOnDrop(self.clone())
+    }
+}
+
+/// Hyper spawns a background task per client connection; routing those through
+/// here makes them owned like everything else.
+impl<F> hyper::rt::Executor<F> for OwnedTasks
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, task: F) {
+        self.spawn(task);
+    }
+}
+
+pub(crate) struct AbortOnDrop(OwnedTasks);
+
+impl AbortOnDrop {
+    pub(crate) async fn shutdown(self) {
+        self.0.shutdown().await;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        lock(&self.0.set).abort_all();
+    }
+}
