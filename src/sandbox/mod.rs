@@ -3,6 +3,7 @@
 
 pub mod app;
 mod client;
+pub mod load;
 pub mod proxy;
 mod server;
 pub mod stats;
@@ -11,6 +12,7 @@ mod task;
 mod test_support;
 
 pub use app::{AppServer, Faults, HEALTH_PATH, InvalidFaults, VERSION_HEADER};
+pub use load::{DEFAULT_RATE, LoadCounters, LoadCounts, LoadError, LoadGenerator, MAX_RATE};
 pub use proxy::{ProxyError, Upstreams, WeightOutOfRange, WeightedProxy};
 pub use stats::{Clock, ManualClock, Retention, Side, SystemClock, TrafficStats, WindowStats};
 

@@ -52,7 +52,7 @@ where
 pub(crate) struct AbortOnDrop(OwnedTasks);
 
 impl AbortOnDrop {
-    pub(crate) async fn shutdown(self) {
+    pub(crate) async fn shutdown(&self) {
         self.0.shutdown().await;
     }
 }
