@@ -41,14 +41,16 @@ impl Faults {
         latency: Duration::ZERO,
     };
 
-    pub fn errors(error_rate: f64) -> Self {
+    /// Only failures, e.g. `Faults::failing(0.3)` fails 3 of every 10 requests.
+    pub fn failing(error_rate: f64) -> Self {
         Self {
             error_rate,
             ..Self::NONE
         }
     }
 
-    pub fn latency(latency: Duration) -> Self {
+    /// Only a delay, e.g. `Faults::slow(Duration::from_millis(500))`.
+    pub fn slow(latency: Duration) -> Self {
         Self {
             latency,
             ..Self::NONE
@@ -230,7 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn fails_exactly_the_configured_fraction_evenly_spread() {
-        let app = AppServer::start("v2", Faults::errors(0.3)).await.unwrap();
+        let app = AppServer::start("v2", Faults::failing(0.3)).await.unwrap();
         let client = TestClient::new();
 
         let mut statuses = Vec::new();
@@ -252,7 +254,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_response_names_the_version() {
-        let app = AppServer::start("v7", Faults::errors(0.5)).await.unwrap();
+        let app = AppServer::start("v7", Faults::failing(0.5)).await.unwrap();
         let client = TestClient::new();
 
         for _ in 0..4 {
@@ -267,8 +269,8 @@ mod tests {
         let client = TestClient::new();
         assert_eq!(client.get(&app.url()).await.status, StatusCode::OK);
 
-        app.set_faults(Faults::errors(1.0)).unwrap();
-        assert_eq!(app.faults(), Faults::errors(1.0));
+        app.set_faults(Faults::failing(1.0)).unwrap();
+        assert_eq!(app.faults(), Faults::failing(1.0));
         for _ in 0..5 {
             let reply = client.get(&app.url()).await;
             assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -280,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn health_check_ignores_faults_and_is_not_counted() {
-        let app = AppServer::start("v2", Faults::errors(1.0)).await.unwrap();
+        let app = AppServer::start("v2", Faults::failing(1.0)).await.unwrap();
         let client = TestClient::new();
 
         let reply = client.get(&format!("{}{HEALTH_PATH}", app.url())).await;
@@ -292,9 +294,7 @@ mod tests {
     #[tokio::test]
     async fn latency_fault_delays_answers() {
         let latency = Duration::from_millis(40);
-        let app = AppServer::start("v2", Faults::latency(latency))
-            .await
-            .unwrap();
+        let app = AppServer::start("v2", Faults::slow(latency)).await.unwrap();
         let client = TestClient::new();
 
         let started = std::time::Instant::now();
@@ -306,15 +306,15 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_error_rates_outside_zero_to_one() {
-        let started = AppServer::start("v2", Faults::errors(1.5)).await;
+        let started = AppServer::start("v2", Faults::failing(1.5)).await;
         assert_eq!(
             started.err().map(|error| error.kind()),
             Some(io::ErrorKind::InvalidInput)
         );
 
         let app = AppServer::start("v2", Faults::NONE).await.unwrap();
-        assert!(app.set_faults(Faults::errors(-0.1)).is_err());
-        assert!(app.set_faults(Faults::errors(f64::NAN)).is_err());
+        assert!(app.set_faults(Faults::failing(-0.1)).is_err());
+        assert!(app.set_faults(Faults::failing(f64::NAN)).is_err());
         assert_eq!(app.faults(), Faults::NONE);
     }
 

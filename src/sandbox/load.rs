@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Uri};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::MissedTickBehavior;
 
 use super::client::{LoopbackClient, loopback_client};
 use super::task::{AbortOnDrop, OwnedTasks};
@@ -200,6 +200,7 @@ async fn drive(
                 &counters.inner.failed
             };
             counter.fetch_add(1, Ordering::Relaxed);
+            // Frees the in-flight slot only once the request is fully done.
             drop(permit);
         });
     }
@@ -217,7 +218,7 @@ async fn send_one(client: &LoopbackClient, target: Uri) -> bool {
         response.into_body().collect().await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(status)
     };
-    match tokio::time::timeout_at(Instant::now() + REQUEST_TIMEOUT, exchange).await {
+    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
         Ok(Ok(status)) => !status.is_server_error(),
         Ok(Err(error)) => {
             tracing::debug!(%error, "sandbox load request failed");
@@ -255,6 +256,8 @@ fn loopback_target(url: &str) -> Result<Uri, LoadError> {
 
 #[cfg(test)]
 mod tests {
+    use tokio::time::Instant;
+
     use super::*;
     use crate::sandbox::app::{AppServer, Faults};
 
@@ -296,7 +299,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn counts_server_errors_and_unreachable_targets_as_failed() {
-        let failing = AppServer::start("v2", Faults::errors(1.0)).await.unwrap();
+        let failing = AppServer::start("v2", Faults::failing(1.0)).await.unwrap();
         let gone = AppServer::start("gone", Faults::NONE).await.unwrap();
         let gone_url = gone.url();
         gone.shutdown().await;

@@ -153,7 +153,7 @@ mod tests {
     #[tokio::test]
     async fn routes_by_weight_to_the_faulty_new_version_and_records_it() {
         let sandbox = Sandbox::start(SandboxConfig {
-            new_faults: Faults::errors(1.0),
+            new_faults: Faults::failing(1.0),
             ..SandboxConfig::default()
         })
         .await
@@ -224,7 +224,7 @@ mod tests {
     #[tokio::test]
     async fn start_reports_which_part_failed() {
         let bad_faults = Sandbox::start(SandboxConfig {
-            new_faults: Faults::errors(2.0),
+            new_faults: Faults::failing(2.0),
             ..SandboxConfig::default()
         })
         .await;

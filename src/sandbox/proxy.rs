@@ -362,7 +362,7 @@ mod tests {
 
     #[tokio::test]
     async fn stats_see_the_new_versions_exact_error_rate() {
-        let rig = rig(Faults::errors(0.3)).await;
+        let rig = rig(Faults::failing(0.3)).await;
         let since = rig.proxy.stats().now();
         rig.proxy.set_weight(100).unwrap();
 
@@ -383,7 +383,7 @@ mod tests {
     #[tokio::test]
     async fn latency_fault_is_visible_in_p99() {
         let latency = Duration::from_millis(50);
-        let rig = rig(Faults::latency(latency)).await;
+        let rig = rig(Faults::slow(latency)).await;
         let since = rig.proxy.stats().now();
         rig.proxy.set_weight(50).unwrap();
 
