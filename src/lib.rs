@@ -18,6 +18,7 @@ pub mod release;
 pub mod report;
 pub mod router;
 pub mod runner;
+pub mod sandbox;
 pub mod smoke;
 pub mod spec;
 pub mod state;
