@@ -1,13 +1,17 @@
 //! What each subcommand does, between parsed arguments and the library.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cli::{RolloutArgs, SpecArgs};
 use crate::clock::SystemClock;
 use crate::engine::{Engine, Outcome, Plan};
+use crate::provider::{ProviderContext, ProviderError};
 use crate::release::Release;
 use crate::report::{Report, Reporter, console::ConsoleReporter, json, markdown};
 use crate::runner::{self, Checkpoint, Providers};
+use crate::sandbox::Sandbox;
 use crate::smoke::SmokeSuite;
 use crate::spec::error::Origin;
 use crate::spec::overrides::SetOverride;
@@ -101,7 +105,7 @@ async fn resolve(args: &SpecArgs) -> Result<(LoadedSpec, Box<dyn StateStore>), A
     Ok((read_spec(args, &stable)?, store))
 }
 
-fn release_of(loaded: &LoadedSpec) -> Release {
+pub fn release_of(loaded: &LoadedSpec) -> Release {
     Release {
         name: loaded.spec.metadata.name.clone(),
         stable_version: loaded.context.stable_version.clone(),
@@ -114,6 +118,55 @@ fn http_client() -> Result<reqwest::Client, AppError> {
         .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|error| AppError::Provider(format!("cannot build the HTTP client: {error}")))
+}
+
+/// What every provider factory gets.
+pub fn provider_context(
+    loaded: &LoadedSpec,
+    sandbox: Option<Arc<Sandbox>>,
+) -> Result<ProviderContext, AppError> {
+    let interval = loaded
+        .spec
+        .analysis
+        .as_ref()
+        .map_or(Duration::from_secs(10), |analysis| analysis.interval.get());
+    Ok(ProviderContext {
+        release: release_of(loaded),
+        http: http_client()?,
+        interval,
+        sandbox,
+    })
+}
+
+/// Builds every provider the spec names.
+pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Providers, AppError> {
+    let provider = |error: ProviderError| AppError::Provider(error.to_string());
+    Ok(Providers {
+        target: crate::target::from_spec(&spec.target, context).map_err(provider)?,
+        router: crate::router::from_spec(&spec.router, context).map_err(provider)?,
+        metrics: spec
+            .analysis
+            .iter()
+            .flat_map(|analysis| &analysis.metrics)
+            .map(|metric| crate::metrics::from_spec(metric, context))
+            .collect::<Result<_, _>>()
+            .map_err(provider)?,
+        smoke: Box::new(SmokeSuite::new(
+            spec.smoke.clone(),
+            context.release.clone(),
+            context.http.clone(),
+        )),
+    })
+}
+
+pub fn engine(loaded: &LoadedSpec) -> Engine {
+    let release = release_of(loaded);
+    Engine {
+        plan: Plan::from_spec(&loaded.spec),
+        name: release.name,
+        stable_version: release.stable_version,
+        new_version: release.new_version,
+    }
 }
 
 pub fn validate(args: &SpecArgs) -> Result<(), AppError> {
@@ -139,8 +192,10 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
     let release = release_of(&loaded);
     let plan = Plan::from_spec(&loaded.spec);
-    let target = crate::target::from_spec(&loaded.spec.target, &release);
-    let router = crate::router::from_spec(&loaded.spec.router, &release);
+    let context = provider_context(&loaded, None)?;
+    let provider = |error: ProviderError| AppError::Provider(error.to_string());
+    let target = crate::target::from_spec(&loaded.spec.target, &context).map_err(provider)?;
+    let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
     print!(
         "{}",
         crate::plan_text::render(
@@ -165,7 +220,6 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
 
 pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
-    let release = release_of(&loaded);
     let holder = holder();
     if let Some(record) = store
         .load()
@@ -184,30 +238,9 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         );
         return Ok(Outcome::Halted);
     }
-    let plan = Plan::from_spec(&loaded.spec);
-    let http = http_client()?;
-    let providers = Providers {
-        target: crate::target::from_spec(&loaded.spec.target, &release),
-        router: crate::router::from_spec(&loaded.spec.router, &release),
-        metrics: loaded
-            .spec
-            .analysis
-            .iter()
-            .flat_map(|analysis| &analysis.metrics)
-            .map(|metric| crate::metrics::from_spec(metric, &release))
-            .collect(),
-        smoke: Box::new(SmokeSuite::new(
-            loaded.spec.smoke.clone(),
-            release.clone(),
-            http,
-        )),
-    };
-    let engine = Engine {
-        plan,
-        name: release.name.clone(),
-        stable_version: release.stable_version.clone(),
-        new_version: release.new_version.clone(),
-    };
+    let context = provider_context(&loaded, None)?;
+    let providers = providers(&loaded.spec, &context)?;
+    let engine = engine(&loaded);
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
         crate::ci::is_github_actions(),
     ))];
@@ -228,7 +261,7 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
 }
 
 /// Writes `--report` and `--summary`; a failure is a warning, never a new outcome.
-fn write_reports(report: &Report, args: &RolloutArgs, title: Option<&str>) {
+pub fn write_reports(report: &Report, args: &RolloutArgs, title: Option<&str>) {
     if let Some(path) = &args.report
         && let Err(error) = json::write(report, path)
     {

@@ -1,6 +1,7 @@
 //! Command-line definitions.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -26,6 +27,37 @@ pub enum Command {
     Validate(SpecArgs),
     /// Print the JSON Schema of the rollout spec.
     Schema,
+    /// Run a real canary against a local sandbox: two versions, a weighted proxy, live load.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Fail this fraction (0–1) of the new version's requests with 500.
+    #[arg(long, value_name = "R", default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Add this much latency to each of the new version's responses, e.g. `300ms`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay, default_value = "0s")]
+    pub latency: Duration,
+    /// Start the faults only once this step has passed (default: from the start).
+    #[arg(long, value_name = "STEP")]
+    pub fault_after: Option<usize>,
+    /// Requests per second the load generator sends through the proxy.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub rate: u32,
+    /// Where `report.json` and `summary.md` are written.
+    #[arg(long, value_name = "DIR", default_value = "greenlight-demo")]
+    pub out: PathBuf,
+    /// Override a field of the demo's spec, e.g. `--set analysis.interval=500ms`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Print the spec the demo runs, and exit.
+    #[arg(long)]
+    pub print_spec: bool,
+}
+
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    crate::spec::duration::Delay::parse(text).map(|delay| delay.get())
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,7 @@ pub mod app;
 pub mod ci;
 pub mod cli;
 pub mod clock;
+pub mod demo;
 pub mod engine;
 pub mod judge;
 pub mod metrics;

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             Command::Run(args) => app::run(args).await,
             Command::Plan(args) => app::plan(args).await,
             Command::Validate(args) => app::validate(args).map(|()| Outcome::Planned),
+            Command::Demo(args) => greenlight::demo::run(args).await,
             Command::Schema => {
                 println!("{}", greenlight::spec::schema::json_schema());
                 Ok(Outcome::Planned)

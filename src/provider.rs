@@ -4,6 +4,32 @@
 //! system's own words plus, where we know one, what the user can do about it.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::release::Release;
+use crate::sandbox::Sandbox;
+
+/// What provider factories get besides their own spec.
+#[derive(Clone)]
+pub struct ProviderContext {
+    pub release: Release,
+    pub http: reqwest::Client,
+    /// The analysis interval, the default window of windowed metrics.
+    pub interval: Duration,
+    /// The sandbox, inside `greenlight demo` only.
+    pub sandbox: Option<Arc<Sandbox>>,
+}
+
+impl ProviderContext {
+    /// The demo's sandbox, or an error saying where sandbox providers exist.
+    pub fn sandbox(&self) -> Result<Arc<Sandbox>, ProviderError> {
+        self.sandbox.clone().ok_or_else(|| {
+            ProviderError::new("the sandbox exists only inside `greenlight demo`")
+                .with_hint("use a real target, router and metric source with `greenlight run`")
+        })
+    }
+}
 
 /// A failure reported by, or while talking to, an external system.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -52,8 +52,11 @@ pub fn judge(
                 tally.failures += 1;
                 if tally.failures >= policy.failure_limit {
                     decision = Decision::RollBack(format!(
-                        "`{metric}` was {value}, outside {} ({} failed measurement(s), failureLimit {})",
-                        gate.threshold, tally.failures, policy.failure_limit
+                        "`{metric}` was {}, outside {} ({} failed measurement(s), failureLimit {})",
+                        crate::judge::format_value(*value),
+                        gate.threshold,
+                        tally.failures,
+                        policy.failure_limit
                     ));
                 }
             }

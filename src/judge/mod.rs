@@ -34,3 +34,12 @@ impl Verdict {
         }
     }
 }
+
+/// A measured value, short: 0.0123, 250, 1.5e-5.
+pub fn format_value(value: f64) -> String {
+    if value != 0.0 && value.abs() < 1e-4 {
+        return format!("{value:.2e}");
+    }
+    let text = format!("{value:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}

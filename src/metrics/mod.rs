@@ -1,6 +1,7 @@
 //! Metric sources answer one query; judging the answer is the engine's job.
 
 pub mod command;
+pub mod sandbox;
 
 use async_trait::async_trait;
 
@@ -23,12 +24,18 @@ pub trait MetricSource: Send + Sync {
 /// The source of one metric a spec defines.
 pub fn from_spec(
     spec: &crate::spec::types::MetricSpec,
-    release: &crate::release::Release,
-) -> Box<dyn MetricSource> {
+    context: &crate::provider::ProviderContext,
+) -> Result<Box<dyn MetricSource>, ProviderError> {
     use crate::spec::types::QuerySpec;
-    match &spec.query {
-        QuerySpec::Command(script) => {
-            Box::new(command::CommandMetric::new(script.clone(), release.clone()))
-        }
-    }
+    Ok(match &spec.query {
+        QuerySpec::Command(script) => Box::new(command::CommandMetric::new(
+            script.clone(),
+            context.release.clone(),
+        )),
+        QuerySpec::Sandbox(query) => Box::new(sandbox::SandboxMetric::new(
+            context.sandbox()?,
+            query.stat,
+            query.window.map_or(context.interval, |window| window.get()),
+        )),
+    })
 }

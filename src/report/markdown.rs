@@ -56,15 +56,6 @@ pub fn headline(report: &Report) -> String {
     )
 }
 
-/// A measured value, short: 0.0123, 250, 1.5e-5.
-pub fn format_value(value: f64) -> String {
-    if value != 0.0 && value.abs() < 1e-4 {
-        return format!("{value:.2e}");
-    }
-    let text = format!("{value:.4}");
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
-}
-
 fn verdict_mark(verdict: Option<Verdict>) -> &'static str {
     match verdict {
         Some(Verdict::Pass) => "✅",
@@ -112,7 +103,11 @@ pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja:
                         }
                         Some(gate) => match gate.value {
                             Some(value) => {
-                                format!("{} {}", format_value(value), verdict_mark(gate.verdict))
+                                format!(
+                                    "{} {}",
+                                    crate::judge::format_value(value),
+                                    verdict_mark(gate.verdict)
+                                )
                             }
                             None => verdict_mark(gate.verdict).to_owned(),
                         },

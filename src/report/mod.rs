@@ -61,7 +61,7 @@ pub fn describe_event(kind: &EventKind) -> String {
                 max: *max,
             };
             let measured = match (value, error) {
-                (Some(value), _) => markdown::format_value(*value),
+                (Some(value), _) => crate::judge::format_value(*value),
                 (None, Some(error)) => format!("error: {error}"),
                 (None, None) => "no value".to_owned(),
             };

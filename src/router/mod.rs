@@ -1,6 +1,7 @@
 //! Routers read and set how traffic is split between stable and new.
 
 pub mod command;
+pub mod sandbox;
 
 use std::fmt;
 
@@ -65,13 +66,14 @@ pub trait Router: Send + Sync {
 /// The router a spec asks for.
 pub fn from_spec(
     spec: &crate::spec::types::RouterSpec,
-    release: &crate::release::Release,
-) -> Box<dyn Router> {
+    context: &crate::provider::ProviderContext,
+) -> Result<Box<dyn Router>, ProviderError> {
     use crate::spec::types::RouterSpec;
-    match spec {
+    Ok(match spec {
         RouterSpec::Command(command) => Box::new(command::CommandRouterProvider::new(
             command.clone(),
-            release.clone(),
+            context.release.clone(),
         )),
-    }
+        RouterSpec::Sandbox(_) => Box::new(sandbox::SandboxRouter::new(context.sandbox()?)),
+    })
 }

@@ -71,7 +71,14 @@ pub type ShellCommand = String;
 pub enum TargetSpec {
     /// Deploy with your own tooling (helm, kustomize, ansible, a script).
     Command(CommandTarget),
+    /// The two local versions of `greenlight demo` (only there).
+    Sandbox(SandboxProvider),
 }
+
+/// The demo's in-process sandbox; it has no settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxProvider {}
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -96,6 +103,8 @@ fn default_deploy_timeout() -> Span {
 pub enum RouterSpec {
     /// Shift traffic with your own commands.
     Command(CommandRouter),
+    /// The weighted proxy of `greenlight demo` (only there).
+    Sandbox(SandboxProvider),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -270,6 +279,26 @@ pub struct MetricSpec {
 pub enum QuerySpec {
     /// A command that prints one number; printing nothing means no data.
     Command(ShellCommand),
+    /// What the proxy of `greenlight demo` saw of the new version (only there).
+    Sandbox(SandboxQuery),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SandboxQuery {
+    pub stat: SandboxStat,
+    /// How far back to look (default: the analysis interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Span>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxStat {
+    /// Share of the new version's responses that were 5xx (0–1).
+    ErrorRate,
+    /// 99th percentile latency of the new version, in milliseconds.
+    P99LatencyMs,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -91,6 +91,7 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             root.key("target").key("command").key("deploy"),
             problems,
         ),
+        TargetSpec::Sandbox(_) => {}
     }
     match &spec.router {
         RouterSpec::Command(router) => {
@@ -98,6 +99,7 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             require_text(&router.set, path.key("set"), problems);
             require_text(&router.get, path.key("get"), problems);
         }
+        RouterSpec::Sandbox(_) => {}
     }
 }
 
@@ -297,6 +299,7 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
             QuerySpec::Command(command) => {
                 require_text(command, metric_path.key("query").key("command"), problems)
             }
+            QuerySpec::Sandbox(_) => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Targets deploy a version, say when it is ready, and remove old ones.
 
 pub mod command;
+pub mod sandbox;
 
 use async_trait::async_trait;
 
@@ -22,13 +23,17 @@ pub trait Target: Send + Sync {
 /// The target a spec asks for.
 pub fn from_spec(
     spec: &crate::spec::types::TargetSpec,
-    release: &crate::release::Release,
-) -> Box<dyn Target> {
+    context: &crate::provider::ProviderContext,
+) -> Result<Box<dyn Target>, ProviderError> {
     use crate::spec::types::TargetSpec;
-    match spec {
+    Ok(match spec {
         TargetSpec::Command(command) => Box::new(command::CommandTargetProvider::new(
             command.clone(),
-            release.clone(),
+            context.release.clone(),
         )),
-    }
+        TargetSpec::Sandbox(_) => Box::new(sandbox::SandboxTarget::new(
+            context.sandbox()?,
+            context.http.clone(),
+        )),
+    })
 }
