@@ -1,0 +1,4 @@
+//! greenlight: progressive delivery from CI.
+
+pub mod provider;
+pub mod router;
