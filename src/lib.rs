@@ -1,4 +1,5 @@
 //! greenlight: progressive delivery from CI.
 
+pub mod metrics;
 pub mod provider;
 pub mod router;
