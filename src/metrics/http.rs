@@ -14,7 +14,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::metrics::secret::{self, EnvLookup};
-use crate::metrics::transport::{display_url, request_failed, snippet};
+use crate::metrics::transport::{display_url, request_failed, send_read_only, snippet};
 use crate::metrics::{Measurement, MetricSource};
 use crate::provider::ProviderError;
 
@@ -116,13 +116,14 @@ impl MetricSource for HttpJsonSource {
     }
 
     async fn measure(&self) -> Result<Measurement, ProviderError> {
-        let response = self
-            .client
-            .get(self.url.clone())
-            .headers(self.headers.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(self.timeout)
-            .send()
+        let build = || {
+            self.client
+                .get(self.url.clone())
+                .headers(self.headers.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .timeout(self.timeout)
+        };
+        let response = send_read_only(build)
             .await
             .map_err(|e| request_failed("the metrics endpoint", &self.url, self.timeout, &e))?;
         let status = response.status();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::metrics::secret::{self, EnvLookup, Secret};
-use crate::metrics::transport::{display_url, request_failed, snippet};
+use crate::metrics::transport::{display_url, request_failed, send_read_only, snippet};
 use crate::metrics::{Measurement, MetricSource};
 use crate::provider::ProviderError;
 use response::Answer;
@@ -145,20 +145,21 @@ impl MetricSource for PrometheusSource {
 
     async fn measure(&self) -> Result<Measurement, ProviderError> {
         let timeout_param = format!("{}ms", self.timeout.as_millis());
-        let mut request = self
-            .client
-            .post(self.endpoint.clone())
-            .form(&[("query", self.query.as_str()), ("timeout", &timeout_param)])
-            .timeout(self.timeout + CLIENT_MARGIN);
-        request = match &self.credentials {
-            Credentials::None => request,
-            Credentials::Bearer(token) => request.bearer_auth(token.expose()),
-            Credentials::Basic { username, password } => {
-                request.basic_auth(username.expose(), Some(password.expose()))
+        let build = || {
+            let request = self
+                .client
+                .post(self.endpoint.clone())
+                .form(&[("query", self.query.as_str()), ("timeout", &timeout_param)])
+                .timeout(self.timeout + CLIENT_MARGIN);
+            match &self.credentials {
+                Credentials::None => request,
+                Credentials::Bearer(token) => request.bearer_auth(token.expose()),
+                Credentials::Basic { username, password } => {
+                    request.basic_auth(username.expose(), Some(password.expose()))
+                }
             }
         };
-        let response = request
-            .send()
+        let response = send_read_only(build)
             .await
             .map_err(|e| request_failed("Prometheus", &self.endpoint, self.timeout, &e))?;
         let status = response.status();

@@ -17,6 +17,19 @@ pub fn display_url(url: &Url) -> String {
     shown.to_string()
 }
 
+/// Sends a read-only request, once more on a fresh connection if the first attempt failed
+/// before any answer (not on a timeout): a pooled keep-alive connection to a server that has
+/// restarted or died fails with "connection closed before message completed", which says less
+/// than what a new connection finds out ("connection refused").
+pub async fn send_read_only(
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, reqwest::Error> {
+    match build().send().await {
+        Err(e) if !e.is_timeout() => build().send().await,
+        other => other,
+    }
+}
+
 /// A request that got no HTTP response: refused, unresolvable, timed out, reset.
 pub fn request_failed(
     what: &str,
