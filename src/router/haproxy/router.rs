@@ -234,6 +234,14 @@ impl HaproxyRouter {
     }
 }
 
+/// Orders weight changes so that weights going up come before weights going down (stable
+/// sort: configuration order otherwise). Then the backend's total weight never drops to 0 on
+/// the way (from 100% to 0% new, lowering first would leave no server to send traffic to), and
+/// the share in between stays between the old and the target percentage.
+fn raise_first(targets: &mut [(&str, u16)], current: impl Fn(&str) -> u16) {
+    targets.sort_by_key(|(server, w)| *w <= current(server));
+}
+
 fn describe_servers(servers: &[ServerState]) -> String {
     if servers.is_empty() {
         return "the backend has no servers".to_owned();
@@ -286,11 +294,8 @@ impl Router for HaproxyRouter {
                 .find(|s| s.name == name)
                 .map_or(0, |s| s.weight)
         };
-        // Raise before lowering: the backend's total weight never drops to 0 on the way (from
-        // 100% to 0% new, lowering first would leave no server to send traffic to), and the
-        // share in between stays between the old and the target percentage.
         let mut targets = self.targets(weight);
-        targets.sort_by_key(|(server, w)| *w <= current(server));
+        raise_first(&mut targets, current);
         let commands: Vec<String> = targets
             .iter()
             .map(|(server, w)| self.weight_command(server, *w))
@@ -368,6 +373,23 @@ mod tests {
             r.describe(),
             "haproxy backend app at /run/haproxy.sock (stable: blue1, blue2; new: green1)"
         );
+    }
+
+    #[test]
+    fn weights_go_up_before_weights_go_down() {
+        let current = |name: &str| match name {
+            "green1" => 256,
+            "blue1" => 0,
+            _ => 0,
+        };
+        // 100% → 0%: blue1 must get its weight before green1 loses it.
+        let mut targets = vec![("green1", 0), ("blue1", 256)];
+        raise_first(&mut targets, current);
+        assert_eq!(targets, vec![("blue1", 256), ("green1", 0)]);
+        // 0% → 50% from the other side keeps configuration order among equals.
+        let mut targets = vec![("green1", 256), ("blue1", 0), ("blue2", 0)];
+        raise_first(&mut targets, |_| 10);
+        assert_eq!(targets, vec![("green1", 256), ("blue1", 0), ("blue2", 0)]);
     }
 
     fn server(name: &str, weight: u16, admin_state: u16) -> ServerState {
