@@ -234,6 +234,32 @@ async fn haproxy_refusals_quote_haproxy_and_unknown_servers_are_named() {
     );
 }
 
+#[tokio::test]
+async fn haproxy_socket_without_admin_level_is_refused_with_a_hint() {
+    let setup = Setup::start(1, 1).await;
+    let user = HaproxyRouter::new(
+        setup.config(RuntimeApiAddress::Unix(setup.haproxy.user_socket.clone())),
+    )
+    .unwrap();
+    assert_eq!(
+        user.weight().await.unwrap(),
+        Weight::ZERO,
+        "reading needs no admin level"
+    );
+    let err = user.set_weight(pct(10)).await.unwrap_err();
+    assert!(
+        err.message.contains("\"Permission denied\""),
+        "{}",
+        err.message
+    );
+    let hint = err.hint.unwrap_or_default();
+    assert!(hint.contains("user.sock level admin"), "{hint}");
+    assert_eq!(
+        sorted(setup.haproxy.weights()),
+        vec![("new1".into(), 0), ("stable1".into(), 256)]
+    );
+}
+
 fn assert_names_socket(err: &ProviderError, socket: &str) {
     let prefix = format!("cannot connect to the HAProxy runtime API at {socket}: ");
     assert!(err.message.starts_with(&prefix), "{}", err.message);

@@ -1,6 +1,7 @@
 //! A real HAProxy with a generated config: frontend `web` → backend `app` (roundrobin) with
 //! the given stable and new servers, the built-in Prometheus exporter on its own frontend, and
-//! the runtime API at `level admin` on a unix socket and on a TCP port.
+//! the runtime API at `level admin` on a unix socket and on a TCP port (and at `level user` on
+//! another unix socket).
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ pub struct Haproxy {
     // Dropped first: the process goes before its directory.
     process: ChildGuard,
     pub socket: PathBuf,
+    /// A runtime API socket at `level user`, which refuses changes.
+    pub user_socket: PathBuf,
     pub admin_tcp: SocketAddr,
     pub web: SocketAddr,
     pub metrics: SocketAddr,
@@ -35,6 +38,7 @@ impl Haproxy {
         let program = require_program("haproxy", "haproxy");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
         let socket = dir.path().join("admin.sock");
+        let user_socket = dir.path().join("user.sock");
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let (admin_tcp, web, metrics) = (
             loopback(free_port()),
@@ -51,6 +55,7 @@ impl Haproxy {
     nbthread 1
     stats socket {socket} level admin
     stats socket ipv4@{admin_tcp} level admin
+    stats socket {user_socket} level user
 defaults
     mode http
     timeout connect 2s
@@ -65,7 +70,8 @@ frontend metrics
 backend {BACKEND}
     balance roundrobin
 {servers}",
-            socket = socket.display()
+            socket = socket.display(),
+            user_socket = user_socket.display(),
         );
         let config_path = dir.path().join("haproxy.cfg");
         std::fs::write(&config_path, config)
@@ -94,6 +100,7 @@ backend {BACKEND}
         Haproxy {
             process,
             socket,
+            user_socket,
             admin_tcp,
             web,
             metrics,

@@ -221,15 +221,23 @@ impl HaproxyRouter {
             self.api.address(),
             reply.trim()
         ));
+        match self.hint_for(reply) {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
+    }
+
+    /// What to do about a refusal HAProxy words this way, when we know.
+    fn hint_for(&self, reply: &str) -> Option<String> {
         if reply.contains("Permission denied") {
-            error.with_hint(format!(
+            Some(format!(
                 "the socket must allow admin commands: `{}`",
                 self.api.address().stats_socket_line()
             ))
         } else if reply.contains("static LB algorithm") {
-            error.with_hint("use a dynamic algorithm such as `balance roundrobin` in the backend")
+            Some("use a dynamic algorithm such as `balance roundrobin` in the backend".to_owned())
         } else {
-            error
+            None
         }
     }
 }
@@ -314,13 +322,8 @@ impl Router for HaproxyRouter {
                 self.api.address(),
                 refusals.join("; ")
             ));
-            let first = replies
-                .iter()
-                .find(|r| !r.is_empty())
-                .cloned()
-                .unwrap_or_default();
-            let hinted = self.refused("", &first);
-            return Err(match hinted.hint {
+            let hint = replies.iter().find_map(|reply| self.hint_for(reply));
+            return Err(match hint {
                 Some(hint) => error.with_hint(hint),
                 None => error,
             });
