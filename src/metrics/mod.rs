@@ -1,7 +1,11 @@
 //! Metric sources answer one query; judging the answer is the engine's job.
 
 pub mod command;
+pub mod http;
+pub mod prometheus;
 pub mod sandbox;
+pub mod secret;
+mod transport;
 
 use async_trait::async_trait;
 

@@ -1,6 +1,7 @@
 //! Routers read and set how traffic is split between stable and new.
 
 pub mod command;
+pub mod haproxy;
 pub mod sandbox;
 
 use std::fmt;

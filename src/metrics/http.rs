@@ -1,0 +1,274 @@
+//! `metrics: http` — GET a JSON document (Datadog, New Relic, an app's status page) and take
+//! one number out of it with a JSON pointer (RFC 6901, e.g. `/series/0/pointlist/0/1`).
+//!
+//! * a number, or a string holding one (`"0.25"`), is a value;
+//! * a pointer that leads nowhere, or to `null`, is no data (an empty series is not zero);
+//! * a non-2xx status, a body that is not JSON, or a value that is not a number (an object,
+//!   `true`, `"abc"`) is a provider error that says what was found.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::metrics::secret::{self, EnvLookup};
+use crate::metrics::transport::{display_url, request_failed, send_read_only, snippet};
+use crate::metrics::{Measurement, MetricSource};
+use crate::provider::ProviderError;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpJsonConfig {
+    /// Rendered URL. Its query string may hold a key: errors show the URL without it.
+    pub url: String,
+    /// Header name → name of the environment variable holding its value.
+    pub headers: BTreeMap<String, String>,
+    /// RFC 6901 pointer: "" (the whole document) or starting with `/`.
+    pub pointer: String,
+    pub timeout: Duration,
+}
+
+/// Debug output is safe to log: header values are marked sensitive and the URL is shown
+/// without query string or credentials.
+#[derive(Clone)]
+pub struct HttpJsonSource {
+    url: Url,
+    shown: String,
+    headers: HeaderMap,
+    pointer: String,
+    timeout: Duration,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for HttpJsonSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpJsonSource")
+            .field("url", &self.shown)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("pointer", &self.pointer)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpJsonSource {
+    /// Header values come from the process environment.
+    pub fn new(config: HttpJsonConfig, client: reqwest::Client) -> Result<Self, ProviderError> {
+        Self::with_env(config, client, &secret::process_env)
+    }
+
+    pub fn with_env(
+        config: HttpJsonConfig,
+        client: reqwest::Client,
+        env: EnvLookup<'_>,
+    ) -> Result<Self, ProviderError> {
+        let url = Url::parse(config.url.trim())
+            .map_err(|e| ProviderError::new(format!("bad metrics URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ProviderError::new(format!(
+                "bad metrics URL {}: the scheme must be http or https",
+                display_url(&url)
+            )));
+        }
+        if !(config.pointer.is_empty() || config.pointer.starts_with('/')) {
+            return Err(ProviderError::new(format!(
+                "JSON pointer {:?} must be empty or start with `/`",
+                config.pointer
+            ))
+            .with_hint("RFC 6901: e.g. /data/0/value; escape `/` in a key as ~1 and `~` as ~0"));
+        }
+        let mut headers = HeaderMap::new();
+        for (name, var) in &config.headers {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ProviderError::new(format!("{name:?} is not a valid header name")))?;
+            let value = secret::from_env(env, var, &format!("the {name} header"))?;
+            let mut value = HeaderValue::from_str(value.expose()).map_err(|_| {
+                ProviderError::new(format!(
+                    "environment variable {var} (the {name} header) holds characters a header cannot carry"
+                ))
+            })?;
+            // Keeps the value out of reqwest's and hyper's Debug output.
+            value.set_sensitive(true);
+            headers.insert(header, value);
+        }
+        Ok(Self {
+            shown: display_url(&url),
+            url,
+            headers,
+            pointer: config.pointer,
+            timeout: config.timeout,
+            client,
+        })
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> ProviderError {
+        ProviderError::new(format!("metrics endpoint {}: {message}", self.shown))
+    }
+}
+
+#[async_trait::async_trait]
+impl MetricSource for HttpJsonSource {
+    fn describe(&self) -> String {
+        format!("http json at {} pointer {:?}", self.shown, self.pointer)
+    }
+
+    async fn measure(&self) -> Result<Measurement, ProviderError> {
+        let build = || {
+            self.client
+                .get(self.url.clone())
+                .headers(self.headers.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .timeout(self.timeout)
+        };
+        let response = send_read_only(build)
+            .await
+            .map_err(|e| request_failed("the metrics endpoint", &self.url, self.timeout, &e))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| request_failed("the metrics endpoint", &self.url, self.timeout, &e))?;
+        if !status.is_success() {
+            let hint = match status.as_u16() {
+                401 | 403 => "check the headers' environment variables (API key, token)",
+                _ => "check the URL and the service behind it",
+            };
+            return Err(self
+                .error(format!("HTTP {status}: {}", snippet(&body, 300)))
+                .with_hint(hint));
+        }
+        let document: Value = serde_json::from_str(&body).map_err(|e| {
+            self.error(format!(
+                "the body is not JSON ({e}): {}",
+                snippet(&body, 200)
+            ))
+        })?;
+        extract(&document, &self.pointer).map_err(|why| {
+            self.error(format!("pointer {:?}: {why}", self.pointer))
+                .with_hint("point at a number, or a string holding one")
+        })
+    }
+}
+
+/// The number at `pointer`, or no data when there is nothing (or null) there.
+fn extract(document: &Value, pointer: &str) -> Result<Measurement, String> {
+    match document.pointer(pointer) {
+        None | Some(Value::Null) => Ok(Measurement::NoData),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Measurement::Value)
+            .ok_or_else(|| format!("{n} does not fit a 64-bit float")),
+        Some(Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(v) if v.is_nan() => Ok(Measurement::NoData),
+            Ok(v) => Ok(Measurement::Value(v)),
+            Err(_) => Err(format!("found the string {s:?}, not a number")),
+        },
+        Some(other) => Err(format!("found {}, not a number", kind(other))),
+    }
+}
+
+fn kind(value: &Value) -> String {
+    match value {
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Array(a) => format!("a list of {} items", a.len()),
+        Value::Object(_) => "an object".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn numbers_and_numeric_strings_are_values() {
+        let doc = json!({"a": {"b": [1.5, "0.25", " 3 "]}});
+        assert_eq!(extract(&doc, "/a/b/0"), Ok(Measurement::Value(1.5)));
+        assert_eq!(extract(&doc, "/a/b/1"), Ok(Measurement::Value(0.25)));
+        assert_eq!(extract(&doc, "/a/b/2"), Ok(Measurement::Value(3.0)));
+    }
+
+    #[test]
+    fn missing_and_null_are_no_data() {
+        let doc = json!({"a": null, "series": []});
+        assert_eq!(extract(&doc, "/a"), Ok(Measurement::NoData));
+        assert_eq!(extract(&doc, "/series/0/value"), Ok(Measurement::NoData));
+        assert_eq!(extract(&doc, "/nope"), Ok(Measurement::NoData));
+    }
+
+    #[test]
+    fn other_types_are_errors_that_say_what_was_found() {
+        let doc = json!({"t": true, "o": {}, "s": "abc", "l": [1, 2]});
+        assert_eq!(
+            extract(&doc, "/t").unwrap_err(),
+            "found the boolean true, not a number"
+        );
+        assert_eq!(
+            extract(&doc, "/o").unwrap_err(),
+            "found an object, not a number"
+        );
+        assert_eq!(
+            extract(&doc, "/s").unwrap_err(),
+            "found the string \"abc\", not a number"
+        );
+        assert_eq!(
+            extract(&doc, "/l").unwrap_err(),
+            "found a list of 2 items, not a number"
+        );
+    }
+
+    #[test]
+    fn escaped_keys_follow_rfc_6901() {
+        let doc = json!({"a/b": {"m~n": 7}});
+        assert_eq!(extract(&doc, "/a~1b/m~0n"), Ok(Measurement::Value(7.0)));
+    }
+
+    fn config(pointer: &str) -> HttpJsonConfig {
+        HttpJsonConfig {
+            url: "https://api.example/v1/query?api_key=SECRETKEY".into(),
+            headers: BTreeMap::from([("DD-API-KEY".to_owned(), "DD_KEY".to_owned())]),
+            pointer: pointer.into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    #[test]
+    fn debug_shows_neither_header_values_nor_query() {
+        let env = |_: &str| Some("HEADERSECRET".to_owned());
+        let source =
+            HttpJsonSource::with_env(config("/x"), crate::metrics::transport::test_client(), &env)
+                .unwrap();
+        let debug = format!("{source:?}");
+        assert!(
+            !debug.contains("HEADERSECRET") && !debug.contains("SECRETKEY"),
+            "{debug}"
+        );
+        assert!(debug.contains("dd-api-key"), "{debug}");
+        assert_eq!(
+            source.describe(),
+            "http json at https://api.example/v1/query pointer \"/x\""
+        );
+    }
+
+    #[test]
+    fn rejects_relative_pointer_and_missing_variable() {
+        let env = |_: &str| Some("k".to_owned());
+        assert!(
+            HttpJsonSource::with_env(config("x"), crate::metrics::transport::test_client(), &env)
+                .is_err()
+        );
+        let none = |_: &str| None;
+        let err = HttpJsonSource::with_env(
+            config("/x"),
+            crate::metrics::transport::test_client(),
+            &none,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("DD_KEY"), "{}", err.message);
+    }
+}

@@ -1,0 +1,293 @@
+//! `metrics: prometheus` — one PromQL instant query per gate, through the HTTP API.
+//!
+//! The query goes as a form POST to `/api/v1/query` (the API accepts GET and POST alike; POST
+//! keeps long queries clear of URL length limits and out of proxy access logs) with Prometheus's
+//! own `timeout` parameter. The client-side timeout is a little longer so that Prometheus gets
+//! to report its own timeout error first. See `response` for how answers become measurements.
+
+mod response;
+
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::metrics::secret::{self, EnvLookup, Secret};
+use crate::metrics::transport::{display_url, request_failed, send_read_only, snippet};
+use crate::metrics::{Measurement, MetricSource};
+use crate::provider::ProviderError;
+use response::Answer;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Extra time the client waits beyond the query timeout it asks Prometheus for.
+const CLIENT_MARGIN: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusConfig {
+    /// Base URL, e.g. `http://prometheus:9090` or `https://host/prometheus/`.
+    pub address: String,
+    /// Rendered PromQL.
+    pub query: String,
+    pub timeout: Duration,
+    pub auth: PrometheusAuth,
+}
+
+/// Credentials by environment variable name; the values are read once, at construction.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PrometheusAuth {
+    #[default]
+    None,
+    Bearer {
+        token_env: String,
+    },
+    Basic {
+        username_env: String,
+        password_env: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Credentials {
+    None,
+    Bearer(Secret),
+    Basic { username: Secret, password: Secret },
+}
+
+/// Debug output is safe to log: credentials print as `Secret(<redacted>)`.
+#[derive(Debug, Clone)]
+pub struct PrometheusSource {
+    endpoint: Url,
+    shown: String,
+    query: String,
+    timeout: Duration,
+    credentials: Credentials,
+    client: reqwest::Client,
+}
+
+impl PrometheusSource {
+    /// Credentials come from the process environment.
+    pub fn new(config: PrometheusConfig, client: reqwest::Client) -> Result<Self, ProviderError> {
+        Self::with_env(config, client, &secret::process_env)
+    }
+
+    pub fn with_env(
+        config: PrometheusConfig,
+        client: reqwest::Client,
+        env: EnvLookup<'_>,
+    ) -> Result<Self, ProviderError> {
+        let base = parse_base(&config.address)?;
+        let endpoint = base.join("api/v1/query").map_err(|e| {
+            ProviderError::new(format!(
+                "bad Prometheus address {}: {e}",
+                display_url(&base)
+            ))
+        })?;
+        let credentials = match &config.auth {
+            PrometheusAuth::None => Credentials::None,
+            PrometheusAuth::Bearer { token_env } => Credentials::Bearer(secret::from_env(
+                env,
+                token_env,
+                "the Prometheus bearer token",
+            )?),
+            PrometheusAuth::Basic {
+                username_env,
+                password_env,
+            } => Credentials::Basic {
+                username: secret::from_env(env, username_env, "the Prometheus user name")?,
+                password: secret::from_env(env, password_env, "the Prometheus password")?,
+            },
+        };
+        if config.query.trim().is_empty() {
+            return Err(ProviderError::new("the Prometheus query is empty"));
+        }
+        Ok(Self {
+            shown: display_url(&base),
+            endpoint,
+            query: config.query,
+            timeout: config.timeout.max(Duration::from_millis(1)),
+            credentials,
+            client,
+        })
+    }
+
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> ProviderError {
+        ProviderError::new(format!("Prometheus at {}: {message}", self.shown))
+    }
+}
+
+fn parse_base(address: &str) -> Result<Url, ProviderError> {
+    let mut url = Url::parse(address.trim()).map_err(|e| {
+        ProviderError::new(format!("bad Prometheus address {address:?}: {e}"))
+            .with_hint("use the base URL, e.g. http://prometheus:9090")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ProviderError::new(format!(
+            "bad Prometheus address {}: the scheme must be http or https",
+            display_url(&url)
+        )));
+    }
+    // Join relative to the whole path: `https://host/prometheus` means `/prometheus/api/v1/…`.
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+#[async_trait::async_trait]
+impl MetricSource for PrometheusSource {
+    fn describe(&self) -> String {
+        format!("prometheus at {}: {}", self.shown, self.query)
+    }
+
+    async fn measure(&self) -> Result<Measurement, ProviderError> {
+        let timeout_param = format!("{}ms", self.timeout.as_millis());
+        let build = || {
+            let request = self
+                .client
+                .post(self.endpoint.clone())
+                .form(&[("query", self.query.as_str()), ("timeout", &timeout_param)])
+                .timeout(self.timeout + CLIENT_MARGIN);
+            match &self.credentials {
+                Credentials::None => request,
+                Credentials::Bearer(token) => request.bearer_auth(token.expose()),
+                Credentials::Basic { username, password } => {
+                    request.basic_auth(username.expose(), Some(password.expose()))
+                }
+            }
+        };
+        let response = send_read_only(build)
+            .await
+            .map_err(|e| request_failed("Prometheus", &self.endpoint, self.timeout, &e))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| request_failed("Prometheus", &self.endpoint, self.timeout, &e))?;
+        match response::interpret(&body) {
+            Answer::Measured {
+                measurement,
+                warnings,
+            } => {
+                for warning in warnings {
+                    tracing::warn!(query = %self.query, "Prometheus warns: {warning}");
+                }
+                Ok(measurement)
+            }
+            Answer::Rejected { error_type, error } => {
+                let hint = match error_type.as_str() {
+                    "bad_data" => "check the PromQL syntax and the template values in it",
+                    "timeout" | "canceled" => "simplify the query, or raise the query timeout",
+                    "execution" => {
+                        "the query is valid but failed to run; check functions and types"
+                    }
+                    _ => "see Prometheus's message",
+                };
+                Err(self
+                    .error(format!("HTTP {status}, {error_type}: {error}"))
+                    .with_hint(hint))
+            }
+            Answer::Unusable(why) => Err(self
+                .error(format!("query `{}`: {why}", self.query))
+                .with_hint("a gate compares one number per check")),
+            Answer::NotPrometheus(why) => {
+                Err(if status.is_success() {
+                    self.error(format!("the answer is not from the Prometheus API: {why}"))
+                    .with_hint("the address should be Prometheus's base URL, e.g. http://prometheus:9090")
+                } else {
+                    let hint = match status.as_u16() {
+                        401 | 403 => "check the credentials (bearer token or basic auth variables)",
+                        404 => {
+                            "the address should be Prometheus's base URL, e.g. http://prometheus:9090"
+                        }
+                        _ if status.is_server_error() => {
+                            "Prometheus, or a proxy in front of it, failed; the gate retries on the next check"
+                        }
+                        _ => "see the response above",
+                    };
+                    self.error(format!("HTTP {status}: {}", snippet(&body, 300)))
+                        .with_hint(hint)
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(auth: PrometheusAuth) -> PrometheusConfig {
+        PrometheusConfig {
+            address: "http://prom.example:9090/prefix".into(),
+            query: "up".into(),
+            timeout: DEFAULT_TIMEOUT,
+            auth,
+        }
+    }
+
+    #[test]
+    fn endpoint_keeps_a_path_prefix() {
+        let env = |_: &str| None;
+        let source = PrometheusSource::with_env(
+            config(PrometheusAuth::None),
+            crate::metrics::transport::test_client(),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            source.endpoint.as_str(),
+            "http://prom.example:9090/prefix/api/v1/query"
+        );
+        assert_eq!(
+            source.describe(),
+            "prometheus at http://prom.example:9090/prefix/: up"
+        );
+    }
+
+    #[test]
+    fn debug_redacts_credentials() {
+        let env = |name: &str| Some(format!("value-of-{name}"));
+        let basic = PrometheusAuth::Basic {
+            username_env: "U".into(),
+            password_env: "P".into(),
+        };
+        let source = PrometheusSource::with_env(
+            config(basic),
+            crate::metrics::transport::test_client(),
+            &env,
+        )
+        .unwrap();
+        let debug = format!("{source:?}");
+        assert!(!debug.contains("value-of"), "{debug}");
+        assert!(debug.contains("<redacted>"));
+    }
+
+    #[test]
+    fn missing_token_variable_is_named() {
+        let env = |_: &str| None;
+        let bearer = PrometheusAuth::Bearer {
+            token_env: "PROM_TOKEN".into(),
+        };
+        let err = PrometheusSource::with_env(
+            config(bearer),
+            crate::metrics::transport::test_client(),
+            &env,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("PROM_TOKEN"), "{}", err.message);
+    }
+
+    #[test]
+    fn rejects_non_http_addresses() {
+        let env = |_: &str| None;
+        let mut c = config(PrometheusAuth::None);
+        c.address = "prom:9090".into();
+        assert!(
+            PrometheusSource::with_env(c, crate::metrics::transport::test_client(), &env).is_err()
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! `router: haproxy` — traffic split by server weights through HAProxy's runtime API.
+//!
+//! HAProxy must run a dynamic load-balancing algorithm (`balance roundrobin`, `leastconn`, …):
+//! with static ones (`static-rr`, `first`, map-based hashing) HAProxy only accepts weights 0 and
+//! 100% and refuses the rest, which we report verbatim.
+
+mod address;
+mod client;
+mod clock;
+mod config;
+mod drain;
+mod router;
+mod servers_state;
+mod split;
+mod stat;
+
+pub use address::{BadAddress, RuntimeApiAddress};
+pub use client::RuntimeApi;
+pub use clock::{Clock, SystemClock};
+pub use config::{DEFAULT_TIMEOUT, HaproxyConfig};
+pub use drain::DrainOutcome;
+pub use router::{HaproxyRouter, ServerAdminState};
+pub use servers_state::ServerState;
+pub use split::{
+    DEFAULT_WEIGHT_PER_SIDE, MAX_SERVER_WEIGHT, MIN_WEIGHT_PER_SIDE, Split, percent, weights,
+};

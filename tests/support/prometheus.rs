@@ -1,0 +1,111 @@
+//! A real Prometheus scraping one target every second, with its data in a temp dir.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::process::{ChildGuard, require_program};
+use super::{free_port, http_client, wait};
+
+pub const JOB: &str = "haproxy";
+
+pub struct Prometheus {
+    // Dropped first: the process goes before its directory.
+    process: ChildGuard,
+    pub addr: SocketAddr,
+    /// From starting the process to the first sample of the target being queryable.
+    pub first_sample_after: Duration,
+    pub dir: TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` (host:port, path /metrics) and returns once a
+    /// sample of it can be queried.
+    pub async fn start(target: SocketAddr) -> Prometheus {
+        let program = require_program("prometheus", "prometheus");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config = format!(
+            "global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: {JOB}
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: ['{target}']
+"
+        );
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config)
+            .unwrap_or_else(|e| panic!("cannot write {config_path:?}: {e}"));
+        let mut command = Command::new(program);
+        command
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn");
+        let started = std::time::Instant::now();
+        let mut process = ChildGuard::spawn("prometheus", command, dir.path());
+        let client = http_client();
+        let query = format!("up{{job=\"{JOB}\"}} == 1");
+        let url = reqwest::Url::parse_with_params(
+            &format!("http://{addr}/api/v1/query"),
+            [("query", query.as_str())],
+        )
+        .unwrap_or_else(|e| panic!("bad query URL: {e}"));
+        wait::until(
+            "the first Prometheus sample of HAProxy's exporter",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || {
+                process.assert_running();
+                let request = client
+                    .get(url.clone())
+                    .timeout(Duration::from_secs(2))
+                    .send();
+                async move {
+                    let body = request
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .text()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if body.contains("\"value\"") {
+                        Ok(())
+                    } else {
+                        Err(body)
+                    }
+                }
+            },
+        )
+        .await;
+        let first_sample_after = started.elapsed();
+        eprintln!("prometheus: first sample {first_sample_after:?} after start");
+        Prometheus {
+            process,
+            addr,
+            first_sample_after,
+            dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Kills Prometheus, as an outage in the middle of a rollout would.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
