@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::checks::CheckSuite;
 use crate::cli::{RolloutArgs, SpecArgs};
+use crate::clock::Clock;
 use crate::clock::SystemClock;
 use crate::engine::{Engine, Outcome, Plan};
 use crate::provider::{ProviderContext, ProviderError};
@@ -12,7 +14,7 @@ use crate::release::Release;
 use crate::report::{Report, Reporter, console::ConsoleReporter, json, markdown};
 use crate::runner::{self, Checkpoint, Providers};
 use crate::sandbox::Sandbox;
-use crate::smoke::SmokeSuite;
+use crate::secrets::Masker;
 use crate::spec::error::Origin;
 use crate::spec::overrides::SetOverride;
 use crate::spec::types::{RolloutSpec, StateSpec};
@@ -139,7 +141,11 @@ pub fn provider_context(
 }
 
 /// Builds every provider the spec names.
-pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Providers, AppError> {
+pub fn providers(
+    spec: &RolloutSpec,
+    context: &ProviderContext,
+    clock: Arc<dyn Clock>,
+) -> Result<Providers, AppError> {
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
     Ok(Providers {
         target: crate::target::from_spec(&spec.target, context).map_err(provider)?,
@@ -151,11 +157,16 @@ pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Provid
             .map(|metric| crate::metrics::from_spec(metric, context))
             .collect::<Result<_, _>>()
             .map_err(provider)?,
-        smoke: Box::new(SmokeSuite::new(
-            spec.smoke.clone(),
-            context.release.clone(),
-            context.http.clone(),
-        )),
+        checks: Box::new(
+            CheckSuite::from_spec(
+                spec,
+                &context.release,
+                &context.http,
+                clock,
+                Masker::from_env(std::env::vars()),
+            )
+            .map_err(provider)?,
+        ),
     })
 }
 
@@ -239,7 +250,7 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         return Ok(Outcome::Halted);
     }
     let context = provider_context(&loaded, None)?;
-    let providers = providers(&loaded.spec, &context)?;
+    let providers = providers(&loaded.spec, &context, Arc::new(SystemClock))?;
     let engine = engine(&loaded);
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
         crate::ci::is_github_actions(),

@@ -88,7 +88,7 @@ async fn rollout(
         )));
     }
     let context = app::provider_context(&loaded, Some(Arc::clone(sandbox)))?;
-    let providers = app::providers(&loaded.spec, &context)?;
+    let providers = app::providers(&loaded.spec, &context, Arc::new(SystemClock))?;
     let engine = app::engine(&loaded);
 
     eprintln!(

@@ -5,6 +5,7 @@
 //! [`metrics`], [`state`]). Reports consume the engine's events.
 
 pub mod app;
+pub mod checks;
 pub mod ci;
 pub mod cli;
 pub mod clock;
@@ -20,7 +21,7 @@ pub mod report;
 pub mod router;
 pub mod runner;
 pub mod sandbox;
-pub mod smoke;
+pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod target;

@@ -8,7 +8,7 @@ use crate::engine::plan::StrategyKind;
 use crate::release::Release;
 use crate::router::{Router, Weight};
 use crate::spec::duration::display;
-use crate::spec::types::RolloutSpec;
+use crate::spec::types::{Check, RolloutSpec};
 use crate::state::StateStore;
 use crate::target::Target;
 
@@ -34,33 +34,47 @@ pub fn render(
         plan.steps.len()
     );
     let mut number = 0;
-    let mut item = |out: &mut String, title: String, changes: Vec<String>| {
+    let mut item = |out: &mut String, title: String, lines: Vec<String>| {
         number += 1;
         let _ = writeln!(out, "\n{number}. {title}");
-        for change in changes {
-            let _ = writeln!(out, "     {change}");
+        for line in lines {
+            let _ = writeln!(out, "     {line}");
         }
     };
+    let hooks = &spec.hooks;
+    let checks = |title: &str, checks: Vec<&Check>| -> Option<(String, Vec<String>)> {
+        (!checks.is_empty()).then(|| {
+            (
+                title.to_owned(),
+                checks.into_iter().map(describe_check).collect(),
+            )
+        })
+    };
+
+    if let Some((title, lines)) = checks(
+        "pre-rollout hooks; a failure stops here, before any change",
+        hooks.pre_rollout.iter().collect(),
+    ) {
+        item(&mut out, title, lines);
+    }
     item(
         &mut out,
         format!("deploy {} with {}", release.new_version, target.describe()),
         target.plan_deploy(&release.new_version),
     );
-    for check in &spec.smoke {
-        let what = match (&check.http, &check.command) {
-            (Some(http), _) => format!("GET {} expecting {}", http.url, http.expect_status),
-            (None, Some(command)) => format!("run `{command}` expecting exit 0"),
-            (None, None) => String::new(),
-        };
-        item(
-            &mut out,
-            format!(
-                "smoke check `{}`: {what}, retried for up to {}",
-                check.name, check.timeout
-            ),
-            vec![],
-        );
+    let before_traffic = spec.smoke.iter().chain(&hooks.before_traffic).collect();
+    if let Some((title, lines)) = checks(
+        "smoke checks and before-traffic hooks; a failure rolls back",
+        before_traffic,
+    ) {
+        item(&mut out, title, lines);
     }
+    let after_step: Vec<&Check> = spec
+        .smoke
+        .iter()
+        .filter(|check| check.after_each_step)
+        .chain(&hooks.after_step)
+        .collect();
     for (index, step) in plan.steps.iter().enumerate() {
         let mut title = format!(
             "step {}: send {} to {} and hold {}",
@@ -82,13 +96,24 @@ pub fn render(
                 display(analysis.interval)
             );
         }
-        let mut changes = router.plan(step.weight);
-        changes.push(format!(
+        let mut lines = router.plan(step.weight);
+        lines.push(format!(
             "read the weight back from {} and expect {}",
             router.describe(),
             step.weight
         ));
-        item(&mut out, title, changes);
+        lines.extend(
+            after_step
+                .iter()
+                .map(|check| format!("then {}", describe_check(check))),
+        );
+        item(&mut out, title, lines);
+    }
+    if let Some((title, lines)) = checks(
+        "before-promotion hooks; a failure halts",
+        hooks.before_promotion.iter().collect(),
+    ) {
+        item(&mut out, title, lines);
     }
     if plan
         .steps
@@ -100,6 +125,12 @@ pub fn render(
             format!("promote: send 100% to {}", release.new_version),
             router.plan(Weight::FULL),
         );
+    }
+    if let Some((title, lines)) = checks(
+        "post-rollout hooks; failures are warnings",
+        hooks.post_rollout.iter().collect(),
+    ) {
+        item(&mut out, title, lines);
     }
     let delay = if plan.scale_down_delay.is_zero() {
         String::new()
@@ -113,15 +144,16 @@ pub fn render(
     );
     let _ = writeln!(
         out,
-        "\nIf a gate or smoke check fails: send 0% to {} and verify it, then:",
+        "\nIf a gate, smoke check or hook fails: send 0% to {} and verify it, then:",
         release.new_version
     );
-    for change in router
+    let rollback = router
         .plan(Weight::ZERO)
         .into_iter()
-        .chain(target.plan_retire(&release.new_version))
-    {
-        let _ = writeln!(out, "     {change}");
+        .chain(hooks.on_rollback.iter().map(describe_check))
+        .chain(target.plan_retire(&release.new_version));
+    for line in rollback {
+        let _ = writeln!(out, "     {line}");
     }
     let _ = writeln!(
         out,
@@ -129,4 +161,21 @@ pub fn render(
         store.describe()
     );
     out
+}
+
+fn describe_check(check: &Check) -> String {
+    let what = match (&check.http, &check.command) {
+        (Some(http), _) => format!(
+            "{} {} expecting {}",
+            http.method.to_ascii_uppercase(),
+            http.url,
+            http.expect.status
+        ),
+        (None, Some(command)) => format!("run `{command}` expecting exit 0"),
+        (None, None) => "nothing".to_owned(),
+    };
+    format!(
+        "`{}`: {what}, retried for up to {}",
+        check.name, check.timeout
+    )
 }

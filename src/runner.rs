@@ -5,12 +5,12 @@ use std::time::SystemTime;
 
 use futures_util::future::join_all;
 
+use crate::checks::CheckRunner;
 use crate::clock::{Clock, rfc3339_millis};
 use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
 use crate::metrics::MetricSource;
 use crate::report::{Report, Reporter};
 use crate::router::{Router, Weight};
-use crate::smoke::SmokeChecks;
 use crate::state::{Record, RecordPhase, StateStore};
 use crate::target::Target;
 
@@ -20,7 +20,7 @@ pub struct Providers {
     pub router: Box<dyn Router>,
     /// One per gate, in plan order.
     pub metrics: Vec<Box<dyn MetricSource>>,
-    pub smoke: Box<dyn SmokeChecks>,
+    pub checks: Box<dyn CheckRunner>,
 }
 
 /// Where progress is checkpointed, and under whose name.
@@ -62,7 +62,9 @@ pub async fn run(
         }
         input = match action {
             Action::Deploy { version } => Input::Deployed(providers.target.deploy(&version).await),
-            Action::Smoke => Input::Smoked(providers.smoke.run_all().await),
+            Action::RunChecks { stage, step } => {
+                Input::Checked(providers.checks.run(stage, step).await)
+            }
             Action::SetWeight(weight) => {
                 Input::WeightApplied(match providers.router.set_weight(weight).await {
                     Ok(()) => providers.router.weight().await,

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
+use crate::engine::plan::CheckStage;
 use crate::judge::Verdict;
 use crate::router::Weight;
 
@@ -38,11 +39,10 @@ pub enum EventKind {
         version: String,
         error: String,
     },
-    Smoke {
-        check: String,
-        verdict: Verdict,
-        detail: String,
-    },
+    /// A smoke check ran (before traffic, or after a step).
+    Smoke(CheckRecord),
+    /// A hook ran.
+    Hook(CheckRecord),
     /// A weight was set and read back from the router.
     WeightSet {
         weight: Weight,
@@ -89,6 +89,23 @@ pub enum EventKind {
     Warning {
         message: String,
     },
+}
+
+/// One smoke check or hook, as it ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckRecord {
+    pub stage: CheckStage,
+    /// The step it followed, for checks after a step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepNumber>,
+    pub check: String,
+    pub verdict: Verdict,
+    pub detail: String,
+    pub attempts: u32,
+    pub elapsed_ms: u64,
+    /// What a command printed (size-capped, secrets masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// How a rollout ended; the JSON report's `outcome`.

@@ -10,8 +10,8 @@ use crate::router::Weight;
 use crate::spec::types::NoDataPolicy;
 
 use super::analysis::{Decision, Tally, judge};
-use super::event::{Event, EventKind, Outcome};
-use super::plan::Plan;
+use super::event::{CheckRecord, Event, EventKind, Outcome, StepNumber};
+use super::plan::{CheckStage, Plan};
 
 /// What the runner must do next.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,12 @@ pub enum Action {
     Deploy {
         version: String,
     },
-    Smoke,
+    /// Run the checks of a stage and report each result.
+    RunChecks {
+        stage: CheckStage,
+        /// The step they follow, for after-step checks.
+        step: Option<StepNumber>,
+    },
     /// Set the weight, then read it back and report what the router says.
     SetWeight(Weight),
     /// Measure every gate, in plan order.
@@ -36,7 +41,7 @@ pub enum Action {
 pub enum Input {
     Start,
     Deployed(Result<(), ProviderError>),
-    Smoked(Vec<SmokeResult>),
+    Checked(Vec<CheckResult>),
     /// The weight read back after setting it.
     WeightApplied(Result<Weight, ProviderError>),
     Measured(Vec<Result<Measurement, ProviderError>>),
@@ -44,11 +49,22 @@ pub enum Input {
     Retired(Result<(), ProviderError>),
 }
 
+/// How one smoke check or hook ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmokeResult {
+pub struct CheckResult {
+    pub kind: CheckKind,
     pub check: String,
     pub passed: bool,
     pub detail: String,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    Smoke,
+    Hook,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +81,7 @@ pub struct State {
 enum Phase {
     Idle,
     Deploying,
-    Smoking,
+    Checking(Checkpoint),
     Shifting { step: usize },
     Holding(Hold),
     Measuring(Hold),
@@ -86,6 +102,37 @@ struct Hold {
     rounds: u32,
     /// Per gate: measurements with data in this step.
     samples: Vec<u32>,
+}
+
+/// A point where checks run, and what comes after it.
+#[derive(Debug, Clone, PartialEq)]
+enum Checkpoint {
+    PreRollout,
+    BeforeTraffic,
+    AfterStep { step: usize, held: Duration },
+    BeforePromotion,
+    PostRollout,
+    OnRollback(Cause),
+}
+
+impl Checkpoint {
+    fn stage(&self) -> CheckStage {
+        match self {
+            Checkpoint::PreRollout => CheckStage::PreRollout,
+            Checkpoint::BeforeTraffic => CheckStage::BeforeTraffic,
+            Checkpoint::AfterStep { .. } => CheckStage::AfterStep,
+            Checkpoint::BeforePromotion => CheckStage::BeforePromotion,
+            Checkpoint::PostRollout => CheckStage::PostRollout,
+            Checkpoint::OnRollback(_) => CheckStage::OnRollback,
+        }
+    }
+
+    fn step(&self) -> Option<StepNumber> {
+        match self {
+            Checkpoint::AfterStep { step, .. } => Some(step + 1),
+            _ => None,
+        }
+    }
 }
 
 /// Why traffic is going back to stable, and how the rollout will end.
@@ -146,10 +193,7 @@ impl Engine {
                     },
                 );
                 state.tallies = vec![Tally::default(); self.gate_count()];
-                state.phase = Phase::Deploying;
-                Action::Deploy {
-                    version: self.new_version.clone(),
-                }
+                self.checkpoint(state, now, Checkpoint::PreRollout)
             }
             (Phase::Deploying, Input::Deployed(Ok(()))) => {
                 emit(
@@ -158,12 +202,7 @@ impl Engine {
                         version: self.new_version.clone(),
                     },
                 );
-                if self.plan.smoke_checks > 0 {
-                    state.phase = Phase::Smoking;
-                    Action::Smoke
-                } else {
-                    self.begin_step(state, now, 0)
-                }
+                self.checkpoint(state, now, Checkpoint::BeforeTraffic)
             }
             (Phase::Deploying, Input::Deployed(Err(error))) => {
                 emit(
@@ -180,30 +219,38 @@ impl Engine {
                     format!("the new version did not deploy: {error}"),
                 )
             }
-            (Phase::Smoking, Input::Smoked(results)) => {
-                for result in &results {
+            (Phase::Checking(checkpoint), Input::Checked(results)) => {
+                for result in results.iter() {
+                    let record = CheckRecord {
+                        stage: checkpoint.stage(),
+                        step: checkpoint.step(),
+                        check: result.check.clone(),
+                        verdict: if result.passed {
+                            Verdict::Pass
+                        } else {
+                            Verdict::Fail
+                        },
+                        detail: result.detail.clone(),
+                        attempts: result.attempts,
+                        elapsed_ms: result.elapsed.as_millis().try_into().unwrap_or(u64::MAX),
+                        output: result.output.clone(),
+                    };
                     emit(
                         state,
-                        EventKind::Smoke {
-                            check: result.check.clone(),
-                            verdict: if result.passed {
-                                Verdict::Pass
-                            } else {
-                                Verdict::Fail
-                            },
-                            detail: result.detail.clone(),
+                        match result.kind {
+                            CheckKind::Smoke => EventKind::Smoke(record),
+                            CheckKind::Hook => EventKind::Hook(record),
                         },
                     );
                 }
-                match results.iter().find(|result| !result.passed) {
-                    Some(failed) => self.roll_back(
-                        state,
-                        now,
-                        Outcome::RolledBack,
-                        format!("smoke check `{}` failed: {}", failed.check, failed.detail),
-                    ),
-                    None => self.begin_step(state, now, 0),
-                }
+                let failure = results.iter().find(|result| !result.passed).map(|failed| {
+                    let what = match failed.kind {
+                        CheckKind::Smoke => "smoke check".to_owned(),
+                        CheckKind::Hook => format!("{} hook", checkpoint.stage().as_str()),
+                    };
+                    format!("{what} `{}` failed: {}", failed.check, failed.detail)
+                });
+                self.after_checks(state, now, checkpoint, failure)
             }
             (Phase::Shifting { step }, Input::WeightApplied(read_back)) => {
                 let wanted = self.plan.steps[step].weight;
@@ -279,10 +326,7 @@ impl Engine {
                                 weight: Weight::ZERO,
                             },
                         );
-                        state.phase = Phase::RemovingNew(cause);
-                        Action::Retire {
-                            version: self.new_version.clone(),
-                        }
+                        self.checkpoint(state, now, Checkpoint::OnRollback(cause))
                     }
                     Err(problem) => {
                         let error = format!(
@@ -332,19 +376,22 @@ impl Engine {
                 state.phase = Phase::Shifting { step };
                 Action::SetWeight(next.weight)
             }
-            // The last step already sent everything to the new version.
-            None if self
-                .plan
-                .steps
-                .last()
-                .is_some_and(|last| last.weight == Weight::FULL) =>
-            {
-                self.promoted(state, now)
-            }
-            None => {
-                state.phase = Phase::Promoting;
-                Action::SetWeight(Weight::FULL)
-            }
+            None => self.checkpoint(state, now, Checkpoint::BeforePromotion),
+        }
+    }
+
+    fn promote(&self, state: &mut State, now: SystemTime) -> Action {
+        // The last step may already have sent everything to the new version.
+        if self
+            .plan
+            .steps
+            .last()
+            .is_some_and(|last| last.weight == Weight::FULL)
+        {
+            self.promoted(state, now)
+        } else {
+            state.phase = Phase::Promoting;
+            Action::SetWeight(Weight::FULL)
         }
     }
 
@@ -462,15 +509,88 @@ impl Engine {
             }
         }
         let held = now.duration_since(hold.since).unwrap_or(Duration::ZERO);
-        state.timeline.push(Event {
-            at: now,
-            kind: EventKind::StepCompleted {
-                step: hold.step + 1,
-                weight: step.weight,
-                held_ms: held.as_millis().try_into().unwrap_or(u64::MAX),
+        self.checkpoint(
+            state,
+            now,
+            Checkpoint::AfterStep {
+                step: hold.step,
+                held,
             },
-        });
-        self.begin_step(state, now, hold.step + 1)
+        )
+    }
+
+    /// Runs the checks of `checkpoint` if the spec has any, else moves past it.
+    fn checkpoint(&self, state: &mut State, now: SystemTime, checkpoint: Checkpoint) -> Action {
+        let stage = checkpoint.stage();
+        if self.plan.check_stages.contains(&stage) {
+            let step = checkpoint.step();
+            state.phase = Phase::Checking(checkpoint);
+            Action::RunChecks { stage, step }
+        } else {
+            self.after_checks(state, now, checkpoint, None)
+        }
+    }
+
+    /// Where the rollout goes once a checkpoint's checks passed, or one failed.
+    fn after_checks(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        checkpoint: Checkpoint,
+        failure: Option<String>,
+    ) -> Action {
+        match (checkpoint, failure) {
+            (Checkpoint::PreRollout, None) => {
+                state.phase = Phase::Deploying;
+                Action::Deploy {
+                    version: self.new_version.clone(),
+                }
+            }
+            (Checkpoint::PreRollout, Some(failure)) => {
+                self.halt(state, now, format!("{failure}; nothing was changed"))
+            }
+            (Checkpoint::BeforeTraffic, None) => self.begin_step(state, now, 0),
+            (Checkpoint::AfterStep { step, held }, None) => {
+                state.timeline.push(Event {
+                    at: now,
+                    kind: EventKind::StepCompleted {
+                        step: step + 1,
+                        weight: self.plan.steps[step].weight,
+                        held_ms: held.as_millis().try_into().unwrap_or(u64::MAX),
+                    },
+                });
+                self.begin_step(state, now, step + 1)
+            }
+            (Checkpoint::BeforeTraffic | Checkpoint::AfterStep { .. }, Some(failure)) => {
+                self.roll_back(state, now, Outcome::RolledBack, failure)
+            }
+            (Checkpoint::BeforePromotion, None) => self.promote(state, now),
+            (Checkpoint::BeforePromotion, Some(failure)) => self.halt(
+                state,
+                now,
+                format!("{failure}; promotion was not confirmed"),
+            ),
+            (Checkpoint::PostRollout, failure) => {
+                self.warn(state, now, failure);
+                self.scale_down(state, now)
+            }
+            (Checkpoint::OnRollback(cause), failure) => {
+                self.warn(state, now, failure);
+                state.phase = Phase::RemovingNew(cause);
+                Action::Retire {
+                    version: self.new_version.clone(),
+                }
+            }
+        }
+    }
+
+    fn warn(&self, state: &mut State, now: SystemTime, failure: Option<String>) {
+        if let Some(message) = failure {
+            state.timeline.push(Event {
+                at: now,
+                kind: EventKind::Warning { message },
+            });
+        }
     }
 
     fn promoted(&self, state: &mut State, now: SystemTime) -> Action {
@@ -480,6 +600,10 @@ impl Engine {
                 version: self.new_version.clone(),
             },
         });
+        self.checkpoint(state, now, Checkpoint::PostRollout)
+    }
+
+    fn scale_down(&self, state: &mut State, now: SystemTime) -> Action {
         if self.plan.scale_down_delay.is_zero() {
             state.phase = Phase::RetiringOld;
             Action::Retire {

@@ -7,5 +7,5 @@ pub mod machine;
 pub mod plan;
 
 pub use event::{Event, EventKind, Outcome};
-pub use machine::{Action, Engine, Input, SmokeResult, State};
+pub use machine::{Action, CheckKind, CheckResult, Engine, Input, State};
 pub use plan::Plan;

@@ -15,10 +15,42 @@ use crate::spec::types::{AnalysisSpec, NoDataPolicy, RolloutSpec, StrategySpec};
 pub struct Plan {
     pub strategy: StrategyKind,
     pub steps: Vec<Step>,
-    pub smoke_checks: usize,
+    /// The points of the rollout that have checks to run.
+    pub check_stages: Vec<CheckStage>,
     pub analysis: Option<AnalysisPolicy>,
     /// How long the old version keeps running after promotion.
     pub scale_down_delay: Duration,
+}
+
+/// Where in the rollout a group of checks runs, and what its failure means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStage {
+    /// `hooks.preRollout`: a failure stops before anything changes (halt).
+    PreRollout,
+    /// `smoke` and `hooks.beforeTraffic`: a failure rolls back before any traffic.
+    BeforeTraffic,
+    /// Smoke checks with `afterEachStep` and `hooks.afterStep`: a failure rolls back.
+    AfterStep,
+    /// `hooks.beforePromotion`: a failure halts.
+    BeforePromotion,
+    /// `hooks.postRollout`: failures are warnings.
+    PostRollout,
+    /// `hooks.onRollback`: failures are warnings.
+    OnRollback,
+}
+
+impl CheckStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStage::PreRollout => "pre-rollout",
+            CheckStage::BeforeTraffic => "before traffic",
+            CheckStage::AfterStep => "after step",
+            CheckStage::BeforePromotion => "before promotion",
+            CheckStage::PostRollout => "post-rollout",
+            CheckStage::OnRollback => "on rollback",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,11 +135,35 @@ impl Plan {
         Self {
             strategy,
             steps,
-            smoke_checks: spec.smoke.len(),
+            check_stages: check_stages(spec),
             analysis: spec.analysis.as_ref().map(AnalysisPolicy::from_spec),
             scale_down_delay,
         }
     }
+}
+
+fn check_stages(spec: &RolloutSpec) -> Vec<CheckStage> {
+    let hooks = &spec.hooks;
+    [
+        (CheckStage::PreRollout, !hooks.pre_rollout.is_empty()),
+        (
+            CheckStage::BeforeTraffic,
+            !spec.smoke.is_empty() || !hooks.before_traffic.is_empty(),
+        ),
+        (
+            CheckStage::AfterStep,
+            spec.smoke.iter().any(|check| check.after_each_step) || !hooks.after_step.is_empty(),
+        ),
+        (
+            CheckStage::BeforePromotion,
+            !hooks.before_promotion.is_empty(),
+        ),
+        (CheckStage::PostRollout, !hooks.post_rollout.is_empty()),
+        (CheckStage::OnRollback, !hooks.on_rollback.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(stage, present)| present.then_some(stage))
+    .collect()
 }
 
 impl AnalysisPolicy {

@@ -40,10 +40,11 @@ impl ConsoleReporter {
             EventKind::Gate { .. } | EventKind::Halted { .. } | EventKind::Warning { .. } => {
                 AnsiColor::Yellow
             }
-            EventKind::Smoke {
-                verdict: Verdict::Fail,
-                ..
-            } => AnsiColor::Red,
+            EventKind::Smoke(record) | EventKind::Hook(record)
+                if record.verdict == Verdict::Fail =>
+            {
+                AnsiColor::Red
+            }
             _ => return Style::new(),
         };
         Style::new().fg_color(Some(colour.into()))

@@ -23,8 +23,9 @@ struct Row {
 }
 
 #[derive(Serialize)]
-struct SmokeRow {
+struct CheckRow {
     name: String,
+    when: String,
     verdict: &'static str,
     detail: String,
 }
@@ -122,13 +123,21 @@ pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja:
             },
         })
         .collect();
-    let smoke: Vec<SmokeRow> = report
-        .smoke
+    let checks: Vec<CheckRow> = report
+        .checks
         .iter()
-        .map(|check| SmokeRow {
-            name: check.check.clone(),
-            verdict: verdict_mark(Some(check.verdict)),
-            detail: check.detail.replace('|', "\\|").replace('\n', " "),
+        .map(|check| {
+            let record = &check.record;
+            let step = record
+                .step
+                .map(|step| format!(" {step}"))
+                .unwrap_or_default();
+            CheckRow {
+                name: format!("{} `{}`", check.kind, record.check),
+                when: format!("{}{step}", record.stage.as_str()),
+                verdict: verdict_mark(Some(record.verdict)),
+                detail: record.detail.replace('|', "\\|").replace('\n', " "),
+            }
         })
         .collect();
     let events: Vec<EventLine> = report
@@ -154,7 +163,7 @@ pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja:
         duration => Value::from(Serde(duration)),
         columns => Value::from(Serde(columns)),
         rows => Value::from(Serde(rows)),
-        smoke => Value::from(Serde(smoke)),
+        checks => Value::from(Serde(checks)),
         events => Value::from(Serde(events)),
     })
 }

@@ -5,7 +5,7 @@ pub mod json;
 pub mod markdown;
 mod model;
 
-pub use model::{GateDigest, Report, SmokeDigest, StepDigest, StepStatus};
+pub use model::{CheckDigest, GateDigest, Report, StepDigest, StepStatus};
 
 use std::path::Path;
 
@@ -37,11 +37,15 @@ pub fn describe_event(kind: &EventKind) -> String {
         EventKind::DeployFailed { version, error } => {
             format!("{version} failed to deploy: {error}")
         }
-        EventKind::Smoke {
-            check,
-            verdict,
-            detail,
-        } => format!("smoke `{check}`: {} ({detail})", verdict.as_str()),
+        EventKind::Smoke(record) => format!("smoke `{}`: {}", record.check, describe_check(record)),
+        EventKind::Hook(record) => {
+            format!(
+                "{} hook `{}`: {}",
+                record.stage.as_str(),
+                record.check,
+                describe_check(record)
+            )
+        }
         EventKind::WeightSet {
             weight,
             step: Some(step),
@@ -88,6 +92,14 @@ pub fn describe_event(kind: &EventKind) -> String {
         EventKind::Failed { error } => format!("failed: {error}"),
         EventKind::Warning { message } => format!("warning: {message}"),
     }
+}
+
+fn describe_check(record: &crate::engine::event::CheckRecord) -> String {
+    let step = record
+        .step
+        .map(|step| format!(" after step {step}"))
+        .unwrap_or_default();
+    format!("{}{step} ({})", record.verdict.as_str(), record.detail)
 }
 
 /// Writes a report file, creating its folder.

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
+use crate::engine::event::CheckRecord;
 use crate::engine::plan::{Plan, StrategyKind};
 use crate::engine::{Event, EventKind, Outcome};
 use crate::judge::{Threshold, Verdict};
@@ -25,7 +26,8 @@ pub struct Report {
     #[serde(serialize_with = "optional_rfc3339")]
     pub finished_at: Option<SystemTime>,
     pub steps: Vec<StepDigest>,
-    pub smoke: Vec<SmokeDigest>,
+    /// Smoke checks and hooks, in the order they ran.
+    pub checks: Vec<CheckDigest>,
     pub timeline: Vec<Event>,
 }
 
@@ -61,10 +63,11 @@ pub struct GateDigest {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SmokeDigest {
-    pub check: String,
-    pub verdict: Verdict,
-    pub detail: String,
+pub struct CheckDigest {
+    /// `smoke` or `hook`.
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub record: CheckRecord,
 }
 
 fn optional_rfc3339<S: Serializer>(
@@ -126,7 +129,7 @@ impl Report {
                 status: StepStatus::NotReached,
             })
             .collect();
-        let mut smoke = Vec::new();
+        let mut checks = Vec::new();
         let mut current: Option<usize> = None;
         for event in &timeline {
             match &event.kind {
@@ -172,14 +175,13 @@ impl Report {
                     }
                     current = None;
                 }
-                EventKind::Smoke {
-                    check,
-                    verdict,
-                    detail,
-                } => smoke.push(SmokeDigest {
-                    check: check.clone(),
-                    verdict: *verdict,
-                    detail: detail.clone(),
+                EventKind::Smoke(record) => checks.push(CheckDigest {
+                    kind: "smoke",
+                    record: record.clone(),
+                }),
+                EventKind::Hook(record) => checks.push(CheckDigest {
+                    kind: "hook",
+                    record: record.clone(),
                 }),
                 _ => {}
             }
@@ -194,7 +196,7 @@ impl Report {
             started_at: timeline.first().map(|event| event.at),
             finished_at: timeline.last().map(|event| event.at),
             steps,
-            smoke,
+            checks,
             timeline,
         }
     }

@@ -32,7 +32,10 @@ pub struct RolloutSpec {
     pub strategy: StrategySpec,
     /// Checks the new version must pass before it receives any traffic.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub smoke: Vec<SmokeCheck>,
+    pub smoke: Vec<Check>,
+    /// Checks at fixed points of the rollout.
+    #[serde(default)]
+    pub hooks: HooksSpec,
     /// Metric gates evaluated while each step holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
@@ -181,22 +184,29 @@ pub struct Phase {
     pub analysis: Option<bool>,
 }
 
+/// A smoke check or a hook: one HTTP request or one command, retried with
+/// backoff on failure until `timeout`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SmokeCheck {
+pub struct Check {
     pub name: String,
-    /// An HTTP request to the new version (its preview URL or service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpCheck>,
-    /// A command that must exit 0.
+    /// A command that must exit 0; it sees the rollout context in its environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<ShellCommand>,
-    /// How long the check may take, retries included.
-    #[serde(default = "default_smoke_timeout")]
+    /// How long the check may take, retries included (default 30s).
+    #[serde(default = "default_check_timeout")]
     pub timeout: Span,
+    /// At most this many attempts (default: as many as fit in `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Smoke checks only: run again after every step, before the next one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_each_step: bool,
 }
 
-fn default_smoke_timeout() -> Span {
+fn default_check_timeout() -> Span {
     Span::from_secs(30)
 }
 
@@ -204,13 +214,113 @@ fn default_smoke_timeout() -> Span {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpCheck {
     pub url: String,
+    /// Default `GET`.
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Headers whose values come from environment variables (name → variable),
+    /// for secrets: their values never appear in reports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers_from_env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub expect: HttpExpectations,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsOptions>,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+/// What the response must look like; every given expectation must hold.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpExpectations {
     /// The status the response must have (default 200).
     #[serde(default = "default_status")]
-    pub expect_status: u16,
+    pub status: u16,
+    /// Text the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// A regular expression the body must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_matches: Option<String>,
+    /// A value inside a JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<JsonExpectation>,
+    /// Response headers that must have these values (names are case-insensitive).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// The response must arrive within this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Span>,
+}
+
+impl Default for HttpExpectations {
+    fn default() -> Self {
+        Self {
+            status: default_status(),
+            body_contains: None,
+            body_matches: None,
+            json: None,
+            headers: BTreeMap::new(),
+            latency: None,
+        }
+    }
 }
 
 fn default_status() -> u16 {
     200
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JsonExpectation {
+    /// An RFC 6901 JSON pointer, e.g. `/status`.
+    pub pointer: String,
+    /// The value it must equal (any JSON value).
+    pub equals: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsOptions {
+    /// A PEM file of CA certificates to trust besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Accept any certificate. Only for previews with self-signed certificates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
+}
+
+/// Checks run at fixed points of the rollout. A failing `afterStep` hook is a
+/// gate (traffic goes back); a failing `beforePromotion` hook halts; failures
+/// of the others are reported as warnings, except `preRollout`, which stops the
+/// rollout before anything changes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HooksSpec {
+    /// Before anything is deployed; a failure stops the rollout (exit 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_rollout: Vec<Check>,
+    /// After the smoke checks, before the new version gets any traffic; a failure rolls back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_traffic: Vec<Check>,
+    /// After every step's hold; a failure rolls back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_step: Vec<Check>,
+    /// Confirmation before all traffic moves; a failure halts (exit 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_promotion: Vec<Check>,
+    /// After promotion; failures are warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_rollout: Vec<Check>,
+    /// After traffic is back on the stable version; failures are warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_rollback: Vec<Check>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -75,7 +75,30 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
         }
     }
     for (index, check) in spec.smoke.iter().enumerate() {
-        check_smoke(check, root.key("smoke").index(index), &mut problems);
+        check_check(check, root.key("smoke").index(index), &mut problems);
+    }
+    let hooks = &spec.hooks;
+    for (field, checks) in [
+        ("preRollout", &hooks.pre_rollout),
+        ("beforeTraffic", &hooks.before_traffic),
+        ("afterStep", &hooks.after_step),
+        ("beforePromotion", &hooks.before_promotion),
+        ("postRollout", &hooks.post_rollout),
+        ("onRollback", &hooks.on_rollback),
+    ] {
+        for (index, check) in checks.iter().enumerate() {
+            let path = root.key("hooks").key(field).index(index);
+            if check.after_each_step {
+                problems.push(
+                    problem(
+                        path.key("afterEachStep"),
+                        "`afterEachStep` is for smoke checks",
+                    )
+                    .hint("hooks.afterStep already runs after every step"),
+                );
+            }
+            check_check(check, path, &mut problems);
+        }
     }
     if let Some(analysis) = &spec.analysis {
         check_analysis(analysis, root.key("analysis"), &mut problems);
@@ -222,34 +245,74 @@ fn check_step_analysis(
     }
 }
 
-fn check_smoke(check: &SmokeCheck, path: FieldPath, problems: &mut Vec<Problem>) {
+fn check_check(check: &Check, path: FieldPath, problems: &mut Vec<Problem>) {
+    if check.attempts == Some(0) {
+        problems.push(problem(path.key("attempts"), "must be at least 1"));
+    }
     match (&check.http, &check.command) {
         (Some(_), Some(_)) => problems.push(problem(
             path.key("command"),
-            "a smoke check is either `http` or `command`, not both",
+            "a check is either `http` or `command`, not both",
         )),
         (None, None) => problems.push(
             problem(
                 path.clone(),
-                format!("smoke check `{}` needs `http` or `command`", check.name),
+                format!("check `{}` needs `http` or `command`", check.name),
             )
             .hint("e.g. `http: {url: 'http://checkout-preview/healthz'}`"),
         ),
-        (Some(http), None) => {
-            if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
-                problems.push(problem(
-                    path.key("http").key("url"),
-                    format!("`{}` is not an http:// or https:// URL", http.url),
-                ));
-            }
-            if !(100..=599).contains(&http.expect_status) {
-                problems.push(problem(
-                    path.key("http").key("expectStatus"),
-                    format!("{} is not an HTTP status", http.expect_status),
-                ));
-            }
-        }
+        (Some(http), None) => check_http(http, path.key("http"), problems),
         (None, Some(command)) => require_text(command, path.key("command"), problems),
+    }
+}
+
+fn check_http(http: &HttpCheck, path: FieldPath, problems: &mut Vec<Problem>) {
+    if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
+        problems.push(problem(
+            path.key("url"),
+            format!("`{}` is not an http:// or https:// URL", http.url),
+        ));
+    }
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if http.method.is_empty() || !http.method.chars().all(token) {
+        problems.push(problem(
+            path.key("method"),
+            format!("`{}` is not an HTTP method", http.method),
+        ));
+    }
+    for name in http.headers.keys().chain(http.headers_from_env.keys()) {
+        if name.is_empty() || !name.chars().all(token) {
+            problems.push(problem(
+                path.key("headers"),
+                format!("`{name}` is not a header name"),
+            ));
+        }
+    }
+    let expect = path.key("expect");
+    if !(100..=599).contains(&http.expect.status) {
+        problems.push(problem(
+            expect.key("status"),
+            format!("{} is not an HTTP status", http.expect.status),
+        ));
+    }
+    if let Some(pattern) = &http.expect.body_matches
+        && let Err(error) = regex::Regex::new(pattern)
+    {
+        problems.push(problem(
+            expect.key("bodyMatches"),
+            format!("not a valid regular expression: {error}"),
+        ));
+    }
+    if let Some(json) = &http.expect.json
+        && !(json.pointer.is_empty() || json.pointer.starts_with('/'))
+    {
+        problems.push(
+            problem(
+                expect.key("json").key("pointer"),
+                format!("`{}` is not a JSON pointer", json.pointer),
+            )
+            .hint("JSON pointers start with `/`, e.g. `/status`"),
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! The engine on a virtual clock: every strategy and failure path, in milliseconds.
 
+use greenlight::engine::plan::CheckStage;
 use greenlight::engine::{EventKind, Outcome};
 use greenlight::judge::Verdict;
 
@@ -269,7 +270,7 @@ async fn blue_green_post_promotion_failure_switches_back() {
 async fn a_failed_smoke_check_means_the_new_version_never_gets_traffic() {
     let body = format!("{CANARY}smoke:\n  - name: healthz\n    command: 'true'\n");
     let then = given(&body)
-        .smoke(MemorySmoke::failing("healthz"))
+        .checks(MemoryChecks::failing(CheckStage::BeforeTraffic, "healthz"))
         .when_run()
         .await;
 
@@ -340,4 +341,120 @@ async fn a_linear_ramp_steps_up_to_max_then_promotes() {
 
     assert_eq!(then.outcome(), Outcome::Promoted);
     assert_eq!(then.weights_set(), vec![20, 40, 60, 100]);
+}
+
+const HOOKED: &str = "
+strategy:
+  canary:
+    steps:
+      - {weight: 10, hold: 30s}
+      - {weight: 50, hold: 30s}
+smoke:
+  - {name: healthz, command: 'true', afterEachStep: true}
+hooks:
+  preRollout: [{name: freeze, command: 'true'}]
+  beforeTraffic: [{name: warm-cache, command: 'true'}]
+  afterStep: [{name: e2e, command: 'true'}]
+  beforePromotion: [{name: confirm, command: 'true'}]
+  postRollout: [{name: notify, command: 'true'}]
+  onRollback: [{name: page, command: 'true'}]
+";
+
+#[tokio::test]
+async fn hooks_run_at_every_point_in_order() {
+    let then = given(HOOKED).when_run().await;
+
+    assert_eq!(then.outcome(), Outcome::Promoted);
+    use CheckStage::*;
+    assert_eq!(
+        then.checks.log(),
+        vec![
+            (PreRollout, None),
+            (BeforeTraffic, None),
+            (AfterStep, Some(1)),
+            (AfterStep, Some(2)),
+            (BeforePromotion, None),
+            (PostRollout, None),
+        ]
+    );
+    assert_eq!(then.weights_set(), vec![10, 50, 100]);
+}
+
+#[tokio::test]
+async fn a_failing_pre_rollout_hook_stops_before_any_change() {
+    let then = given(HOOKED)
+        .checks(MemoryChecks::failing(CheckStage::PreRollout, "freeze"))
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Halted);
+    assert!(then.target.log().is_empty(), "nothing deployed");
+    assert!(then.weights_set().is_empty(), "no traffic touched");
+    assert!(
+        then.report
+            .reason
+            .contains("pre-rollout hook `freeze` failed"),
+        "{}",
+        then.report.reason
+    );
+}
+
+#[tokio::test]
+async fn a_failing_after_step_hook_is_a_gate() {
+    let then = given(HOOKED)
+        .checks(MemoryChecks::failing(CheckStage::AfterStep, "e2e"))
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    assert_eq!(then.weights_set(), vec![10, 0]);
+    assert_eq!(
+        then.report.steps[0].status,
+        greenlight::report::StepStatus::Failed
+    );
+    assert!(
+        then.checks.log().contains(&(CheckStage::OnRollback, None)),
+        "on-rollback hooks ran"
+    );
+}
+
+#[tokio::test]
+async fn an_unconfirmed_promotion_halts_where_traffic_is() {
+    let then = given(HOOKED)
+        .checks(MemoryChecks::failing(
+            CheckStage::BeforePromotion,
+            "confirm",
+        ))
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Halted);
+    assert_eq!(then.weights_set(), vec![10, 50]);
+    assert!(!then.promoted());
+}
+
+#[tokio::test]
+async fn failing_post_rollout_and_on_rollback_hooks_are_warnings() {
+    let then = given(HOOKED)
+        .checks(MemoryChecks::failing(CheckStage::PostRollout, "notify"))
+        .when_run()
+        .await;
+    assert_eq!(then.outcome(), Outcome::Promoted);
+    assert!(
+        then.events().any(
+            |kind| matches!(kind, EventKind::Warning { message } if message.contains("notify"))
+        )
+    );
+
+    let then = given(&format!("{HOOKED}analysis:\n  metrics:\n    - {{name: errors, query: {{command: 'true'}}, max: 0}}\n"))
+        .metric("errors", vec![data(1.0)])
+        .checks(MemoryChecks::failing(CheckStage::OnRollback, "page"))
+        .when_run()
+        .await;
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    assert!(
+        then.events()
+            .any(|kind| matches!(kind, EventKind::Warning { message } if message.contains("page")))
+    );
+    assert_eq!(then.target.log(), vec!["deploy v2", "retire v2"]);
 }

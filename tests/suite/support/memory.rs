@@ -4,11 +4,14 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use greenlight::engine::SmokeResult;
+use std::time::Duration;
+
+use greenlight::checks::CheckRunner;
+use greenlight::engine::plan::CheckStage;
+use greenlight::engine::{CheckKind, CheckResult};
 use greenlight::metrics::{Measurement, MetricSource};
 use greenlight::provider::ProviderError;
 use greenlight::router::{Router, Weight};
-use greenlight::smoke::SmokeChecks;
 use greenlight::target::Target;
 
 pub type Answer = Result<Measurement, ProviderError>;
@@ -185,30 +188,56 @@ impl MetricSource for ScriptedMetric {
     }
 }
 
+/// A stage that ran, and the step it followed.
+pub type StageRun = (CheckStage, Option<usize>);
+
+/// Answers every check of a stage as scripted: passing unless named as failing.
 #[derive(Clone, Default)]
-pub struct MemorySmoke {
-    failing: Option<String>,
+pub struct MemoryChecks {
+    failing: Vec<(CheckStage, String)>,
+    log: Arc<Mutex<Vec<StageRun>>>,
 }
 
-impl MemorySmoke {
-    pub fn failing(check: &str) -> Self {
+impl MemoryChecks {
+    /// The check `name` of `stage` fails; every other check passes.
+    pub fn failing(stage: CheckStage, name: &str) -> Self {
         Self {
-            failing: Some(check.into()),
+            failing: vec![(stage, name.into())],
+            ..Self::default()
         }
+    }
+
+    /// Which stages ran, with the step they followed.
+    pub fn log(&self) -> Vec<StageRun> {
+        self.log.lock().unwrap().clone()
     }
 }
 
 #[async_trait]
-impl SmokeChecks for MemorySmoke {
-    async fn run_all(&self) -> Vec<SmokeResult> {
-        vec![SmokeResult {
-            check: self.failing.clone().unwrap_or_else(|| "healthz".into()),
-            passed: self.failing.is_none(),
-            detail: if self.failing.is_some() {
+impl CheckRunner for MemoryChecks {
+    async fn run(&self, stage: CheckStage, step: Option<usize>) -> Vec<CheckResult> {
+        self.log.lock().unwrap().push((stage, step));
+        let name = self
+            .failing
+            .iter()
+            .find(|(failing, _)| *failing == stage)
+            .map(|(_, name)| name.clone());
+        vec![CheckResult {
+            kind: if stage == CheckStage::BeforeTraffic {
+                CheckKind::Smoke
+            } else {
+                CheckKind::Hook
+            },
+            check: name.clone().unwrap_or_else(|| "healthz".into()),
+            passed: name.is_none(),
+            detail: if name.is_some() {
                 "answered 503".into()
             } else {
                 "answered 200".into()
             },
+            attempts: 1,
+            elapsed: Duration::from_millis(12),
+            output: None,
         }]
     }
 }

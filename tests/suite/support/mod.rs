@@ -11,7 +11,7 @@ use greenlight::report::Report;
 use greenlight::runner::{self, Providers};
 use greenlight::spec::{LoadOptions, load};
 
-pub use memory::{MemoryRouter, MemorySmoke, MemoryTarget, ScriptedMetric, data, error, no_data};
+pub use memory::{MemoryChecks, MemoryRouter, MemoryTarget, ScriptedMetric, data, error, no_data};
 
 /// 2026-01-01T00:00:00Z: reports are byte-for-byte stable on the virtual clock.
 pub fn epoch() -> SystemTime {
@@ -30,7 +30,7 @@ pub struct Given {
     metrics: Vec<(String, ScriptedMetric)>,
     router: MemoryRouter,
     target: MemoryTarget,
-    smoke: MemorySmoke,
+    checks: MemoryChecks,
 }
 
 /// Starts a scenario from the YAML of a spec's strategy and analysis.
@@ -57,7 +57,7 @@ pub fn given(body: &str) -> Given {
         metrics,
         router: MemoryRouter::default(),
         target: MemoryTarget::default(),
-        smoke: MemorySmoke::default(),
+        checks: MemoryChecks::default(),
     }
 }
 
@@ -82,8 +82,8 @@ impl Given {
         self
     }
 
-    pub fn smoke(mut self, smoke: MemorySmoke) -> Self {
-        self.smoke = smoke;
+    pub fn checks(mut self, checks: MemoryChecks) -> Self {
+        self.checks = checks;
         self
     }
 
@@ -104,13 +104,14 @@ impl Given {
                 .iter()
                 .map(|metric| Box::new(metric.clone()) as _)
                 .collect(),
-            smoke: Box::new(self.smoke.clone()),
+            checks: Box::new(self.checks.clone()),
         };
         let report = runner::run(&engine, &providers, &clock, &mut [], None).await;
         Then {
             report,
             router: self.router,
             target: self.target,
+            checks: self.checks,
             metrics,
         }
     }
@@ -120,6 +121,7 @@ pub struct Then {
     pub report: Report,
     pub router: MemoryRouter,
     pub target: MemoryTarget,
+    pub checks: MemoryChecks,
     pub metrics: Vec<ScriptedMetric>,
 }
 
