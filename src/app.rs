@@ -12,7 +12,7 @@ use crate::engine::{Engine, Outcome, Plan};
 use crate::provider::{ProviderContext, ProviderError};
 use crate::release::Release;
 use crate::report::{Report, Reporter, console::ConsoleReporter, json, markdown};
-use crate::runner::{self, Checkpoint, Providers};
+use crate::runner::{self, Cancellation, Checkpoint, Providers};
 use crate::sandbox::Sandbox;
 use crate::secrets::Masker;
 use crate::spec::error::Origin;
@@ -265,6 +265,7 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         &SystemClock,
         &mut reporters,
         Some(&checkpoint),
+        Some(cancel_on_signal()),
     )
     .await;
     write_reports(&report, args, loaded.spec.report.title.as_deref());
@@ -285,6 +286,43 @@ pub fn write_reports(report: &Report, args: &RolloutArgs, title: Option<&str>) {
         if let Err(error) = written {
             tracing::warn!("{error}");
         }
+    }
+}
+
+/// Turns SIGINT/SIGTERM (a cancelled CI job) into a cancellation: traffic goes
+/// back to stable before we exit. A second signal exits at once.
+pub fn cancel_on_signal() -> Cancellation {
+    let (cancel, cancellation) = Cancellation::new();
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Some(signal) = next_signal().await {
+            if !first {
+                eprintln!("greenlight: {signal} again: exiting now; check the router's weights");
+                std::process::exit(130);
+            }
+            first = false;
+            eprintln!(
+                "greenlight: {signal}: putting traffic back on the stable version (send it again to exit at once)"
+            );
+            let _ = cancel.send(Some(format!("the rollout was cancelled ({signal})")));
+        }
+    });
+    cancellation
+}
+
+async fn next_signal() -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).ok()?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.ok().map(|()| "SIGINT"),
+            received = terminate.recv() => received.map(|()| "SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C")
     }
 }
 

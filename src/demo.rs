@@ -107,7 +107,15 @@ async fn rollout(
         }));
     }
     let progress = tokio::spawn(show_traffic(Arc::clone(sandbox)));
-    let report = runner::run(&engine, &providers, &SystemClock, &mut reporters, None).await;
+    let report = runner::run(
+        &engine,
+        &providers,
+        &SystemClock,
+        &mut reporters,
+        None,
+        Some(app::cancel_on_signal()),
+    )
+    .await;
     progress.abort();
 
     let weight = sandbox.proxy().weight();

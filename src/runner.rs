@@ -23,6 +23,31 @@ pub struct Providers {
     pub checks: Box<dyn CheckRunner>,
 }
 
+/// A request to stop, e.g. the CI job being cancelled. Until promotion, the
+/// runner answers it by putting traffic back on the stable version; it never
+/// interrupts a provider call half-way.
+#[derive(Clone)]
+pub struct Cancellation(tokio::sync::watch::Receiver<Option<String>>);
+
+impl Cancellation {
+    /// A cancellation and the handle that triggers it with a reason.
+    pub fn new() -> (tokio::sync::watch::Sender<Option<String>>, Self) {
+        let (sender, receiver) = tokio::sync::watch::channel(None);
+        (sender, Self(receiver))
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.0.borrow().clone()
+    }
+
+    /// Resolves once cancelled (never, if the sender is gone without cancelling).
+    async fn cancelled(&mut self) {
+        if self.0.wait_for(Option::is_some).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Where progress is checkpointed, and under whose name.
 pub struct Checkpoint<'a> {
     pub store: &'a dyn StateStore,
@@ -35,7 +60,10 @@ pub async fn run(
     clock: &dyn Clock,
     reporters: &mut [Box<dyn Reporter>],
     checkpoint: Option<&Checkpoint<'_>>,
+    cancellation: Option<Cancellation>,
 ) -> Report {
+    let mut cancellation = cancellation;
+    let mut cancel_sent = false;
     let mut state = State::new();
     let mut input = Input::Start;
     let mut reported = 0;
@@ -60,6 +88,14 @@ pub async fn run(
         {
             save(checkpoint, engine, &state, clock.now()).await;
         }
+        if !cancel_sent
+            && state.can_cancel()
+            && let Some(reason) = cancellation.as_ref().and_then(Cancellation::reason)
+        {
+            cancel_sent = true;
+            input = Input::Cancelled { reason };
+            continue;
+        }
         input = match action {
             Action::Deploy { version } => Input::Deployed(providers.target.deploy(&version).await),
             Action::RunChecks { stage, step } => {
@@ -75,8 +111,20 @@ pub async fn run(
                 join_all(providers.metrics.iter().map(|metric| metric.measure())).await,
             ),
             Action::SleepUntil(deadline) => {
-                clock.sleep_until(deadline).await;
-                Input::Woke
+                match cancellation.as_mut().filter(|_| state.can_cancel()) {
+                    Some(cancellation) => {
+                        tokio::select! {
+                            () = clock.sleep_until(deadline) => {}
+                            () = cancellation.cancelled() => {}
+                        }
+                        // A cancellation that arrived is picked up at the top of the loop.
+                        Input::Woke
+                    }
+                    None => {
+                        clock.sleep_until(deadline).await;
+                        Input::Woke
+                    }
+                }
             }
             Action::Retire { version } => Input::Retired(providers.target.retire(&version).await),
             Action::Finish(outcome) => {

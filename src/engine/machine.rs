@@ -47,6 +47,10 @@ pub enum Input {
     Measured(Vec<Result<Measurement, ProviderError>>),
     Woke,
     Retired(Result<(), ProviderError>),
+    /// The job is being cancelled (a signal); sent instead of the pending action.
+    Cancelled {
+        reason: String,
+    },
 }
 
 /// How one smoke check or hook ended.
@@ -91,6 +95,23 @@ enum Phase {
     RollingBack(Cause),
     RemovingNew(Cause),
     Done,
+}
+
+impl Phase {
+    fn cancellable(&self) -> bool {
+        match self {
+            Phase::Deploying
+            | Phase::Shifting { .. }
+            | Phase::Holding(_)
+            | Phase::Measuring(_)
+            | Phase::Promoting => true,
+            Phase::Checking(checkpoint) => !matches!(
+                checkpoint,
+                Checkpoint::PostRollout | Checkpoint::OnRollback(_)
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// A step whose weight is verified and whose clock is running.
@@ -155,6 +176,12 @@ impl State {
 
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
+    }
+
+    /// Whether cancelling now should put traffic back: true until promotion,
+    /// false while unwinding or once promoted.
+    pub fn can_cancel(&self) -> bool {
+        self.phase.cancellable()
     }
 }
 
@@ -348,6 +375,9 @@ impl Engine {
                 self.finish(state, now, cause.outcome, cause.reason)
             }
             (Phase::Done, _) => Action::Finish(state.outcome.unwrap_or(Outcome::Failed)),
+            (phase, Input::Cancelled { reason }) if phase.cancellable() => {
+                self.roll_back(state, now, Outcome::RolledBack, reason)
+            }
             (phase, input) => {
                 // Only the runner calls this; reaching here is a bug in it, so
                 // stop safely rather than guess.

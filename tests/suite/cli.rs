@@ -245,3 +245,56 @@ fn the_committed_schema_is_up_to_date() {
         "regenerate it: cargo run -- schema > docs/greenlight.schema.json"
     );
 }
+
+#[test]
+fn sigterm_during_a_step_puts_traffic_back_on_stable() {
+    let dir = TempDir::new().unwrap();
+    let spec = file_driven_spec(dir.path());
+    std::fs::write(dir.path().join("error-rate"), "0.01").unwrap();
+    // Hold the first step long enough to be interrupted in it.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
+        .args(["run", "-f"])
+        .arg(&spec)
+        .args([
+            "--version",
+            "v2",
+            "--stable-version",
+            "v1",
+            "--set",
+            "strategy.canary.steps.0.hold=1m",
+        ])
+        .env_remove("GITHUB_ACTIONS")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let weight = dir.path().join("weight");
+    let read = || {
+        std::fs::read_to_string(&weight)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while read() != "20" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(read(), "0");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SIGTERM: putting traffic back on the stable version"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rollback verified"), "{stderr}");
+}

@@ -458,3 +458,14 @@ async fn failing_post_rollout_and_on_rollback_hooks_are_warnings() {
     );
     assert_eq!(then.target.log(), vec!["deploy v2", "retire v2"]);
 }
+
+#[tokio::test]
+async fn a_cancelled_job_puts_traffic_back_on_stable() {
+    let then = given(CANARY).cancelled_at_step(2).when_run().await;
+
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    assert_eq!(then.weights_set(), vec![10, 50, 0]);
+    assert_eq!(then.router.current(), 0);
+    assert_eq!(then.report.reason, "the rollout was cancelled (SIGTERM)");
+    assert_eq!(then.target.log(), vec!["deploy v2", "retire v2"]);
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use greenlight::clock::ManualClock;
 use greenlight::engine::{Engine, EventKind, Outcome, Plan};
-use greenlight::report::Report;
+use greenlight::report::{Report, Reporter};
 use greenlight::runner::{self, Providers};
 use greenlight::spec::{LoadOptions, load};
 
@@ -31,6 +31,7 @@ pub struct Given {
     router: MemoryRouter,
     target: MemoryTarget,
     checks: MemoryChecks,
+    cancel_at_step: Option<usize>,
 }
 
 /// Starts a scenario from the YAML of a spec's strategy and analysis.
@@ -58,6 +59,7 @@ pub fn given(body: &str) -> Given {
         router: MemoryRouter::default(),
         target: MemoryTarget::default(),
         checks: MemoryChecks::default(),
+        cancel_at_step: None,
     }
 }
 
@@ -79,6 +81,12 @@ impl Given {
 
     pub fn target(mut self, target: MemoryTarget) -> Self {
         self.target = target;
+        self
+    }
+
+    /// Cancels the rollout (as a signal would) once step `step`'s weight is set.
+    pub fn cancelled_at_step(mut self, step: usize) -> Self {
+        self.cancel_at_step = Some(step);
         self
     }
 
@@ -106,7 +114,21 @@ impl Given {
                 .collect(),
             checks: Box::new(self.checks.clone()),
         };
-        let report = runner::run(&engine, &providers, &clock, &mut [], None).await;
+        let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+        let cancellation = self.cancel_at_step.map(|step| {
+            let (cancel, cancellation) = runner::Cancellation::new();
+            reporters.push(Box::new(CancelAtStep { step, cancel }));
+            cancellation
+        });
+        let report = runner::run(
+            &engine,
+            &providers,
+            &clock,
+            &mut reporters,
+            None,
+            cancellation,
+        )
+        .await;
         Then {
             report,
             router: self.router,
@@ -114,6 +136,28 @@ impl Given {
             checks: self.checks,
             metrics,
         }
+    }
+}
+
+/// Sends a cancellation when a given step's weight is set.
+struct CancelAtStep {
+    step: usize,
+    cancel: tokio::sync::watch::Sender<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl Reporter for CancelAtStep {
+    async fn event(&mut self, event: &greenlight::engine::Event) {
+        if matches!(event.kind, EventKind::WeightSet { step: Some(step), .. } if step == self.step)
+        {
+            let _ = self
+                .cancel
+                .send(Some("the rollout was cancelled (SIGTERM)".into()));
+        }
+    }
+
+    async fn finish(&mut self, _report: &Report) -> Result<(), String> {
+        Ok(())
     }
 }
 
