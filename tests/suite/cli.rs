@@ -252,7 +252,7 @@ fn sigterm_during_a_step_puts_traffic_back_on_stable() {
     let spec = file_driven_spec(dir.path());
     std::fs::write(dir.path().join("error-rate"), "0.01").unwrap();
     // Hold the first step long enough to be interrupted in it.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
         .args(["run", "-f"])
         .arg(&spec)
         .args([
