@@ -52,6 +52,9 @@ impl MergeRequestNotes {
         header.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert("PRIVATE-TOKEN", header);
+        // main.rs installs ring for the process; a library caller may not have,
+        // and reqwest panics without a provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
