@@ -5,6 +5,8 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use tempfile::TempDir;
 
+use crate::support::file_driven_spec;
+
 fn greenlight() -> Command {
     Command::cargo_bin("greenlight").expect("the greenlight binary is built")
 }
@@ -81,42 +83,6 @@ fn the_example_validates_and_plans() {
             "step 2: send 50% to v2 and hold 4s, measuring error-rate (≤ 0.05) every 2s",
         ))
         .stdout(contains("nothing has been changed"));
-}
-
-/// A spec whose router and metric are files in `dir`, so a test can steer them.
-fn file_driven_spec(dir: &std::path::Path) -> std::path::PathBuf {
-    let spec = format!(
-        "apiVersion: greenlight.dev/v1alpha1
-kind: Rollout
-metadata:
-  name: checkout
-target:
-  command:
-    deploy: echo deploy $GREENLIGHT_VERSION >> {dir}/log
-    retire: echo retire $GREENLIGHT_VERSION >> {dir}/log
-router:
-  command:
-    set: echo $GREENLIGHT_WEIGHT > {dir}/weight
-    get: cat {dir}/weight
-strategy:
-  canary:
-    steps:
-      - {{weight: 20, hold: 200ms}}
-      - {{weight: 60, hold: 200ms}}
-analysis:
-  interval: 100ms
-  metrics:
-    - name: error-rate
-      query: {{command: cat {dir}/error-rate}}
-      max: 0.05
-state:
-  file: {dir}/state.json
-",
-        dir = dir.display()
-    );
-    let path = dir.join("greenlight.yaml");
-    std::fs::write(&path, spec).unwrap();
-    path
 }
 
 #[test]
