@@ -110,6 +110,41 @@ mod tests {
     }
 
     #[test]
+    fn the_event_payload_gives_the_pr_and_the_dispatch_inputs() {
+        let dir = std::env::temp_dir().join(format!("greenlight-event-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let event = dir.join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"pull_request": {"number": 12}, "inputs": {"version": "v3"}}"#,
+        )
+        .unwrap();
+        let facts = detect(env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ]));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(facts.pr, Some(12));
+        assert_eq!(facts.inputs["version"], "v3");
+    }
+
+    #[test]
+    fn switches_and_the_environment_have_defaults() {
+        let lookup = env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GREENLIGHT_SUMMARY", "false"),
+            ("GREENLIGHT_COMMENT", "maybe"),
+            ("CI_ENVIRONMENT_NAME", "staging"),
+        ]);
+        let settings = github::Settings::from_env(&lookup, &detect(&lookup));
+        assert!(!settings.summary && settings.comment && !settings.deployment);
+        assert_eq!(settings.environment, "staging");
+        assert_eq!(settings.api_url, "https://api.github.com");
+        assert_eq!(settings.token, None);
+    }
+
+    #[test]
     fn reads_gitlab_merge_requests_and_defaults_to_local() {
         let facts = detect(env(&[("GITLAB_CI", "true"), ("CI_MERGE_REQUEST_IID", "9")]));
         assert_eq!((facts.provider.as_str(), facts.pr), ("gitlab", Some(9)));
