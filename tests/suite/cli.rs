@@ -7,8 +7,13 @@ use tempfile::TempDir;
 
 use crate::support::file_driven_spec;
 
+/// The binary, as run outside CI: when the suite itself runs on GitHub Actions
+/// or GitLab CI, a `run` or `plan` here must not write to that job's outputs,
+/// summary or pull request.
 fn greenlight() -> Command {
-    Command::cargo_bin("greenlight").expect("the greenlight binary is built")
+    let mut command = Command::cargo_bin("greenlight").expect("the greenlight binary is built");
+    command.env_remove("GITHUB_ACTIONS").env_remove("GITLAB_CI");
+    command
 }
 
 #[test]
@@ -99,7 +104,6 @@ fn a_healthy_rollout_is_promoted_and_recorded() {
         .arg(&report)
         .arg("--summary")
         .arg(&summary)
-        .env_remove("GITHUB_ACTIONS")
         .assert()
         .code(0)
         .stderr(contains("step 1: weight 20% set and verified"));
