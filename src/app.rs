@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::CheckSuite;
+use crate::ci::session::{Command, Platform, Rollout, Written};
 use crate::cli::{RolloutArgs, SpecArgs};
 use crate::clock::Clock;
 use crate::clock::SystemClock;
 use crate::engine::{Engine, Outcome, Plan};
 use crate::provider::{ProviderContext, ProviderError};
 use crate::release::Release;
-use crate::report::{Report, Reporter, console::ConsoleReporter, json, markdown};
+use crate::report::{Report, json, markdown};
 use crate::runner::{self, Cancellation, Checkpoint, Providers};
 use crate::sandbox::Sandbox;
 use crate::secrets::Masker;
@@ -207,17 +208,15 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
     let target = crate::target::from_spec(&loaded.spec.target, &context).map_err(provider)?;
     let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
-    print!(
-        "{}",
-        crate::plan_text::render(
-            &loaded.spec,
-            &plan,
-            &release,
-            target.as_ref(),
-            router.as_ref(),
-            store.as_ref()
-        )
+    let text = crate::plan_text::render(
+        &loaded.spec,
+        &plan,
+        &release,
+        target.as_ref(),
+        router.as_ref(),
+        store.as_ref(),
     );
+    print!("{text}");
     let report = Report::build(
         &release,
         &plan,
@@ -225,7 +224,23 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
         "nothing was changed".to_owned(),
         Vec::new(),
     );
-    write_reports(&report, args, loaded.spec.report.title.as_deref());
+    let title = loaded.spec.report.title.as_deref();
+    let platform = Platform::from_process_env();
+    let rollout = Rollout {
+        command: Command::Plan,
+        release: &release,
+        plan: &plan,
+        title,
+        plan_text: Some(text),
+    };
+    // No events for a plan: the comment gets the final report at once.
+    for mut reporter in platform.forge_reporters(&rollout) {
+        if let Err(error) = reporter.finish(&report).await {
+            tracing::warn!("a report could not be written: {error}");
+        }
+    }
+    let written = write_reports(&report, args, title);
+    platform.publish(&report, &written, title);
     Ok(Outcome::Planned)
 }
 
@@ -252,9 +267,16 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let context = provider_context(&loaded, None)?;
     let providers = providers(&loaded.spec, &context, Arc::new(SystemClock))?;
     let engine = engine(&loaded);
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
-        crate::ci::is_github_actions(),
-    ))];
+    let release = release_of(&loaded);
+    let title = loaded.spec.report.title.as_deref();
+    let platform = Platform::from_process_env();
+    let mut reporters = platform.reporters(&Rollout {
+        command: Command::Run,
+        release: &release,
+        plan: &engine.plan,
+        title,
+        plan_text: None,
+    });
     let checkpoint = Checkpoint {
         store: store.as_ref(),
         holder,
@@ -268,24 +290,29 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         Some(cancel_on_signal()),
     )
     .await;
-    write_reports(&report, args, loaded.spec.report.title.as_deref());
+    let written = write_reports(&report, args, title);
+    platform.publish(&report, &written, title);
     Ok(report.outcome)
 }
 
-/// Writes `--report` and `--summary`; a failure is a warning, never a new outcome.
-pub fn write_reports(report: &Report, args: &RolloutArgs, title: Option<&str>) {
-    if let Some(path) = &args.report
-        && let Err(error) = json::write(report, path)
-    {
-        tracing::warn!("{error}");
-    }
-    if let Some(path) = &args.summary {
-        let written = markdown::render(report, title)
+/// Writes `--report` and `--summary`; a failure is a warning, never a new
+/// outcome. Returns the files that were written.
+fn write_reports<'a>(report: &Report, args: &'a RolloutArgs, title: Option<&str>) -> Written<'a> {
+    let report_written = args.report.as_deref().filter(|path| {
+        json::write(report, path)
+            .map_err(|error| tracing::warn!("{error}"))
+            .is_ok()
+    });
+    let summary_written = args.summary.as_deref().filter(|path| {
+        markdown::render(report, title)
             .map_err(|error| format!("cannot render the summary: {error}"))
-            .and_then(|text| crate::report::write_file(path, &text));
-        if let Err(error) = written {
-            tracing::warn!("{error}");
-        }
+            .and_then(|text| crate::report::write_file(path, &text))
+            .map_err(|error| tracing::warn!("{error}"))
+            .is_ok()
+    });
+    Written {
+        report: report_written,
+        summary: summary_written,
     }
 }
 

@@ -97,7 +97,7 @@ async fn rollout(
         args.rate
     );
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
-        crate::ci::is_github_actions(),
+        crate::ci::session::Platform::from_process_env().sections(),
     ))];
     if let Some(step) = args.fault_after {
         reporters.push(Box::new(FaultInjector {

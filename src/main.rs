@@ -6,6 +6,14 @@ use greenlight::cli::{Cli, Command};
 use greenlight::engine::Outcome;
 
 fn main() -> ExitCode {
+    // Before anything is printed: the runner hides these values from the log.
+    if greenlight::ci::is_github_actions() {
+        print!(
+            "{}",
+            greenlight::ci::github::mask_commands(&|name| std::env::var(name).ok())
+        );
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
     // One crypto provider for every TLS client in the binary (reqwest, kube,
     // octocrab); without it rustls panics when two are compiled in.
     let _ = rustls::crypto::ring::default_provider().install_default();

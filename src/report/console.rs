@@ -1,5 +1,6 @@
 //! Live progress on the console: one line per event with the numbers, colours
-//! only on a terminal, and `::group::` sections per step on GitHub Actions.
+//! only on a terminal, and a collapsible section per step in CI logs
+//! (`::group::` on GitHub Actions, `section_start` on GitLab CI).
 
 use std::io::Write;
 
@@ -7,19 +8,42 @@ use anstyle::{AnsiColor, Style};
 use async_trait::async_trait;
 
 use super::{Report, Reporter, describe_event, markdown};
+use crate::ci::gitlab;
 use crate::engine::{Event, EventKind};
 use crate::judge::Verdict;
 
+/// How the CI log folds sections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sections {
+    None,
+    GitHub,
+    GitLab,
+}
+
 pub struct ConsoleReporter {
-    github_groups: bool,
-    group_open: bool,
+    sections: Sections,
+    /// The id of the section open now.
+    open: Option<String>,
 }
 
 impl ConsoleReporter {
-    pub fn new(github_groups: bool) -> Self {
+    pub fn new(sections: Sections) -> Self {
         Self {
-            github_groups,
-            group_open: false,
+            sections,
+            open: None,
+        }
+    }
+
+    /// Section markers bypass anstream, which would strip GitLab's escape
+    /// codes from a log that is not a terminal.
+    fn close(&mut self, at: std::time::SystemTime) {
+        let mut out = std::io::stderr();
+        if let Some(id) = self.open.take() {
+            let _ = match self.sections {
+                Sections::GitHub => writeln!(out, "::endgroup::"),
+                Sections::GitLab => writeln!(out, "{}", gitlab::section_end(&id, at)),
+                Sections::None => Ok(()),
+            };
         }
     }
 
@@ -54,26 +78,37 @@ impl ConsoleReporter {
 #[async_trait]
 impl Reporter for ConsoleReporter {
     async fn event(&mut self, event: &Event) {
+        let section = match &event.kind {
+            EventKind::WeightSet {
+                weight,
+                step: Some(step),
+            } => Some((
+                format!("greenlight_step_{step}"),
+                format!("Step {step}: {weight}"),
+            )),
+            EventKind::RollbackStarted { .. } => {
+                Some(("greenlight_rollback".to_owned(), "Rollback".to_owned()))
+            }
+            EventKind::Promoted { .. } => {
+                Some(("greenlight_promotion".to_owned(), "Promotion".to_owned()))
+            }
+            _ => None,
+        };
+        if let Some((id, title)) = section
+            && self.sections != Sections::None
+        {
+            self.close(event.at);
+            let mut raw = std::io::stderr();
+            let _ = match self.sections {
+                Sections::GitLab => {
+                    writeln!(raw, "{}", gitlab::section_start(&id, event.at, &title))
+                }
+                _ => writeln!(raw, "::group::{title}"),
+            };
+            self.open = Some(id);
+        }
         // anstream drops the colours when stderr is not a terminal (or NO_COLOR is set).
         let mut out = anstream::stderr().lock();
-        if self.github_groups {
-            let title = match &event.kind {
-                EventKind::WeightSet {
-                    weight,
-                    step: Some(step),
-                } => Some(format!("Step {step}: {weight}")),
-                EventKind::RollbackStarted { .. } => Some("Rollback".to_owned()),
-                EventKind::Promoted { .. } => Some("Promotion".to_owned()),
-                _ => None,
-            };
-            if let Some(title) = title {
-                if self.group_open {
-                    let _ = writeln!(out, "::endgroup::");
-                }
-                let _ = writeln!(out, "::group::{title}");
-                self.group_open = true;
-            }
-        }
         let time = crate::clock::rfc3339_millis(event.at);
         let clock = time.get(11..23).unwrap_or(&time);
         let style = Self::style(&event.kind);
@@ -85,11 +120,11 @@ impl Reporter for ConsoleReporter {
     }
 
     async fn finish(&mut self, report: &Report) -> Result<(), String> {
+        let end = report
+            .finished_at
+            .unwrap_or_else(std::time::SystemTime::now);
+        self.close(end);
         let mut out = anstream::stderr().lock();
-        if self.group_open {
-            let _ = writeln!(out, "::endgroup::");
-            self.group_open = false;
-        }
         let headline = markdown::headline(report).replace("**", "");
         writeln!(out, "{headline}").map_err(|error| error.to_string())
     }

@@ -6,12 +6,34 @@ use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
 use super::{Report, StepStatus, describe_event};
-use crate::engine::Outcome;
 use crate::engine::plan::StrategyKind;
+use crate::engine::{EventKind, Outcome};
 use crate::judge::Verdict;
 use crate::spec::duration::display;
 
 const SUMMARY: &str = include_str!("templates/summary.md.j2");
+const COMMENT: &str = include_str!("templates/comment.md.j2");
+
+/// Which template, and what it shows beyond the report itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// `--summary` and the job summary.
+    Summary,
+    /// The sticky PR/MR comment (`comment.md.j2`, which extends the summary).
+    Comment,
+}
+
+/// How much of the report to show.
+#[derive(Debug, Clone, Default)]
+pub struct View<'a> {
+    pub title: Option<&'a str>,
+    /// The rollout is still running: a progress line instead of the verdict.
+    pub live: bool,
+    /// Leave the timeline out (to stay under a size limit).
+    pub without_timeline: bool,
+    /// Extra template values (the comment's marker, chart, plan).
+    pub extra: Option<Value>,
+}
 
 #[derive(Serialize)]
 struct Row {
@@ -68,7 +90,133 @@ fn verdict_mark(verdict: Option<Verdict>) -> &'static str {
     }
 }
 
+/// The headline while the rollout runs: where it is, never a verdict.
+pub fn live_headline(report: &Report) -> String {
+    let current = current_step(report);
+    let weight = report
+        .timeline
+        .iter()
+        .rev()
+        .find_map(|event| match &event.kind {
+            EventKind::WeightSet { weight, .. } | EventKind::RollbackCompleted { weight } => {
+                Some(weight.to_string())
+            }
+            _ => None,
+        });
+    let rolling_back = report
+        .timeline
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::RollbackStarted { .. }));
+    let now = match (rolling_back, current, weight) {
+        (true, _, _) => "rolling back".to_owned(),
+        (false, Some(step), Some(weight)) => format!(
+            "step {step} of {}, {weight} of traffic on {}",
+            report.steps.len(),
+            report.new_version
+        ),
+        (false, _, Some(weight)) => format!("{weight} of traffic on {}", report.new_version),
+        (false, _, None) => format!(
+            "deploying {} beside {}",
+            report.new_version, report.stable_version
+        ),
+    };
+    format!(
+        "⏳ **{} {} rolling out**: {now}.",
+        report.name, report.new_version
+    )
+}
+
+/// The step whose weight is set but which has not completed yet.
+fn current_step(report: &Report) -> Option<usize> {
+    let mut current = None;
+    for event in &report.timeline {
+        match event.kind {
+            EventKind::WeightSet {
+                step: Some(step), ..
+            } => current = Some(step),
+            EventKind::StepCompleted { .. }
+            | EventKind::RollbackStarted { .. }
+            | EventKind::Halted { .. } => current = None,
+            _ => {}
+        }
+    }
+    current
+}
+
 pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja::Error> {
+    render_view(
+        Template::Summary,
+        report,
+        &View {
+            title,
+            ..View::default()
+        },
+    )
+}
+
+/// The summary within `limit` bytes: whole, else without the timeline, else
+/// cut (the headline, the verdict, comes first and always survives).
+pub fn render_within(
+    report: &Report,
+    title: Option<&str>,
+    limit: usize,
+) -> Result<String, minijinja::Error> {
+    let full = render(report, title)?;
+    if full.len() <= limit {
+        return Ok(full);
+    }
+    let brief = render_view(
+        Template::Summary,
+        report,
+        &View {
+            title,
+            without_timeline: true,
+            ..View::default()
+        },
+    )?;
+    Ok(truncate(brief, limit, |text| text.len()))
+}
+
+/// Cuts `text` to `limit` (as `measure` counts) on a line boundary, with a note.
+pub fn truncate(text: String, limit: usize, measure: impl Fn(&str) -> usize) -> String {
+    const NOTE: &str =
+        "\n\n_…cut to stay within the size limit; the JSON report has everything._\n";
+    if measure(&text) <= limit {
+        return text;
+    }
+    let budget = limit.saturating_sub(measure(NOTE));
+    let mut kept = String::new();
+    for line in text.split_inclusive('\n') {
+        if measure(&kept) + measure(line) > budget {
+            break;
+        }
+        kept.push_str(line);
+    }
+    if kept.is_empty() {
+        // Not even the first line fits: keep what fits of it.
+        for character in text.chars() {
+            let mut buffer = [0; 4];
+            if measure(&kept) + measure(character.encode_utf8(&mut buffer)) > budget {
+                break;
+            }
+            kept.push(character);
+        }
+    }
+    kept.push_str(NOTE);
+    kept
+}
+
+pub fn render_view(
+    template: Template,
+    report: &Report,
+    view: &View<'_>,
+) -> Result<String, minijinja::Error> {
+    let title = view.title;
+    let live_step = if view.live {
+        current_step(report)
+    } else {
+        None
+    };
     let columns: Vec<String> = report
         .metrics()
         .into_iter()
@@ -116,6 +264,10 @@ pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja:
                 )
                 .collect(),
             status: match step.status {
+                _ if live_step == Some(step.step) => "⏳ in progress",
+                StepStatus::NotReached if report.outcome == Outcome::Planned && !view.live => {
+                    "planned"
+                }
                 StepStatus::Passed => "passed",
                 StepStatus::Failed => "**failed**",
                 StepStatus::Halted => "**halted**",
@@ -154,8 +306,14 @@ pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja:
     };
     let mut environment = Environment::new();
     environment.add_template("summary.md", SUMMARY)?;
-    environment.get_template("summary.md")?.render(context! {
-        headline => headline(report),
+    environment.add_template("comment.md", COMMENT)?;
+    let name = match template {
+        Template::Summary => "summary.md",
+        Template::Comment => "comment.md",
+    };
+    let base = context! {
+        headline => if view.live { live_headline(report) } else { headline(report) },
+        timeline => !view.without_timeline,
         title => title.map(str::to_owned).unwrap_or_else(|| format!("greenlight: {}", report.name)),
         strategy => match report.strategy { StrategyKind::Canary => "canary", StrategyKind::BlueGreen => "blue/green" },
         stable_version => report.stable_version.as_str(),
@@ -165,5 +323,10 @@ pub fn render(report: &Report, title: Option<&str>) -> Result<String, minijinja:
         rows => Value::from(Serde(rows)),
         checks => Value::from(Serde(checks)),
         events => Value::from(Serde(events)),
-    })
+    };
+    let context = match &view.extra {
+        Some(extra) => context! { ..extra.clone(), ..base },
+        None => base,
+    };
+    environment.get_template(name)?.render(context)
 }

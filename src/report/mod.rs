@@ -1,9 +1,15 @@
 //! Reports consume the engine's events and the final report; they never decide.
 
+mod chart;
+pub mod comment;
 pub mod console;
+pub mod github;
+pub mod gitlab;
 pub mod json;
+pub mod junit;
 pub mod markdown;
 mod model;
+pub mod sticky;
 
 pub use model::{CheckDigest, GateDigest, Report, StepDigest, StepStatus};
 

@@ -22,6 +22,8 @@ pub struct CiFacts {
     /// The pull- or merge-request number.
     pub pr: Option<u64>,
     pub run_url: Option<String>,
+    /// The inputs of a manual run (GitHub `workflow_dispatch`), as strings.
+    pub inputs: BTreeMap<String, String>,
 }
 
 /// What templates can see.

@@ -5,8 +5,15 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use tempfile::TempDir;
 
+use crate::support::file_driven_spec;
+
+/// The binary, as run outside CI: when the suite itself runs on GitHub Actions
+/// or GitLab CI, a `run` or `plan` here must not write to that job's outputs,
+/// summary or pull request.
 fn greenlight() -> Command {
-    Command::cargo_bin("greenlight").expect("the greenlight binary is built")
+    let mut command = Command::cargo_bin("greenlight").expect("the greenlight binary is built");
+    command.env_remove("GITHUB_ACTIONS").env_remove("GITLAB_CI");
+    command
 }
 
 #[test]
@@ -83,42 +90,6 @@ fn the_example_validates_and_plans() {
         .stdout(contains("nothing has been changed"));
 }
 
-/// A spec whose router and metric are files in `dir`, so a test can steer them.
-fn file_driven_spec(dir: &std::path::Path) -> std::path::PathBuf {
-    let spec = format!(
-        "apiVersion: greenlight.dev/v1alpha1
-kind: Rollout
-metadata:
-  name: checkout
-target:
-  command:
-    deploy: echo deploy $GREENLIGHT_VERSION >> {dir}/log
-    retire: echo retire $GREENLIGHT_VERSION >> {dir}/log
-router:
-  command:
-    set: echo $GREENLIGHT_WEIGHT > {dir}/weight
-    get: cat {dir}/weight
-strategy:
-  canary:
-    steps:
-      - {{weight: 20, hold: 200ms}}
-      - {{weight: 60, hold: 200ms}}
-analysis:
-  interval: 100ms
-  metrics:
-    - name: error-rate
-      query: {{command: cat {dir}/error-rate}}
-      max: 0.05
-state:
-  file: {dir}/state.json
-",
-        dir = dir.display()
-    );
-    let path = dir.join("greenlight.yaml");
-    std::fs::write(&path, spec).unwrap();
-    path
-}
-
 #[test]
 fn a_healthy_rollout_is_promoted_and_recorded() {
     let dir = TempDir::new().unwrap();
@@ -133,7 +104,6 @@ fn a_healthy_rollout_is_promoted_and_recorded() {
         .arg(&report)
         .arg("--summary")
         .arg(&summary)
-        .env_remove("GITHUB_ACTIONS")
         .assert()
         .code(0)
         .stderr(contains("step 1: weight 20% set and verified"));

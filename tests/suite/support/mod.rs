@@ -1,7 +1,9 @@
 //! A small given/when/then DSL over in-memory providers and a virtual clock,
 //! so every strategy and failure path of the engine runs in milliseconds.
 
+pub mod ci;
 pub mod memory;
+pub mod reference;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -64,6 +66,11 @@ pub fn given(body: &str) -> Given {
 }
 
 impl Given {
+    /// The plan, for reporters that need it up front.
+    pub fn plan(&self) -> Plan {
+        self.plan.clone()
+    }
+
     /// What `metric` answers, measurement by measurement; the last answer repeats.
     pub fn metric(mut self, metric: &str, answers: Vec<memory::Answer>) -> Self {
         let slot = self.metrics.iter_mut().find(|(name, _)| name == metric);
@@ -96,6 +103,11 @@ impl Given {
     }
 
     pub async fn when_run(self) -> Then {
+        self.when_run_with(Vec::new()).await
+    }
+
+    /// Runs with `reporters` listening, as `greenlight run` does.
+    pub async fn when_run_with(self, mut reporters: Vec<Box<dyn Reporter>>) -> Then {
         let clock = ManualClock::starting_at(epoch());
         let engine = Engine {
             plan: self.plan,
@@ -114,7 +126,6 @@ impl Given {
                 .collect(),
             checks: Box::new(self.checks.clone()),
         };
-        let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
         let cancellation = self.cancel_at_step.map(|step| {
             let (cancel, cancellation) = runner::Cancellation::new();
             reporters.push(Box::new(CancelAtStep { step, cancel }));
@@ -198,4 +209,40 @@ impl Then {
             .find(|event| find(&event.kind))?;
         Some(event.at.duration_since(start).ok()?.as_secs_f64())
     }
+}
+
+/// A spec whose router and metric are files in `dir`, so a test can steer them.
+pub fn file_driven_spec(dir: &std::path::Path) -> std::path::PathBuf {
+    let spec = format!(
+        "apiVersion: greenlight.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: checkout
+target:
+  command:
+    deploy: echo deploy $GREENLIGHT_VERSION >> {dir}/log
+    retire: echo retire $GREENLIGHT_VERSION >> {dir}/log
+router:
+  command:
+    set: echo $GREENLIGHT_WEIGHT > {dir}/weight
+    get: cat {dir}/weight
+strategy:
+  canary:
+    steps:
+      - {{weight: 20, hold: 200ms}}
+      - {{weight: 60, hold: 200ms}}
+analysis:
+  interval: 100ms
+  metrics:
+    - name: error-rate
+      query: {{command: cat {dir}/error-rate}}
+      max: 0.05
+state:
+  file: {dir}/state.json
+",
+        dir = dir.display()
+    );
+    let path = dir.join("greenlight.yaml");
+    std::fs::write(&path, spec).unwrap();
+    path
 }

@@ -1,0 +1,95 @@
+//! The GitLab CI runtime protocol: collapsible log sections, the files the
+//! job's `artifacts:reports` pick up, and what the merge-request note needs.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::secret::Secret;
+use crate::spec::template::CiFacts;
+
+/// Read by `artifacts:reports:junit` in the component (relative to the project directory).
+pub const JUNIT_FILE: &str = "greenlight-junit.xml";
+/// Read by `artifacts:reports:dotenv`.
+pub const DOTENV_FILE: &str = "greenlight.env";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `GITLAB_TOKEN`: a project or personal access token with the `api`
+    /// scope. `CI_JOB_TOKEN` is not accepted by the notes API.
+    pub token: Option<Secret>,
+    /// Keep the sticky merge-request note (`GREENLIGHT_COMMENT`, default true).
+    pub comment: bool,
+    pub environment: String,
+    /// `CI_API_V4_URL`, e.g. `https://gitlab.com/api/v4`.
+    pub api_url: Option<String>,
+    pub project_id: Option<String>,
+    /// `CI_MERGE_REQUEST_IID`: only set in merge-request pipelines.
+    pub merge_request: Option<u64>,
+}
+
+impl Settings {
+    pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>, facts: &CiFacts) -> Self {
+        Self {
+            token: Secret::new(lookup("GITLAB_TOKEN")),
+            comment: super::github::flag(lookup, "GREENLIGHT_COMMENT", true),
+            environment: super::environment(lookup),
+            api_url: lookup("CI_API_V4_URL").filter(|url| !url.is_empty()),
+            project_id: lookup("CI_PROJECT_ID").filter(|id| !id.is_empty()),
+            merge_request: facts.pr,
+        }
+    }
+}
+
+fn unix_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// Opens a collapsible section in the job log; `name` is `[A-Za-z0-9_.-]`.
+pub fn section_start(name: &str, at: SystemTime, header: &str) -> String {
+    format!(
+        "\x1b[0Ksection_start:{}:{name}[collapsed=false]\r\x1b[0K{header}",
+        unix_seconds(at)
+    )
+}
+
+pub fn section_end(name: &str, at: SystemTime) -> String {
+    format!("\x1b[0Ksection_end:{}:{name}\r\x1b[0K", unix_seconds(at))
+}
+
+/// A dotenv file as GitLab reads it: `NAME=value` lines, no quoting, and no
+/// multiline values (GitLab rejects them), so line breaks become spaces.
+pub fn dotenv(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={}\n", value.replace(['\r', '\n'], " ")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_follow_gitlabs_syntax() {
+        let at = UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600);
+        assert_eq!(
+            section_start("greenlight_step_1", at, "Step 1: 10%"),
+            "\x1b[0Ksection_start:1767225600:greenlight_step_1[collapsed=false]\r\x1b[0KStep 1: 10%"
+        );
+        assert_eq!(
+            section_end("greenlight_step_1", at),
+            "\x1b[0Ksection_end:1767225600:greenlight_step_1\r\x1b[0K"
+        );
+    }
+
+    #[test]
+    fn dotenv_values_stay_on_one_line() {
+        assert_eq!(
+            dotenv(&[
+                ("GREENLIGHT_OUTCOME", "promoted".into()),
+                ("X", "a\nb".into())
+            ]),
+            "GREENLIGHT_OUTCOME=promoted\nX=a b\n"
+        );
+    }
+}

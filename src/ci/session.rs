@@ -1,0 +1,241 @@
+//! What greenlight does for the CI system it runs in: the reporters it adds
+//! (PR/MR comment, GitHub deployment) and what it publishes at the end
+//! (outputs, job summary, JUnit, dotenv). None of it changes an outcome:
+//! every failure here is a warning.
+
+use std::path::{Path, PathBuf};
+
+use super::{github, gitlab};
+use crate::engine::{Outcome, Plan};
+use crate::release::Release;
+use crate::report::console::{ConsoleReporter, Sections};
+use crate::report::github::{DeploymentReporter, GitHubApi, PullRequestComments};
+use crate::report::gitlab::MergeRequestNotes;
+use crate::report::sticky::StickyReporter;
+use crate::report::{Report, Reporter, comment, junit, markdown};
+
+/// The CI system, with what greenlight needs from it.
+#[derive(Debug, Clone)]
+pub enum Platform {
+    GitHub(github::Settings),
+    GitLab(gitlab::Settings),
+    Local,
+}
+
+/// Which command is reporting: only `run` makes a GitHub deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Run,
+    Plan,
+}
+
+/// What a reporter needs to know about the rollout before it starts.
+pub struct Rollout<'a> {
+    pub command: Command,
+    pub release: &'a Release,
+    pub plan: &'a Plan,
+    pub title: Option<&'a str>,
+    /// The `plan` command's text, for the comment.
+    pub plan_text: Option<String>,
+}
+
+/// The files `--report` and `--summary` were written to.
+pub struct Written<'a> {
+    pub report: Option<&'a Path>,
+    pub summary: Option<&'a Path>,
+}
+
+impl Platform {
+    pub fn detect(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
+        let facts = super::detect(lookup);
+        match facts.provider.as_str() {
+            "github" => Self::GitHub(github::Settings::from_env(lookup, &facts)),
+            "gitlab" => Self::GitLab(gitlab::Settings::from_env(lookup, &facts)),
+            _ => Self::Local,
+        }
+    }
+
+    pub fn from_process_env() -> Self {
+        Self::detect(&|name| std::env::var(name).ok())
+    }
+
+    /// The console first, then what this CI shows besides the log.
+    pub fn reporters(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn Reporter>> {
+        let mut reporters: Vec<Box<dyn Reporter>> =
+            vec![Box::new(ConsoleReporter::new(self.sections()))];
+        reporters.extend(self.forge_reporters(rollout));
+        reporters
+    }
+
+    /// How this CI folds the log into sections.
+    pub fn sections(&self) -> Sections {
+        match self {
+            Self::GitHub(_) => Sections::GitHub,
+            Self::GitLab(_) => Sections::GitLab,
+            Self::Local => Sections::None,
+        }
+    }
+
+    /// The PR/MR comment and the GitHub deployment, when they are asked for
+    /// and possible; otherwise a warning that says why not.
+    pub fn forge_reporters(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn Reporter>> {
+        let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+        match self {
+            Self::GitHub(settings) => {
+                let deployment = settings.deployment && rollout.command == Command::Run;
+                if !settings.comment && !deployment {
+                    return reporters;
+                }
+                let api = match GitHubApi::new(settings) {
+                    Ok(api) => api,
+                    Err(error) => {
+                        tracing::warn!("{error}: no pull-request comment and no deployment");
+                        return reporters;
+                    }
+                };
+                if settings.comment {
+                    let notes = PullRequestComments::new(api.clone(), settings);
+                    reporters.push(sticky(notes, rollout, &settings.environment));
+                }
+                if deployment {
+                    reporters.push(Box::new(DeploymentReporter::new(api, settings)));
+                }
+            }
+            Self::GitLab(settings) if settings.comment => match MergeRequestNotes::new(settings) {
+                Ok(Some(notes)) => reporters.push(sticky(notes, rollout, &settings.environment)),
+                // Not a merge-request pipeline: nothing to write to.
+                Ok(None) => {}
+                Err(error) => tracing::warn!("{error}"),
+            },
+            Self::GitLab(_) | Self::Local => {}
+        }
+        reporters
+    }
+
+    /// Writes what this CI reads after the run: GitHub outputs and the job
+    /// summary; GitLab's JUnit and dotenv reports.
+    pub fn publish(&self, report: &Report, written: &Written<'_>, title: Option<&str>) {
+        let result = match self {
+            Self::GitHub(settings) => publish_github(settings, report, written, title),
+            Self::GitLab(_) => publish_gitlab(report, written),
+            Self::Local => Ok(()),
+        };
+        if let Err(error) = result {
+            tracing::warn!("{error}");
+        }
+    }
+}
+
+fn sticky<A: crate::report::sticky::NoteApi + 'static>(
+    api: A,
+    rollout: &Rollout<'_>,
+    environment: &str,
+) -> Box<dyn Reporter> {
+    let reporter = StickyReporter::new(
+        api,
+        comment::marker(&rollout.release.name, environment),
+        rollout.title.map(str::to_owned),
+        rollout.release.clone(),
+        rollout.plan.clone(),
+    );
+    match &rollout.plan_text {
+        Some(text) => Box::new(reporter.with_plan_text(text.clone())),
+        None => Box::new(reporter),
+    }
+}
+
+/// The JSON report's spelling: `rolled_back`, not "rolled back".
+fn outcome_key(outcome: Outcome) -> String {
+    serde_json::to_value(outcome)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+fn outputs(
+    report: &Report,
+    written: &Written<'_>,
+    names: [&'static str; 5],
+) -> Vec<(&'static str, String)> {
+    let [outcome, stable, new, report_path, summary_path] = names;
+    let mut pairs = vec![
+        (outcome, outcome_key(report.outcome)),
+        (stable, report.stable_version.clone()),
+        (new, report.new_version.clone()),
+    ];
+    if let Some(path) = written.report {
+        pairs.push((report_path, absolute(path).display().to_string()));
+    }
+    if let Some(path) = written.summary {
+        pairs.push((summary_path, absolute(path).display().to_string()));
+    }
+    pairs
+}
+
+fn publish_github(
+    settings: &github::Settings,
+    report: &Report,
+    written: &Written<'_>,
+    title: Option<&str>,
+) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if let Some(path) = &settings.output {
+        let pairs = outputs(
+            report,
+            written,
+            [
+                "outcome",
+                "stable-version",
+                "new-version",
+                "report",
+                "summary",
+            ],
+        );
+        if let Err(error) = github::write_outputs(path, &pairs) {
+            problems.push(error);
+        }
+    }
+    if settings.summary
+        && let Some(path) = &settings.step_summary
+    {
+        let room = github::step_summary_room(path);
+        let appended = markdown::render_within(report, title, room)
+            .map_err(|error| format!("cannot render the job summary: {error}"))
+            .and_then(|text| github::append_step_summary(path, &text));
+        if let Err(error) = appended {
+            problems.push(error);
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn publish_gitlab(report: &Report, written: &Written<'_>) -> Result<(), String> {
+    // Not GREENLIGHT_REPORT/GREENLIGHT_SUMMARY: later jobs get these as
+    // variables, and GREENLIGHT_SUMMARY is already a switch.
+    let pairs = outputs(
+        report,
+        written,
+        [
+            "GREENLIGHT_OUTCOME",
+            "GREENLIGHT_STABLE_VERSION",
+            "GREENLIGHT_NEW_VERSION",
+            "GREENLIGHT_REPORT_PATH",
+            "GREENLIGHT_SUMMARY_PATH",
+        ],
+    );
+    let dotenv = crate::report::write_file(Path::new(gitlab::DOTENV_FILE), &gitlab::dotenv(&pairs));
+    let junit = crate::report::write_file(Path::new(gitlab::JUNIT_FILE), &junit::render(report));
+    match (dotenv, junit) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+        (Err(first), Err(second)) => Err(format!("{first}; {second}")),
+    }
+}

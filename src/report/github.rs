@@ -1,0 +1,332 @@
+//! GitHub: the sticky pull-request comment and the deployment with its
+//! statuses, through octocrab's raw routes. octocrab's `update_comment` sends
+//! POST where GitHub wants PATCH, and it has no typed deployments API.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use octocrab::Octocrab;
+use octocrab::service::middleware::retry::RetryConfig;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::sticky::{ApiError, NoteApi};
+use super::{Report, Reporter};
+use crate::ci::github::Settings;
+use crate::engine::{Event, EventKind, Outcome};
+
+/// Comments are listed 100 at a time; this many pages is 10,000 comments.
+const MAX_PAGES: u32 = 100;
+
+/// A client for one repository.
+#[derive(Clone)]
+pub struct GitHubApi {
+    crab: Octocrab,
+    repository: String,
+}
+
+#[derive(Deserialize)]
+struct Comment {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PullRequest {
+    number: u64,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: Option<u64>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Turns an octocrab error into a message with what to do about it.
+fn classify(what: &str, error: octocrab::Error) -> ApiError {
+    match error {
+        octocrab::Error::GitHub { source, .. } => {
+            let status = source.status_code.as_u16();
+            let message = format!("{what}: GitHub answered {status}: {}", source.message);
+            match status {
+                401 | 403 | 404 => ApiError::Stop(format!(
+                    "{message} (the token needs `pull-requests: write` for the comment and `deployments: write` for deployments; on pull requests from forks it is read-only)"
+                )),
+                422 => ApiError::Stop(message),
+                _ => ApiError::Retry(message),
+            }
+        }
+        other => ApiError::Retry(format!("{what}: {other}")),
+    }
+}
+
+impl GitHubApi {
+    pub fn new(settings: &Settings) -> Result<Self, String> {
+        let token = settings.token.as_ref().ok_or(
+            "no GitHub token: set GREENLIGHT_GITHUB_TOKEN (the action passes `github-token`)",
+        )?;
+        let repository = settings
+            .repository
+            .clone()
+            .ok_or("GITHUB_REPOSITORY is not set")?;
+        let crab = Octocrab::builder()
+            .base_uri(settings.api_url.as_str())
+            .map_err(|error| format!("GITHUB_API_URL={} is not a URL: {error}", settings.api_url))?
+            .personal_token(token.expose().to_owned())
+            // Reporting must not hold a rollout up: short timeouts, two quick
+            // retries on 5xx, then a warning and the rollout goes on.
+            .add_retry_config(RetryConfig::Simple(2))
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .set_write_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|error| format!("cannot build the GitHub client: {error}"))?;
+        Ok(Self { crab, repository })
+    }
+
+    fn route(&self, path: &str) -> String {
+        format!("/repos/{}/{path}", self.repository)
+    }
+
+    /// The pull request a pushed commit came from (the first GitHub lists).
+    async fn pull_request_of(&self, sha: &str) -> Result<Option<u64>, ApiError> {
+        let pulls: Vec<PullRequest> = self
+            .crab
+            .get(self.route(&format!("commits/{sha}/pulls")), None::<&()>)
+            .await
+            .map_err(|error| classify("cannot find the pull request of the commit", error))?;
+        Ok(pulls.first().map(|pull| pull.number))
+    }
+}
+
+/// The sticky comment on the run's pull request: the event's, or for a push
+/// the one the commit belongs to.
+pub struct PullRequestComments {
+    api: GitHubApi,
+    pr: Option<u64>,
+    sha: Option<String>,
+}
+
+impl PullRequestComments {
+    pub fn new(api: GitHubApi, settings: &Settings) -> Self {
+        Self {
+            api,
+            pr: settings.pr,
+            sha: settings.sha.clone(),
+        }
+    }
+
+    async fn number(&mut self) -> Result<u64, ApiError> {
+        if let Some(pr) = self.pr {
+            return Ok(pr);
+        }
+        let Some(sha) = self.sha.clone() else {
+            return Err(ApiError::Skip(
+                "no pull request to comment on (no GITHUB_SHA)".to_owned(),
+            ));
+        };
+        match self.api.pull_request_of(&sha).await? {
+            Some(pr) => {
+                self.pr = Some(pr);
+                Ok(pr)
+            }
+            None => Err(ApiError::Skip(format!(
+                "commit {sha} belongs to no pull request: no comment, the job summary has the report"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl NoteApi for PullRequestComments {
+    async fn find(&mut self, marker: &str) -> Result<Option<u64>, ApiError> {
+        let pr = self.number().await?;
+        for page in 1..=MAX_PAGES {
+            let comments: Vec<Comment> = self
+                .api
+                .crab
+                .get(
+                    self.api.route(&format!("issues/{pr}/comments")),
+                    Some(&[("per_page", 100), ("page", page)]),
+                )
+                .await
+                .map_err(|error| classify("cannot list the pull request's comments", error))?;
+            if let Some(found) = comments.iter().find(|comment| {
+                comment
+                    .body
+                    .as_deref()
+                    .is_some_and(|body| body.contains(marker))
+            }) {
+                return Ok(Some(found.id));
+            }
+            if comments.len() < 100 {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create(&mut self, body: &str) -> Result<u64, ApiError> {
+        let pr = self.number().await?;
+        let created: Comment = self
+            .api
+            .crab
+            .post(
+                self.api.route(&format!("issues/{pr}/comments")),
+                Some(&json!({ "body": body })),
+            )
+            .await
+            .map_err(|error| classify("cannot create the pull request comment", error))?;
+        Ok(created.id)
+    }
+
+    async fn update(&mut self, id: u64, body: &str) -> Result<(), ApiError> {
+        let _: Comment = self
+            .api
+            .crab
+            .patch(
+                self.api.route(&format!("issues/comments/{id}")),
+                Some(&json!({ "body": body })),
+            )
+            .await
+            .map_err(|error| classify("cannot update the pull request comment", error))?;
+        Ok(())
+    }
+}
+
+/// One GitHub deployment per rollout: `in_progress` when it starts, then
+/// `success` (promoted), `failure` (rolled back or failed) or `inactive`
+/// (halted: neither live nor gone until a person decides).
+pub struct DeploymentReporter {
+    api: GitHubApi,
+    environment: String,
+    environment_url: Option<String>,
+    run_url: Option<String>,
+    sha: Option<String>,
+    id: Option<u64>,
+}
+
+impl DeploymentReporter {
+    pub fn new(api: GitHubApi, settings: &Settings) -> Self {
+        Self {
+            api,
+            environment: settings.environment.clone(),
+            environment_url: settings.environment_url.clone(),
+            run_url: settings.run_url.clone(),
+            sha: settings.sha.clone(),
+            id: None,
+        }
+    }
+
+    async fn create(&self, description: &str) -> Result<u64, String> {
+        let sha = self.sha.as_deref().ok_or("no GITHUB_SHA to deploy from")?;
+        let created: Created = self
+            .api
+            .crab
+            .post(
+                self.api.route("deployments"),
+                Some(&json!({
+                    "ref": sha,
+                    "environment": self.environment,
+                    "description": description,
+                    // greenlight deploys the commit as built; GitHub must not
+                    // merge the default branch in or wait for checks.
+                    "auto_merge": false,
+                    "required_contexts": [],
+                })),
+            )
+            .await
+            .map_err(|error| message(classify("cannot create the deployment", error)))?;
+        created.id.ok_or_else(|| {
+            format!(
+                "GitHub did not create the deployment: {}",
+                created.message.unwrap_or_default()
+            )
+        })
+    }
+
+    async fn status(&self, id: u64, state: &str, description: &str) -> Result<(), String> {
+        let mut body = json!({
+            "state": state,
+            "description": truncate_description(description),
+            "environment": self.environment,
+        });
+        if let Some(url) = &self.run_url {
+            body["log_url"] = json!(url);
+        }
+        if let Some(url) = &self.environment_url {
+            body["environment_url"] = json!(url);
+        }
+        let _: serde_json::Value = self
+            .api
+            .crab
+            .post(
+                self.api.route(&format!("deployments/{id}/statuses")),
+                Some(&body),
+            )
+            .await
+            .map_err(|error| {
+                message(classify(
+                    &format!("cannot set the deployment status to {state}"),
+                    error,
+                ))
+            })?;
+        Ok(())
+    }
+}
+
+fn message(error: ApiError) -> String {
+    match error {
+        ApiError::Skip(text) | ApiError::Stop(text) | ApiError::Retry(text) => text,
+    }
+}
+
+/// GitHub caps a status description at 140 characters.
+fn truncate_description(text: &str) -> String {
+    if text.chars().count() <= 140 {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(139).collect();
+    cut.push('…');
+    cut
+}
+
+#[async_trait]
+impl Reporter for DeploymentReporter {
+    async fn event(&mut self, event: &Event) {
+        let EventKind::Started {
+            name,
+            stable_version,
+            new_version,
+        } = &event.kind
+        else {
+            return;
+        };
+        let description = format!("greenlight: {name} {stable_version} → {new_version}");
+        let started = match self.create(&description).await {
+            Ok(id) => {
+                self.id = Some(id);
+                self.status(id, "in_progress", &description).await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = started {
+            tracing::warn!("{error}");
+        }
+    }
+
+    async fn finish(&mut self, report: &Report) -> Result<(), String> {
+        let Some(id) = self.id else {
+            return Ok(());
+        };
+        let state = match report.outcome {
+            Outcome::Promoted => "success",
+            Outcome::RolledBack | Outcome::Failed => "failure",
+            Outcome::Halted | Outcome::Planned => "inactive",
+        };
+        let headline = super::markdown::headline(report).replace("**", "");
+        self.status(id, state, &headline).await
+    }
+}

@@ -1,0 +1,156 @@
+//! One PR/MR comment per service and environment, kept up to date: found
+//! again by its marker (a re-run updates it instead of adding a second one),
+//! created when the rollout starts, updated at every step, and finished with
+//! the final report. The forge behind it is a [`NoteApi`].
+
+use async_trait::async_trait;
+
+use super::comment::{self, Stage};
+use super::{Report, Reporter};
+use crate::engine::{Event, EventKind, Outcome, Plan};
+use crate::release::Release;
+
+/// Why a call to the forge failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// Nothing to comment on (no pull request for this commit): said once.
+    Skip(String),
+    /// Will not work in this run (no permission, not found): said once.
+    Stop(String),
+    /// May work at the next step (a 5xx, a timeout).
+    Retry(String),
+}
+
+/// The three calls a sticky comment needs from a forge.
+#[async_trait]
+pub trait NoteApi: Send {
+    /// The id of the comment that carries `marker`, if there is one.
+    async fn find(&mut self, marker: &str) -> Result<Option<u64>, ApiError>;
+    async fn create(&mut self, body: &str) -> Result<u64, ApiError>;
+    async fn update(&mut self, id: u64, body: &str) -> Result<(), ApiError>;
+}
+
+pub struct StickyReporter<A> {
+    api: A,
+    marker: String,
+    title: Option<String>,
+    release: Release,
+    plan: Plan,
+    /// The `plan` command's text, shown in the comment.
+    plan_text: Option<String>,
+    timeline: Vec<Event>,
+    id: Option<u64>,
+    given_up: bool,
+}
+
+impl<A: NoteApi> StickyReporter<A> {
+    pub fn new(
+        api: A,
+        marker: String,
+        title: Option<String>,
+        release: Release,
+        plan: Plan,
+    ) -> Self {
+        Self {
+            api,
+            marker,
+            title,
+            release,
+            plan,
+            plan_text: None,
+            timeline: Vec::new(),
+            id: None,
+            given_up: false,
+        }
+    }
+
+    pub fn with_plan_text(mut self, text: String) -> Self {
+        self.plan_text = Some(text);
+        self
+    }
+
+    /// Creates or updates the comment; errors come back as the warning to log.
+    async fn publish(&mut self, body: &str) -> Result<(), String> {
+        if self.given_up {
+            return Ok(());
+        }
+        let result = match self.id {
+            Some(id) => self.api.update(id, body).await,
+            None => match self.api.find(&self.marker).await {
+                Ok(Some(id)) => {
+                    self.id = Some(id);
+                    self.api.update(id, body).await
+                }
+                Ok(None) => self.api.create(body).await.map(|id| self.id = Some(id)),
+                Err(error) => Err(error),
+            },
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(ApiError::Skip(message)) => {
+                self.given_up = true;
+                eprintln!("{message}");
+                Ok(())
+            }
+            Err(ApiError::Stop(message)) => {
+                self.given_up = true;
+                Err(format!(
+                    "{message}; the comment is not updated again in this run"
+                ))
+            }
+            Err(ApiError::Retry(message)) => Err(message),
+        }
+    }
+
+    fn render(&self, report: &Report, stage: Stage) -> Result<String, String> {
+        comment::render(
+            report,
+            self.title.as_deref(),
+            &self.marker,
+            stage,
+            self.plan_text.as_deref(),
+        )
+        .map_err(|error| format!("cannot render the comment: {error}"))
+    }
+}
+
+/// Events worth a new version of the comment: one per step, not per measurement.
+fn is_milestone(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Started { .. }
+            | EventKind::Deployed { .. }
+            | EventKind::WeightSet { .. }
+            | EventKind::RollbackStarted { .. }
+    )
+}
+
+#[async_trait]
+impl<A: NoteApi> Reporter for StickyReporter<A> {
+    async fn event(&mut self, event: &Event) {
+        self.timeline.push(event.clone());
+        if !is_milestone(&event.kind) || self.given_up {
+            return;
+        }
+        // The outcome is not known yet; the live view never shows it.
+        let report = Report::build(
+            &self.release,
+            &self.plan,
+            Outcome::Planned,
+            String::new(),
+            self.timeline.clone(),
+        );
+        let published = match self.render(&report, Stage::Live) {
+            Ok(body) => self.publish(&body).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = published {
+            tracing::warn!("{error}");
+        }
+    }
+
+    async fn finish(&mut self, report: &Report) -> Result<(), String> {
+        let body = self.render(report, Stage::Final)?;
+        self.publish(&body).await
+    }
+}

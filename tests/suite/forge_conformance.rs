@@ -1,0 +1,254 @@
+//! Conformance: the GitHub and GitLab fakes answer with the real example
+//! bodies from the reference folder, and what greenlight sends is checked
+//! against the documented request examples and schemas. Runs only when
+//! GREENLIGHT_REFERENCE is set (`.ci/run` always sets it).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use greenlight::ci::session::{Command, Platform, Rollout};
+use greenlight::engine::Outcome;
+use greenlight::report::Reporter;
+use serde_json::Value;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::github::SPEC;
+use crate::support::ci::{self, calls, lines};
+use crate::support::reference::{read, reference_dir};
+use crate::support::*;
+
+fn json(dir: &Path, file: &str) -> Value {
+    serde_json::from_str(&read(dir, file)).unwrap_or_else(|error| panic!("{file}: {error}"))
+}
+
+async fn respond(server: &MockServer, verb: &str, route: &str, status: u16, body: Value) {
+    Mock::given(method(verb))
+        .and(path_regex(route))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(server)
+        .await;
+}
+
+fn healthy() -> Given {
+    given(SPEC).metric("error-rate", vec![data(0.004), data(0.01)])
+}
+
+fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
+    platform.forge_reporters(&Rollout {
+        command: Command::Run,
+        release: &ci::release(),
+        plan: &given.plan(),
+        title: None,
+        plan_text: None,
+    })
+}
+
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .map(|object| object.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Request fields GitHub documents for a route: its examples' and the resource schema's.
+fn documented(dir: &Path, route: &str, schema: &str) -> BTreeSet<String> {
+    let examples = json(dir, "github/request-body-examples.2022-07.json");
+    let mut fields: BTreeSet<String> = examples[route]
+        .as_object()
+        .unwrap_or_else(|| panic!("no request example for {route}"))
+        .values()
+        .flat_map(|example| keys(&example["value"]))
+        .collect();
+    fields.extend(keys(
+        &json(dir, "github/schemas.2022-07.json")[schema]["properties"],
+    ));
+    fields
+}
+
+#[tokio::test]
+async fn github_comments_with_the_real_bodies() {
+    let Some(dir) = reference_dir() else { return };
+    let created = json(&dir, "github/issue-comment.json");
+    let id = created["id"].as_u64().unwrap();
+    let server = MockServer::start().await;
+    respond(
+        &server,
+        "GET",
+        r"^/repos/acme/shop/issues/7/comments$",
+        200,
+        json(&dir, "github/issue-comment-items.json"),
+    )
+    .await;
+    respond(
+        &server,
+        "POST",
+        r"^/repos/acme/shop/issues/7/comments$",
+        201,
+        created.clone(),
+    )
+    .await;
+    respond(
+        &server,
+        "PATCH",
+        r"^/repos/acme/shop/issues/comments/\d+$",
+        200,
+        created,
+    )
+    .await;
+    let settings = greenlight::ci::github::Settings {
+        deployment: false,
+        ..ci::github(&server)
+    };
+    let given = healthy();
+    let reporters = reporters(Platform::GitHub(settings), &given);
+    assert_eq!(
+        given.when_run_with(reporters).await.outcome(),
+        Outcome::Promoted
+    );
+
+    let calls = calls(&server).await;
+    // The listed comment ("Me too") carries no marker: a new one is made,
+    // then updated under the id GitHub returned.
+    assert_eq!(lines(&calls)[1], "POST /repos/acme/shop/issues/7/comments");
+    let patch = format!("PATCH /repos/acme/shop/issues/comments/{id}");
+    assert!(
+        lines(&calls)[2..].iter().all(|line| *line == patch),
+        "{:#?}",
+        lines(&calls)
+    );
+    let example = documented(
+        &dir,
+        "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}",
+        "issue-comment",
+    );
+    for call in &calls[1..] {
+        assert!(keys(&call.body).is_subset(&example), "{}", call.body);
+    }
+}
+
+#[tokio::test]
+async fn github_deployments_with_the_real_bodies() {
+    let Some(dir) = reference_dir() else { return };
+    let deployment = json(&dir, "github/deployment-simple-example.json");
+    let id = deployment["id"].as_u64().unwrap();
+    let server = MockServer::start().await;
+    respond(
+        &server,
+        "POST",
+        r"^/repos/acme/shop/deployments$",
+        201,
+        deployment,
+    )
+    .await;
+    respond(
+        &server,
+        "POST",
+        r"^/repos/acme/shop/deployments/\d+/statuses$",
+        201,
+        json(&dir, "github/deployment-status.json"),
+    )
+    .await;
+    let settings = greenlight::ci::github::Settings {
+        comment: false,
+        ..ci::github(&server)
+    };
+    let given = healthy();
+    let reporters = reporters(Platform::GitHub(settings), &given);
+    given.when_run_with(reporters).await;
+
+    let calls = calls(&server).await;
+    let statuses = format!("POST /repos/acme/shop/deployments/{id}/statuses");
+    assert_eq!(
+        lines(&calls),
+        [
+            "POST /repos/acme/shop/deployments",
+            statuses.as_str(),
+            statuses.as_str()
+        ]
+    );
+    let create = documented(&dir, "POST /repos/{owner}/{repo}/deployments", "deployment");
+    assert!(keys(&calls[0].body).is_subset(&create), "{}", calls[0].body);
+    let status = documented(
+        &dir,
+        "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+        "deployment-status",
+    );
+    for call in &calls[1..] {
+        assert!(keys(&call.body).is_subset(&status), "{}", call.body);
+    }
+}
+
+#[tokio::test]
+async fn a_202_auto_merge_answer_is_a_warning_not_a_new_outcome() {
+    let Some(dir) = reference_dir() else { return };
+    let examples = json(&dir, "github/request-body-examples.2022-07.json");
+    let merged = examples["POST /repos/{owner}/{repo}/deployments 202 response"]["merged-branch-response"]["value"].clone();
+    let server = MockServer::start().await;
+    respond(
+        &server,
+        "POST",
+        r"^/repos/acme/shop/deployments$",
+        202,
+        merged,
+    )
+    .await;
+    let settings = greenlight::ci::github::Settings {
+        comment: false,
+        ..ci::github(&server)
+    };
+    let given = healthy();
+    let reporters = reporters(Platform::GitHub(settings), &given);
+    assert_eq!(
+        given.when_run_with(reporters).await.outcome(),
+        Outcome::Promoted
+    );
+    // No deployment id, so no status is posted.
+    assert_eq!(
+        lines(&calls(&server).await),
+        ["POST /repos/acme/shop/deployments"]
+    );
+}
+
+#[tokio::test]
+async fn gitlab_notes_with_the_real_bodies() {
+    let Some(dir) = reference_dir() else { return };
+    let note = json(&dir, "gitlab/mr-note.example.json");
+    let id = note["id"].as_u64().unwrap();
+    let notes = "/api/v4/projects/42/merge_requests/5/notes";
+    let server = MockServer::start().await;
+    respond(
+        &server,
+        "GET",
+        &format!("^{notes}$"),
+        200,
+        json(&dir, "gitlab/issue-notes-list.example.json"),
+    )
+    .await;
+    respond(&server, "POST", &format!("^{notes}$"), 201, note.clone()).await;
+    respond(&server, "PUT", &format!(r"^{notes}/\d+$"), 200, note).await;
+    let given = healthy();
+    let reporters = reporters(Platform::GitLab(ci::gitlab(&server)), &given);
+    assert_eq!(
+        given.when_run_with(reporters).await.outcome(),
+        Outcome::Promoted
+    );
+
+    let calls = calls(&server).await;
+    assert_eq!(lines(&calls)[1], format!("POST {notes}"));
+    let put = format!("PUT {notes}/{id}");
+    assert!(
+        lines(&calls)[2..].iter().all(|line| *line == put),
+        "{:#?}",
+        lines(&calls)
+    );
+    // The documented create and modify parameters: `body` (the rest optional).
+    let section = read(&dir, "gitlab/notes.md.merge-requests-section.excerpt.md");
+    assert!(
+        section.contains("| `body`"),
+        "the excerpt no longer documents `body`"
+    );
+    for call in &calls[1..] {
+        assert_eq!(keys(&call.body), BTreeSet::from(["body".to_owned()]));
+    }
+}

@@ -1,0 +1,290 @@
+//! The binary as the composite action runs it: the action's environment in;
+//! masks, outputs, the job summary, the comment and the deployment out; the
+//! token nowhere else.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::json;
+use tempfile::TempDir;
+use wiremock::matchers::{any, method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::ci::{SENTINEL, calls, lines, parse_github_output};
+use crate::support::file_driven_spec;
+
+struct Job {
+    dir: TempDir,
+    spec: PathBuf,
+}
+
+impl Job {
+    fn new(error_rate: &str) -> Self {
+        let dir = TempDir::new().unwrap();
+        let spec = file_driven_spec(dir.path());
+        std::fs::write(dir.path().join("error-rate"), error_rate).unwrap();
+        std::fs::write(
+            dir.path().join("event.json"),
+            json!({"action": "synchronize", "pull_request": {"number": 7}}).to_string(),
+        )
+        .unwrap();
+        Self { dir, spec }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `greenlight COMMAND` with the environment action.yml gives it.
+    async fn run(&self, command: &str, server: &MockServer) -> Output {
+        let mut cmd = Command::cargo_bin("greenlight").unwrap();
+        cmd.args([command, "-f"])
+            .arg(&self.spec)
+            .args(["--version", "v2", "--stable-version", "v1", "--report"])
+            .arg(self.file("out/report.json"))
+            .arg("--summary")
+            .arg(self.file("out/summary.md"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", server.uri())
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_RUN_ID", "7")
+            .env("GITHUB_SHA", "abc123")
+            .env("GITHUB_REF", "refs/pull/7/merge")
+            .env("GITHUB_EVENT_PATH", self.file("event.json"))
+            .env("GITHUB_OUTPUT", self.file("github_output"))
+            .env("GITHUB_STEP_SUMMARY", self.file("step_summary.md"))
+            .env("GREENLIGHT_GITHUB_TOKEN", SENTINEL)
+            .env("GREENLIGHT_COMMENT", "true")
+            .env("GREENLIGHT_SUMMARY", "true")
+            .env("GREENLIGHT_DEPLOYMENT", "true")
+            .env("GREENLIGHT_ENVIRONMENT", "production");
+        // The binary blocks; the mock server needs this runtime to answer.
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn outputs(&self) -> std::collections::BTreeMap<String, String> {
+        parse_github_output(&std::fs::read_to_string(self.file("github_output")).unwrap())
+    }
+
+    /// The sentinel in any file the job left behind.
+    fn files_with_token(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains(SENTINEL)
+                {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(self.dir.path(), &mut found);
+        found
+    }
+}
+
+async fn github() -> MockServer {
+    let server = MockServer::start().await;
+    for (verb, route, status, body) in [
+        (
+            "GET",
+            r"^/repos/acme/shop/issues/7/comments$",
+            200,
+            json!([]),
+        ),
+        (
+            "POST",
+            r"^/repos/acme/shop/issues/7/comments$",
+            201,
+            json!({"id": 1001}),
+        ),
+        (
+            "PATCH",
+            r"^/repos/acme/shop/issues/comments/1001$",
+            200,
+            json!({"id": 1001}),
+        ),
+        (
+            "POST",
+            r"^/repos/acme/shop/deployments$",
+            201,
+            json!({"id": 42}),
+        ),
+        (
+            "POST",
+            r"^/repos/acme/shop/deployments/42/statuses$",
+            201,
+            json!({"id": 1}),
+        ),
+    ] {
+        Mock::given(method(verb))
+            .and(path_regex(route))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The token may appear on stdout only inside `::add-mask::`, which the runner
+/// consumes; never on stderr, in a file or in a request body.
+async fn assert_no_token(job: &Job, output: &Output, server: &MockServer) {
+    let stdout = text(&output.stdout);
+    for line in stdout.lines().filter(|line| line.contains(SENTINEL)) {
+        assert_eq!(line, format!("::add-mask::{SENTINEL}"));
+    }
+    assert!(
+        !text(&output.stderr).contains(SENTINEL),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(job.files_with_token(), Vec::<PathBuf>::new());
+    for call in calls(server).await {
+        assert!(!call.body.to_string().contains(SENTINEL), "{}", call.line);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_in_the_action_publishes_everything_and_masks_the_token_first() {
+    let server = github().await;
+    let job = Job::new("0.01");
+    let output = job.run("run", &server).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        stdout.lines().next(),
+        Some(format!("::add-mask::{SENTINEL}").as_str())
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("::group::Step 1: 20%") && stderr.contains("::endgroup::"),
+        "{stderr}"
+    );
+
+    let outputs = job.outputs();
+    assert_eq!(outputs["outcome"], "promoted");
+    assert_eq!(outputs["stable-version"], "v1");
+    assert_eq!(outputs["new-version"], "v2");
+    assert_eq!(Path::new(&outputs["report"]), job.file("out/report.json"));
+    assert_eq!(Path::new(&outputs["summary"]), job.file("out/summary.md"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&outputs["report"]).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "promoted");
+
+    let step_summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    assert!(
+        step_summary.starts_with("✅ **checkout v2 promoted**"),
+        "{step_summary}"
+    );
+    assert_eq!(
+        step_summary,
+        std::fs::read_to_string(&outputs["summary"]).unwrap()
+    );
+
+    let calls = calls(&server).await;
+    let lines = lines(&calls);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line.starts_with("POST /repos/acme/shop/issues/7/comments"))
+            .count(),
+        1
+    );
+    assert!(
+        lines
+            .iter()
+            .filter(|line| line.starts_with("PATCH"))
+            .count()
+            >= 3,
+        "{lines:#?}"
+    );
+    let states: Vec<&str> = calls
+        .iter()
+        .filter(|call| call.line.ends_with("/statuses"))
+        .map(|call| call.body["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["in_progress", "success"]);
+    assert_no_token(&job, &output, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_github_leaves_the_rollback_and_exit_code_2_alone() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"message": "boom"})))
+        .mount(&server)
+        .await;
+    let job = Job::new("0.5");
+    let output = job.run("run", &server).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("GitHub answered 500"),
+        "{stderr}"
+    );
+    assert_eq!(job.outputs()["outcome"], "rolled_back");
+    assert!(
+        std::fs::read_to_string(job.file("step_summary.md"))
+            .unwrap()
+            .starts_with("↩️ **checkout v2 rolled back**")
+    );
+    assert_no_token(&job, &output, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_is_commented_and_its_outputs_written_but_nothing_deployed() {
+    let server = github().await;
+    let job = Job::new("0.01");
+    let output = job.run("plan", &server).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(job.outputs()["outcome"], "planned");
+    let calls = calls(&server).await;
+    assert_eq!(
+        lines(&calls),
+        [
+            "GET /repos/acme/shop/issues/7/comments?per_page=100&page=1",
+            "POST /repos/acme/shop/issues/7/comments",
+        ]
+    );
+    let body = calls[1].body["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("<!-- greenlight:checkout:production -->\n📋 **checkout v2 planned**"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<details><summary>Plan</summary>")
+            && body.contains("nothing has been changed"),
+        "{body}"
+    );
+    assert!(!job.file("weight").exists());
+    assert_no_token(&job, &output, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nearly_full_job_summary_still_gets_the_verdict() {
+    let server = github().await;
+    let job = Job::new("0.01");
+    // Another tool already used all but 300 bytes of this step's summary.
+    let used = "x".repeat(1024 * 1024 - 300);
+    std::fs::write(job.file("step_summary.md"), &used).unwrap();
+    let output = job.run("run", &server).await;
+    assert_eq!(output.status.code(), Some(0));
+    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    assert!(summary.len() <= 1024 * 1024, "{}", summary.len());
+    let ours = &summary[used.len()..];
+    assert!(ours.starts_with("✅ **checkout v2 promoted**"), "{ours}");
+    assert!(ours.contains("the JSON report has everything"), "{ours}");
+}

@@ -1,0 +1,292 @@
+//! GitLab: the sticky merge-request note against a wiremock GitLab, and the
+//! binary as the CI/CD component runs it (JUnit, dotenv, log sections).
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use greenlight::ci::session::{Command as CiCommand, Platform, Rollout};
+use greenlight::engine::Outcome;
+use greenlight::report::{Reporter, junit};
+use serde_json::json;
+use tempfile::TempDir;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::github::SPEC;
+use crate::support::ci::{self, SENTINEL, calls, lines};
+use crate::support::*;
+
+const NOTES: &str = "/api/v4/projects/42/merge_requests/5/notes";
+const MARKER: &str = "<!-- greenlight:checkout:production -->";
+
+async fn respond(
+    server: &MockServer,
+    verb: &str,
+    route: &str,
+    status: u16,
+    body: serde_json::Value,
+) {
+    Mock::given(method(verb))
+        .and(path_regex(route))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(server)
+        .await;
+}
+
+async fn gitlab(existing: serde_json::Value) -> MockServer {
+    let server = MockServer::start().await;
+    respond(&server, "GET", &format!("^{NOTES}$"), 200, existing).await;
+    respond(
+        &server,
+        "POST",
+        &format!("^{NOTES}$"),
+        201,
+        json!({"id": 301, "body": "x"}),
+    )
+    .await;
+    respond(
+        &server,
+        "PUT",
+        &format!(r"^{NOTES}/\d+$"),
+        200,
+        json!({"id": 301, "body": "x"}),
+    )
+    .await;
+    server
+}
+
+fn reporters(server: &MockServer, given: &Given) -> Vec<Box<dyn Reporter>> {
+    Platform::GitLab(ci::gitlab(server)).forge_reporters(&Rollout {
+        command: CiCommand::Run,
+        release: &ci::release(),
+        plan: &given.plan(),
+        title: None,
+        plan_text: None,
+    })
+}
+
+fn healthy() -> Given {
+    given(SPEC).metric(
+        "error-rate",
+        vec![data(0.004), data(0.01), data(0.012), data(0.009)],
+    )
+}
+
+#[tokio::test]
+async fn the_note_is_created_once_then_updated_with_a_private_token() {
+    let server = gitlab(json!([])).await;
+    let given = healthy();
+    let reporters = reporters(&server, &given);
+    let then = given.when_run_with(reporters).await;
+    assert_eq!(then.outcome(), Outcome::Promoted);
+
+    let calls = calls(&server).await;
+    let lines = lines(&calls);
+    assert_eq!(
+        lines[..2],
+        [
+            format!("GET {NOTES}?sort=asc&order_by=created_at&per_page=100&page=1").as_str(),
+            format!("POST {NOTES}").as_str(),
+        ]
+    );
+    assert!(lines.len() > 4);
+    assert!(
+        lines[2..]
+            .iter()
+            .all(|line| *line == format!("PUT {NOTES}/301")),
+        "{lines:#?}"
+    );
+    for call in &calls {
+        let token = call
+            .headers
+            .iter()
+            .find(|(name, _)| name == "private-token");
+        assert_eq!(token.map(|(_, value)| value.as_str()), Some(SENTINEL));
+        assert!(!call.body.to_string().contains(SENTINEL));
+        if let Some(body) = call.body["body"].as_str() {
+            assert!(body.starts_with(MARKER), "{body}");
+        }
+    }
+    let last = calls.last().unwrap().body["body"].as_str().unwrap();
+    assert!(last.contains("✅ **checkout v2 promoted**"), "{last}");
+}
+
+#[tokio::test]
+async fn a_rerun_updates_the_existing_note() {
+    let server = gitlab(json!([
+        {"id": 76, "body": "Looks good"},
+        {"id": 77, "body": format!("{MARKER}\nold run")},
+    ]))
+    .await;
+    let given = healthy();
+    let reporters = reporters(&server, &given);
+    given.when_run_with(reporters).await;
+    let calls = calls(&server).await;
+    let lines = lines(&calls);
+    assert!(lines[0].starts_with("GET "));
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|line| *line == format!("PUT {NOTES}/77")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_merge_request_there_is_no_note_and_no_call() {
+    let server = gitlab(json!([])).await;
+    let settings = greenlight::ci::gitlab::Settings {
+        merge_request: None,
+        ..ci::gitlab(&server)
+    };
+    let given = healthy();
+    let rollout = Rollout {
+        command: CiCommand::Run,
+        release: &ci::release(),
+        plan: &given.plan(),
+        title: None,
+        plan_text: None,
+    };
+    assert!(
+        Platform::GitLab(settings)
+            .forge_reporters(&rollout)
+            .is_empty()
+    );
+}
+
+fn junit_of(then: &Then) -> String {
+    junit::render(&then.report)
+}
+
+#[tokio::test]
+async fn junit_reports() {
+    let rolled_back = given(SPEC)
+        .metric("error-rate", vec![data(0.004), data(0.01), data(0.31)])
+        .when_run()
+        .await;
+    insta::assert_snapshot!("junit_rolled_back", junit_of(&rolled_back));
+    let halted = given(SPEC)
+        .metric(
+            "error-rate",
+            vec![no_data(), error("prometheus: 503 Service Unavailable")],
+        )
+        .when_run()
+        .await;
+    assert_eq!(halted.outcome(), Outcome::Halted);
+    insta::assert_snapshot!("junit_halted", junit_of(&halted));
+}
+
+struct Job {
+    dir: TempDir,
+}
+
+impl Job {
+    fn new() -> Self {
+        let dir = TempDir::new().unwrap();
+        file_driven_spec(dir.path());
+        std::fs::write(dir.path().join("error-rate"), "0.01").unwrap();
+        Self { dir }
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name))
+            .unwrap_or_else(|error| panic!("{name}: {error}"))
+    }
+
+    /// Runs `greenlight run` the way the component does, in the project directory.
+    async fn run(&self, server: &MockServer, token: Option<&str>) -> Output {
+        let mut cmd = Command::cargo_bin("greenlight").unwrap();
+        cmd.current_dir(self.dir.path())
+            .args(["run", "--version", "v2", "--stable-version", "v1"])
+            .args([
+                "--report",
+                "greenlight-report.json",
+                "--summary",
+                "greenlight-summary.md",
+            ])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GITLAB_CI", "true")
+            .env("CI_API_V4_URL", format!("{}/api/v4", server.uri()))
+            .env("CI_PROJECT_ID", "42")
+            .env("CI_MERGE_REQUEST_IID", "5")
+            .env("CI_JOB_URL", "https://gitlab.example/acme/shop/-/jobs/9")
+            .env("CI_JOB_TOKEN", "job-token-cannot-post-notes")
+            .env("GREENLIGHT_ENVIRONMENT", "production")
+            .env("GREENLIGHT_COMMENT", "true");
+        if let Some(token) = token {
+            cmd.env("GITLAB_TOKEN", token);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
+    let server = gitlab(json!([])).await;
+    let job = Job::new();
+    let output = job.run(&server, Some(SENTINEL)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("section_start:")
+            && stderr.contains(":greenlight_step_1[collapsed=false]\r\x1b[0KStep 1: 20%"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\x1b[0Ksection_end:") && !stderr.contains("::group::"),
+        "{stderr}"
+    );
+
+    let dotenv = job.read("greenlight.env");
+    let root = job.dir.path().canonicalize().unwrap();
+    assert_eq!(
+        dotenv,
+        format!(
+            "GREENLIGHT_OUTCOME=promoted\nGREENLIGHT_STABLE_VERSION=v1\nGREENLIGHT_NEW_VERSION=v2\nGREENLIGHT_REPORT_PATH={0}/greenlight-report.json\nGREENLIGHT_SUMMARY_PATH={0}/greenlight-summary.md\n",
+            root.display()
+        )
+    );
+    let junit = job.read("greenlight-junit.xml");
+    assert!(
+        junit.contains(
+            r#"<testsuites name="greenlight" tests="3" failures="0" errors="0" skipped="0""#
+        ),
+        "{junit}"
+    );
+    assert!(lines(&calls(&server).await).contains(&format!("POST {NOTES}").as_str()));
+
+    for file in [
+        "greenlight.env",
+        "greenlight-junit.xml",
+        "greenlight-report.json",
+        "greenlight-summary.md",
+    ] {
+        assert!(!job.read(file).contains(SENTINEL), "{file}");
+    }
+    assert!(
+        !stderr.contains(SENTINEL) && !String::from_utf8_lossy(&output.stdout).contains(SENTINEL)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_gitlab_token_the_warning_says_why_the_job_token_is_not_enough() {
+    let server = gitlab(json!([])).await;
+    let job = Job::new();
+    let output = job.run(&server, None).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("GITLAB_TOKEN is not set")
+            && stderr.contains("CI_JOB_TOKEN cannot post notes"),
+        "{stderr}"
+    );
+    assert!(calls(&server).await.is_empty());
+    assert!(job.read("greenlight-junit.xml").contains("<testsuites"));
+    assert!(
+        job.read("greenlight.env")
+            .starts_with("GREENLIGHT_OUTCOME=promoted\n")
+    );
+}
