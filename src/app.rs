@@ -16,7 +16,6 @@ use crate::report::{Report, json, markdown};
 use crate::runner::{self, Cancellation, Checkpoint, Providers};
 use crate::sandbox::Sandbox;
 use crate::secrets::Masker;
-use crate::spec::error::Origin;
 use crate::spec::overrides::SetOverride;
 use crate::spec::types::{RolloutSpec, StateSpec};
 use crate::spec::{LoadOptions, LoadedSpec, SpecError, load};
@@ -44,14 +43,7 @@ fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppErr
             "cannot read the rollout spec {file}: {error}; pass its path with -f/--config"
         ))
     })?;
-    let sets = args
-        .sets
-        .iter()
-        .map(|raw| {
-            SetOverride::parse(raw)
-                .map_err(|message| SpecError::new(Origin::SetFlag(raw.clone()), message))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let sets = SetOverride::parse_all(&args.sets)?;
     let options = LoadOptions {
         version: args
             .new_version

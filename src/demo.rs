@@ -16,9 +16,8 @@ use crate::report::console::ConsoleReporter;
 use crate::report::{Report, Reporter, json, markdown};
 use crate::runner;
 use crate::sandbox::{Faults, Sandbox, SandboxConfig, Side};
-use crate::spec::error::Origin;
 use crate::spec::overrides::SetOverride;
-use crate::spec::{LoadOptions, SpecError, load};
+use crate::spec::{LoadOptions, load};
 
 /// The spec the demo runs, embedded so the binary needs no files.
 pub const SPEC: &str = include_str!("../examples/demo/greenlight.yaml");
@@ -64,14 +63,7 @@ async fn rollout(
     faults: Faults,
     sandbox: &Arc<Sandbox>,
 ) -> Result<Outcome, AppError> {
-    let sets = args
-        .sets
-        .iter()
-        .map(|raw| {
-            SetOverride::parse(raw)
-                .map_err(|message| SpecError::new(Origin::SetFlag(raw.clone()), message))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let sets = SetOverride::parse_all(&args.sets)?;
     let options = LoadOptions {
         version: NEW.to_owned(),
         stable_version: STABLE.to_owned(),

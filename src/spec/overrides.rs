@@ -3,6 +3,7 @@
 
 use serde_yaml::{Mapping, Value};
 
+use super::error::{Origin, SpecError};
 use super::path::{FieldPath, Segment};
 
 /// One `--set` flag, parsed.
@@ -33,6 +34,16 @@ impl SetOverride {
             path,
             value,
         })
+    }
+
+    /// Parses every `--set` flag; an error names the flag.
+    pub fn parse_all(raw: &[String]) -> Result<Vec<Self>, SpecError> {
+        raw.iter()
+            .map(|flag| {
+                Self::parse(flag)
+                    .map_err(|message| SpecError::new(Origin::SetFlag(flag.clone()), message))
+            })
+            .collect()
     }
 
     /// Writes the value into `document`, creating missing mapping keys.
