@@ -10,9 +10,11 @@ use crate::report::{Report, Reporter, console::ConsoleReporter, json, markdown};
 use crate::runner::{self, Checkpoint, Providers};
 use crate::smoke::SmokeSuite;
 use crate::spec::error::Origin;
+use crate::spec::kubernetes::ClusterSpec;
 use crate::spec::overrides::SetOverride;
-use crate::spec::types::{RolloutSpec, StateSpec};
+use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
 use crate::spec::{LoadOptions, LoadedSpec, SpecError, load};
+use crate::state::config_map::ConfigMapStateStore;
 use crate::state::file::FileStateStore;
 use crate::state::{RecordPhase, StateStore};
 
@@ -59,15 +61,37 @@ fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppErr
 }
 
 fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
-    let path = match &spec.state {
-        Some(StateSpec::File(path)) => path.into(),
-        None => config
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(".greenlight")
-            .join(format!("{}.json", spec.metadata.name)),
-    };
-    Box::new(FileStateStore::new(path))
+    let name = &spec.metadata.name;
+    match &spec.state {
+        Some(StateSpec::File(path)) => Box::new(FileStateStore::new(path)),
+        Some(StateSpec::ConfigMap(map)) => Box::new(ConfigMapStateStore::new(name, map.cluster())),
+        // State lives with the system being changed (DESIGN.md): a Kubernetes
+        // spec keeps it in the cluster, next to the target or the router.
+        None => match kubernetes_cluster(spec) {
+            Some(cluster) => Box::new(ConfigMapStateStore::new(name, cluster)),
+            None => Box::new(FileStateStore::new(
+                config
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(".greenlight")
+                    .join(format!("{name}.json")),
+            )),
+        },
+    }
+}
+
+/// The cluster a spec deploys to, else the one it routes in.
+fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
+    if let TargetSpec::Kubernetes(target) = &spec.target {
+        return Some(target.cluster());
+    }
+    match &spec.router {
+        RouterSpec::Command(_) => None,
+        RouterSpec::Service(router) => Some(router.cluster()),
+        RouterSpec::GatewayApi(router) => Some(router.cluster()),
+        RouterSpec::Contour(router) => Some(router.cluster()),
+        RouterSpec::Openshift(router) => Some(router.cluster()),
+    }
 }
 
 /// Loads the spec with the real stable version: the flag, else the state record.
@@ -99,6 +123,11 @@ async fn resolve(args: &SpecArgs) -> Result<(LoadedSpec, Box<dyn StateStore>), A
         },
     };
     Ok((read_spec(args, &stable)?, store))
+}
+
+/// Paths in a spec are relative to the folder it is in.
+fn spec_folder(config: &Path) -> &Path {
+    config.parent().unwrap_or(Path::new("."))
 }
 
 fn release_of(loaded: &LoadedSpec) -> Release {
@@ -139,7 +168,12 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
     let release = release_of(&loaded);
     let plan = Plan::from_spec(&loaded.spec);
-    let target = crate::target::from_spec(&loaded.spec.target, &release);
+    let target = crate::target::from_spec(
+        &loaded.spec.target,
+        &release,
+        &loaded.context,
+        spec_folder(&args.spec.config),
+    );
     let router = crate::router::from_spec(&loaded.spec.router, &release);
     print!(
         "{}",
@@ -187,7 +221,12 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let plan = Plan::from_spec(&loaded.spec);
     let http = http_client()?;
     let providers = Providers {
-        target: crate::target::from_spec(&loaded.spec.target, &release),
+        target: crate::target::from_spec(
+            &loaded.spec.target,
+            &release,
+            &loaded.context,
+            spec_folder(&args.spec.config),
+        ),
         router: crate::router::from_spec(&loaded.spec.router, &release),
         metrics: loaded
             .spec

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod engine;
 pub mod judge;
+pub mod kubernetes;
 pub mod metrics;
 pub mod plan_text;
 pub mod process;

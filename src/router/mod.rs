@@ -1,6 +1,13 @@
 //! Routers read and set how traffic is split between stable and new.
 
+mod backends;
 pub mod command;
+pub mod contour;
+pub mod gateway_api;
+mod json;
+pub mod openshift;
+pub mod service;
+pub mod split;
 
 use std::fmt;
 
@@ -73,5 +80,15 @@ pub fn from_spec(
             command.clone(),
             release.clone(),
         )),
+        RouterSpec::Service(service) => {
+            Box::new(service::ServiceRouterProvider::new(service.clone()))
+        }
+        RouterSpec::GatewayApi(route) => {
+            Box::new(gateway_api::GatewayApiRouterProvider::new(route.clone()))
+        }
+        RouterSpec::Contour(proxy) => Box::new(contour::ContourRouterProvider::new(proxy.clone())),
+        RouterSpec::Openshift(route) => {
+            Box::new(openshift::OpenshiftRouterProvider::new(route.clone()))
+        }
     }
 }

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::{Delay, Span};
+pub use super::kubernetes::*;
 
 pub const API_VERSION: &str = "greenlight.dev/v1alpha1";
 
@@ -71,6 +72,8 @@ pub type ShellCommand = String;
 pub enum TargetSpec {
     /// Deploy with your own tooling (helm, kustomize, ansible, a script).
     Command(CommandTarget),
+    /// Render manifests, server-side apply them, wait like `kubectl rollout status`.
+    Kubernetes(KubernetesTarget),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -96,6 +99,14 @@ fn default_deploy_timeout() -> Span {
 pub enum RouterSpec {
     /// Shift traffic with your own commands.
     Command(CommandRouter),
+    /// Switch a Kubernetes Service's selector (blue/green only).
+    Service(ServiceRouter),
+    /// Weights of a Gateway API HTTPRoute's backendRefs.
+    GatewayApi(GatewayApiRouter),
+    /// Contour HTTPProxy weights or delegation (or a legacy IngressRoute).
+    Contour(ContourRouter),
+    /// OpenShift Route backends and weights.
+    Openshift(OpenshiftRouter),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -285,4 +296,7 @@ pub struct ReportSpec {
 pub enum StateSpec {
     /// A JSON file; put it on storage every job shares.
     File(String),
+    /// ConfigMap `greenlight-<name>` in the cluster (the default when the target
+    /// or the router is a Kubernetes one).
+    ConfigMap(ConfigMapState),
 }

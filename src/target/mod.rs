@@ -1,6 +1,7 @@
 //! Targets deploy a version, say when it is ready, and remove old ones.
 
 pub mod command;
+pub mod kubernetes;
 
 use async_trait::async_trait;
 
@@ -19,16 +20,25 @@ pub trait Target: Send + Sync {
     async fn retire(&self, version: &str) -> Result<(), ProviderError>;
 }
 
-/// The target a spec asks for.
+/// The target a spec asks for; manifest paths are relative to `base`.
 pub fn from_spec(
     spec: &crate::spec::types::TargetSpec,
     release: &crate::release::Release,
+    context: &crate::spec::template::TemplateContext,
+    base: &std::path::Path,
 ) -> Box<dyn Target> {
     use crate::spec::types::TargetSpec;
     match spec {
         TargetSpec::Command(command) => Box::new(command::CommandTargetProvider::new(
             command.clone(),
             release.clone(),
+        )),
+        TargetSpec::Kubernetes(kubernetes) => Box::new(kubernetes::KubernetesTargetProvider::new(
+            kubernetes.clone(),
+            release.clone(),
+            context.clone(),
+            base.to_owned(),
+            std::sync::Arc::new(crate::clock::SystemClock),
         )),
     }
 }
