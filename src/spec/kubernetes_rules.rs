@@ -145,7 +145,7 @@ fn check_all_or_nothing(
     match &canary.steps {
         Some(steps) => {
             for (index, step) in steps.iter().enumerate() {
-                if step.weight != 0 && step.weight != 100 {
+                if (1..=99).contains(&step.weight) {
                     problems.push(
                         problem(
                             path.key("steps").index(index).key("weight"),

@@ -4,5 +4,6 @@ mod support;
 
 mod cli;
 mod engine;
+mod kubernetes;
 mod reports;
 mod spec_errors;

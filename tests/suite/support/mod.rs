@@ -1,7 +1,9 @@
 //! A small given/when/then DSL over in-memory providers and a virtual clock,
 //! so every strategy and failure path of the engine runs in milliseconds.
 
+pub mod kube_api;
 pub mod memory;
+pub mod reference;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
