@@ -230,6 +230,9 @@ impl Router for ContourRouterProvider {
     }
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
+        if let Some(names) = self.spec.weights.as_ref().or(self.spec.delegation.as_ref()) {
+            split::distinct(&names.stable, &names.new, &self.describe())?;
+        }
         let cluster = self.cluster.get().await?;
         let proxies = Objects::new(cluster, self.resource(), None);
         read_modify_write(&proxies, &self.spec.proxy, |proxy| self.set(proxy, weight))

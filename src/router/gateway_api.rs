@@ -183,6 +183,11 @@ impl Router for GatewayApiRouterProvider {
     }
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
+        split::distinct(
+            &self.spec.stable_service,
+            &self.spec.new_service,
+            &self.describe(),
+        )?;
         let cluster = self.cluster.get().await?;
         let routes = Objects::new(cluster, Resource::http_route(), None);
         read_modify_write(&routes, &self.spec.route, |route| {

@@ -176,6 +176,11 @@ impl Router for OpenshiftRouterProvider {
     }
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
+        split::distinct(
+            &self.spec.stable_service,
+            &self.spec.new_service,
+            &self.describe(),
+        )?;
         let cluster = self.cluster.get().await?;
         let routes = Objects::new(cluster, Resource::openshift_route(), None);
         read_modify_write(&routes, &self.spec.route, |route| self.set(route, weight))

@@ -81,6 +81,11 @@ impl Router for ServiceRouterProvider {
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
         let to_new = split::all_or_nothing(weight, &format!("Service {}", self.spec.name))?;
+        split::distinct(
+            &selector_text(&self.spec.stable_selector),
+            &selector_text(&self.spec.new_selector),
+            &self.describe(),
+        )?;
         let selector = if to_new {
             &self.spec.new_selector
         } else {

@@ -35,6 +35,17 @@ pub fn all_or_nothing(weight: Weight, what: &str) -> Result<bool, ProviderError>
     }
 }
 
+/// A router cannot split traffic between a backend and itself.
+pub fn distinct(stable: &str, new: &str, what: &str) -> Result<(), ProviderError> {
+    if stable == new {
+        return Err(ProviderError::new(format!(
+            "{what}: the stable and the new version are both `{new}`"
+        ))
+        .with_hint("name backends after the version (`web-{{ version }}`), and give a --version other than the stable one"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +57,12 @@ mod tests {
         assert_eq!(percent(198, 2, "r").unwrap(), one);
         assert_eq!(percent(1, 3, "r").unwrap().percent(), 75);
         assert!(percent(0, 0, "r").is_err());
+    }
+
+    #[test]
+    fn a_backend_cannot_be_split_with_itself() {
+        assert!(distinct("web-v1", "web-v2", "r").is_ok());
+        let error = distinct("web-v1", "web-v1", "HTTPRoute web").unwrap_err();
+        assert!(error.message.contains("both `web-v1`"), "{error}");
     }
 }

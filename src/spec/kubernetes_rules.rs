@@ -31,21 +31,12 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
                     "an empty selector selects nothing",
                 ));
             }
-            if service.stable_selector == service.new_selector {
-                problems.push(
-                    problem(
-                        path.key("newSelector"),
-                        "the new selector is the stable one",
-                    )
-                    .hint("they usually differ by a version label: `version: '{{ version }}'`"),
-                );
-            }
             Some("a Service selector")
         }
         RouterSpec::GatewayApi(route) => {
             let path = router.key("gatewayApi");
             require_text(&route.route, path.key("route"), problems);
-            distinct(
+            both(
                 &route.stable_service,
                 &route.new_service,
                 &path,
@@ -60,7 +51,7 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             require_text(&proxy.proxy, path.key("proxy"), problems);
             match (&proxy.weights, &proxy.delegation) {
                 (Some(pair), None) => {
-                    distinct(
+                    both(
                         &pair.stable,
                         &pair.new,
                         &path.key("weights"),
@@ -71,7 +62,7 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
                     None
                 }
                 (None, Some(pair)) => {
-                    distinct(
+                    both(
                         &pair.stable,
                         &pair.new,
                         &path.key("delegation"),
@@ -100,7 +91,7 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
         RouterSpec::Openshift(route) => {
             let path = router.key("openshift");
             require_text(&route.route, path.key("route"), problems);
-            distinct(
+            both(
                 &route.stable_service,
                 &route.new_service,
                 &path,
@@ -116,7 +107,9 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
     }
 }
 
-fn distinct(
+/// Both names are needed; whether they differ depends on the versions, which
+/// `validate` may not know, so the routers check that when they run.
+fn both(
     stable: &str,
     new: &str,
     path: &FieldPath,
@@ -126,12 +119,6 @@ fn distinct(
 ) {
     require_text(stable, path.key(stable_key), problems);
     require_text(new, path.key(new_key), problems);
-    if !stable.trim().is_empty() && stable == new {
-        problems.push(
-            problem(path.key(new_key), format!("`{new}` is both the stable and the new backend"))
-                .hint("name them after the version, e.g. `web-{{ version }}` and `web-{{ stable_version }}`"),
-        );
-    }
 }
 
 /// A router that moves traffic all at once has no weight between 0 and 100.

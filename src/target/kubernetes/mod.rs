@@ -149,7 +149,7 @@ fn is_deployment(manifest: &Manifest) -> bool {
 impl Target for KubernetesTargetProvider {
     fn describe(&self) -> String {
         format!(
-            "Kubernetes manifests {} in namespace {}",
+            "Kubernetes (manifests {}, namespace {})",
             self.spec.manifests.join(", "),
             self.cluster.namespace_hint()
         )
