@@ -90,7 +90,7 @@ pub struct GatewayApiRouter {
     /// The HTTPRoute's name.
     pub route: String,
     /// Names (`rules[].name`) of the rules greenlight owns. Default: every rule
-    /// with a backendRef to the stable Service. Other rules are never touched.
+    /// with a backendRef to the stable or the new Service. Other rules are never touched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
     /// The stable version's Service.

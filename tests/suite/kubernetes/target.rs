@@ -69,7 +69,8 @@ fn a_deployment_that_never_becomes_ready_is_rolled_back_with_the_pods_reason() {
         },
     );
     let run = cluster.run();
-    assert_ne!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert_eq!(run.report["outcome"], "rolled_back");
     let report = run.report.to_string();
     assert!(
         report.contains("container app is ImagePullBackOff"),
