@@ -3,7 +3,7 @@
 
 use super::gateway_api::{route, routes};
 use super::{Cluster, DEPLOYMENTS, SERVICES, canary};
-use crate::support::kube_api::Behaviour;
+use crate::support::kube_api::{Behaviour, TOKEN};
 
 const ROUTER: &str = "  gatewayApi:\n    route: web\n    stableService: 'web-{{ stable_version }}'\n    newService: 'web-{{ version }}'";
 
@@ -85,4 +85,56 @@ fn a_deployment_that_never_becomes_ready_is_rolled_back_with_the_pods_reason() {
     );
     assert!(cluster.fake.object(DEPLOYMENTS, "web-v2").is_none());
     run.assert_no_token();
+}
+
+#[test]
+fn the_context_named_in_the_spec_is_used_instead_of_the_current_one() {
+    let cluster = cluster();
+    // The current context points nowhere; only context `fake` reaches the fake.
+    let path = cluster.dir.path().join("two-contexts");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: nowhere\nclusters:\n- name: nowhere\n  cluster: {{server: 'http://127.0.0.1:1'}}\n- name: fake\n  cluster: {{server: '{}'}}\ncontexts:\n- name: nowhere\n  context: {{cluster: nowhere, user: ci}}\n- name: fake\n  context: {{cluster: fake, user: ci, namespace: shop}}\nusers:\n- name: ci\n  user: {{token: {TOKEN}}}\n",
+            cluster.fake.server()
+        ),
+    )
+    .unwrap();
+    let run = |contexts: &[&str]| {
+        assert_cmd::Command::cargo_bin("greenlight")
+            .unwrap()
+            .current_dir(cluster.dir.path())
+            .env("KUBECONFIG", &path)
+            .env("HOME", cluster.dir.path())
+            .env_remove("GITHUB_ACTIONS")
+            .args([
+                "run",
+                "-f",
+                "greenlight.yaml",
+                "--version",
+                "v2",
+                "--stable-version",
+                "v1",
+            ])
+            .args(contexts)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        !run(&[]).status.success(),
+        "the current context must not reach the fake"
+    );
+    assert!(cluster.fake.requests().is_empty());
+    let output = run(&[
+        "--set",
+        "target.kubernetes.context=fake",
+        "--set",
+        "router.gatewayApi.context=fake",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(cluster.fake.object(DEPLOYMENTS, "web-v2").is_some());
 }

@@ -77,12 +77,17 @@ impl FakeKube {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The fake's URL.
+    pub fn server(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// A kubeconfig (token auth, namespace `shop`) pointing at the fake.
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
         let path = dir.join("kubeconfig");
         let text = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: ci\n    namespace: {NAMESPACE}\nusers:\n- name: ci\n  user:\n    token: {TOKEN}\n",
-            self.addr
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: ci\n    namespace: {NAMESPACE}\nusers:\n- name: ci\n  user:\n    token: {TOKEN}\n",
+            self.server()
         );
         std::fs::write(&path, text).expect("write the kubeconfig");
         path
