@@ -16,9 +16,11 @@ use crate::report::{Report, json, markdown};
 use crate::runner::{self, Cancellation, Checkpoint, Providers};
 use crate::sandbox::Sandbox;
 use crate::secrets::Masker;
+use crate::spec::kubernetes::ClusterSpec;
 use crate::spec::overrides::SetOverride;
-use crate::spec::types::{RolloutSpec, StateSpec};
+use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
 use crate::spec::{LoadOptions, LoadedSpec, SpecError, load};
+use crate::state::config_map::ConfigMapStateStore;
 use crate::state::file::FileStateStore;
 use crate::state::{RecordPhase, StateStore};
 
@@ -58,15 +60,35 @@ fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppErr
 }
 
 fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
-    let path = match &spec.state {
-        Some(StateSpec::File(path)) => path.into(),
-        None => config
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(".greenlight")
-            .join(format!("{}.json", spec.metadata.name)),
-    };
-    Box::new(FileStateStore::new(path))
+    let name = &spec.metadata.name;
+    match &spec.state {
+        Some(StateSpec::File(path)) => Box::new(FileStateStore::new(path)),
+        Some(StateSpec::ConfigMap(map)) => Box::new(ConfigMapStateStore::new(name, map.cluster())),
+        // State lives with the system being changed (DESIGN.md): a Kubernetes
+        // spec keeps it in the cluster, next to the target or the router.
+        None => match kubernetes_cluster(spec) {
+            Some(cluster) => Box::new(ConfigMapStateStore::new(name, cluster)),
+            None => Box::new(FileStateStore::new(
+                spec_folder(config)
+                    .join(".greenlight")
+                    .join(format!("{name}.json")),
+            )),
+        },
+    }
+}
+
+/// The cluster a spec deploys to, else the one it routes in.
+fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
+    if let TargetSpec::Kubernetes(target) = &spec.target {
+        return Some(target.cluster());
+    }
+    match &spec.router {
+        RouterSpec::Command(_) | RouterSpec::Sandbox(_) => None,
+        RouterSpec::Service(router) => Some(router.cluster()),
+        RouterSpec::GatewayApi(router) => Some(router.cluster()),
+        RouterSpec::Contour(router) => Some(router.cluster()),
+        RouterSpec::Openshift(router) => Some(router.cluster()),
+    }
 }
 
 /// Loads the spec with the real stable version: the flag, else the state record.
@@ -100,6 +122,11 @@ async fn resolve(args: &SpecArgs) -> Result<(LoadedSpec, Box<dyn StateStore>), A
     Ok((read_spec(args, &stable)?, store))
 }
 
+/// Paths in a spec are relative to the folder it is in.
+fn spec_folder(config: &Path) -> &Path {
+    config.parent().unwrap_or(Path::new("."))
+}
+
 pub fn release_of(loaded: &LoadedSpec) -> Release {
     Release {
         name: loaded.spec.metadata.name.clone(),
@@ -118,6 +145,7 @@ fn http_client() -> Result<reqwest::Client, AppError> {
 /// What every provider factory gets.
 pub fn provider_context(
     loaded: &LoadedSpec,
+    spec_dir: &Path,
     sandbox: Option<Arc<Sandbox>>,
 ) -> Result<ProviderContext, AppError> {
     let interval = loaded
@@ -127,6 +155,8 @@ pub fn provider_context(
         .map_or(Duration::from_secs(10), |analysis| analysis.interval.get());
     Ok(ProviderContext {
         release: release_of(loaded),
+        template: loaded.context.clone(),
+        base_dir: spec_dir.to_owned(),
         http: http_client()?,
         interval,
         sandbox,
@@ -196,7 +226,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
     let release = release_of(&loaded);
     let plan = Plan::from_spec(&loaded.spec);
-    let context = provider_context(&loaded, None)?;
+    let context = provider_context(&loaded, spec_folder(&args.spec.config), None)?;
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
     let target = crate::target::from_spec(&loaded.spec.target, &context).map_err(provider)?;
     let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
@@ -256,7 +286,7 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         );
         return Ok(Outcome::Halted);
     }
-    let context = provider_context(&loaded, None)?;
+    let context = provider_context(&loaded, spec_folder(&args.spec.config), None)?;
     let providers = providers(&loaded.spec, &context, Arc::new(SystemClock))?;
     let engine = engine(&loaded);
     let release = release_of(&loaded);

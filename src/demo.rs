@@ -79,7 +79,7 @@ async fn rollout(
             steps - 1
         )));
     }
-    let context = app::provider_context(&loaded, Some(Arc::clone(sandbox)))?;
+    let context = app::provider_context(&loaded, Path::new("."), Some(Arc::clone(sandbox)))?;
     let providers = app::providers(&loaded.spec, &context, Arc::new(SystemClock))?;
     let engine = app::engine(&loaded);
 

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod demo;
 pub mod engine;
 pub mod judge;
+pub mod kubernetes;
 pub mod metrics;
 pub mod plan_text;
 pub mod process;

@@ -7,13 +7,20 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use crate::release::Release;
 use crate::sandbox::Sandbox;
+use crate::spec::template::TemplateContext;
 
 /// What provider factories get besides their own spec.
 #[derive(Clone)]
 pub struct ProviderContext {
     pub release: Release,
+    /// What templates see; providers that render files (manifests) use it.
+    pub template: TemplateContext,
+    /// The spec's folder: relative paths in the spec start here.
+    pub base_dir: PathBuf,
     pub http: reqwest::Client,
     /// The analysis interval, the default window of windowed metrics.
     pub interval: Duration,

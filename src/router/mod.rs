@@ -1,8 +1,15 @@
 //! Routers read and set how traffic is split between stable and new.
 
+mod backends;
 pub mod command;
+pub mod contour;
+pub mod gateway_api;
 pub mod haproxy;
+mod json;
+pub mod openshift;
 pub mod sandbox;
+pub mod service;
+pub mod split;
 
 use std::fmt;
 
@@ -76,5 +83,15 @@ pub fn from_spec(
             context.release.clone(),
         )),
         RouterSpec::Sandbox(_) => Box::new(sandbox::SandboxRouter::new(context.sandbox()?)),
+        RouterSpec::Service(service) => {
+            Box::new(service::ServiceRouterProvider::new(service.clone()))
+        }
+        RouterSpec::GatewayApi(route) => {
+            Box::new(gateway_api::GatewayApiRouterProvider::new(route.clone()))
+        }
+        RouterSpec::Contour(proxy) => Box::new(contour::ContourRouterProvider::new(proxy.clone())),
+        RouterSpec::Openshift(route) => {
+            Box::new(openshift::OpenshiftRouterProvider::new(route.clone()))
+        }
     })
 }

@@ -2,6 +2,8 @@
 
 pub mod duration;
 pub mod error;
+pub mod kubernetes;
+mod kubernetes_rules;
 pub mod load;
 pub mod locate;
 pub mod overrides;

@@ -55,14 +55,30 @@ pub struct RenderError {
 
 /// Renders every templated string in `document` in place.
 pub fn render_document(document: &mut Value, context: &TemplateContext) -> Result<(), RenderError> {
+    let environment = environment();
+    let context = minijinja::Value::from(Serde(context));
+    render_node(&environment, &context, FieldPath::root(), document)
+}
+
+/// Renders a whole text (a manifest file) with the same strict rules.
+/// The error is a message and, where one helps, a hint.
+pub fn render_text(
+    source: &str,
+    context: &TemplateContext,
+) -> Result<String, (String, Option<String>)> {
+    let environment = environment();
+    let context = minijinja::Value::from(Serde(context));
+    render_one(&environment, &context, source)
+}
+
+fn environment() -> Environment<'static> {
     let mut environment = Environment::new();
     environment.set_undefined_behavior(UndefinedBehavior::Strict);
     // Block scalars end in a newline that must survive rendering.
     if let Ok(syntax) = SyntaxConfig::builder().keep_trailing_newline(true).build() {
         environment.set_syntax(syntax);
     }
-    let context = minijinja::Value::from(Serde(context));
-    render_node(&environment, &context, FieldPath::root(), document)
+    environment
 }
 
 fn render_node(

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::{Delay, Span};
+pub use super::kubernetes::*;
 
 pub const API_VERSION: &str = "greenlight.dev/v1alpha1";
 
@@ -76,6 +77,8 @@ pub enum TargetSpec {
     Command(CommandTarget),
     /// The two local versions of `greenlight demo` (only there).
     Sandbox(SandboxProvider),
+    /// Render manifests, server-side apply them, wait like `kubectl rollout status`.
+    Kubernetes(KubernetesTarget),
 }
 
 /// The demo's in-process sandbox; it has no settings.
@@ -108,6 +111,14 @@ pub enum RouterSpec {
     Command(CommandRouter),
     /// The weighted proxy of `greenlight demo` (only there).
     Sandbox(SandboxProvider),
+    /// Switch a Kubernetes Service's selector (blue/green only).
+    Service(ServiceRouter),
+    /// Weights of a Gateway API HTTPRoute's backendRefs.
+    GatewayApi(GatewayApiRouter),
+    /// Contour HTTPProxy weights or delegation (or a legacy IngressRoute).
+    Contour(ContourRouter),
+    /// OpenShift Route backends and weights.
+    Openshift(OpenshiftRouter),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -424,4 +435,7 @@ pub struct ReportSpec {
 pub enum StateSpec {
     /// A JSON file; put it on storage every job shares.
     File(String),
+    /// ConfigMap `greenlight-<name>` in the cluster (the default when the target
+    /// or the router is a Kubernetes one).
+    ConfigMap(ConfigMapState),
 }

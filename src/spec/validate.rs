@@ -12,7 +12,7 @@ pub struct Problem {
     pub hint: Option<String>,
 }
 
-fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
+pub(super) fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
     Problem {
         field,
         message: message.into(),
@@ -21,7 +21,7 @@ fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
 }
 
 impl Problem {
-    fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(super) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
@@ -114,19 +114,17 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             root.key("target").key("command").key("deploy"),
             problems,
         ),
-        TargetSpec::Sandbox(_) => {}
+        TargetSpec::Sandbox(_) | TargetSpec::Kubernetes(_) => {}
     }
-    match &spec.router {
-        RouterSpec::Command(router) => {
-            let path = root.key("router").key("command");
-            require_text(&router.set, path.key("set"), problems);
-            require_text(&router.get, path.key("get"), problems);
-        }
-        RouterSpec::Sandbox(_) => {}
+    if let RouterSpec::Command(router) = &spec.router {
+        let path = root.key("router").key("command");
+        require_text(&router.set, path.key("set"), problems);
+        require_text(&router.get, path.key("get"), problems);
     }
+    super::kubernetes_rules::check(spec, problems);
 }
 
-fn require_text(text: &str, field: FieldPath, problems: &mut Vec<Problem>) {
+pub(super) fn require_text(text: &str, field: FieldPath, problems: &mut Vec<Problem>) {
     if text.trim().is_empty() {
         problems.push(problem(field, "must not be empty"));
     }

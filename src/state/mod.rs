@@ -1,6 +1,7 @@
 //! Where the record of a rollout lives, and who holds its lock. It belongs with
 //! the system being changed, so a re-run resumes and a manual job can roll back.
 
+pub mod config_map;
 pub mod file;
 
 use async_trait::async_trait;

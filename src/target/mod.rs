@@ -1,6 +1,7 @@
 //! Targets deploy a version, say when it is ready, and remove old ones.
 
 pub mod command;
+pub mod kubernetes;
 pub mod sandbox;
 
 use async_trait::async_trait;
@@ -20,7 +21,7 @@ pub trait Target: Send + Sync {
     async fn retire(&self, version: &str) -> Result<(), ProviderError>;
 }
 
-/// The target a spec asks for.
+/// The target a spec asks for; manifest paths are relative to `base`.
 pub fn from_spec(
     spec: &crate::spec::types::TargetSpec,
     context: &crate::provider::ProviderContext,
@@ -34,6 +35,13 @@ pub fn from_spec(
         TargetSpec::Sandbox(_) => Box::new(sandbox::SandboxTarget::new(
             context.sandbox()?,
             context.http.clone(),
+        )),
+        TargetSpec::Kubernetes(kubernetes) => Box::new(kubernetes::KubernetesTargetProvider::new(
+            kubernetes.clone(),
+            context.release.clone(),
+            context.template.clone(),
+            context.base_dir.clone(),
+            std::sync::Arc::new(crate::clock::SystemClock),
         )),
     })
 }

@@ -10,5 +10,6 @@ mod forge_conformance;
 mod github;
 mod github_action;
 mod gitlab;
+mod kubernetes;
 mod reports;
 mod spec_errors;

@@ -182,7 +182,7 @@ fn an_unknown_router_kind_is_reported_at_its_key() {
     assert_rejected(&Case {
         from: "router:\n  command:",
         to: "router:\n  nginx:",
-        expected: "9:3: router.nginx: unknown variant `nginx`, expected `command`",
+        expected: "9:3: router.nginx: unknown variant `nginx`, expected one of `command`",
     });
 }
 

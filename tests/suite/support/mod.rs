@@ -2,6 +2,7 @@
 //! so every strategy and failure path of the engine runs in milliseconds.
 
 pub mod ci;
+pub mod kube_api;
 pub mod memory;
 pub mod reference;
 

@@ -1,0 +1,161 @@
+//! Checks of the Kubernetes target and routers that the types cannot express,
+//! made before anything is written to a cluster.
+
+use super::path::FieldPath;
+use super::types::*;
+use super::validate::{Problem, problem, require_text};
+
+pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
+    let root = FieldPath::root();
+    if let TargetSpec::Kubernetes(target) = &spec.target {
+        let path = root.key("target").key("kubernetes").key("manifests");
+        if target.manifests.is_empty() {
+            problems.push(problem(
+                path.clone(),
+                "list at least one manifest file or folder",
+            ));
+        }
+        for (index, entry) in target.manifests.iter().enumerate() {
+            require_text(entry, path.index(index), problems);
+        }
+    }
+    let router = root.key("router");
+    let switch = match &spec.router {
+        RouterSpec::Command(_) | RouterSpec::Sandbox(_) => None,
+        RouterSpec::Service(service) => {
+            let path = router.key("service");
+            require_text(&service.name, path.key("name"), problems);
+            if service.new_selector.is_empty() {
+                problems.push(problem(
+                    path.key("newSelector"),
+                    "an empty selector selects nothing",
+                ));
+            }
+            Some("a Service selector")
+        }
+        RouterSpec::GatewayApi(route) => {
+            let path = router.key("gatewayApi");
+            require_text(&route.route, path.key("route"), problems);
+            both(
+                &route.stable_service,
+                &route.new_service,
+                &path,
+                "stableService",
+                "newService",
+                problems,
+            );
+            None
+        }
+        RouterSpec::Contour(proxy) => {
+            let path = router.key("contour");
+            require_text(&proxy.proxy, path.key("proxy"), problems);
+            match (&proxy.weights, &proxy.delegation) {
+                (Some(pair), None) => {
+                    both(
+                        &pair.stable,
+                        &pair.new,
+                        &path.key("weights"),
+                        "stable",
+                        "new",
+                        problems,
+                    );
+                    None
+                }
+                (None, Some(pair)) => {
+                    both(
+                        &pair.stable,
+                        &pair.new,
+                        &path.key("delegation"),
+                        "stable",
+                        "new",
+                        problems,
+                    );
+                    Some("Contour delegation")
+                }
+                (Some(_), Some(_)) => {
+                    problems.push(problem(
+                        path.key("delegation"),
+                        "give `weights` or `delegation`, not both",
+                    ));
+                    None
+                }
+                (None, None) => {
+                    problems.push(
+                        problem(path, "give `weights` (canary) or `delegation` (blue/green)")
+                            .hint("e.g. `weights: {stable: 'web-{{ stable_version }}', new: 'web-{{ version }}'}`"),
+                    );
+                    None
+                }
+            }
+        }
+        RouterSpec::Openshift(route) => {
+            let path = router.key("openshift");
+            require_text(&route.route, path.key("route"), problems);
+            both(
+                &route.stable_service,
+                &route.new_service,
+                &path,
+                "stableService",
+                "newService",
+                problems,
+            );
+            route.switch.then_some("an OpenShift Route switch")
+        }
+    };
+    if let (Some(router), StrategySpec::Canary(canary)) = (switch, &spec.strategy) {
+        check_all_or_nothing(canary, router, root.key("strategy").key("canary"), problems);
+    }
+}
+
+/// Both names are needed; whether they differ depends on the versions, which
+/// `validate` may not know, so the routers check that when they run.
+fn both(
+    stable: &str,
+    new: &str,
+    path: &FieldPath,
+    stable_key: &str,
+    new_key: &str,
+    problems: &mut Vec<Problem>,
+) {
+    require_text(stable, path.key(stable_key), problems);
+    require_text(new, path.key(new_key), problems);
+}
+
+/// A router that moves traffic all at once has no weight between 0 and 100.
+fn check_all_or_nothing(
+    canary: &CanarySpec,
+    router: &str,
+    path: FieldPath,
+    problems: &mut Vec<Problem>,
+) {
+    let hint = "use `strategy: blueGreen`, or a router that splits by weight";
+    match &canary.steps {
+        Some(steps) => {
+            for (index, step) in steps.iter().enumerate() {
+                if (1..=99).contains(&step.weight) {
+                    problems.push(
+                        problem(
+                            path.key("steps").index(index).key("weight"),
+                            format!(
+                                "{router} sends all traffic or none; it cannot send {}%",
+                                step.weight
+                            ),
+                        )
+                        .hint(hint),
+                    );
+                }
+            }
+        }
+        None => {
+            if canary.step.is_some_and(|step| step != 100) {
+                problems.push(
+                    problem(
+                        path.key("step"),
+                        format!("{router} sends all traffic or none; a ramp needs weights"),
+                    )
+                    .hint(hint),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! `target: kubernetes`: render the manifests for a version, server-side apply
+//! them (field manager `greenlight`), and wait for their Deployments like
+//! `kubectl rollout status`. Retiring acts on the version's own objects: those
+//! whose name changes with the version (shared ones, such as the Service the
+//! router switches, are never touched).
+
+pub mod manifests;
+pub mod rollout_status;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use self::manifests::Manifest;
+use self::rollout_status::Rollout;
+use super::Target;
+use crate::clock::Clock;
+use crate::kubernetes::error::{code, describe};
+use crate::kubernetes::objects::Objects;
+use crate::kubernetes::{Cluster, LazyCluster, Resource};
+use crate::provider::ProviderError;
+use crate::release::Release;
+use crate::spec::template::TemplateContext;
+use crate::spec::types::{KubernetesTarget, RetireMode};
+
+pub struct KubernetesTargetProvider {
+    spec: KubernetesTarget,
+    release: Release,
+    context: TemplateContext,
+    /// Manifest paths are relative to it (the spec's folder).
+    base: PathBuf,
+    cluster: LazyCluster,
+    clock: Arc<dyn Clock>,
+}
+
+impl KubernetesTargetProvider {
+    pub fn new(
+        spec: KubernetesTarget,
+        release: Release,
+        context: TemplateContext,
+        base: PathBuf,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let cluster = LazyCluster::new(spec.cluster());
+        Self {
+            spec,
+            release,
+            context,
+            base,
+            cluster,
+            clock,
+        }
+    }
+
+    fn render(&self, version: &str) -> Result<Vec<Manifest>, ProviderError> {
+        let mut context = self.context.clone();
+        context.version = version.to_owned();
+        manifests::render(&self.base, &self.spec.manifests, &context)
+    }
+
+    /// The objects that belong to `version` only: their name differs when the
+    /// manifests are rendered for the release's other version.
+    fn own(&self, version: &str) -> Result<Vec<Manifest>, ProviderError> {
+        let other = if version == self.release.new_version {
+            &self.release.stable_version
+        } else {
+            &self.release.new_version
+        };
+        let shared: Vec<(String, String)> = self
+            .render(other)?
+            .into_iter()
+            .map(|manifest| (manifest.resource.kind, manifest.name))
+            .collect();
+        Ok(self
+            .render(version)?
+            .into_iter()
+            .filter(|manifest| {
+                !shared.contains(&(manifest.resource.kind.clone(), manifest.name.clone()))
+            })
+            .collect())
+    }
+
+    async fn wait(&self, cluster: &Cluster, manifest: &Manifest) -> Result<(), ProviderError> {
+        let deployments = Objects::new(
+            cluster,
+            Resource::deployment(),
+            manifest.namespace.as_deref(),
+        );
+        let pods = Objects::new(cluster, Resource::pod(), manifest.namespace.as_deref());
+        let deadline = self.clock.now() + self.spec.timeout.get();
+        loop {
+            let deployment = deployments.get_existing(&manifest.name).await?;
+            let waiting = match rollout_status::deployment(&deployment) {
+                Rollout::Ready => return Ok(()),
+                Rollout::Failed(reason) => return Err(not_ready(reason)),
+                Rollout::Waiting(what) => what,
+            };
+            let selector = selector(&deployment);
+            if !selector.is_empty()
+                && let Some(reason) = rollout_status::pods(&pods.list(&selector).await?)
+            {
+                return Err(not_ready(reason));
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return Err(ProviderError::new(format!(
+                    "{} was not ready within {}: {waiting}",
+                    deployments.what(&manifest.name),
+                    crate::spec::duration::display(self.spec.timeout.get())
+                ))
+                .with_hint("raise `target.kubernetes.timeout`, or look at the pods' events"));
+            }
+            tracing::info!("{waiting}");
+            self.clock
+                .sleep_until(now + self.spec.poll_interval.get())
+                .await;
+        }
+    }
+}
+
+fn not_ready(reason: String) -> ProviderError {
+    ProviderError::new(reason).with_hint(
+        "`kubectl describe` the pod for its events; fix the image or config and run again",
+    )
+}
+
+/// `spec.selector.matchLabels` as a label selector.
+fn selector(deployment: &Value) -> String {
+    deployment
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(key, value)| value.as_str().map(|value| format!("{key}={value}")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+fn is_deployment(manifest: &Manifest) -> bool {
+    manifest.resource.kind == "Deployment" && manifest.resource.api_version == "apps/v1"
+}
+
+#[async_trait]
+impl Target for KubernetesTargetProvider {
+    fn describe(&self) -> String {
+        format!(
+            "Kubernetes (manifests {}, namespace {})",
+            self.spec.manifests.join(", "),
+            self.cluster.namespace_hint()
+        )
+    }
+
+    fn plan_deploy(&self, version: &str) -> Vec<String> {
+        match self.render(version) {
+            Ok(manifests) => manifests
+                .iter()
+                .map(|manifest| {
+                    let wait = if is_deployment(manifest) {
+                        ", then wait until it is rolled out"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "server-side apply {} (field manager greenlight){wait}",
+                        manifest.title()
+                    )
+                })
+                .collect(),
+            Err(error) => vec![format!("cannot render the manifests: {error}")],
+        }
+    }
+
+    fn plan_retire(&self, version: &str) -> Vec<String> {
+        let delete = version == self.release.new_version || self.spec.retire == RetireMode::Delete;
+        match self.own(version) {
+            Ok(own) => own
+                .iter()
+                .filter(|manifest| delete || is_deployment(manifest))
+                .map(|manifest| {
+                    if delete {
+                        format!("delete {}", manifest.title())
+                    } else {
+                        format!("scale {} to 0 replicas", manifest.title())
+                    }
+                })
+                .collect(),
+            Err(error) => vec![format!("cannot render the manifests: {error}")],
+        }
+    }
+
+    async fn deploy(&self, version: &str) -> Result<(), ProviderError> {
+        let manifests = self.render(version)?;
+        let cluster = self.cluster.get().await?;
+        for manifest in &manifests {
+            Objects::new(
+                cluster,
+                manifest.resource.clone(),
+                manifest.namespace.as_deref(),
+            )
+            .apply(&manifest.name, &manifest.object)
+            .await?;
+        }
+        for manifest in manifests.iter().filter(|manifest| is_deployment(manifest)) {
+            self.wait(cluster, manifest).await?;
+        }
+        Ok(())
+    }
+
+    async fn retire(&self, version: &str) -> Result<(), ProviderError> {
+        // After a rollback the new version goes; after promotion the old one
+        // goes the way the spec says.
+        let delete = version == self.release.new_version || self.spec.retire == RetireMode::Delete;
+        let own = self.own(version)?;
+        let cluster = self.cluster.get().await?;
+        for manifest in own.iter().rev() {
+            let objects = Objects::new(
+                cluster,
+                manifest.resource.clone(),
+                manifest.namespace.as_deref(),
+            );
+            if delete {
+                objects.delete(&manifest.name).await?;
+            } else if is_deployment(manifest) {
+                match objects
+                    .merge_patch(&manifest.name, &json!({"spec": {"replicas": 0}}))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(error) if code(&error) == Some(404) => {}
+                    Err(error) => {
+                        return Err(describe(
+                            &error,
+                            "scaling down",
+                            &objects.what(&manifest.name),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
