@@ -33,12 +33,15 @@ pub enum AppError {
     Usage(String),
     #[error("{0}")]
     Provider(String),
+    /// Nothing was done because a person must decide first (exit code 3).
+    #[error("halted: {0}")]
+    Halted(String),
 }
 
 /// Stands in for versions `validate` is not told about.
-const UNKNOWN_VERSION: &str = "0.0.0-validate";
+pub(crate) const UNKNOWN_VERSION: &str = "0.0.0-validate";
 
-fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppError> {
+pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppError> {
     let file = args.config.display().to_string();
     let text = std::fs::read_to_string(&args.config).map_err(|error| {
         AppError::Usage(format!(
@@ -59,7 +62,7 @@ fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppErr
     Ok(load(&file, &text, &options)?)
 }
 
-fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
+pub(crate) fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
     let name = &spec.metadata.name;
     match &spec.state {
         Some(StateSpec::File(path)) => Box::new(FileStateStore::new(path)),
@@ -123,7 +126,7 @@ async fn resolve(args: &SpecArgs) -> Result<(LoadedSpec, Box<dyn StateStore>), A
 }
 
 /// Paths in a spec are relative to the folder it is in.
-fn spec_folder(config: &Path) -> &Path {
+pub(crate) fn spec_folder(config: &Path) -> &Path {
     config.parent().unwrap_or(Path::new("."))
 }
 
@@ -319,7 +322,11 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
 
 /// Writes `--report` and `--summary`; a failure is a warning, never a new
 /// outcome. Returns the files that were written.
-fn write_reports<'a>(report: &Report, args: &'a RolloutArgs, title: Option<&str>) -> Written<'a> {
+pub(crate) fn write_reports<'a>(
+    report: &Report,
+    args: &'a RolloutArgs,
+    title: Option<&str>,
+) -> Written<'a> {
     let report_written = args.report.as_deref().filter(|path| {
         json::write(report, path)
             .map_err(|error| tracing::warn!("{error}"))
@@ -376,7 +383,7 @@ async fn next_signal() -> Option<&'static str> {
 }
 
 /// Who runs this rollout: the CI run, or this host and process.
-fn holder() -> String {
+pub(crate) fn holder() -> String {
     let facts = crate::ci::detect(|name| std::env::var(name).ok());
     facts.run_url.unwrap_or_else(|| {
         let host = std::env::var("HOSTNAME")

@@ -27,8 +27,26 @@ pub enum Command {
     Validate(SpecArgs),
     /// Print the JSON Schema of the rollout spec.
     Schema,
+    /// Send all traffic to the new version of the rollout in progress (or halted) at once.
+    Promote(ManualArgs),
+    /// Put all traffic back on the stable version and remove the new one; with --version V
+    /// (not the stable one), switch all traffic to V at once.
+    Rollback(ManualArgs),
+    /// Stop the rollout in progress: all traffic back on stable, the new version left running.
+    Abort(ManualArgs),
+    /// Show the recorded state of the rollout and the weight the router reports now.
+    Status(ManualArgs),
     /// Run a real canary against a local sandbox: two versions, a weighted proxy, live load.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManualArgs {
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// Act even though another job holds the rollout's lock (stop that job first).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod judge;
 pub mod kubernetes;
+pub mod manual;
 pub mod metrics;
 pub mod plan_text;
 pub mod process;

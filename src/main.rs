@@ -4,6 +4,7 @@ use clap::Parser;
 use greenlight::app::{self, AppError};
 use greenlight::cli::{Cli, Command};
 use greenlight::engine::Outcome;
+use greenlight::manual::Manual;
 
 fn main() -> ExitCode {
     // Before anything is printed: the runner hides these values from the log.
@@ -54,6 +55,11 @@ fn main() -> ExitCode {
             Command::Plan(args) => app::plan(args).await,
             Command::Validate(args) => app::validate(args).map(|()| Outcome::Planned),
             Command::Demo(args) => greenlight::demo::run(args).await,
+            // Done as asked is exit 0, whatever the outcome (DESIGN.md).
+            Command::Promote(args) => manual(Manual::Promote, args).await,
+            Command::Rollback(args) => manual(Manual::Rollback, args).await,
+            Command::Abort(args) => manual(Manual::Abort, args).await,
+            Command::Status(args) => manual(Manual::Status, args).await,
             Command::Schema => {
                 println!("{}", greenlight::spec::schema::json_schema());
                 Ok(Outcome::Planned)
@@ -64,9 +70,18 @@ fn main() -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {
             report_error(&error);
-            ExitCode::from(1)
+            ExitCode::from(match error {
+                AppError::Halted(_) => Outcome::Halted.exit_code(),
+                _ => 1,
+            })
         }
     }
+}
+
+async fn manual(command: Manual, args: &greenlight::cli::ManualArgs) -> Result<Outcome, AppError> {
+    greenlight::manual::run(command, args)
+        .await
+        .map(|_| Outcome::Planned)
 }
 
 fn report_error(error: &AppError) {

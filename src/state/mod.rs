@@ -36,6 +36,8 @@ pub enum RecordPhase {
     RolledBack,
     Halted,
     Failed,
+    /// Stopped by `greenlight abort`: traffic on stable, the new version left running.
+    Aborted,
 }
 
 #[async_trait]

@@ -17,19 +17,16 @@ fn greenlight() -> Command {
 }
 
 #[test]
-fn help_lists_only_the_subcommands_that_work() {
+fn help_lists_every_subcommand() {
     let assert = greenlight().arg("--help").assert().success();
     let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
-    for command in ["run", "plan", "validate", "schema", "demo"] {
+    let commands = [
+        "run", "plan", "validate", "schema", "demo", "promote", "rollback", "abort", "status",
+    ];
+    for command in commands {
         assert!(
             help.contains(&format!("  {command} ")),
             "{command} missing from:\n{help}"
-        );
-    }
-    for later in ["status", "promote", "rollback", "abort"] {
-        assert!(
-            !help.contains(&format!("  {later} ")),
-            "{later} is listed but not built:\n{help}"
         );
     }
 }

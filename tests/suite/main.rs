@@ -11,5 +11,6 @@ mod github;
 mod github_action;
 mod gitlab;
 mod kubernetes;
+mod manual;
 mod reports;
 mod spec_errors;

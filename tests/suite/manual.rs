@@ -1,0 +1,160 @@
+//! `promote`, `rollback`, `abort` and `status`: what a person runs by hand
+//! (a `workflow_dispatch` job), through the real binary.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use tempfile::TempDir;
+
+use crate::support::file_driven_spec;
+
+fn greenlight(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    let spec = file_driven_spec(dir);
+    let mut command = Command::cargo_bin("greenlight").expect("the greenlight binary is built");
+    command.arg(args[0]).arg("-f").arg(spec).args(&args[1..]);
+    command
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI")
+        .assert()
+}
+
+fn record(dir: &Path, phase: &str, weight: u8, holder: Option<&str>) {
+    let holder = holder
+        .map(|holder| format!(r#","holder":"{holder}""#))
+        .unwrap_or_default();
+    std::fs::write(
+        dir.join("state.json"),
+        format!(
+            r#"{{"name":"checkout","stableVersion":"v1","newVersion":"v2","phase":"{phase}","weight":{weight}{holder},"updatedAt":"2026-01-01T00:00:00.000Z"}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("weight"), format!("{weight}\n")).unwrap();
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+}
+
+fn state(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&read(dir, "state.json")).expect("the state record is JSON")
+}
+
+#[test]
+fn promote_finishes_a_halted_rollout_at_once() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "halted", 20, None);
+    let report = dir.path().join("report.json");
+    greenlight(
+        dir.path(),
+        &["promote", "--report", report.to_str().unwrap()],
+    )
+    .code(0)
+    .stderr(contains("v2 promoted by hand; v1 retired"));
+    assert_eq!(read(dir.path(), "weight").trim(), "100");
+    assert_eq!(read(dir.path(), "log"), "retire v1\n");
+    let state = state(dir.path());
+    assert_eq!(
+        (state["phase"].as_str(), state["stableVersion"].as_str()),
+        (Some("promoted"), Some("v2"))
+    );
+    let report: serde_json::Value = serde_json::from_str(&read(dir.path(), "report.json")).unwrap();
+    assert_eq!(report["outcome"], "promoted");
+}
+
+#[test]
+fn rollback_needs_force_to_take_over_a_running_job() {
+    let dir = TempDir::new().unwrap();
+    record(
+        dir.path(),
+        "in_progress",
+        60,
+        Some("https://ci.example/run/7"),
+    );
+    greenlight(dir.path(), &["rollback"])
+        .code(3)
+        .stderr(contains("held by https://ci.example/run/7"));
+    assert_eq!(
+        read(dir.path(), "weight").trim(),
+        "60",
+        "nothing changed without --force"
+    );
+
+    greenlight(dir.path(), &["rollback", "--force"])
+        .code(0)
+        .stderr(contains("all traffic is on v1; v2 removed"));
+    assert_eq!(read(dir.path(), "weight").trim(), "0");
+    assert_eq!(read(dir.path(), "log"), "retire v2\n");
+    assert_eq!(state(dir.path())["phase"], "rolled_back");
+}
+
+#[test]
+fn rollback_to_an_earlier_version_after_promotion() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "promoted", 0, None);
+    greenlight(dir.path(), &["rollback", "--version", "v0"])
+        .code(0)
+        .stderr(contains("rolled back by hand from v1 to v0"));
+    assert_eq!(read(dir.path(), "weight").trim(), "100");
+    assert_eq!(read(dir.path(), "log"), "deploy v0\nretire v1\n");
+    assert_eq!(state(dir.path())["stableVersion"], "v0");
+}
+
+#[test]
+fn abort_puts_traffic_back_and_leaves_the_new_version_running() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "halted", 20, None);
+    greenlight(dir.path(), &["abort"])
+        .code(0)
+        .stderr(contains("v2 is left running"));
+    assert_eq!(read(dir.path(), "weight").trim(), "0");
+    assert_eq!(read(dir.path(), "log"), "", "nothing removed");
+    assert_eq!(state(dir.path())["phase"], "aborted");
+}
+
+#[test]
+fn status_shows_the_record_and_the_live_weight_and_changes_nothing() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "halted", 20, None);
+    let before = read(dir.path(), "state.json");
+    greenlight(dir.path(), &["status"])
+        .code(0)
+        .stdout(contains("checkout: Halted"))
+        .stdout(contains("new version:    v2 at 20%"))
+        .stdout(contains("command router sends 20% to the new version now"));
+    assert_eq!(read(dir.path(), "state.json"), before);
+}
+
+#[test]
+fn with_nothing_in_progress_the_error_says_what_to_pass() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "promoted", 0, None);
+    greenlight(dir.path(), &["promote"])
+        .code(1)
+        .stderr(contains(
+            "nothing to promote: no rollout of this service is in progress (stable version v1)",
+        ));
+    greenlight(dir.path(), &["rollback"])
+        .code(1)
+        .stderr(contains("pass --version with the version to go back to"));
+}
+
+#[test]
+fn an_unverified_change_is_a_failure_with_exit_1() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "halted", 20, None);
+    // The router's `get` reads this file; make it unwritable so `set` fails.
+    std::fs::remove_file(dir.path().join("weight")).unwrap();
+    std::fs::create_dir(dir.path().join("weight")).unwrap();
+    let report = dir.path().join("report.json");
+    greenlight(
+        dir.path(),
+        &["promote", "--report", report.to_str().unwrap()],
+    )
+    .code(1)
+    .stderr(contains("setting 100%"));
+    let report: serde_json::Value = serde_json::from_str(&read(dir.path(), "report.json")).unwrap();
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(state(dir.path())["phase"], "failed");
+}
