@@ -5,5 +5,6 @@ mod support;
 mod cli;
 mod demo;
 mod engine;
+mod haproxy_prometheus;
 mod reports;
 mod spec_errors;

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::clock::Clock;
+use crate::clock::Clock;
 use crate::provider::ProviderError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,8 @@ where
     let start = clock.now();
     loop {
         let open = sessions().await?;
-        let waited = clock.now().saturating_duration_since(start);
+        let now = clock.now();
+        let waited = now.duration_since(start).unwrap_or(Duration::ZERO);
         if open == 0 {
             return Ok(DrainOutcome::Drained { waited });
         }
@@ -40,40 +41,21 @@ where
             });
         }
         // Never sleep past the deadline.
-        clock.sleep(interval.min(timeout - waited)).await;
+        clock
+            .sleep_until(now + interval.min(timeout - waited))
+            .await;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-    use std::time::Instant;
+    use std::time::UNIX_EPOCH;
 
     use super::*;
+    use crate::clock::ManualClock;
 
-    /// A clock whose time only moves when someone sleeps.
-    struct FakeClock {
-        start: Instant,
-        offset: Mutex<Duration>,
-    }
-
-    impl FakeClock {
-        fn new() -> Self {
-            Self {
-                start: Instant::now(),
-                offset: Mutex::new(Duration::ZERO),
-            }
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Clock for FakeClock {
-        fn now(&self) -> Instant {
-            self.start + *self.offset.lock().unwrap()
-        }
-        async fn sleep(&self, duration: Duration) {
-            *self.offset.lock().unwrap() += duration;
-        }
+    fn clock() -> ManualClock {
+        ManualClock::starting_at(UNIX_EPOCH)
     }
 
     fn scripted(
@@ -85,7 +67,7 @@ mod tests {
 
     #[tokio::test]
     async fn drained_once_sessions_reach_zero() {
-        let clock = FakeClock::new();
+        let clock = clock();
         let outcome = wait_until_empty(
             scripted(vec![3, 2, 0]),
             Duration::from_secs(10),
@@ -104,7 +86,7 @@ mod tests {
 
     #[tokio::test]
     async fn times_out_at_the_deadline_without_oversleeping() {
-        let clock = FakeClock::new();
+        let clock = clock();
         let outcome = wait_until_empty(
             scripted(vec![5; 100]),
             Duration::from_millis(2500),
@@ -124,7 +106,7 @@ mod tests {
 
     #[tokio::test]
     async fn zero_timeout_still_checks_once() {
-        let clock = FakeClock::new();
+        let clock = clock();
         let outcome = wait_until_empty(
             scripted(vec![0]),
             Duration::ZERO,
@@ -138,7 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn provider_errors_stop_the_wait() {
-        let clock = FakeClock::new();
+        let clock = clock();
         let err = wait_until_empty(
             || std::future::ready(Err::<u64, _>(ProviderError::new("socket gone"))),
             Duration::from_secs(5),

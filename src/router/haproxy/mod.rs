@@ -6,7 +6,6 @@
 
 mod address;
 mod client;
-mod clock;
 mod config;
 mod drain;
 mod router;
@@ -16,7 +15,6 @@ mod stat;
 
 pub use address::{BadAddress, RuntimeApiAddress};
 pub use client::RuntimeApi;
-pub use clock::{Clock, SystemClock};
 pub use config::{DEFAULT_TIMEOUT, HaproxyConfig};
 pub use drain::DrainOutcome;
 pub use router::{HaproxyRouter, ServerAdminState};

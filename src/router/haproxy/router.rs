@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use super::client::RuntimeApi;
-use super::clock::Clock;
 use super::config::HaproxyConfig;
 use super::drain::{DrainOutcome, wait_until_empty};
 use super::servers_state::{self, ServerState};
 use super::{split, stat};
+use crate::clock::Clock;
 use crate::provider::ProviderError;
 use crate::router::{Router, Weight};
 

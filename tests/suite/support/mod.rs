@@ -1,7 +1,16 @@
 //! A small given/when/then DSL over in-memory providers and a virtual clock,
-//! so every strategy and failure path of the engine runs in milliseconds.
+//! so every strategy and failure path of the engine runs in milliseconds; and
+//! real HAProxy and Prometheus processes for the provider tests. Everything
+//! started here stops when its handle drops, also when a test panics; a
+//! missing program fails the test with the command that installs it.
 
+pub mod haproxy;
+pub mod http_server;
 pub mod memory;
+pub mod net;
+pub mod process;
+pub mod prometheus;
+pub mod wait;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,54 +1,62 @@
 //! The HAProxy router and the Prometheus and HTTP JSON metric sources against real programs:
-//! haproxy and prometheus from Debian, and app servers from the test support.
-
-mod support;
+//! haproxy and prometheus from Debian, and the sandbox's app servers.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use greenlight::clock::SystemClock;
 use greenlight::metrics::http::{HttpJsonConfig, HttpJsonSource};
 use greenlight::metrics::prometheus::{PrometheusAuth, PrometheusConfig, PrometheusSource};
 use greenlight::metrics::{Measurement, MetricSource};
 use greenlight::provider::ProviderError;
 use greenlight::router::haproxy::{
-    DrainOutcome, HaproxyConfig, HaproxyRouter, RuntimeApiAddress, ServerAdminState, SystemClock,
+    DrainOutcome, HaproxyConfig, HaproxyRouter, RuntimeApiAddress, ServerAdminState,
 };
 use greenlight::router::{Router, Weight};
-use support::app::{App, Behaviour};
-use support::haproxy::{BACKEND, Haproxy};
-use support::http_server::{HttpServer, Response};
-use support::prometheus::Prometheus;
-use support::{http_client, wait};
+use greenlight::sandbox::{AppServer, Faults};
+
+use crate::support::haproxy::{BACKEND, Haproxy};
+use crate::support::http_server::{HttpServer, Response};
+use crate::support::net::{free_port, http_client};
+use crate::support::prometheus::Prometheus;
+use crate::support::wait;
 
 fn pct(p: u8) -> Weight {
     Weight::new(p).unwrap()
 }
 
+async fn app(version: &str, faults: Faults) -> AppServer {
+    AppServer::start(version, faults)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start app {version}: {e}"))
+}
+
 /// HAProxy in front of `stable` and `new` app servers, all healthy, all traffic on stable.
 struct Setup {
     haproxy: Haproxy,
-    stable: Vec<App>,
-    new: Vec<App>,
+    stable: Vec<AppServer>,
+    new: Vec<AppServer>,
 }
 
 impl Setup {
     async fn start(stable: usize, new: usize) -> Setup {
         let mut stable_apps = Vec::new();
         for _ in 0..stable {
-            stable_apps.push(App::start("stable", Behaviour::default()).await);
+            stable_apps.push(app("stable", Faults::NONE).await);
         }
         let mut new_apps = Vec::new();
         for _ in 0..new {
-            new_apps.push(App::start("new", Behaviour::default()).await);
+            new_apps.push(app("new", Faults::NONE).await);
         }
-        let servers = |prefix: &str, apps: &[App], weight: u16| -> Vec<(String, SocketAddr, u16)> {
-            apps.iter()
-                .enumerate()
-                .map(|(i, a)| (format!("{prefix}{}", i + 1), a.server.addr, weight))
-                .collect()
-        };
+        let servers =
+            |prefix: &str, apps: &[AppServer], weight: u16| -> Vec<(String, SocketAddr, u16)> {
+                apps.iter()
+                    .enumerate()
+                    .map(|(i, a)| (format!("{prefix}{}", i + 1), a.addr(), weight))
+                    .collect()
+            };
         let (s, n) = (
             servers("stable", &stable_apps, 256),
             servers("new", &new_apps, 0),
@@ -90,7 +98,7 @@ impl Setup {
                 .text()
                 .await
                 .unwrap();
-            on_new += usize::from(body.starts_with("new"));
+            on_new += usize::from(body.contains("from new"));
         }
         on_new
     }
@@ -159,7 +167,7 @@ async fn haproxy_traffic_follows_the_weights() {
     router.set_weight(pct(50)).await.unwrap();
     // roundrobin with equal weights alternates exactly.
     assert_eq!(setup.send(10).await, 5);
-    assert!(setup.stable[0].served() > 0 && setup.new[0].served() > 0);
+    assert!(setup.stable[0].request_count() > 0 && setup.new[0].request_count() > 0);
 }
 
 #[tokio::test]
@@ -318,10 +326,9 @@ async fn hold_a_session(setup: &Setup, router: &HaproxyRouter) -> tokio::task::J
 async fn haproxy_drain_waits_until_the_last_session_ends() {
     let setup = Setup::start(1, 1).await;
     let router = setup.router();
-    setup.stable[0].set(Behaviour {
-        delay: Duration::from_millis(800),
-        ..Behaviour::default()
-    });
+    setup.stable[0]
+        .set_faults(Faults::slow(Duration::from_millis(800)))
+        .unwrap();
     let request = hold_a_session(&setup, &router).await;
     router.set_weight(Weight::FULL).await.unwrap();
     let outcome = router
@@ -351,10 +358,9 @@ async fn haproxy_drain_waits_until_the_last_session_ends() {
 async fn haproxy_drain_times_out_while_a_session_stays_open() {
     let setup = Setup::start(1, 1).await;
     let router = setup.router();
-    setup.stable[0].set(Behaviour {
-        delay: Duration::from_secs(3),
-        ..Behaviour::default()
-    });
+    setup.stable[0]
+        .set_faults(Faults::slow(Duration::from_secs(3)))
+        .unwrap();
     let request = hold_a_session(&setup, &router).await;
     let outcome = router
         .drain(
@@ -418,10 +424,7 @@ async fn prometheus_reads_haproxy_exporter_metrics() {
     assert_eq!(measure_until(&weight, |v| v == 26.0).await, 26.0);
 
     // The new version fails every request while it takes half the traffic.
-    setup.new[0].set(Behaviour {
-        fail_percent: 100,
-        ..Behaviour::default()
-    });
+    setup.new[0].set_faults(Faults::failing(1.0)).unwrap();
     router.set_weight(pct(50)).await.unwrap();
     let web = setup.haproxy.web;
     let traffic = tokio::spawn(async move {
@@ -694,7 +697,7 @@ async fn http_json_source_reads_numbers_and_tells_no_data_from_errors() {
 #[tokio::test]
 async fn http_json_source_unreachable_names_the_address() {
     // A port we bound and released: nothing listens there.
-    let port = support::free_port();
+    let port = free_port();
     let source = HttpJsonSource::with_env(
         HttpJsonConfig {
             url: format!("http://127.0.0.1:{port}/x?token=secret"),
