@@ -141,6 +141,16 @@ pub fn provider_context(
 /// Builds every provider the spec names.
 pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Providers, AppError> {
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
+    let prometheus = spec
+        .analysis
+        .as_ref()
+        .and_then(|analysis| analysis.prometheus.as_ref());
+    // The error names the metric, since several share one kind of source.
+    let source = |name: &str, query| {
+        crate::metrics::from_spec(query, prometheus, context).map_err(|error| {
+            AppError::Provider(error.context(format!("metric `{name}`")).to_string())
+        })
+    };
     Ok(Providers {
         target: crate::target::from_spec(&spec.target, context).map_err(provider)?,
         router: crate::router::from_spec(&spec.router, context).map_err(provider)?,
@@ -148,9 +158,14 @@ pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Provid
             .analysis
             .iter()
             .flat_map(|analysis| &analysis.metrics)
-            .map(|metric| crate::metrics::from_spec(metric, context))
-            .collect::<Result<_, _>>()
-            .map_err(provider)?,
+            .map(|metric| source(&metric.name, &metric.query))
+            .collect::<Result<_, _>>()?,
+        waits: spec
+            .analysis
+            .iter()
+            .flat_map(|analysis| &analysis.before_retire)
+            .map(|gate| source(&gate.name, &gate.query))
+            .collect::<Result<_, _>>()?,
         smoke: Box::new(SmokeSuite::new(
             spec.smoke.clone(),
             context.release.clone(),

@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use crate::clock::{Clock, rfc3339_millis};
 use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
 use crate::metrics::MetricSource;
+use crate::provider::ProviderError;
 use crate::report::{Report, Reporter};
 use crate::router::{Router, Weight};
 use crate::smoke::SmokeChecks;
@@ -20,6 +21,8 @@ pub struct Providers {
     pub router: Box<dyn Router>,
     /// One per gate, in plan order.
     pub metrics: Vec<Box<dyn MetricSource>>,
+    /// One per wait-until gate (`Plan::before_retire`), in plan order.
+    pub waits: Vec<Box<dyn MetricSource>>,
     pub smoke: Box<dyn SmokeChecks>,
 }
 
@@ -76,6 +79,13 @@ pub async fn run(
                 clock.sleep_until(deadline).await;
                 Input::Woke
             }
+            Action::Drain(side) => Input::Drained(providers.router.drain(side).await),
+            Action::MeasureWait(index) => Input::WaitMeasured(match providers.waits.get(index) {
+                Some(source) => source.measure().await,
+                None => Err(ProviderError::new(format!(
+                    "internal error: no source for wait-until gate {index}"
+                ))),
+            }),
             Action::Retire { version } => Input::Retired(providers.target.retire(&version).await),
             Action::Finish(outcome) => {
                 let reason = state.reason.clone().unwrap_or_default();

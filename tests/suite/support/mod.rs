@@ -15,6 +15,7 @@ pub mod wait;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use greenlight::clock::ManualClock;
+use greenlight::engine::plan::Waiting;
 use greenlight::engine::{Engine, EventKind, Outcome, Plan};
 use greenlight::report::Report;
 use greenlight::runner::{self, Providers};
@@ -37,6 +38,7 @@ pub fn spec_yaml(body: &str) -> String {
 pub struct Given {
     plan: Plan,
     metrics: Vec<(String, ScriptedMetric)>,
+    waits: Vec<(String, ScriptedMetric)>,
     router: MemoryRouter,
     target: MemoryTarget,
     smoke: MemorySmoke,
@@ -61,9 +63,15 @@ pub fn given(body: &str) -> Given {
         .flat_map(|analysis| &analysis.gates)
         .map(|gate| (gate.metric.clone(), ScriptedMetric::new(vec![data(0.0)])))
         .collect();
+    let waits = plan
+        .before_retire
+        .iter()
+        .map(|gate| (gate.metric.clone(), ScriptedMetric::new(vec![data(0.0)])))
+        .collect();
     Given {
         plan,
         metrics,
+        waits,
         router: MemoryRouter::default(),
         target: MemoryTarget::default(),
         smoke: MemorySmoke::default(),
@@ -78,6 +86,22 @@ impl Given {
             panic!("no gate named {metric}")
         };
         *source = ScriptedMetric::new(answers);
+        self
+    }
+
+    /// What the wait-until gate `metric` answers, measurement by measurement.
+    pub fn wait_gate(mut self, metric: &str, answers: Vec<memory::Answer>) -> Self {
+        let slot = self.waits.iter_mut().find(|(name, _)| name == metric);
+        let Some((_, source)) = slot else {
+            panic!("no wait-until gate named {metric}")
+        };
+        *source = ScriptedMetric::new(answers);
+        self
+    }
+
+    /// Drain before removing a version, as `router.haproxy.drain` asks.
+    pub fn drain(mut self, timeout: Duration, interval: Duration) -> Self {
+        self.plan.drain = Some(Waiting { timeout, interval });
         self
     }
 
@@ -106,6 +130,7 @@ impl Given {
         };
         let metrics: Vec<ScriptedMetric> =
             self.metrics.into_iter().map(|(_, metric)| metric).collect();
+        let waits: Vec<ScriptedMetric> = self.waits.into_iter().map(|(_, wait)| wait).collect();
         let providers = Providers {
             target: Box::new(self.target.clone()),
             router: Box::new(self.router.clone()),
@@ -114,6 +139,10 @@ impl Given {
                 .map(|metric| Box::new(metric.clone()) as _)
                 .collect(),
             smoke: Box::new(self.smoke.clone()),
+            waits: waits
+                .iter()
+                .map(|wait| Box::new(wait.clone()) as _)
+                .collect(),
         };
         let report = runner::run(&engine, &providers, &clock, &mut [], None).await;
         Then {
@@ -121,6 +150,7 @@ impl Given {
             router: self.router,
             target: self.target,
             metrics,
+            waits,
         }
     }
 }
@@ -130,6 +160,7 @@ pub struct Then {
     pub router: MemoryRouter,
     pub target: MemoryTarget,
     pub metrics: Vec<ScriptedMetric>,
+    pub waits: Vec<ScriptedMetric>,
 }
 
 impl Then {
