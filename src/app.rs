@@ -255,6 +255,13 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     }
     let context = provider_context(&loaded, None)?;
     let providers = providers(&loaded.spec, &context)?;
+    // Nothing is deployed when the router cannot even be read.
+    providers.router.preflight().await.map_err(|error| {
+        AppError::Provider(format!(
+            "{}: {error}; nothing was changed",
+            providers.router.describe()
+        ))
+    })?;
     let engine = engine(&loaded);
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
         crate::ci::is_github_actions(),

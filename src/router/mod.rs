@@ -76,6 +76,11 @@ pub trait Router: Send + Sync {
     fn describe(&self) -> String;
     /// The exact changes `set_weight(weight)` would make, for `plan`; no I/O.
     fn plan(&self, weight: Weight) -> Vec<String>;
+    /// Checks, before anything changes, that the router can be reached and knows
+    /// what the spec names; routers that cannot tell before a deploy do nothing.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
     /// What the router does now, read from the router itself.
     async fn weight(&self) -> Result<Weight, ProviderError>;
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError>;

@@ -20,6 +20,7 @@ use crate::support::haproxy::{BACKEND, Haproxy};
 use crate::support::http_server::{HttpServer, Response};
 use crate::support::net::{free_port, http_client};
 use crate::support::prometheus::Prometheus;
+use crate::support::rollout::{HaproxyRollout, Steps, describe};
 use crate::support::wait;
 
 fn pct(p: u8) -> Weight {
@@ -737,4 +738,180 @@ fn the_example_haproxy_and_prometheus_configs_are_valid() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+// ------------------------------------------------- whole rollouts through the real binary
+
+fn events(report: &serde_json::Value, kind: &str) -> usize {
+    report["timeline"].as_array().map_or(0, |timeline| {
+        timeline.iter().filter(|e| e["kind"] == kind).count()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_of_a_healthy_version_is_promoted_and_haproxy_agrees() {
+    let rollout = HaproxyRollout::start(Faults::NONE).await;
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        HaproxyRollout::error_rate(),
+        &Steps::default(),
+    );
+    let output = rollout.run(&spec).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "promoted");
+    // Every step measured real data (a value), not "no data".
+    let gates: Vec<&serde_json::Value> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "gate")
+        .collect();
+    assert!(gates.len() >= 4, "{gates:?}");
+    assert!(
+        gates
+            .iter()
+            .all(|g| g["verdict"] == "pass" && g["value"].is_number()),
+        "{gates:?}"
+    );
+    assert_eq!(events(&report, "drained"), 1);
+    // HAProxy itself: all weight on new1, stable1 drained.
+    assert_eq!(rollout.weights(), (0, 256));
+    assert!(
+        rollout
+            .haproxy
+            .command("show servers state app")
+            .contains(" stable1 127.0.0.1 2 8 "),
+        "stable1 is left in drain"
+    );
+    assert_eq!(rollout.target_log(), "deploy v2\nretire v1\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_of_a_version_failing_20_percent_is_rolled_back_in_haproxy() {
+    let rollout = HaproxyRollout::start(Faults::failing(0.2)).await;
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        HaproxyRollout::error_rate(),
+        &Steps::default(),
+    );
+    let output = rollout.run(&spec).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "rolled_back");
+    // The value depends on where the rate window falls; the 20% fault puts it far above 5%.
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("`error-rate` was 0.") && reason.contains("outside ≤ 0.05"),
+        "{reason}"
+    );
+    assert_eq!(events(&report, "promoted"), 0);
+    assert_eq!(
+        rollout.weights(),
+        (256, 0),
+        "stable at full weight, new at 0"
+    );
+    assert_eq!(rollout.target_log(), "deploy v2\nretire v2\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_halts_when_prometheus_stops_in_the_middle_and_never_promotes() {
+    let mut rollout = HaproxyRollout::start(Faults::NONE).await;
+    let steps = Steps {
+        hold: "20s",
+        ..Steps::default()
+    };
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        HaproxyRollout::error_rate(),
+        &steps,
+    );
+    let child = rollout
+        .command(&spec)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Step 1 is live once HAProxy gives new1 its 20% (51 of 256).
+    wait::until(
+        "step 1's weights in HAProxy",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || {
+            std::future::ready(match rollout.weights() {
+                (205, 51) => Ok(()),
+                other => Err(format!("{other:?}")),
+            })
+        },
+    )
+    .await;
+    rollout.prometheus.stop();
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("greenlight halts within the error limit")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "halted");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("`error-rate`: the metric provider failed 3 time(s) in a row: cannot connect to Prometheus at "),
+        "{reason}"
+    );
+    assert_eq!(events(&report, "promoted"), 0);
+    assert_eq!(rollout.weights(), (205, 51), "traffic stays where it was");
+    assert_eq!(rollout.target_log(), "deploy v2\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_with_an_unreachable_socket_exits_1_naming_it_and_changes_nothing() {
+    let rollout = HaproxyRollout::start(Faults::NONE).await;
+    let missing = rollout
+        .dir
+        .path()
+        .join("no-such.sock")
+        .display()
+        .to_string();
+    let spec = rollout.spec(&missing, HaproxyRollout::error_rate(), &Steps::default());
+    let output = rollout.run(&spec).await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to the HAProxy runtime API at {missing}: "
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(rollout.weights(), (256, 0));
+    assert_eq!(rollout.target_log(), "", "nothing was deployed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_with_bad_promql_names_the_metric_and_quotes_prometheus() {
+    let rollout = HaproxyRollout::start(Faults::NONE).await;
+    let steps = Steps {
+        consecutive_error_limit: 1,
+        ..Steps::default()
+    };
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        "sum(rate(haproxy_server_http_responses_total[3s]",
+        &steps,
+    );
+    let output = rollout.run(&spec).await;
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let reason = rollout.report()["reason"].as_str().unwrap().to_owned();
+    let expected = format!(
+        "`error-rate`: the metric provider failed 1 time(s) in a row: Prometheus at {}/: HTTP 400 Bad Request, bad_data: ",
+        rollout.prometheus.url()
+    );
+    assert!(reason.starts_with(&expected), "{reason}");
+    // Prometheus's own words.
+    assert!(reason.contains("parse error"), "{reason}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&expected));
+    assert_eq!(
+        rollout.weights(),
+        (205, 51),
+        "halted where it was, never promoted"
+    );
 }

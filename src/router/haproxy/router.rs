@@ -332,6 +332,11 @@ impl Router for HaproxyRouter {
             .collect()
     }
 
+    /// The socket answers, the backend exists and has every configured server.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        self.checked_servers().await.map(drop)
+    }
+
     fn plan_drain(&self, side: Side) -> Vec<String> {
         let servers = self.side(side);
         servers
