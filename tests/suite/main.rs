@@ -6,5 +6,6 @@ mod cli;
 mod demo;
 mod engine;
 mod haproxy_prometheus;
+mod prometheus_conformance;
 mod reports;
 mod spec_errors;

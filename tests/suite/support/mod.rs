@@ -10,6 +10,7 @@ pub mod memory;
 pub mod net;
 pub mod process;
 pub mod prometheus;
+pub mod reference;
 pub mod rollout;
 pub mod wait;
 
