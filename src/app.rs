@@ -86,7 +86,7 @@ fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
         return Some(target.cluster());
     }
     match &spec.router {
-        RouterSpec::Command(_) | RouterSpec::Sandbox(_) => None,
+        RouterSpec::Command(_) | RouterSpec::Sandbox(_) | RouterSpec::Haproxy(_) => None,
         RouterSpec::Service(router) => Some(router.cluster()),
         RouterSpec::GatewayApi(router) => Some(router.cluster()),
         RouterSpec::Contour(router) => Some(router.cluster()),
@@ -173,6 +173,16 @@ pub fn providers(
     clock: Arc<dyn Clock>,
 ) -> Result<Providers, AppError> {
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
+    let prometheus = spec
+        .analysis
+        .as_ref()
+        .and_then(|analysis| analysis.prometheus.as_ref());
+    // The error names the metric, since several share one kind of source.
+    let source = |name: &str, query| {
+        crate::metrics::from_spec(query, prometheus, context).map_err(|error| {
+            AppError::Provider(error.context(format!("metric `{name}`")).to_string())
+        })
+    };
     Ok(Providers {
         target: crate::target::from_spec(&spec.target, context).map_err(provider)?,
         router: crate::router::from_spec(&spec.router, context).map_err(provider)?,
@@ -180,9 +190,14 @@ pub fn providers(
             .analysis
             .iter()
             .flat_map(|analysis| &analysis.metrics)
-            .map(|metric| crate::metrics::from_spec(metric, context))
-            .collect::<Result<_, _>>()
-            .map_err(provider)?,
+            .map(|metric| source(&metric.name, &metric.query))
+            .collect::<Result<_, _>>()?,
+        waits: spec
+            .analysis
+            .iter()
+            .flat_map(|analysis| &analysis.before_retire)
+            .map(|gate| source(&gate.name, &gate.query))
+            .collect::<Result<_, _>>()?,
         checks: Box::new(
             CheckSuite::from_spec(
                 spec,
@@ -291,6 +306,13 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     }
     let context = provider_context(&loaded, spec_folder(&args.spec.config), None)?;
     let providers = providers(&loaded.spec, &context, Arc::new(SystemClock))?;
+    // Nothing is deployed when the router cannot even be read.
+    providers.router.preflight().await.map_err(|error| {
+        AppError::Provider(format!(
+            "{}: {error}; nothing was changed",
+            providers.router.describe()
+        ))
+    })?;
     let engine = engine(&loaded);
     let release = release_of(&loaded);
     let title = loaded.spec.report.title.as_deref();

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use crate::engine::Plan;
 use crate::engine::plan::StrategyKind;
 use crate::release::Release;
-use crate::router::{Router, Weight};
+use crate::router::{Router, Side, Weight};
 use crate::spec::duration::display;
 use crate::spec::types::{Check, RolloutSpec};
 use crate::state::StateStore;
@@ -137,10 +137,22 @@ pub fn render(
     } else {
         format!(" after {}", display(plan.scale_down_delay))
     };
+    let mut retire = drain_lines(plan, router, Side::Stable);
+    retire.extend(plan.before_retire.iter().map(|gate| {
+        format!(
+            "wait until {} ≤ {} (measured every {}; after {} halt and keep {})",
+            gate.metric,
+            crate::judge::format_value(gate.max),
+            display(gate.waiting.interval),
+            display(gate.waiting.timeout),
+            release.stable_version
+        )
+    }));
+    retire.extend(target.plan_retire(&release.stable_version));
     item(
         &mut out,
         format!("retire {}{delay}", release.stable_version),
-        target.plan_retire(&release.stable_version),
+        retire,
     );
     let _ = writeln!(
         out,
@@ -151,6 +163,7 @@ pub fn render(
         .plan(Weight::ZERO)
         .into_iter()
         .chain(hooks.on_rollback.iter().map(describe_check))
+        .chain(drain_lines(plan, router, Side::New))
         .chain(target.plan_retire(&release.new_version));
     for line in rollback {
         let _ = writeln!(out, "     {line}");
@@ -178,4 +191,20 @@ fn describe_check(check: &Check) -> String {
         "`{}`: {what}, retried for up to {}",
         check.name, check.timeout
     )
+}
+
+/// The router's drain commands with the plan's bound, when the plan drains.
+fn drain_lines(plan: &Plan, router: &dyn Router, side: Side) -> Vec<String> {
+    let Some(drain) = plan.drain else {
+        return Vec::new();
+    };
+    let mut lines = router.plan_drain(side);
+    if let Some(last) = lines.last_mut() {
+        last.push_str(&format!(
+            " (every {}, at most {})",
+            display(drain.interval),
+            display(drain.timeout)
+        ));
+    }
+    lines
 }

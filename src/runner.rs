@@ -9,6 +9,7 @@ use crate::checks::CheckRunner;
 use crate::clock::{Clock, rfc3339_millis};
 use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
 use crate::metrics::MetricSource;
+use crate::provider::ProviderError;
 use crate::report::{Report, Reporter};
 use crate::router::{Router, Weight};
 use crate::state::{Record, RecordPhase, StateStore};
@@ -21,6 +22,8 @@ pub struct Providers {
     /// One per gate, in plan order.
     pub metrics: Vec<Box<dyn MetricSource>>,
     pub checks: Box<dyn CheckRunner>,
+    /// One per wait-until gate (`Plan::before_retire`), in plan order.
+    pub waits: Vec<Box<dyn MetricSource>>,
 }
 
 /// A request to stop, e.g. the CI job being cancelled. Until promotion, the
@@ -126,6 +129,13 @@ pub async fn run(
                     }
                 }
             }
+            Action::Drain(side) => Input::Drained(providers.router.drain(side).await),
+            Action::MeasureWait(index) => Input::WaitMeasured(match providers.waits.get(index) {
+                Some(source) => source.measure().await,
+                None => Err(ProviderError::new(format!(
+                    "internal error: no source for wait-until gate {index}"
+                ))),
+            }),
             Action::Retire { version } => Input::Retired(providers.target.retire(&version).await),
             Action::Finish(outcome) => {
                 let reason = state.reason.clone().unwrap_or_default();

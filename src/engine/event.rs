@@ -76,6 +76,18 @@ pub enum EventKind {
     Promoted {
         version: String,
     },
+    /// A version's servers hold no session any more (HAProxy drain).
+    Drained {
+        version: String,
+        waited_ms: u64,
+    },
+    /// A wait-until gate was met before the old version was removed.
+    WaitGate {
+        metric: String,
+        value: f64,
+        max: f64,
+        waited_ms: u64,
+    },
     Retired {
         version: String,
     },

@@ -6,12 +6,13 @@ use std::time::{Duration, SystemTime};
 use crate::judge::Verdict;
 use crate::metrics::Measurement;
 use crate::provider::ProviderError;
-use crate::router::Weight;
+use crate::router::{Side, Weight};
+use crate::spec::duration::display;
 use crate::spec::types::NoDataPolicy;
 
 use super::analysis::{Decision, Tally, judge};
 use super::event::{CheckRecord, Event, EventKind, Outcome, StepNumber};
-use super::plan::{CheckStage, Plan};
+use super::plan::{CheckStage, Plan, Waiting};
 
 /// What the runner must do next.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,10 @@ pub enum Action {
     /// Measure every gate, in plan order.
     Measure,
     SleepUntil(SystemTime),
+    /// Take a version's servers out of rotation and count their open sessions.
+    Drain(Side),
+    /// Measure the wait-until gate with this index in `Plan::before_retire`.
+    MeasureWait(usize),
     Retire {
         version: String,
     },
@@ -46,6 +51,9 @@ pub enum Input {
     WeightApplied(Result<Weight, ProviderError>),
     Measured(Vec<Result<Measurement, ProviderError>>),
     Woke,
+    /// Sessions still open after draining; `None` when the router has none to wait for.
+    Drained(Result<Option<u64>, ProviderError>),
+    WaitMeasured(Result<Measurement, ProviderError>),
     Retired(Result<(), ProviderError>),
     /// The job is being cancelled (a signal); sent instead of the pending action.
     Cancelled {
@@ -91,9 +99,8 @@ enum Phase {
     Measuring(Hold),
     Promoting,
     WaitingToRetire { until: SystemTime },
-    RetiringOld,
     RollingBack(Cause),
-    RemovingNew(Cause),
+    Retiring(Retirement),
     Done,
 }
 
@@ -112,6 +119,30 @@ impl Phase {
             _ => false,
         }
     }
+}
+
+/// Removing one version (seed 003): drain its servers, then, for the old version
+/// after a promotion, wait until every wait-until gate is met; then remove it.
+#[derive(Debug, Clone, PartialEq)]
+struct Retirement {
+    side: Side,
+    /// Why traffic went back to stable; `None` after a promotion.
+    cause: Option<Cause>,
+    stage: Stage,
+    /// When the stage began: its timeout counts from here.
+    since: SystemTime,
+    waiting: Waiting,
+    /// Provider errors in a row in this stage.
+    errors: u32,
+    /// What the last look found, for the timeout message.
+    last: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    Draining,
+    Waiting(usize),
+    Removing,
 }
 
 /// A step whose weight is verified and whose clock is running.
@@ -326,23 +357,41 @@ impl Engine {
             }
             (Phase::WaitingToRetire { until }, Input::Woke) => {
                 if now >= until {
-                    state.phase = Phase::RetiringOld;
-                    Action::Retire {
-                        version: self.stable_version.clone(),
-                    }
+                    self.retire(state, now, Side::Stable, None)
                 } else {
                     state.phase = Phase::WaitingToRetire { until };
                     Action::SleepUntil(until)
                 }
             }
-            (Phase::RetiringOld, Input::Retired(result)) => {
-                self.record_retired(state, now, &self.stable_version, result);
-                self.finish(
-                    state,
-                    now,
-                    Outcome::Promoted,
-                    format!("{} passed every gate", self.new_version),
-                )
+            (Phase::Retiring(retirement), Input::Drained(result))
+                if retirement.stage == Stage::Draining =>
+            {
+                self.drained(state, now, retirement, result)
+            }
+            (Phase::Retiring(retirement), Input::WaitMeasured(result))
+                if matches!(retirement.stage, Stage::Waiting(_)) =>
+            {
+                self.wait_measured(state, now, retirement, result)
+            }
+            (Phase::Retiring(retirement), Input::Woke) if retirement.stage != Stage::Removing => {
+                let action = self.look(&retirement);
+                state.phase = Phase::Retiring(retirement);
+                action
+            }
+            (Phase::Retiring(retirement), Input::Retired(result))
+                if retirement.stage == Stage::Removing =>
+            {
+                let version = self.version_of(retirement.side).to_owned();
+                self.record_retired(state, now, &version, result);
+                match retirement.cause {
+                    Some(cause) => self.finish(state, now, cause.outcome, cause.reason),
+                    None => self.finish(
+                        state,
+                        now,
+                        Outcome::Promoted,
+                        format!("{} passed every gate", self.new_version),
+                    ),
+                }
             }
             (Phase::RollingBack(cause), Input::WeightApplied(read_back)) => {
                 match verify(Weight::ZERO, read_back) {
@@ -369,10 +418,6 @@ impl Engine {
                         self.finish(state, now, Outcome::Failed, error)
                     }
                 }
-            }
-            (Phase::RemovingNew(cause), Input::Retired(result)) => {
-                self.record_retired(state, now, &self.new_version, result);
-                self.finish(state, now, cause.outcome, cause.reason)
             }
             (Phase::Done, _) => Action::Finish(state.outcome.unwrap_or(Outcome::Failed)),
             (phase, Input::Cancelled { reason }) if phase.cancellable() => {
@@ -606,10 +651,7 @@ impl Engine {
             }
             (Checkpoint::OnRollback(cause), failure) => {
                 self.warn(state, now, failure);
-                state.phase = Phase::RemovingNew(cause);
-                Action::Retire {
-                    version: self.new_version.clone(),
-                }
+                self.retire(state, now, Side::New, Some(cause))
             }
         }
     }
@@ -635,14 +677,249 @@ impl Engine {
 
     fn scale_down(&self, state: &mut State, now: SystemTime) -> Action {
         if self.plan.scale_down_delay.is_zero() {
-            state.phase = Phase::RetiringOld;
-            Action::Retire {
-                version: self.stable_version.clone(),
-            }
+            self.retire(state, now, Side::Stable, None)
         } else {
             let until = now + self.plan.scale_down_delay;
             state.phase = Phase::WaitingToRetire { until };
             Action::SleepUntil(until)
+        }
+    }
+
+    fn version_of(&self, side: Side) -> &str {
+        match side {
+            Side::Stable => &self.stable_version,
+            Side::New => &self.new_version,
+        }
+    }
+
+    fn retire(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        side: Side,
+        cause: Option<Cause>,
+    ) -> Action {
+        let retirement = Retirement {
+            side,
+            cause,
+            stage: Stage::Draining,
+            since: now,
+            waiting: Waiting {
+                timeout: Duration::ZERO,
+                interval: Duration::ZERO,
+            },
+            errors: 0,
+            last: String::new(),
+        };
+        self.enter(state, now, retirement, Stage::Draining)
+    }
+
+    /// Starts `stage`, skipping what the plan does not ask for.
+    fn enter(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        mut retirement: Retirement,
+        stage: Stage,
+    ) -> Action {
+        let (stage, waiting) = match stage {
+            Stage::Draining => match self.plan.drain {
+                Some(waiting) => (stage, waiting),
+                None => return self.enter(state, now, retirement, Stage::Waiting(0)),
+            },
+            // Wait-until gates guard the old version's pending work only.
+            Stage::Waiting(index) => match self
+                .plan
+                .before_retire
+                .get(index)
+                .filter(|_| retirement.side == Side::Stable)
+            {
+                Some(gate) => (stage, gate.waiting),
+                None => (Stage::Removing, retirement.waiting),
+            },
+            Stage::Removing => (stage, retirement.waiting),
+        };
+        retirement.stage = stage;
+        retirement.since = now;
+        retirement.waiting = waiting;
+        retirement.errors = 0;
+        retirement.last.clear();
+        let action = self.look(&retirement);
+        state.phase = Phase::Retiring(retirement);
+        action
+    }
+
+    /// The action that checks (or, at the end, does) the current stage.
+    fn look(&self, retirement: &Retirement) -> Action {
+        match retirement.stage {
+            Stage::Draining => Action::Drain(retirement.side),
+            Stage::Waiting(index) => Action::MeasureWait(index),
+            Stage::Removing => Action::Retire {
+                version: self.version_of(retirement.side).to_owned(),
+            },
+        }
+    }
+
+    fn drained(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        mut retirement: Retirement,
+        result: Result<Option<u64>, ProviderError>,
+    ) -> Action {
+        match result {
+            Ok(Some(0)) => {
+                state.timeline.push(Event {
+                    at: now,
+                    kind: EventKind::Drained {
+                        version: self.version_of(retirement.side).to_owned(),
+                        waited_ms: millis(now, retirement.since),
+                    },
+                });
+                self.enter(state, now, retirement, Stage::Waiting(0))
+            }
+            Ok(None) => self.enter(state, now, retirement, Stage::Waiting(0)),
+            Ok(Some(open)) => {
+                retirement.errors = 0;
+                retirement.last = format!("{open} session(s) still open");
+                self.poll_again(state, now, retirement)
+            }
+            Err(error) => self.provider_failed(state, now, retirement, error),
+        }
+    }
+
+    fn wait_measured(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        mut retirement: Retirement,
+        result: Result<Measurement, ProviderError>,
+    ) -> Action {
+        let Stage::Waiting(index) = retirement.stage else {
+            return self.poll_again(state, now, retirement);
+        };
+        let Some(gate) = self.plan.before_retire.get(index) else {
+            return self.enter(state, now, retirement, Stage::Removing);
+        };
+        match result {
+            Ok(Measurement::Value(value)) if value <= gate.max => {
+                state.timeline.push(Event {
+                    at: now,
+                    kind: EventKind::WaitGate {
+                        metric: gate.metric.clone(),
+                        value,
+                        max: gate.max,
+                        waited_ms: millis(now, retirement.since),
+                    },
+                });
+                self.enter(state, now, retirement, Stage::Waiting(index + 1))
+            }
+            Ok(Measurement::Value(value)) => {
+                retirement.errors = 0;
+                retirement.last = format!(
+                    "`{}` was {}, above {}",
+                    gate.metric,
+                    crate::judge::format_value(value),
+                    crate::judge::format_value(gate.max)
+                );
+                self.poll_again(state, now, retirement)
+            }
+            // No data is not zero: the work may be pending where nobody counts it.
+            Ok(Measurement::NoData) => {
+                retirement.errors = 0;
+                retirement.last = format!("`{}` had no data", gate.metric);
+                self.poll_again(state, now, retirement)
+            }
+            Err(error) => self.provider_failed(state, now, retirement, error),
+        }
+    }
+
+    /// Provider errors count like analysis errors: `consecutiveErrorLimit` in a row gives up.
+    fn provider_failed(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        mut retirement: Retirement,
+        error: ProviderError,
+    ) -> Action {
+        retirement.errors += 1;
+        let limit = self
+            .plan
+            .analysis
+            .as_ref()
+            .map_or(3, |analysis| analysis.consecutive_error_limit);
+        retirement.last = format!("the provider failed: {error}");
+        if retirement.errors >= limit {
+            let why = format!(
+                "{}: the provider failed {} time(s) in a row: {error}",
+                self.stage_name(&retirement),
+                retirement.errors
+            );
+            return self.give_up(state, now, retirement, why);
+        }
+        self.poll_again(state, now, retirement)
+    }
+
+    /// Sleeps until the next look, or gives up once the stage's timeout has passed.
+    /// The last look happens at the deadline itself.
+    fn poll_again(&self, state: &mut State, now: SystemTime, retirement: Retirement) -> Action {
+        let deadline = retirement.since + retirement.waiting.timeout;
+        if now >= deadline {
+            let why = format!(
+                "{} timed out after {}: {}",
+                self.stage_name(&retirement),
+                display(retirement.waiting.timeout),
+                retirement.last
+            );
+            return self.give_up(state, now, retirement, why);
+        }
+        let next = (now + retirement.waiting.interval).min(deadline);
+        state.phase = Phase::Retiring(retirement);
+        Action::SleepUntil(next)
+    }
+
+    fn stage_name(&self, retirement: &Retirement) -> String {
+        match retirement.stage {
+            Stage::Draining => format!(
+                "draining the {} servers ({})",
+                retirement.side,
+                self.version_of(retirement.side)
+            ),
+            Stage::Waiting(index) => match self.plan.before_retire.get(index) {
+                Some(gate) => format!(
+                    "waiting until `{}` ≤ {}",
+                    gate.metric,
+                    crate::judge::format_value(gate.max)
+                ),
+                None => "waiting".to_owned(),
+            },
+            Stage::Removing => "removing".to_owned(),
+        }
+    }
+
+    /// The version is never removed with work or sessions left: after a promotion
+    /// the rollout halts for a person; after a rollback traffic is already safe, so
+    /// the new version stays up with a warning and the rollback's outcome stands.
+    fn give_up(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        retirement: Retirement,
+        why: String,
+    ) -> Action {
+        let message = format!(
+            "{} was not removed: {why}",
+            self.version_of(retirement.side)
+        );
+        match retirement.cause {
+            None => self.halt(state, now, message),
+            Some(cause) => {
+                state.timeline.push(Event {
+                    at: now,
+                    kind: EventKind::Warning { message },
+                });
+                self.finish(state, now, cause.outcome, cause.reason)
+            }
         }
     }
 
@@ -703,6 +980,14 @@ impl Engine {
         state.reason = Some(reason);
         Action::Finish(outcome)
     }
+}
+
+fn millis(now: SystemTime, since: SystemTime) -> u64 {
+    now.duration_since(since)
+        .unwrap_or(Duration::ZERO)
+        .as_millis()
+        .try_into()
+        .unwrap_or(u64::MAX)
 }
 
 /// A traffic change counts only once the router reads back what was asked.

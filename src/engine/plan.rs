@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::judge::Threshold;
 use crate::router::Weight;
-use crate::spec::types::{AnalysisSpec, NoDataPolicy, RolloutSpec, StrategySpec};
+use crate::spec::types::{AnalysisSpec, NoDataPolicy, RolloutSpec, RouterSpec, StrategySpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -20,6 +20,26 @@ pub struct Plan {
     pub analysis: Option<AnalysisPolicy>,
     /// How long the old version keeps running after promotion.
     pub scale_down_delay: Duration,
+    /// Drain a version's servers before it is removed, when the router can.
+    pub drain: Option<Waiting>,
+    /// Wait-until gates passed before the old version is removed after promotion.
+    pub before_retire: Vec<WaitGate>,
+}
+
+/// How long to wait for a condition, and how often to look.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Waiting {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+/// Wait until `metric` is at or below `max` (seed 003: the old version's pending work).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitGate {
+    pub metric: String,
+    pub max: f64,
+    #[serde(flatten)]
+    pub waiting: Waiting,
 }
 
 /// Where in the rollout a group of checks runs, and what its failure means.
@@ -132,12 +152,35 @@ impl Plan {
                 )
             }
         };
+        let drain = match &spec.router {
+            RouterSpec::Haproxy(haproxy) if haproxy.drain.enabled => Some(Waiting {
+                timeout: haproxy.drain.timeout.get(),
+                interval: haproxy.drain.interval.get(),
+            }),
+            _ => None,
+        };
+        let before_retire = spec
+            .analysis
+            .iter()
+            .flat_map(|analysis| {
+                analysis.before_retire.iter().map(|gate| WaitGate {
+                    metric: gate.name.clone(),
+                    max: gate.max,
+                    waiting: Waiting {
+                        timeout: gate.timeout.get(),
+                        interval: gate.interval.unwrap_or(analysis.interval).get(),
+                    },
+                })
+            })
+            .collect();
         Self {
             strategy,
             steps,
             check_stages: check_stages(spec),
             analysis: spec.analysis.as_ref().map(AnalysisPolicy::from_spec),
             scale_down_delay,
+            drain,
+            before_retire,
         }
     }
 }

@@ -25,17 +25,37 @@ pub trait MetricSource: Send + Sync {
     async fn measure(&self) -> Result<Measurement, ProviderError>;
 }
 
-/// The source of one metric a spec defines.
+/// The source of one query a spec defines; `prometheus` is `analysis.prometheus`,
+/// which every Prometheus query shares.
 pub fn from_spec(
-    spec: &crate::spec::types::MetricSpec,
+    query: &crate::spec::types::QuerySpec,
+    prometheus: Option<&crate::spec::types::PrometheusSpec>,
     context: &crate::provider::ProviderContext,
 ) -> Result<Box<dyn MetricSource>, ProviderError> {
     use crate::spec::types::QuerySpec;
-    Ok(match &spec.query {
+    Ok(match query {
         QuerySpec::Command(script) => Box::new(command::CommandMetric::new(
             script.clone(),
             context.release.clone(),
         )),
+        QuerySpec::Prometheus(promql) => {
+            let server = prometheus.ok_or_else(|| {
+                ProviderError::new("a prometheus query needs `analysis.prometheus`")
+            })?;
+            Box::new(prometheus::PrometheusSource::new(
+                prometheus::PrometheusConfig::from_spec(server, promql),
+                context.http.clone(),
+            )?)
+        }
+        QuerySpec::Http(spec) => Box::new(http::HttpJsonSource::new(
+            http::HttpJsonConfig {
+                url: spec.url.clone(),
+                headers: spec.headers.clone(),
+                pointer: spec.pointer.clone(),
+                timeout: spec.timeout.get(),
+            },
+            context.http.clone(),
+        )?),
         QuerySpec::Sandbox(query) => Box::new(sandbox::SandboxMetric::new(
             context.sandbox()?,
             query.stat,

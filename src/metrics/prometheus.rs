@@ -31,6 +31,30 @@ pub struct PrometheusConfig {
     pub auth: PrometheusAuth,
 }
 
+impl PrometheusConfig {
+    pub fn from_spec(spec: &crate::spec::types::PrometheusSpec, query: &str) -> Self {
+        let auth = match &spec.auth {
+            Some(auth) => match (&auth.bearer_token_env, &auth.basic) {
+                (Some(token_env), _) => PrometheusAuth::Bearer {
+                    token_env: token_env.clone(),
+                },
+                (None, Some(basic)) => PrometheusAuth::Basic {
+                    username_env: basic.username_env.clone(),
+                    password_env: basic.password_env.clone(),
+                },
+                (None, None) => PrometheusAuth::None,
+            },
+            None => PrometheusAuth::None,
+        };
+        Self {
+            address: spec.address.clone(),
+            query: query.to_owned(),
+            timeout: spec.timeout.get(),
+            auth,
+        }
+    }
+}
+
 /// Credentials by environment variable name; the values are read once, at construction.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PrometheusAuth {

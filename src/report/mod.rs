@@ -93,6 +93,21 @@ pub fn describe_event(kind: &EventKind) -> String {
             format!("rollback verified: new version at {weight}")
         }
         EventKind::Promoted { version } => format!("{version} promoted"),
+        EventKind::Drained { version, waited_ms } => format!(
+            "{version}'s servers drained after {}",
+            display(std::time::Duration::from_millis(*waited_ms))
+        ),
+        EventKind::WaitGate {
+            metric,
+            value,
+            max,
+            waited_ms,
+        } => format!(
+            "{metric} = {} (≤ {}) after {}: ready to remove",
+            crate::judge::format_value(*value),
+            crate::judge::format_value(*max),
+            display(std::time::Duration::from_millis(*waited_ms))
+        ),
         EventKind::Retired { version } => format!("{version} removed"),
         EventKind::Halted { reason } => format!("halted: {reason}"),
         EventKind::Failed { error } => format!("failed: {error}"),

@@ -60,15 +60,48 @@ impl fmt::Display for Weight {
     }
 }
 
+/// The servers of one version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Stable,
+    New,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Stable => "stable",
+            Side::New => "new",
+        })
+    }
+}
+
 #[async_trait]
 pub trait Router: Send + Sync {
     /// What is being routed, for logs: "haproxy backend app at /run/haproxy.sock".
     fn describe(&self) -> String;
     /// The exact changes `set_weight(weight)` would make, for `plan`; no I/O.
     fn plan(&self, weight: Weight) -> Vec<String>;
+    /// Checks, before anything changes, that the router can be reached and knows
+    /// what the spec names; routers that cannot tell before a deploy do nothing.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
     /// What the router does now, read from the router itself.
     async fn weight(&self) -> Result<Weight, ProviderError>;
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError>;
+    /// The exact changes `drain(side)` makes, for `plan`; empty for routers that
+    /// have nothing to drain.
+    fn plan_drain(&self, _side: Side) -> Vec<String> {
+        Vec::new()
+    }
+    /// Takes `side`'s servers out of rotation so open sessions can finish (safe to
+    /// repeat), and returns how many sessions they still hold; `None` when the
+    /// router has no sessions to wait for. The engine polls this until 0.
+    async fn drain(&self, _side: Side) -> Result<Option<u64>, ProviderError> {
+        Ok(None)
+    }
 }
 
 /// The router a spec asks for.
@@ -82,6 +115,7 @@ pub fn from_spec(
             command.clone(),
             context.release.clone(),
         )),
+        RouterSpec::Haproxy(spec) => Box::new(haproxy::HaproxyRouter::from_spec(spec)?),
         RouterSpec::Sandbox(_) => Box::new(sandbox::SandboxRouter::new(context.sandbox()?)),
         RouterSpec::Service(service) => {
             Box::new(service::ServiceRouterProvider::new(service.clone()))

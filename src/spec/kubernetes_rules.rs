@@ -21,7 +21,7 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
     }
     let router = root.key("router");
     let switch = match &spec.router {
-        RouterSpec::Command(_) | RouterSpec::Sandbox(_) => None,
+        RouterSpec::Command(_) | RouterSpec::Sandbox(_) | RouterSpec::Haproxy(_) => None,
         RouterSpec::Service(service) => {
             let path = router.key("service");
             require_text(&service.name, path.key("name"), problems);

@@ -9,7 +9,7 @@ use super::error::{Origin, SpecError};
 use super::locate::SourceMap;
 use super::overrides::SetOverride;
 use super::path::FieldPath;
-use super::template::{CiFacts, TemplateContext, render_document};
+use super::template::{CiFacts, Servers, TemplateContext, render_document};
 use super::types::RolloutSpec;
 use super::validate::validate;
 
@@ -183,6 +183,28 @@ fn template_context(document: &Value, options: &LoadOptions) -> Result<TemplateC
         version: options.version.clone(),
         stable_version: options.stable_version.clone(),
         ci: options.ci.clone(),
+        servers: servers(document),
         vars,
+    })
+}
+
+/// The router's server lists as written (names, not templates); a malformed list
+/// is left to deserialization and validation to report at its field.
+fn servers(document: &Value) -> Option<Servers> {
+    let haproxy = document.get("router")?.get("haproxy")?;
+    let names = |key: &str| -> Vec<String> {
+        haproxy
+            .get(key)
+            .and_then(Value::as_sequence)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|name| name.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(Servers {
+        stable: names("stableServers"),
+        new: names("newServers"),
     })
 }

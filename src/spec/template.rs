@@ -33,13 +33,24 @@ pub struct TemplateContext {
     pub version: String,
     pub stable_version: String,
     pub ci: CiFacts,
+    /// The router's stable and new servers, for queries that select them
+    /// (`server=~"{{ servers.new | join('|') }}"`); only with `router: haproxy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub servers: Option<Servers>,
     /// `vars:` from the spec, then `--var` flags (which win).
     #[serde(flatten)]
     pub vars: BTreeMap<String, serde_json::Value>,
 }
 
+/// Server names per side, as the router section lists them.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Servers {
+    pub stable: Vec<String>,
+    pub new: Vec<String>,
+}
+
 /// Names templates get from greenlight itself; a variable may not shadow them.
-pub const BUILT_IN: [&str; 4] = ["name", "version", "stable_version", "ci"];
+pub const BUILT_IN: [&str; 5] = ["name", "version", "stable_version", "ci", "servers"];
 
 /// Fields that are data, not templates.
 fn is_literal(path: &FieldPath) -> bool {
@@ -191,8 +202,25 @@ mod tests {
                 provider: "local".into(),
                 ..CiFacts::default()
             },
+            servers: Some(Servers {
+                stable: vec!["blue1".into(), "blue2".into()],
+                new: vec!["green1".into()],
+            }),
             vars: BTreeMap::from([("image".into(), serde_json::json!("registry/checkout"))]),
         }
+    }
+
+    #[test]
+    fn server_lists_render_into_promql() {
+        let mut document: Value = serde_yaml::from_str(
+            "q: 'x{server=~\"{{ servers.stable | join(\"|\") }}\"} / {{ servers.new[0] }}'\n",
+        )
+        .unwrap();
+        render_document(&mut document, &context()).ok().unwrap();
+        assert_eq!(
+            document["q"],
+            Value::from("x{server=~\"blue1|blue2\"} / green1")
+        );
     }
 
     #[test]

@@ -109,6 +109,8 @@ fn default_deploy_timeout() -> Span {
 pub enum RouterSpec {
     /// Shift traffic with your own commands.
     Command(CommandRouter),
+    /// Server weights of one HAProxy backend, through its runtime API.
+    Haproxy(HaproxyRouterSpec),
     /// The weighted proxy of `greenlight demo` (only there).
     Sandbox(SandboxProvider),
     /// Switch a Kubernetes Service's selector (blue/green only).
@@ -119,6 +121,75 @@ pub enum RouterSpec {
     Contour(ContourRouter),
     /// OpenShift Route backends and weights.
     Openshift(OpenshiftRouter),
+}
+
+/// One backend whose servers run either the stable or the new version. HAProxy needs
+/// `stats socket ... level admin` and a dynamic `balance` algorithm (roundrobin, leastconn).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HaproxyRouterSpec {
+    /// The runtime API: a unix socket path (`/run/haproxy/admin.sock`) or `host:port`.
+    pub socket: String,
+    pub backend: String,
+    /// Servers of `backend` running the stable version.
+    pub stable_servers: Vec<String>,
+    /// Servers of `backend` running the new version.
+    pub new_servers: Vec<String>,
+    /// The weight each side shares out over its servers, 100–256 (default 256).
+    #[serde(default = "default_weight_per_side")]
+    pub weight_per_side: u16,
+    /// Bound on one runtime API exchange (default 5s).
+    #[serde(default = "default_haproxy_timeout")]
+    pub timeout: Span,
+    /// Before a version's servers are removed: `state drain`, then wait until they hold no
+    /// session. On by default.
+    #[serde(default)]
+    pub drain: DrainSpec,
+}
+
+fn default_weight_per_side() -> u16 {
+    256
+}
+
+fn default_haproxy_timeout() -> Span {
+    Span::from_secs(5)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DrainSpec {
+    /// Drain before removing a version's servers (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How long open sessions may take to end. Past it, removing the old version halts the
+    /// rollout (exit 3); after a rollback the new version is left running, with a warning.
+    #[serde(default = "default_drain_timeout")]
+    pub timeout: Span,
+    /// Time between two reads of the open sessions (default 1s).
+    #[serde(default = "default_poll")]
+    pub interval: Span,
+}
+
+impl Default for DrainSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout: default_drain_timeout(),
+            interval: default_poll(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_drain_timeout() -> Span {
+    Span::from_secs(300)
+}
+
+fn default_poll() -> Span {
+    Span::from_secs(1)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -355,7 +426,67 @@ pub struct AnalysisSpec {
     /// How many no-data measurements in a row are tolerated (default 3).
     #[serde(default = "three")]
     pub no_data_limit: u32,
+    /// The Prometheus server every `prometheus` query goes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSpec>,
     pub metrics: Vec<MetricSpec>,
+    /// Wait-until gates: before the old version is removed after promotion, wait until each
+    /// query is at or below `max` (e.g. its pending work is 0). A timeout halts the rollout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_retire: Vec<WaitGateSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrometheusSpec {
+    /// Base URL, e.g. `http://prometheus:9090` or `https://host/prometheus`.
+    pub address: String,
+    /// Query timeout, sent to Prometheus too (default 10s).
+    #[serde(default = "default_query_timeout")]
+    pub timeout: Span,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<PrometheusAuthSpec>,
+}
+
+fn default_query_timeout() -> Span {
+    Span::from_secs(10)
+}
+
+/// Credentials by environment variable name, never by value. Give one of the two.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrometheusAuthSpec {
+    /// The variable holding a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic: Option<BasicAuthSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BasicAuthSpec {
+    pub username_env: String,
+    pub password_env: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WaitGateSpec {
+    pub name: String,
+    pub query: QuerySpec,
+    /// Wait until a value is at or below this.
+    pub max: f64,
+    /// How long to wait; past it the rollout halts and the old version stays (default 10m).
+    #[serde(default = "default_wait_timeout")]
+    pub timeout: Span,
+    /// Time between two measurements (default: the analysis interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Span>,
+}
+
+fn default_wait_timeout() -> Span {
+    Span::from_secs(600)
 }
 
 fn default_interval() -> Span {
@@ -400,8 +531,29 @@ pub struct MetricSpec {
 pub enum QuerySpec {
     /// A command that prints one number; printing nothing means no data.
     Command(ShellCommand),
+    /// A PromQL instant query for `analysis.prometheus`; it must return one sample or a
+    /// scalar. An empty result is no data.
+    Prometheus(String),
+    /// One number out of any JSON endpoint.
+    Http(HttpQuery),
     /// What the proxy of `greenlight demo` saw of the new version (only there).
     Sandbox(SandboxQuery),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpQuery {
+    /// Fetched with GET; its query string may hold a key (errors never show it).
+    pub url: String,
+    /// Header name → the environment variable holding its value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// RFC 6901 JSON pointer to the number, e.g. `/series/0/pointlist/0/1`. Nothing (or
+    /// `null`) there is no data.
+    pub pointer: String,
+    /// Default 10s.
+    #[serde(default = "default_query_timeout")]
+    pub timeout: Span,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -116,12 +116,89 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
         ),
         TargetSpec::Sandbox(_) | TargetSpec::Kubernetes(_) => {}
     }
-    if let RouterSpec::Command(router) = &spec.router {
-        let path = root.key("router").key("command");
-        require_text(&router.set, path.key("set"), problems);
-        require_text(&router.get, path.key("get"), problems);
+    match &spec.router {
+        RouterSpec::Command(router) => {
+            let path = root.key("router").key("command");
+            require_text(&router.set, path.key("set"), problems);
+            require_text(&router.get, path.key("get"), problems);
+        }
+        RouterSpec::Haproxy(haproxy) => {
+            check_haproxy(haproxy, root.key("router").key("haproxy"), problems)
+        }
+        RouterSpec::Sandbox(_)
+        | RouterSpec::Service(_)
+        | RouterSpec::GatewayApi(_)
+        | RouterSpec::Contour(_)
+        | RouterSpec::Openshift(_) => {}
     }
     super::kubernetes_rules::check(spec, problems);
+}
+
+fn check_haproxy(spec: &HaproxyRouterSpec, path: FieldPath, problems: &mut Vec<Problem>) {
+    use crate::router::haproxy::{
+        MAX_SERVER_WEIGHT, MIN_WEIGHT_PER_SIDE, RuntimeApiAddress, is_valid_name,
+    };
+    if let Err(error) = spec.socket.parse::<RuntimeApiAddress>() {
+        problems.push(
+            problem(path.key("socket"), error.to_string())
+                .hint("the address of a `stats socket ... level admin` line of haproxy.cfg"),
+        );
+    }
+    let name_hint = "HAProxy names use only letters, digits, '-', '_', '.' and ':'";
+    if !is_valid_name(&spec.backend) {
+        problems.push(
+            problem(
+                path.key("backend"),
+                format!("{:?} is not a valid HAProxy backend name", spec.backend),
+            )
+            .hint(name_hint),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for side in ["stableServers", "newServers"] {
+        let servers = if side == "stableServers" {
+            &spec.stable_servers
+        } else {
+            &spec.new_servers
+        };
+        if servers.is_empty() {
+            problems.push(
+                problem(path.key(side), "list at least one server")
+                    .hint("the `server` names of the backend in haproxy.cfg"),
+            );
+        }
+        for (index, server) in servers.iter().enumerate() {
+            let field = path.key(side).index(index);
+            if !is_valid_name(server) {
+                problems.push(
+                    problem(
+                        field,
+                        format!("{server:?} is not a valid HAProxy server name"),
+                    )
+                    .hint(name_hint),
+                );
+            } else if !seen.insert(server.as_str()) {
+                problems.push(problem(
+                    field,
+                    format!("server {server} is listed twice (a server is either stable or new)"),
+                ));
+            }
+        }
+    }
+    if !(MIN_WEIGHT_PER_SIDE..=MAX_SERVER_WEIGHT).contains(&spec.weight_per_side) {
+        problems.push(
+            problem(
+                path.key("weightPerSide"),
+                format!(
+                    "must be between {MIN_WEIGHT_PER_SIDE} and {MAX_SERVER_WEIGHT}, got {}",
+                    spec.weight_per_side
+                ),
+            )
+            .hint(format!(
+                "HAProxy weights stop at {MAX_SERVER_WEIGHT}; below {MIN_WEIGHT_PER_SIDE} two percentages could map to the same weights"
+            )),
+        );
+    }
 }
 
 pub(super) fn require_text(text: &str, field: FieldPath, problems: &mut Vec<Problem>) {
@@ -333,6 +410,26 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
             problems.push(problem(path.key(field), "must be at least 1"));
         }
     }
+    if let Some(prometheus) = &analysis.prometheus {
+        check_prometheus(prometheus, path.key("prometheus"), problems);
+    }
+    let prometheus_set = analysis.prometheus.is_some();
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, gate) in analysis.before_retire.iter().enumerate() {
+        let gate_path = path.key("beforeRetire").index(index);
+        if !seen.insert(gate.name.as_str()) {
+            problems.push(problem(
+                gate_path.key("name"),
+                format!("wait gate `{}` is defined twice", gate.name),
+            ));
+        }
+        check_query(
+            &gate.query,
+            gate_path.key("query"),
+            prometheus_set,
+            problems,
+        );
+    }
     let mut seen = std::collections::BTreeSet::new();
     for (index, metric) in analysis.metrics.iter().enumerate() {
         let metric_path = path.key("metrics").index(index);
@@ -356,11 +453,118 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
             )),
             _ => {}
         }
-        match &metric.query {
-            QuerySpec::Command(command) => {
-                require_text(command, metric_path.key("query").key("command"), problems)
+        check_query(
+            &metric.query,
+            metric_path.key("query"),
+            prometheus_set,
+            problems,
+        );
+    }
+}
+
+fn check_query(
+    query: &QuerySpec,
+    path: FieldPath,
+    prometheus_set: bool,
+    problems: &mut Vec<Problem>,
+) {
+    match query {
+        QuerySpec::Command(command) => require_text(command, path.key("command"), problems),
+        QuerySpec::Prometheus(promql) => {
+            let field = path.key("prometheus");
+            if !prometheus_set {
+                problems.push(
+                    problem(
+                        field,
+                        "a prometheus query needs `analysis.prometheus`, the server to ask",
+                    )
+                    .hint("add `analysis: {prometheus: {address: http://prometheus:9090}}`"),
+                );
+            } else {
+                require_text(promql, field, problems);
             }
-            QuerySpec::Sandbox(_) => {}
+        }
+        QuerySpec::Http(http) => {
+            let path = path.key("http");
+            check_http_url(&http.url, path.key("url"), problems);
+            if !(http.pointer.is_empty() || http.pointer.starts_with('/')) {
+                problems.push(
+                    problem(
+                        path.key("pointer"),
+                        format!(
+                            "JSON pointer {:?} must be empty or start with `/`",
+                            http.pointer
+                        ),
+                    )
+                    .hint("RFC 6901: e.g. /data/0/value; escape `/` in a key as ~1 and `~` as ~0"),
+                );
+            }
+            for (name, variable) in &http.headers {
+                let field = path.key("headers").key(name.clone());
+                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    problems.push(problem(
+                        field,
+                        format!("{name:?} is not a valid header name"),
+                    ));
+                } else if variable.trim().is_empty() {
+                    problems.push(
+                        problem(field, "name the environment variable holding the value")
+                            .hint("header values are read from the environment so no secret is in the spec"),
+                    );
+                }
+            }
+        }
+        QuerySpec::Sandbox(_) => {}
+    }
+}
+
+fn check_http_url(url: &str, field: FieldPath, problems: &mut Vec<Problem>) {
+    let ok = reqwest::Url::parse(url.trim())
+        .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
+    if !ok {
+        problems.push(problem(
+            field,
+            format!("`{url}` is not an http:// or https:// URL"),
+        ));
+    }
+}
+
+fn check_prometheus(spec: &PrometheusSpec, path: FieldPath, problems: &mut Vec<Problem>) {
+    let ok = reqwest::Url::parse(spec.address.trim())
+        .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
+    if !ok {
+        problems.push(
+            problem(
+                path.key("address"),
+                format!("`{}` is not an http:// or https:// URL", spec.address),
+            )
+            .hint("use Prometheus's base URL, e.g. http://prometheus:9090"),
+        );
+    }
+    if let Some(auth) = &spec.auth {
+        let path = path.key("auth");
+        match (&auth.bearer_token_env, &auth.basic) {
+            (Some(_), Some(_)) => problems.push(problem(
+                path.key("basic"),
+                "give either `bearerTokenEnv` or `basic`, not both",
+            )),
+            (None, None) => problems.push(
+                problem(path, "give `bearerTokenEnv` or `basic`")
+                    .hint("e.g. `auth: {bearerTokenEnv: PROMETHEUS_TOKEN}`, or remove `auth`"),
+            ),
+            (Some(variable), None) => require_text(variable, path.key("bearerTokenEnv"), problems),
+            (None, Some(basic)) => {
+                require_text(
+                    &basic.username_env,
+                    path.key("basic").key("usernameEnv"),
+                    problems,
+                );
+                require_text(
+                    &basic.password_env,
+                    path.key("basic").key("passwordEnv"),
+                    problems,
+                );
+            }
         }
     }
 }

@@ -265,3 +265,36 @@ fn sigterm_during_a_step_puts_traffic_back_on_stable() {
     );
     assert!(stderr.contains("rollback verified"), "{stderr}");
 }
+
+#[test]
+fn the_haproxy_example_plans_the_exact_runtime_api_commands() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/haproxy/greenlight.yaml"
+    );
+    greenlight()
+        .args(["validate", "-f", example])
+        .assert()
+        .success();
+    greenlight()
+        .args(["plan", "-f", example, "--version", "v2"])
+        .args(["--stable-version", "v1"])
+        .assert()
+        .success()
+        .stdout(contains(
+            "step 1: send 10% to v2 and hold 2m, measuring error-rate (≤ 0.01) every 30s
+     set server app/green1 weight 13
+     set server app/green2 weight 13
+     set server app/blue1 weight 115
+     set server app/blue2 weight 115
+",
+        ))
+        .stdout(contains(
+            "retire v1 after 1m
+     set server app/blue1 state drain
+     set server app/blue2 state drain
+     `show stat app 4 -1` until scur of blue1, blue2 is 0 (every 1s, at most 2m)
+     wait until pending-work ≤ 0 (measured every 30s; after 10m halt and keep v1)
+",
+        ));
+}

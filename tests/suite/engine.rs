@@ -1,8 +1,11 @@
 //! The engine on a virtual clock: every strategy and failure path, in milliseconds.
 
+use std::time::Duration;
+
 use greenlight::engine::plan::CheckStage;
 use greenlight::engine::{EventKind, Outcome};
 use greenlight::judge::Verdict;
+use greenlight::router::Side;
 
 use crate::support::*;
 
@@ -468,4 +471,177 @@ async fn a_cancelled_job_puts_traffic_back_on_stable() {
     assert_eq!(then.router.current(), 0);
     assert_eq!(then.report.reason, "the rollout was cancelled (SIGTERM)");
     assert_eq!(then.target.log(), vec!["deploy v2", "retire v2"]);
+}
+
+// ------------------------------------------ seed 003: drain and wait before removing
+
+fn with_wait_gate(extra: &str) -> String {
+    format!(
+        "{CANARY}  beforeRetire:
+    - name: pending-jobs
+      query: {{command: 'true'}}
+      max: 0
+      timeout: 60s
+{extra}"
+    )
+}
+
+fn seconds_between(
+    then: &Then,
+    from: impl Fn(&EventKind) -> bool,
+    to: impl Fn(&EventKind) -> bool,
+) -> f64 {
+    let a = then.seconds_until(from).expect("first event");
+    let b = then.seconds_until(to).expect("second event");
+    b - a
+}
+
+fn is_promoted(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Promoted { .. })
+}
+
+#[tokio::test]
+async fn the_old_version_is_retired_once_its_pending_work_reaches_the_limit() {
+    let then = given(&with_wait_gate(""))
+        .wait_gate("pending-jobs", vec![data(3.0), no_data(), data(0.0)])
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Promoted);
+    assert_eq!(then.target.log(), vec!["deploy v2", "retire v1"]);
+    // Measured at 0 s, 10 s and 20 s after promotion (the analysis interval).
+    assert_eq!(then.waits[0].calls(), 3);
+    assert!(then.events().any(|kind| matches!(
+        kind,
+        EventKind::WaitGate { metric, value, waited_ms: 20_000, .. }
+            if metric == "pending-jobs" && *value == 0.0
+    )));
+    let waited = seconds_between(&then, is_promoted, |kind| {
+        matches!(kind, EventKind::Retired { .. })
+    });
+    assert_eq!(waited, 20.0);
+}
+
+#[tokio::test]
+async fn pending_work_that_never_ends_halts_at_the_timeout_and_keeps_the_old_version() {
+    let then = given(&with_wait_gate("      interval: 15s\n"))
+        .wait_gate("pending-jobs", vec![data(2.0)])
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Halted);
+    assert_eq!(then.outcome().exit_code(), 3);
+    assert_eq!(then.target.log(), vec!["deploy v2"], "v1 is never removed");
+    assert_eq!(then.weights_set(), vec![10, 50, 100]);
+    // 0, 15, 30, 45 and the last look at the 60 s deadline.
+    assert_eq!(then.waits[0].calls(), 5);
+    let halted_after = seconds_between(&then, is_promoted, |kind| {
+        matches!(kind, EventKind::Halted { .. })
+    });
+    assert_eq!(halted_after, 60.0);
+    assert_eq!(
+        then.report.reason,
+        "v1 was not removed: waiting until `pending-jobs` ≤ 0 timed out after 1m: `pending-jobs` was 2, above 0"
+    );
+}
+
+#[tokio::test]
+async fn wait_gate_provider_errors_are_retried_then_halt_like_analysis_errors() {
+    let flaky = given(&with_wait_gate(""))
+        .wait_gate(
+            "pending-jobs",
+            vec![
+                error("prometheus down"),
+                error("prometheus down"),
+                data(0.0),
+            ],
+        )
+        .when_run()
+        .await;
+    assert_eq!(flaky.outcome(), Outcome::Promoted);
+    assert_eq!(flaky.target.log(), vec!["deploy v2", "retire v1"]);
+
+    let down = given(&with_wait_gate(""))
+        .wait_gate("pending-jobs", vec![error("prometheus down")])
+        .when_run()
+        .await;
+    assert_eq!(down.outcome(), Outcome::Halted);
+    assert_eq!(down.target.log(), vec!["deploy v2"]);
+    assert_eq!(
+        down.waits[0].calls(),
+        3,
+        "consecutiveErrorLimit defaults to 3"
+    );
+    assert!(
+        down.report
+            .reason
+            .ends_with("the provider failed 3 time(s) in a row: prometheus down"),
+        "{}",
+        down.report.reason
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_skips_the_wait_gates_of_the_old_version() {
+    let then = given(&with_wait_gate(""))
+        .metric("error-rate", vec![data(0.3)])
+        .wait_gate("pending-jobs", vec![data(5.0)])
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    assert_eq!(then.target.log(), vec!["deploy v2", "retire v2"]);
+    assert_eq!(then.waits[0].calls(), 0);
+}
+
+#[tokio::test]
+async fn servers_are_drained_before_removal_polling_until_no_session_is_open() {
+    let then = given(CANARY)
+        .drain(Duration::from_secs(30), Duration::from_secs(2))
+        .router(MemoryRouter::draining(vec![Ok(4), Ok(1), Ok(0)]))
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Promoted);
+    assert_eq!(then.router.drains(), vec![Side::Stable; 3]);
+    assert!(then.events().any(|kind| matches!(
+        kind,
+        EventKind::Drained { version, waited_ms: 4_000 } if version == "v1"
+    )));
+    assert_eq!(then.target.log(), vec!["deploy v2", "retire v1"]);
+}
+
+#[tokio::test]
+async fn a_drain_that_never_empties_halts_after_promotion_and_warns_after_rollback() {
+    let stuck = given(CANARY)
+        .drain(Duration::from_secs(30), Duration::from_secs(10))
+        .router(MemoryRouter::draining(vec![Ok(2)]))
+        .when_run()
+        .await;
+    assert_eq!(stuck.outcome(), Outcome::Halted);
+    assert_eq!(stuck.target.log(), vec!["deploy v2"]);
+    assert_eq!(stuck.router.drains().len(), 4, "0, 10, 20 and 30 s");
+    assert!(
+        stuck.report.reason.starts_with(
+            "v1 was not removed: draining the stable servers (v1) timed out after 30s: 2 session(s) still open"
+        ),
+        "{}",
+        stuck.report.reason
+    );
+
+    let rolled_back = given(CANARY)
+        .metric("error-rate", vec![data(0.3)])
+        .drain(Duration::from_secs(30), Duration::from_secs(10))
+        .router(MemoryRouter::draining(vec![Err(
+            greenlight::provider::ProviderError::new("socket gone"),
+        )]))
+        .when_run()
+        .await;
+    assert_eq!(rolled_back.outcome(), Outcome::RolledBack);
+    assert_eq!(rolled_back.router.drains(), vec![Side::New; 3]);
+    assert_eq!(rolled_back.target.log(), vec!["deploy v2"], "v2 stays up");
+    assert!(rolled_back.events().any(|kind| matches!(
+        kind,
+        EventKind::Warning { message } if message.starts_with("v2 was not removed: draining the new servers (v2): the provider failed 3 time(s) in a row: socket gone")
+    )));
 }

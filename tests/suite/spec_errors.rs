@@ -229,3 +229,78 @@ fn errors_carry_hints() {
         expected: "19:9: strategy.canary.steps[1].pause: unknown field `pause`, expected one of `weight`, `hold`, `analysis`\n  hint: check the spelling; `greenlight schema` lists every field",
     });
 }
+
+const COMMAND_ROUTER: &str = "router:\n  command:\n    set: touch {{ marker }}\n    get: echo 0\n";
+
+fn haproxy_router(servers: &str) -> String {
+    format!("router:\n  haproxy:\n    socket: /run/haproxy/admin.sock\n    backend: app\n{servers}")
+}
+
+#[test]
+fn an_haproxy_server_listed_on_both_sides() {
+    let to = haproxy_router("    stableServers: [blue1]\n    newServers: [green1, blue1]\n");
+    assert_rejected(&Case {
+        from: COMMAND_ROUTER,
+        to: Box::leak(to.into_boxed_str()),
+        expected: "13:26: router.haproxy.newServers[1]: server blue1 is listed twice (a server is either stable or new)",
+    });
+}
+
+#[test]
+fn an_haproxy_socket_that_is_no_address() {
+    let to = haproxy_router("    stableServers: [blue1]\n    newServers: [green1]\n")
+        .replace("/run/haproxy/admin.sock", "'tcp:lb'");
+    assert_rejected(&Case {
+        from: COMMAND_ROUTER,
+        to: Box::leak(to.into_boxed_str()),
+        expected: "10:13: router.haproxy.socket: `tcp:lb` is not a runtime API address",
+    });
+}
+
+#[test]
+fn an_haproxy_weight_per_side_out_of_range() {
+    let to = haproxy_router(
+        "    stableServers: [blue1]\n    newServers: [green1]\n    weightPerSide: 50\n",
+    );
+    assert_rejected(&Case {
+        from: COMMAND_ROUTER,
+        to: Box::leak(to.into_boxed_str()),
+        expected: "14:20: router.haproxy.weightPerSide: must be between 100 and 256, got 50",
+    });
+}
+
+#[test]
+fn a_prometheus_query_without_a_prometheus_server() {
+    assert_rejected(&Case {
+        from: "        command: echo 0\n",
+        to: "        prometheus: sum(rate(x[1m]))\n",
+        expected: "23:21: analysis.metrics[0].query.prometheus: a prometheus query needs `analysis.prometheus`, the server to ask",
+    });
+}
+
+#[test]
+fn prometheus_auth_with_both_kinds() {
+    assert_rejected(&Case {
+        from: "analysis:\n",
+        to: "analysis:\n  prometheus:\n    address: http://prom:9090\n    auth:\n      bearerTokenEnv: TOKEN\n      basic: {usernameEnv: U, passwordEnv: P}\n",
+        expected: "24:15: analysis.prometheus.auth.basic: give either `bearerTokenEnv` or `basic`, not both",
+    });
+}
+
+#[test]
+fn an_http_query_with_a_relative_pointer() {
+    assert_rejected(&Case {
+        from: "        command: echo 0\n",
+        to: "        http: {url: 'http://status/x', pointer: data/0}\n",
+        expected: "23:49: analysis.metrics[0].query.http.pointer: JSON pointer \"data/0\" must be empty or start with `/`",
+    });
+}
+
+#[test]
+fn a_wait_gate_defined_twice() {
+    assert_rejected(&Case {
+        from: "      max: 0.05\n",
+        to: "      max: 0.05\n  beforeRetire:\n    - {name: jobs, query: {command: echo 0}, max: 0}\n    - {name: jobs, query: {command: echo 0}, max: 0}\n",
+        expected: "27:14: analysis.beforeRetire[1].name: wait gate `jobs` is defined twice",
+    });
+}

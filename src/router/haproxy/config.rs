@@ -74,12 +74,15 @@ impl HaproxyConfig {
 
 /// HAProxy proxy and server names use letters, digits and `-_.:`; anything else (a space, `;`)
 /// would also break the runtime API command line.
-fn check_name(kind: &str, name: &str) -> Result<(), ProviderError> {
-    let ok = !name.is_empty()
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+fn check_name(kind: &str, name: &str) -> Result<(), ProviderError> {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(

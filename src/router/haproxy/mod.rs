@@ -6,9 +6,7 @@
 
 mod address;
 mod client;
-mod clock;
 mod config;
-mod drain;
 mod router;
 mod servers_state;
 mod split;
@@ -16,9 +14,7 @@ mod stat;
 
 pub use address::{BadAddress, RuntimeApiAddress};
 pub use client::RuntimeApi;
-pub use clock::{Clock, SystemClock};
-pub use config::{DEFAULT_TIMEOUT, HaproxyConfig};
-pub use drain::DrainOutcome;
+pub use config::{DEFAULT_TIMEOUT, HaproxyConfig, is_valid_name};
 pub use router::{HaproxyRouter, ServerAdminState};
 pub use servers_state::ServerState;
 pub use split::{

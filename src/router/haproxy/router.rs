@@ -1,15 +1,13 @@
 //! `HaproxyRouter`: the `Router` over one HAProxy backend's stable and new servers.
 
-use std::time::Duration;
-
+use super::address::RuntimeApiAddress;
 use super::client::RuntimeApi;
-use super::clock::Clock;
 use super::config::HaproxyConfig;
-use super::drain::{DrainOutcome, wait_until_empty};
 use super::servers_state::{self, ServerState};
 use super::{split, stat};
 use crate::provider::ProviderError;
-use crate::router::{Router, Weight};
+use crate::router::{Router, Side, Weight};
+use crate::spec::types::HaproxyRouterSpec;
 
 /// The administrative states `set server <b>/<s> state` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +40,31 @@ impl HaproxyRouter {
         Ok(Self { config, api })
     }
 
+    /// The router a validated `router: haproxy` section describes.
+    pub fn from_spec(spec: &HaproxyRouterSpec) -> Result<Self, ProviderError> {
+        let socket: RuntimeApiAddress = spec.socket.parse().map_err(|error| {
+            ProviderError::new(format!("{error}"))
+                .with_hint("the address of a `stats socket ... level admin` line of haproxy.cfg")
+        })?;
+        Self::new(HaproxyConfig {
+            socket,
+            backend: spec.backend.clone(),
+            stable_servers: spec.stable_servers.clone(),
+            new_servers: spec.new_servers.clone(),
+            weight_per_side: spec.weight_per_side,
+            timeout: spec.timeout.get(),
+        })
+    }
+
     pub fn config(&self) -> &HaproxyConfig {
         &self.config
+    }
+
+    fn side(&self, side: Side) -> &[String] {
+        match side {
+            Side::Stable => &self.config.stable_servers,
+            Side::New => &self.config.new_servers,
+        }
     }
 
     /// Every server of the backend as HAProxy reports it (`show servers state <backend>`).
@@ -156,30 +177,73 @@ impl HaproxyRouter {
             })
     }
 
-    /// The sessions `server` holds right now (`scur` of `show stat`).
-    pub async fn current_sessions(&self, server: &str) -> Result<u64, ProviderError> {
-        let command = format!("show stat {} 4 -1", self.config.backend);
+    fn stat_command(&self) -> String {
+        format!("show stat {} 4 -1", self.config.backend)
+    }
+
+    /// The sessions each server of the backend holds right now (`scur` of `show stat`).
+    async fn all_sessions(&self) -> Result<Vec<(String, u64)>, ProviderError> {
+        let command = self.stat_command();
         let reply = self.api.command(&command).await?;
         if !reply.starts_with("# ") {
             return Err(self.refused(&command, &reply));
         }
-        let sessions = stat::current_sessions(&reply).map_err(|e| {
+        stat::current_sessions(&reply).map_err(|e| {
             ProviderError::new(format!(
                 "cannot read `{command}` from HAProxy at {}: {e}",
                 self.api.address()
             ))
-        })?;
-        sessions
+        })
+    }
+
+    /// The sessions `server` holds right now.
+    pub async fn current_sessions(&self, server: &str) -> Result<u64, ProviderError> {
+        self.all_sessions()
+            .await?
             .into_iter()
             .find(|(name, _)| name == server)
             .map(|(_, n)| n)
-            .ok_or_else(|| {
-                ProviderError::new(format!(
-                    "haproxy backend {} at {} has no server {server}",
-                    self.config.backend,
-                    self.api.address()
-                ))
-            })
+            .ok_or_else(|| self.no_such_server(server))
+    }
+
+    fn no_such_server(&self, server: &str) -> ProviderError {
+        ProviderError::new(format!(
+            "haproxy backend {} at {} has no server {server}",
+            self.config.backend,
+            self.api.address()
+        ))
+    }
+
+    fn state_command(&self, server: &str, state: ServerAdminState) -> String {
+        format!(
+            "set server {}/{server} state {}",
+            self.config.backend,
+            state.keyword()
+        )
+    }
+
+    /// Sends `commands` in one exchange; any reply is HAProxy's refusal.
+    async fn apply(&self, commands: &[String]) -> Result<(), ProviderError> {
+        let replies = self.api.commands(commands).await?;
+        let refusals: Vec<String> = commands
+            .iter()
+            .zip(&replies)
+            .filter(|(_, reply)| !reply.is_empty())
+            .map(|(command, reply)| format!("`{command}`: {:?}", reply.trim()))
+            .collect();
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        let error = ProviderError::new(format!(
+            "HAProxy at {} refused {}",
+            self.api.address(),
+            refusals.join("; ")
+        ));
+        let hint = replies.iter().find_map(|reply| self.hint_for(reply));
+        Err(match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        })
     }
 
     /// `set server <backend>/<server> state ready|drain|maint`.
@@ -188,31 +252,13 @@ impl HaproxyRouter {
         server: &str,
         state: ServerAdminState,
     ) -> Result<(), ProviderError> {
-        let command = format!(
-            "set server {}/{server} state {}",
-            self.config.backend,
-            state.keyword()
-        );
+        let command = self.state_command(server, state);
         let reply = self.api.command(&command).await?;
         if reply.is_empty() {
             Ok(())
         } else {
             Err(self.refused(&command, &reply))
         }
-    }
-
-    /// Takes `server` out of load balancing (`state drain`: no new sessions, open ones go on)
-    /// and waits, polling every `interval`, until it holds no session or `timeout` passes.
-    /// The server stays in drain either way; `set_state(.., Ready)` brings it back.
-    pub async fn drain(
-        &self,
-        server: &str,
-        timeout: Duration,
-        interval: Duration,
-        clock: &dyn Clock,
-    ) -> Result<DrainOutcome, ProviderError> {
-        self.set_state(server, ServerAdminState::Drain).await?;
-        wait_until_empty(|| self.current_sessions(server), timeout, interval, clock).await
     }
 
     fn refused(&self, command: &str, reply: &str) -> ProviderError {
@@ -286,6 +332,45 @@ impl Router for HaproxyRouter {
             .collect()
     }
 
+    /// The socket answers, the backend exists and has every configured server.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        self.checked_servers().await.map(drop)
+    }
+
+    fn plan_drain(&self, side: Side) -> Vec<String> {
+        let servers = self.side(side);
+        servers
+            .iter()
+            .map(|server| self.state_command(server, ServerAdminState::Drain))
+            .chain([format!(
+                "`{}` until scur of {} is 0",
+                self.stat_command(),
+                servers.join(", ")
+            )])
+            .collect()
+    }
+
+    /// `state drain` on every server of `side` (no new sessions; open ones go on), then the
+    /// sessions they still hold, summed.
+    async fn drain(&self, side: Side) -> Result<Option<u64>, ProviderError> {
+        let servers = self.side(side);
+        let commands: Vec<String> = servers
+            .iter()
+            .map(|server| self.state_command(server, ServerAdminState::Drain))
+            .collect();
+        self.apply(&commands).await?;
+        let sessions = self.all_sessions().await?;
+        let mut open = 0;
+        for server in servers {
+            let (_, count) = sessions
+                .iter()
+                .find(|(name, _)| name == server)
+                .ok_or_else(|| self.no_such_server(server))?;
+            open += count;
+        }
+        Ok(Some(open))
+    }
+
     /// The share of new traffic HAProxy applies now, from the weights in effect: a server that
     /// is down, draining or in maintenance counts as weight 0. Rounded half up to a whole
     /// percent (see `split`), so it equals what `set_weight` set.
@@ -304,30 +389,24 @@ impl Router for HaproxyRouter {
         };
         let mut targets = self.targets(weight);
         raise_first(&mut targets, current);
-        let commands: Vec<String> = targets
-            .iter()
-            .map(|(server, w)| self.weight_command(server, *w))
+        // A server an earlier rollout drained comes back once it gets weight again;
+        // maintenance set by someone else is left alone (and fails the check below).
+        let undrain = targets.iter().filter(|(server, w)| {
+            *w > 0
+                && servers
+                    .iter()
+                    .any(|s| s.name == *server && s.draining() && !s.in_maintenance())
+        });
+        let commands: Vec<String> = undrain
+            .map(|(server, _)| self.state_command(server, ServerAdminState::Ready))
+            .chain(
+                targets
+                    .iter()
+                    .map(|(server, w)| self.weight_command(server, *w)),
+            )
             .collect();
         tracing::info!(router = %self.describe(), %weight, ?commands, "setting weights");
-        let replies = self.api.commands(&commands).await?;
-        let refusals: Vec<String> = commands
-            .iter()
-            .zip(&replies)
-            .filter(|(_, reply)| !reply.is_empty())
-            .map(|(command, reply)| format!("`{command}`: {:?}", reply.trim()))
-            .collect();
-        if !refusals.is_empty() {
-            let error = ProviderError::new(format!(
-                "HAProxy at {} refused {}",
-                self.api.address(),
-                refusals.join("; ")
-            ));
-            let hint = replies.iter().find_map(|reply| self.hint_for(reply));
-            return Err(match hint {
-                Some(hint) => error.with_hint(hint),
-                None => error,
-            });
-        }
+        self.apply(&commands).await?;
         // Verify: the weights alone don't send traffic to a server that is down or drained.
         let after = self.checked_servers().await?;
         let now = self.share(&after)?;

@@ -11,7 +11,7 @@ use greenlight::engine::plan::CheckStage;
 use greenlight::engine::{CheckKind, CheckResult};
 use greenlight::metrics::{Measurement, MetricSource};
 use greenlight::provider::ProviderError;
-use greenlight::router::{Router, Weight};
+use greenlight::router::{Router, Side, Weight};
 use greenlight::target::Target;
 
 pub type Answer = Result<Measurement, ProviderError>;
@@ -40,6 +40,9 @@ struct RouterState {
     /// When set, reads back this instead of what was set.
     stuck_at: Option<u8>,
     fail_sets_from: Option<usize>,
+    /// Open sessions each drain reports, the last repeating; none: nothing to drain.
+    sessions: VecDeque<Result<u64, ProviderError>>,
+    drained: Vec<Side>,
 }
 
 impl MemoryRouter {
@@ -55,6 +58,18 @@ impl MemoryRouter {
         let router = Self::default();
         router.inner.lock().unwrap().fail_sets_from = Some(n);
         router
+    }
+
+    /// A router whose drains report these open sessions in turn (the last repeats).
+    pub fn draining(sessions: Vec<Result<u64, ProviderError>>) -> Self {
+        let router = Self::default();
+        router.inner.lock().unwrap().sessions = sessions.into();
+        router
+    }
+
+    /// The side of every drain call, in order.
+    pub fn drains(&self) -> Vec<Side> {
+        self.inner.lock().unwrap().drained.clone()
     }
 
     pub fn history(&self) -> Vec<u8> {
@@ -92,6 +107,18 @@ impl Router for MemoryRouter {
         }
         state.weight = weight.percent();
         Ok(())
+    }
+
+    async fn drain(&self, side: Side) -> Result<Option<u64>, ProviderError> {
+        let mut state = self.inner.lock().unwrap();
+        state.drained.push(side);
+        let sessions = &mut state.sessions;
+        let answer = if sessions.len() > 1 {
+            sessions.pop_front()
+        } else {
+            sessions.front().cloned()
+        };
+        answer.transpose()
     }
 }
 

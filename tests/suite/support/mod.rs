@@ -1,14 +1,25 @@
 //! A small given/when/then DSL over in-memory providers and a virtual clock,
-//! so every strategy and failure path of the engine runs in milliseconds.
+//! so every strategy and failure path of the engine runs in milliseconds; and
+//! real HAProxy and Prometheus processes for the provider tests. Everything
+//! started here stops when its handle drops, also when a test panics; a
+//! missing program fails the test with the command that installs it.
 
 pub mod ci;
+pub mod haproxy;
+pub mod http_server;
 pub mod kube_api;
 pub mod memory;
+pub mod net;
+pub mod process;
+pub mod prometheus;
 pub mod reference;
+pub mod rollout;
+pub mod wait;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use greenlight::clock::ManualClock;
+use greenlight::engine::plan::Waiting;
 use greenlight::engine::{Engine, EventKind, Outcome, Plan};
 use greenlight::report::{Report, Reporter};
 use greenlight::runner::{self, Providers};
@@ -31,6 +42,7 @@ pub fn spec_yaml(body: &str) -> String {
 pub struct Given {
     plan: Plan,
     metrics: Vec<(String, ScriptedMetric)>,
+    waits: Vec<(String, ScriptedMetric)>,
     router: MemoryRouter,
     target: MemoryTarget,
     checks: MemoryChecks,
@@ -56,9 +68,15 @@ pub fn given(body: &str) -> Given {
         .flat_map(|analysis| &analysis.gates)
         .map(|gate| (gate.metric.clone(), ScriptedMetric::new(vec![data(0.0)])))
         .collect();
+    let waits = plan
+        .before_retire
+        .iter()
+        .map(|gate| (gate.metric.clone(), ScriptedMetric::new(vec![data(0.0)])))
+        .collect();
     Given {
         plan,
         metrics,
+        waits,
         router: MemoryRouter::default(),
         target: MemoryTarget::default(),
         checks: MemoryChecks::default(),
@@ -79,6 +97,22 @@ impl Given {
             panic!("no gate named {metric}")
         };
         *source = ScriptedMetric::new(answers);
+        self
+    }
+
+    /// What the wait-until gate `metric` answers, measurement by measurement.
+    pub fn wait_gate(mut self, metric: &str, answers: Vec<memory::Answer>) -> Self {
+        let slot = self.waits.iter_mut().find(|(name, _)| name == metric);
+        let Some((_, source)) = slot else {
+            panic!("no wait-until gate named {metric}")
+        };
+        *source = ScriptedMetric::new(answers);
+        self
+    }
+
+    /// Drain before removing a version, as `router.haproxy.drain` asks.
+    pub fn drain(mut self, timeout: Duration, interval: Duration) -> Self {
+        self.plan.drain = Some(Waiting { timeout, interval });
         self
     }
 
@@ -118,6 +152,7 @@ impl Given {
         };
         let metrics: Vec<ScriptedMetric> =
             self.metrics.into_iter().map(|(_, metric)| metric).collect();
+        let waits: Vec<ScriptedMetric> = self.waits.into_iter().map(|(_, wait)| wait).collect();
         let providers = Providers {
             target: Box::new(self.target.clone()),
             router: Box::new(self.router.clone()),
@@ -126,6 +161,10 @@ impl Given {
                 .map(|metric| Box::new(metric.clone()) as _)
                 .collect(),
             checks: Box::new(self.checks.clone()),
+            waits: waits
+                .iter()
+                .map(|wait| Box::new(wait.clone()) as _)
+                .collect(),
         };
         let cancellation = self.cancel_at_step.map(|step| {
             let (cancel, cancellation) = runner::Cancellation::new();
@@ -147,6 +186,7 @@ impl Given {
             target: self.target,
             checks: self.checks,
             metrics,
+            waits,
         }
     }
 }
@@ -179,6 +219,7 @@ pub struct Then {
     pub target: MemoryTarget,
     pub checks: MemoryChecks,
     pub metrics: Vec<ScriptedMetric>,
+    pub waits: Vec<ScriptedMetric>,
 }
 
 impl Then {

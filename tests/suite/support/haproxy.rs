@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use super::net::free_port;
 use super::process::{ChildGuard, require_program};
-use super::{free_port, wait};
+use super::wait;
 
 pub const BACKEND: &str = "app";
 
@@ -26,7 +27,8 @@ pub struct Haproxy {
     pub admin_tcp: SocketAddr,
     pub web: SocketAddr,
     pub metrics: SocketAddr,
-    pub dir: TempDir,
+    /// Kept so the directory lives as long as the process.
+    _dir: TempDir,
 }
 
 impl Haproxy {
@@ -104,7 +106,7 @@ backend {BACKEND}
             admin_tcp,
             web,
             metrics,
-            dir,
+            _dir: dir,
         }
     }
 
@@ -139,10 +141,6 @@ backend {BACKEND}
 
     pub fn stop(&mut self) {
         self.process.stop();
-    }
-
-    pub fn log(&self) -> String {
-        self.process.log()
     }
 }
 

@@ -1,7 +1,5 @@
 //! The HAProxy router and the Prometheus and HTTP JSON metric sources against real programs:
-//! haproxy and prometheus from Debian, and app servers from the test support.
-
-mod support;
+//! haproxy and prometheus from Debian, and the sandbox's app servers.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,42 +11,52 @@ use greenlight::metrics::prometheus::{PrometheusAuth, PrometheusConfig, Promethe
 use greenlight::metrics::{Measurement, MetricSource};
 use greenlight::provider::ProviderError;
 use greenlight::router::haproxy::{
-    DrainOutcome, HaproxyConfig, HaproxyRouter, RuntimeApiAddress, ServerAdminState, SystemClock,
+    HaproxyConfig, HaproxyRouter, RuntimeApiAddress, ServerAdminState,
 };
-use greenlight::router::{Router, Weight};
-use support::app::{App, Behaviour};
-use support::haproxy::{BACKEND, Haproxy};
-use support::http_server::{HttpServer, Response};
-use support::prometheus::Prometheus;
-use support::{http_client, wait};
+use greenlight::router::{Router, Side, Weight};
+use greenlight::sandbox::{AppServer, Faults};
+
+use crate::support::haproxy::{BACKEND, Haproxy};
+use crate::support::http_server::{HttpServer, Response};
+use crate::support::net::{free_port, http_client};
+use crate::support::prometheus::Prometheus;
+use crate::support::rollout::{HaproxyRollout, Steps, describe};
+use crate::support::wait;
 
 fn pct(p: u8) -> Weight {
     Weight::new(p).unwrap()
 }
 
+async fn app(version: &str, faults: Faults) -> AppServer {
+    AppServer::start(version, faults)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start app {version}: {e}"))
+}
+
 /// HAProxy in front of `stable` and `new` app servers, all healthy, all traffic on stable.
 struct Setup {
     haproxy: Haproxy,
-    stable: Vec<App>,
-    new: Vec<App>,
+    stable: Vec<AppServer>,
+    new: Vec<AppServer>,
 }
 
 impl Setup {
     async fn start(stable: usize, new: usize) -> Setup {
         let mut stable_apps = Vec::new();
         for _ in 0..stable {
-            stable_apps.push(App::start("stable", Behaviour::default()).await);
+            stable_apps.push(app("stable", Faults::NONE).await);
         }
         let mut new_apps = Vec::new();
         for _ in 0..new {
-            new_apps.push(App::start("new", Behaviour::default()).await);
+            new_apps.push(app("new", Faults::NONE).await);
         }
-        let servers = |prefix: &str, apps: &[App], weight: u16| -> Vec<(String, SocketAddr, u16)> {
-            apps.iter()
-                .enumerate()
-                .map(|(i, a)| (format!("{prefix}{}", i + 1), a.server.addr, weight))
-                .collect()
-        };
+        let servers =
+            |prefix: &str, apps: &[AppServer], weight: u16| -> Vec<(String, SocketAddr, u16)> {
+                apps.iter()
+                    .enumerate()
+                    .map(|(i, a)| (format!("{prefix}{}", i + 1), a.addr(), weight))
+                    .collect()
+            };
         let (s, n) = (
             servers("stable", &stable_apps, 256),
             servers("new", &new_apps, 0),
@@ -90,7 +98,7 @@ impl Setup {
                 .text()
                 .await
                 .unwrap();
-            on_new += usize::from(body.starts_with("new"));
+            on_new += usize::from(body.contains("from new"));
         }
         on_new
     }
@@ -159,11 +167,11 @@ async fn haproxy_traffic_follows_the_weights() {
     router.set_weight(pct(50)).await.unwrap();
     // roundrobin with equal weights alternates exactly.
     assert_eq!(setup.send(10).await, 5);
-    assert!(setup.stable[0].served() > 0 && setup.new[0].served() > 0);
+    assert!(setup.stable[0].request_count() > 0 && setup.new[0].request_count() > 0);
 }
 
 #[tokio::test]
-async fn haproxy_read_back_counts_a_drained_server_as_zero_and_set_weight_says_so() {
+async fn haproxy_read_back_counts_servers_out_of_rotation_as_zero() {
     let setup = Setup::start(1, 1).await;
     let router = setup.router();
     router.set_weight(pct(50)).await.unwrap();
@@ -172,9 +180,19 @@ async fn haproxy_read_back_counts_a_drained_server_as_zero_and_set_weight_says_s
         .await
         .unwrap();
     assert_eq!(router.weight().await.unwrap(), Weight::ZERO);
-    let err = router.set_weight(pct(20)).await.unwrap_err();
+    // A drained server (greenlight's own doing) comes back when it gets weight again.
+    router.set_weight(pct(20)).await.unwrap();
+    assert_eq!(router.weight().await.unwrap(), pct(20));
+
+    // Maintenance is someone else's decision: left alone, and the change is refused.
+    router
+        .set_state("new1", ServerAdminState::Maint)
+        .await
+        .unwrap();
+    assert_eq!(router.weight().await.unwrap(), Weight::ZERO);
+    let err = router.set_weight(pct(30)).await.unwrap_err();
     assert!(
-        err.message.contains("new1 weight 51 (draining)"),
+        err.message.contains("new1 weight 77 (in maintenance)"),
         "{}",
         err.message
     );
@@ -182,7 +200,7 @@ async fn haproxy_read_back_counts_a_drained_server_as_zero_and_set_weight_says_s
         .set_state("new1", ServerAdminState::Ready)
         .await
         .unwrap();
-    assert_eq!(router.weight().await.unwrap(), pct(20));
+    assert_eq!(router.weight().await.unwrap(), pct(30));
 }
 
 #[tokio::test]
@@ -315,61 +333,46 @@ async fn hold_a_session(setup: &Setup, router: &HaproxyRouter) -> tokio::task::J
 }
 
 #[tokio::test]
-async fn haproxy_drain_waits_until_the_last_session_ends() {
+async fn haproxy_drain_counts_open_sessions_until_the_last_one_ends_then_weight_undrains() {
     let setup = Setup::start(1, 1).await;
     let router = setup.router();
-    setup.stable[0].set(Behaviour {
-        delay: Duration::from_millis(800),
-        ..Behaviour::default()
-    });
+    setup.stable[0]
+        .set_faults(Faults::slow(Duration::from_millis(800)))
+        .unwrap();
     let request = hold_a_session(&setup, &router).await;
     router.set_weight(Weight::FULL).await.unwrap();
-    let outcome = router
-        .drain(
-            "stable1",
-            Duration::from_secs(10),
-            Duration::from_millis(50),
-            &SystemClock,
-        )
-        .await
-        .unwrap();
-    let DrainOutcome::Drained { waited } = outcome else {
-        panic!("{outcome:?}")
-    };
-    assert!(waited > Duration::ZERO, "{waited:?}");
-    assert_eq!(request.await.unwrap(), 200, "the drained session completed");
-    assert_eq!(router.current_sessions("stable1").await.unwrap(), 0);
+    assert_eq!(router.drain(Side::Stable).await.unwrap(), Some(1));
     assert!(
         setup
             .haproxy
             .command("show servers state app")
-            .contains(" stable1 127.0.0.1 2 8 ")
+            .contains(" stable1 127.0.0.1 2 8 "),
+        "stable1 is in drain (admin state 8)"
     );
-}
-
-#[tokio::test]
-async fn haproxy_drain_times_out_while_a_session_stays_open() {
-    let setup = Setup::start(1, 1).await;
-    let router = setup.router();
-    setup.stable[0].set(Behaviour {
-        delay: Duration::from_secs(3),
-        ..Behaviour::default()
-    });
-    let request = hold_a_session(&setup, &router).await;
-    let outcome = router
-        .drain(
-            "stable1",
-            Duration::from_millis(300),
-            Duration::from_millis(50),
-            &SystemClock,
-        )
-        .await
-        .unwrap();
+    // Polled as the engine does; draining again is harmless.
+    wait::until(
+        "stable1 to drain",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            match router.drain(Side::Stable).await {
+                Ok(Some(0)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(request.await.unwrap(), 200, "the drained session completed");
+    // The next rollout gives stable1 weight again: greenlight's drain is undone.
+    router.set_weight(pct(50)).await.unwrap();
+    assert_eq!(router.weight().await.unwrap(), pct(50));
     assert!(
-        matches!(outcome, DrainOutcome::TimedOut { sessions: 1, waited } if waited >= Duration::from_millis(300)),
-        "{outcome:?}"
+        router.plan_drain(Side::New)
+            == vec![
+                "set server app/new1 state drain".to_owned(),
+                "`show stat app 4 -1` until scur of new1 is 0".to_owned()
+            ]
     );
-    request.abort();
 }
 
 // ---------------------------------------------------------------- Prometheus, real server
@@ -418,10 +421,7 @@ async fn prometheus_reads_haproxy_exporter_metrics() {
     assert_eq!(measure_until(&weight, |v| v == 26.0).await, 26.0);
 
     // The new version fails every request while it takes half the traffic.
-    setup.new[0].set(Behaviour {
-        fail_percent: 100,
-        ..Behaviour::default()
-    });
+    setup.new[0].set_faults(Faults::failing(1.0)).unwrap();
     router.set_weight(pct(50)).await.unwrap();
     let web = setup.haproxy.web;
     let traffic = tokio::spawn(async move {
@@ -694,7 +694,7 @@ async fn http_json_source_reads_numbers_and_tells_no_data_from_errors() {
 #[tokio::test]
 async fn http_json_source_unreachable_names_the_address() {
     // A port we bound and released: nothing listens there.
-    let port = support::free_port();
+    let port = free_port();
     let source = HttpJsonSource::with_env(
         HttpJsonConfig {
             url: format!("http://127.0.0.1:{port}/x?token=secret"),
@@ -715,4 +715,203 @@ async fn http_json_source_unreachable_names_the_address() {
         err.message
     );
     assert!(!err.message.contains("secret"));
+}
+
+#[test]
+fn the_example_haproxy_and_prometheus_configs_are_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/haproxy");
+    let checks = [
+        ("haproxy", vec!["-c", "-f", "haproxy.cfg"]),
+        ("promtool", vec!["check", "config", "prometheus.yml"]),
+    ];
+    for (program, args) in checks {
+        let path = crate::support::process::require_program(program, "haproxy prometheus");
+        let output = std::process::Command::new(path)
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        assert!(
+            output.status.success(),
+            "{program} {args:?} rejects the example:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+// ------------------------------------------------- whole rollouts through the real binary
+
+fn events(report: &serde_json::Value, kind: &str) -> usize {
+    report["timeline"].as_array().map_or(0, |timeline| {
+        timeline.iter().filter(|e| e["kind"] == kind).count()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_of_a_healthy_version_is_promoted_and_haproxy_agrees() {
+    let rollout = HaproxyRollout::start(Faults::NONE).await;
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        HaproxyRollout::error_rate(),
+        &Steps::default(),
+    );
+    let output = rollout.run(&spec).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "promoted");
+    // Every step measured real data (a value), not "no data".
+    let gates: Vec<&serde_json::Value> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "gate")
+        .collect();
+    assert!(gates.len() >= 4, "{gates:?}");
+    assert!(
+        gates
+            .iter()
+            .all(|g| g["verdict"] == "pass" && g["value"].is_number()),
+        "{gates:?}"
+    );
+    assert_eq!(events(&report, "drained"), 1);
+    // HAProxy itself: all weight on new1, stable1 drained.
+    assert_eq!(rollout.weights(), (0, 256));
+    assert!(
+        rollout
+            .haproxy
+            .command("show servers state app")
+            .contains(" stable1 127.0.0.1 2 8 "),
+        "stable1 is left in drain"
+    );
+    assert_eq!(rollout.target_log(), "deploy v2\nretire v1\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_of_a_version_failing_20_percent_is_rolled_back_in_haproxy() {
+    let rollout = HaproxyRollout::start(Faults::failing(0.2)).await;
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        HaproxyRollout::error_rate(),
+        &Steps::default(),
+    );
+    let output = rollout.run(&spec).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "rolled_back");
+    // The value depends on where the rate window falls; the 20% fault puts it far above 5%.
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("`error-rate` was 0.") && reason.contains("outside ≤ 0.05"),
+        "{reason}"
+    );
+    assert_eq!(events(&report, "promoted"), 0);
+    assert_eq!(
+        rollout.weights(),
+        (256, 0),
+        "stable at full weight, new at 0"
+    );
+    assert_eq!(rollout.target_log(), "deploy v2\nretire v2\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_halts_when_prometheus_stops_in_the_middle_and_never_promotes() {
+    let mut rollout = HaproxyRollout::start(Faults::NONE).await;
+    let steps = Steps {
+        hold: "20s",
+        ..Steps::default()
+    };
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        HaproxyRollout::error_rate(),
+        &steps,
+    );
+    let child = rollout
+        .command(&spec)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Step 1 is live once HAProxy gives new1 its 20% (51 of 256).
+    wait::until(
+        "step 1's weights in HAProxy",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || {
+            std::future::ready(match rollout.weights() {
+                (205, 51) => Ok(()),
+                other => Err(format!("{other:?}")),
+            })
+        },
+    )
+    .await;
+    rollout.prometheus.stop();
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("greenlight halts within the error limit")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "halted");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("`error-rate`: the metric provider failed 3 time(s) in a row: cannot connect to Prometheus at "),
+        "{reason}"
+    );
+    assert_eq!(events(&report, "promoted"), 0);
+    assert_eq!(rollout.weights(), (205, 51), "traffic stays where it was");
+    assert_eq!(rollout.target_log(), "deploy v2\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_with_an_unreachable_socket_exits_1_naming_it_and_changes_nothing() {
+    let rollout = HaproxyRollout::start(Faults::NONE).await;
+    let missing = rollout
+        .dir
+        .path()
+        .join("no-such.sock")
+        .display()
+        .to_string();
+    let spec = rollout.spec(&missing, HaproxyRollout::error_rate(), &Steps::default());
+    let output = rollout.run(&spec).await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to the HAProxy runtime API at {missing}: "
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(rollout.weights(), (256, 0));
+    assert_eq!(rollout.target_log(), "", "nothing was deployed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_with_bad_promql_names_the_metric_and_quotes_prometheus() {
+    let rollout = HaproxyRollout::start(Faults::NONE).await;
+    let steps = Steps {
+        consecutive_error_limit: 1,
+        ..Steps::default()
+    };
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        "sum(rate(haproxy_server_http_responses_total[3s]",
+        &steps,
+    );
+    let output = rollout.run(&spec).await;
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let reason = rollout.report()["reason"].as_str().unwrap().to_owned();
+    let expected = format!(
+        "`error-rate`: the metric provider failed 1 time(s) in a row: Prometheus at {}/: HTTP 400 Bad Request, bad_data: ",
+        rollout.prometheus.url()
+    );
+    assert!(reason.starts_with(&expected), "{reason}");
+    // Prometheus's own words.
+    assert!(reason.contains("parse error"), "{reason}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&expected));
+    assert_eq!(
+        rollout.weights(),
+        (205, 51),
+        "halted where it was, never promoted"
+    );
 }

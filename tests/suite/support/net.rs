@@ -1,16 +1,4 @@
-//! Test support: real HAProxy and Prometheus processes, and small HTTP servers.
-//!
-//! Everything started here is stopped when its handle drops, also when a test panics.
-//! A missing program makes the test fail with the command that installs it; nothing skips.
-
-#![allow(dead_code)] // each test binary uses a different part of the support
-
-pub mod app;
-pub mod haproxy;
-pub mod http_server;
-pub mod process;
-pub mod prometheus;
-pub mod wait;
+//! Loopback networking helpers shared by the process harnesses and the tests.
 
 /// reqwest is built with `rustls-no-provider`: the binary installs ring at start-up, tests
 /// do it here before building a client.

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use super::net::{free_port, http_client};
 use super::process::{ChildGuard, require_program};
-use super::{free_port, http_client, wait};
+use super::wait;
 
 pub const JOB: &str = "haproxy";
 
@@ -15,9 +16,8 @@ pub struct Prometheus {
     // Dropped first: the process goes before its directory.
     process: ChildGuard,
     pub addr: SocketAddr,
-    /// From starting the process to the first sample of the target being queryable.
-    pub first_sample_after: Duration,
-    pub dir: TempDir,
+    /// Kept so the directory lives as long as the process.
+    _dir: TempDir,
 }
 
 impl Prometheus {
@@ -86,13 +86,14 @@ scrape_configs:
             },
         )
         .await;
-        let first_sample_after = started.elapsed();
-        eprintln!("prometheus: first sample {first_sample_after:?} after start");
+        eprintln!(
+            "prometheus: first sample {:?} after start",
+            started.elapsed()
+        );
         Prometheus {
             process,
             addr,
-            first_sample_after,
-            dir,
+            _dir: dir,
         }
     }
 
@@ -103,9 +104,5 @@ scrape_configs:
     /// Kills Prometheus, as an outage in the middle of a rollout would.
     pub fn stop(&mut self) {
         self.process.stop();
-    }
-
-    pub fn log(&self) -> String {
-        self.process.log()
     }
 }
