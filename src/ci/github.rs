@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::secret::Secret;
+use crate::secrets::Secret;
 use crate::spec::template::CiFacts;
 
 /// Where a token can come from: the action's contract first, then the usual

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::secret::Secret;
+use crate::secrets::Secret;
 use crate::spec::template::CiFacts;
 
 /// Read by `artifacts:reports:junit` in the component (relative to the project directory).

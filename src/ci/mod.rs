@@ -2,7 +2,6 @@
 
 pub mod github;
 pub mod gitlab;
-pub mod secret;
 pub mod session;
 
 use crate::spec::template::CiFacts;

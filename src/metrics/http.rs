@@ -13,10 +13,10 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::metrics::secret::{self, EnvLookup};
 use crate::metrics::transport::{display_url, request_failed, send_read_only, snippet};
 use crate::metrics::{Measurement, MetricSource};
 use crate::provider::ProviderError;
+use crate::secrets::{self as secret, EnvLookup};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -4,7 +4,6 @@ pub mod command;
 pub mod http;
 pub mod prometheus;
 pub mod sandbox;
-pub mod secret;
 mod transport;
 
 use async_trait::async_trait;

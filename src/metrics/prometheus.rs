@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::metrics::secret::{self, EnvLookup, Secret};
 use crate::metrics::transport::{display_url, request_failed, send_read_only, snippet};
 use crate::metrics::{Measurement, MetricSource};
 use crate::provider::ProviderError;
+use crate::secrets::{self as secret, EnvLookup, Secret};
 use response::Answer;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,7 +76,7 @@ enum Credentials {
     Basic { username: Secret, password: Secret },
 }
 
-/// Debug output is safe to log: credentials print as `Secret(<redacted>)`.
+/// Debug output is safe to log: credentials print as `Secret(***)`.
 #[derive(Debug, Clone)]
 pub struct PrometheusSource {
     endpoint: Url,
@@ -287,7 +287,7 @@ mod tests {
         .unwrap();
         let debug = format!("{source:?}");
         assert!(!debug.contains("value-of"), "{debug}");
-        assert!(debug.contains("<redacted>"));
+        assert!(debug.contains("Secret(***)"));
     }
 
     #[test]

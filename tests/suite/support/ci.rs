@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use greenlight::ci::github::Settings as GitHub;
 use greenlight::ci::gitlab::Settings as GitLab;
-use greenlight::ci::secret::Secret;
 use greenlight::release::Release;
+use greenlight::secrets::Secret;
 use wiremock::MockServer;
 
 /// Must never show up anywhere but the Authorization header and ::add-mask::.

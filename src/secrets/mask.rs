@@ -1,5 +1,4 @@
-//! Secrets never reach logs or reports: anything a check or hook prints is
-//! masked before it is kept.
+//! Masking: anything a check or hook prints is masked before it is kept.
 
 /// Environment variable names that hold secrets by convention.
 const SECRET_MARKERS: [&str; 6] = [

@@ -1,6 +1,12 @@
-//! Credentials read from environment variables, kept out of logs, errors and Debug output.
+//! Secrets never reach logs, errors, reports or panics: tokens are held in a
+//! `Secret` (no `Display`, a redacting `Debug`), and text that may contain one
+//! goes through a `Masker`.
+
+mod mask;
 
 use std::fmt;
+
+pub use mask::{MASK, Masker};
 
 use crate::provider::ProviderError;
 
@@ -19,6 +25,11 @@ pub fn process_env(name: &str) -> Option<String> {
 pub struct Secret(String);
 
 impl Secret {
+    /// `None` for an unset or blank value: an empty token is no token.
+    pub fn new(value: Option<String>) -> Option<Self> {
+        value.filter(|token| !token.trim().is_empty()).map(Self)
+    }
+
     /// The value, for the one place that sends it (an HTTP header).
     pub fn expose(&self) -> &str {
         &self.0
@@ -27,7 +38,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+        f.write_str("Secret(***)")
     }
 }
 
@@ -58,7 +69,8 @@ mod tests {
     fn debug_never_shows_the_value() {
         let env = |_: &str| Some("s3cr3t".to_owned());
         let secret = from_env(&env, "TOKEN", "a token").unwrap();
-        assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(Secret::new(Some("  ".into())), None);
         assert_eq!(secret.expose(), "s3cr3t");
     }
 
