@@ -7,12 +7,13 @@ use crate::judge::Verdict;
 use crate::metrics::Measurement;
 use crate::provider::ProviderError;
 use crate::router::{Side, Weight};
-use crate::spec::duration::display;
 use crate::spec::types::NoDataPolicy;
 
 use super::analysis::{Decision, Tally, judge};
+use super::checkpoint::Checkpoint;
 use super::event::{CheckRecord, Event, EventKind, Outcome, StepNumber};
-use super::plan::{CheckStage, Plan, Waiting};
+use super::plan::{CheckStage, Plan};
+use super::retirement::{Retirement, Stage};
 
 /// What the runner must do next.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,16 +82,16 @@ pub enum CheckKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
-    phase: Phase,
+    pub(super) phase: Phase,
     pub timeline: Vec<Event>,
     /// Why the rollout ended, once it has.
     pub reason: Option<String>,
     pub outcome: Option<Outcome>,
-    tallies: Vec<Tally>,
+    pub(super) tallies: Vec<Tally>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Phase {
+pub(super) enum Phase {
     Idle,
     Deploying,
     Checking(Checkpoint),
@@ -121,77 +122,22 @@ impl Phase {
     }
 }
 
-/// Removing one version (seed 003): drain its servers, then, for the old version
-/// after a promotion, wait until every wait-until gate is met; then remove it.
-#[derive(Debug, Clone, PartialEq)]
-struct Retirement {
-    side: Side,
-    /// Why traffic went back to stable; `None` after a promotion.
-    cause: Option<Cause>,
-    stage: Stage,
-    /// When the stage began: its timeout counts from here.
-    since: SystemTime,
-    waiting: Waiting,
-    /// Provider errors in a row in this stage.
-    errors: u32,
-    /// What the last look found, for the timeout message.
-    last: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Stage {
-    Draining,
-    Waiting(usize),
-    Removing,
-}
-
 /// A step whose weight is verified and whose clock is running.
 #[derive(Debug, Clone, PartialEq)]
-struct Hold {
-    step: usize,
-    since: SystemTime,
+pub(super) struct Hold {
+    pub(super) step: usize,
+    pub(super) since: SystemTime,
     /// Measurements taken so far in this step.
-    rounds: u32,
+    pub(super) rounds: u32,
     /// Per gate: measurements with data in this step.
-    samples: Vec<u32>,
-}
-
-/// A point where checks run, and what comes after it.
-#[derive(Debug, Clone, PartialEq)]
-enum Checkpoint {
-    PreRollout,
-    BeforeTraffic,
-    AfterStep { step: usize, held: Duration },
-    BeforePromotion,
-    PostRollout,
-    OnRollback(Cause),
-}
-
-impl Checkpoint {
-    fn stage(&self) -> CheckStage {
-        match self {
-            Checkpoint::PreRollout => CheckStage::PreRollout,
-            Checkpoint::BeforeTraffic => CheckStage::BeforeTraffic,
-            Checkpoint::AfterStep { .. } => CheckStage::AfterStep,
-            Checkpoint::BeforePromotion => CheckStage::BeforePromotion,
-            Checkpoint::PostRollout => CheckStage::PostRollout,
-            Checkpoint::OnRollback(_) => CheckStage::OnRollback,
-        }
-    }
-
-    fn step(&self) -> Option<StepNumber> {
-        match self {
-            Checkpoint::AfterStep { step, .. } => Some(step + 1),
-            _ => None,
-        }
-    }
+    pub(super) samples: Vec<u32>,
 }
 
 /// Why traffic is going back to stable, and how the rollout will end.
 #[derive(Debug, Clone, PartialEq)]
-struct Cause {
-    outcome: Outcome,
-    reason: String,
+pub(super) struct Cause {
+    pub(super) outcome: Outcome,
+    pub(super) reason: String,
 }
 
 impl State {
@@ -203,10 +149,6 @@ impl State {
             outcome: None,
             tallies: Vec::new(),
         }
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.phase == Phase::Done
     }
 
     /// Whether cancelling now should put traffic back: true until promotion,
@@ -238,7 +180,13 @@ impl Engine {
         (state, action)
     }
 
-    fn advance(&self, state: &mut State, phase: Phase, now: SystemTime, input: Input) -> Action {
+    pub(super) fn advance(
+        &self,
+        state: &mut State,
+        phase: Phase,
+        now: SystemTime,
+        input: Input,
+    ) -> Action {
         let emit = |state: &mut State, kind| state.timeline.push(Event { at: now, kind });
         match (phase, input) {
             (Phase::Idle, Input::Start) => {
@@ -438,14 +386,14 @@ impl Engine {
         }
     }
 
-    fn gate_count(&self) -> usize {
+    pub(super) fn gate_count(&self) -> usize {
         self.plan
             .analysis
             .as_ref()
             .map_or(0, |analysis| analysis.gates.len())
     }
 
-    fn begin_step(&self, state: &mut State, now: SystemTime, step: usize) -> Action {
+    pub(super) fn begin_step(&self, state: &mut State, now: SystemTime, step: usize) -> Action {
         match self.plan.steps.get(step) {
             Some(next) => {
                 state.phase = Phase::Shifting { step };
@@ -455,7 +403,7 @@ impl Engine {
         }
     }
 
-    fn promote(&self, state: &mut State, now: SystemTime) -> Action {
+    pub(super) fn promote(&self, state: &mut State, now: SystemTime) -> Action {
         // The last step may already have sent everything to the new version.
         if self
             .plan
@@ -471,7 +419,7 @@ impl Engine {
     }
 
     /// When the step's next measurement is due; `None` once none is left.
-    fn next_measurement(&self, hold: &Hold) -> Option<SystemTime> {
+    pub(super) fn next_measurement(&self, hold: &Hold) -> Option<SystemTime> {
         let step = &self.plan.steps[hold.step];
         let analysis = self.plan.analysis.as_ref().filter(|_| step.analyse)?;
         let elapsed_at_last = analysis.interval * hold.rounds;
@@ -481,7 +429,7 @@ impl Engine {
         Some(hold.since + (analysis.interval * (hold.rounds + 1)).min(step.hold))
     }
 
-    fn keep_holding(&self, state: &mut State, now: SystemTime, hold: Hold) -> Action {
+    pub(super) fn keep_holding(&self, state: &mut State, now: SystemTime, hold: Hold) -> Action {
         let step = &self.plan.steps[hold.step];
         let ends = hold.since + step.hold;
         match self.next_measurement(&hold) {
@@ -501,7 +449,7 @@ impl Engine {
         }
     }
 
-    fn record_measurements(
+    pub(super) fn record_measurements(
         &self,
         state: &mut State,
         now: SystemTime,
@@ -555,7 +503,7 @@ impl Engine {
         self.keep_holding(state, now, hold)
     }
 
-    fn complete_step(&self, state: &mut State, now: SystemTime, hold: Hold) -> Action {
+    pub(super) fn complete_step(&self, state: &mut State, now: SystemTime, hold: Hold) -> Action {
         let step = &self.plan.steps[hold.step];
         if let Some(analysis) = self.plan.analysis.as_ref().filter(|_| step.analyse) {
             for (gate, samples) in analysis.gates.iter().zip(&hold.samples) {
@@ -594,78 +542,7 @@ impl Engine {
         )
     }
 
-    /// Runs the checks of `checkpoint` if the spec has any, else moves past it.
-    fn checkpoint(&self, state: &mut State, now: SystemTime, checkpoint: Checkpoint) -> Action {
-        let stage = checkpoint.stage();
-        if self.plan.check_stages.contains(&stage) {
-            let step = checkpoint.step();
-            state.phase = Phase::Checking(checkpoint);
-            Action::RunChecks { stage, step }
-        } else {
-            self.after_checks(state, now, checkpoint, None)
-        }
-    }
-
-    /// Where the rollout goes once a checkpoint's checks passed, or one failed.
-    fn after_checks(
-        &self,
-        state: &mut State,
-        now: SystemTime,
-        checkpoint: Checkpoint,
-        failure: Option<String>,
-    ) -> Action {
-        match (checkpoint, failure) {
-            (Checkpoint::PreRollout, None) => {
-                state.phase = Phase::Deploying;
-                Action::Deploy {
-                    version: self.new_version.clone(),
-                }
-            }
-            (Checkpoint::PreRollout, Some(failure)) => {
-                self.halt(state, now, format!("{failure}; nothing was changed"))
-            }
-            (Checkpoint::BeforeTraffic, None) => self.begin_step(state, now, 0),
-            (Checkpoint::AfterStep { step, held }, None) => {
-                state.timeline.push(Event {
-                    at: now,
-                    kind: EventKind::StepCompleted {
-                        step: step + 1,
-                        weight: self.plan.steps[step].weight,
-                        held_ms: held.as_millis().try_into().unwrap_or(u64::MAX),
-                    },
-                });
-                self.begin_step(state, now, step + 1)
-            }
-            (Checkpoint::BeforeTraffic | Checkpoint::AfterStep { .. }, Some(failure)) => {
-                self.roll_back(state, now, Outcome::RolledBack, failure)
-            }
-            (Checkpoint::BeforePromotion, None) => self.promote(state, now),
-            (Checkpoint::BeforePromotion, Some(failure)) => self.halt(
-                state,
-                now,
-                format!("{failure}; promotion was not confirmed"),
-            ),
-            (Checkpoint::PostRollout, failure) => {
-                self.warn(state, now, failure);
-                self.scale_down(state, now)
-            }
-            (Checkpoint::OnRollback(cause), failure) => {
-                self.warn(state, now, failure);
-                self.retire(state, now, Side::New, Some(cause))
-            }
-        }
-    }
-
-    fn warn(&self, state: &mut State, now: SystemTime, failure: Option<String>) {
-        if let Some(message) = failure {
-            state.timeline.push(Event {
-                at: now,
-                kind: EventKind::Warning { message },
-            });
-        }
-    }
-
-    fn promoted(&self, state: &mut State, now: SystemTime) -> Action {
+    pub(super) fn promoted(&self, state: &mut State, now: SystemTime) -> Action {
         state.timeline.push(Event {
             at: now,
             kind: EventKind::Promoted {
@@ -675,7 +552,7 @@ impl Engine {
         self.checkpoint(state, now, Checkpoint::PostRollout)
     }
 
-    fn scale_down(&self, state: &mut State, now: SystemTime) -> Action {
+    pub(super) fn scale_down(&self, state: &mut State, now: SystemTime) -> Action {
         if self.plan.scale_down_delay.is_zero() {
             self.retire(state, now, Side::Stable, None)
         } else {
@@ -685,245 +562,7 @@ impl Engine {
         }
     }
 
-    fn version_of(&self, side: Side) -> &str {
-        match side {
-            Side::Stable => &self.stable_version,
-            Side::New => &self.new_version,
-        }
-    }
-
-    fn retire(
-        &self,
-        state: &mut State,
-        now: SystemTime,
-        side: Side,
-        cause: Option<Cause>,
-    ) -> Action {
-        let retirement = Retirement {
-            side,
-            cause,
-            stage: Stage::Draining,
-            since: now,
-            waiting: Waiting {
-                timeout: Duration::ZERO,
-                interval: Duration::ZERO,
-            },
-            errors: 0,
-            last: String::new(),
-        };
-        self.enter(state, now, retirement, Stage::Draining)
-    }
-
-    /// Starts `stage`, skipping what the plan does not ask for.
-    fn enter(
-        &self,
-        state: &mut State,
-        now: SystemTime,
-        mut retirement: Retirement,
-        stage: Stage,
-    ) -> Action {
-        let (stage, waiting) = match stage {
-            Stage::Draining => match self.plan.drain {
-                Some(waiting) => (stage, waiting),
-                None => return self.enter(state, now, retirement, Stage::Waiting(0)),
-            },
-            // Wait-until gates guard the old version's pending work only.
-            Stage::Waiting(index) => match self
-                .plan
-                .before_retire
-                .get(index)
-                .filter(|_| retirement.side == Side::Stable)
-            {
-                Some(gate) => (stage, gate.waiting),
-                None => (Stage::Removing, retirement.waiting),
-            },
-            Stage::Removing => (stage, retirement.waiting),
-        };
-        retirement.stage = stage;
-        retirement.since = now;
-        retirement.waiting = waiting;
-        retirement.errors = 0;
-        retirement.last.clear();
-        let action = self.look(&retirement);
-        state.phase = Phase::Retiring(retirement);
-        action
-    }
-
-    /// The action that checks (or, at the end, does) the current stage.
-    fn look(&self, retirement: &Retirement) -> Action {
-        match retirement.stage {
-            Stage::Draining => Action::Drain(retirement.side),
-            Stage::Waiting(index) => Action::MeasureWait(index),
-            Stage::Removing => Action::Retire {
-                version: self.version_of(retirement.side).to_owned(),
-            },
-        }
-    }
-
-    fn drained(
-        &self,
-        state: &mut State,
-        now: SystemTime,
-        mut retirement: Retirement,
-        result: Result<Option<u64>, ProviderError>,
-    ) -> Action {
-        match result {
-            Ok(Some(0)) => {
-                state.timeline.push(Event {
-                    at: now,
-                    kind: EventKind::Drained {
-                        version: self.version_of(retirement.side).to_owned(),
-                        waited_ms: millis(now, retirement.since),
-                    },
-                });
-                self.enter(state, now, retirement, Stage::Waiting(0))
-            }
-            Ok(None) => self.enter(state, now, retirement, Stage::Waiting(0)),
-            Ok(Some(open)) => {
-                retirement.errors = 0;
-                retirement.last = format!("{open} session(s) still open");
-                self.poll_again(state, now, retirement)
-            }
-            Err(error) => self.provider_failed(state, now, retirement, error),
-        }
-    }
-
-    fn wait_measured(
-        &self,
-        state: &mut State,
-        now: SystemTime,
-        mut retirement: Retirement,
-        result: Result<Measurement, ProviderError>,
-    ) -> Action {
-        let Stage::Waiting(index) = retirement.stage else {
-            return self.poll_again(state, now, retirement);
-        };
-        let Some(gate) = self.plan.before_retire.get(index) else {
-            return self.enter(state, now, retirement, Stage::Removing);
-        };
-        match result {
-            Ok(Measurement::Value(value)) if value <= gate.max => {
-                state.timeline.push(Event {
-                    at: now,
-                    kind: EventKind::WaitGate {
-                        metric: gate.metric.clone(),
-                        value,
-                        max: gate.max,
-                        waited_ms: millis(now, retirement.since),
-                    },
-                });
-                self.enter(state, now, retirement, Stage::Waiting(index + 1))
-            }
-            Ok(Measurement::Value(value)) => {
-                retirement.errors = 0;
-                retirement.last = format!(
-                    "`{}` was {}, above {}",
-                    gate.metric,
-                    crate::judge::format_value(value),
-                    crate::judge::format_value(gate.max)
-                );
-                self.poll_again(state, now, retirement)
-            }
-            // No data is not zero: the work may be pending where nobody counts it.
-            Ok(Measurement::NoData) => {
-                retirement.errors = 0;
-                retirement.last = format!("`{}` had no data", gate.metric);
-                self.poll_again(state, now, retirement)
-            }
-            Err(error) => self.provider_failed(state, now, retirement, error),
-        }
-    }
-
-    /// Provider errors count like analysis errors: `consecutiveErrorLimit` in a row gives up.
-    fn provider_failed(
-        &self,
-        state: &mut State,
-        now: SystemTime,
-        mut retirement: Retirement,
-        error: ProviderError,
-    ) -> Action {
-        retirement.errors += 1;
-        let limit = self
-            .plan
-            .analysis
-            .as_ref()
-            .map_or(3, |analysis| analysis.consecutive_error_limit);
-        retirement.last = format!("the provider failed: {error}");
-        if retirement.errors >= limit {
-            let why = format!(
-                "{}: the provider failed {} time(s) in a row: {error}",
-                self.stage_name(&retirement),
-                retirement.errors
-            );
-            return self.give_up(state, now, retirement, why);
-        }
-        self.poll_again(state, now, retirement)
-    }
-
-    /// Sleeps until the next look, or gives up once the stage's timeout has passed.
-    /// The last look happens at the deadline itself.
-    fn poll_again(&self, state: &mut State, now: SystemTime, retirement: Retirement) -> Action {
-        let deadline = retirement.since + retirement.waiting.timeout;
-        if now >= deadline {
-            let why = format!(
-                "{} timed out after {}: {}",
-                self.stage_name(&retirement),
-                display(retirement.waiting.timeout),
-                retirement.last
-            );
-            return self.give_up(state, now, retirement, why);
-        }
-        let next = (now + retirement.waiting.interval).min(deadline);
-        state.phase = Phase::Retiring(retirement);
-        Action::SleepUntil(next)
-    }
-
-    fn stage_name(&self, retirement: &Retirement) -> String {
-        match retirement.stage {
-            Stage::Draining => format!(
-                "draining the {} servers ({})",
-                retirement.side,
-                self.version_of(retirement.side)
-            ),
-            Stage::Waiting(index) => match self.plan.before_retire.get(index) {
-                Some(gate) => format!(
-                    "waiting until `{}` ≤ {}",
-                    gate.metric,
-                    crate::judge::format_value(gate.max)
-                ),
-                None => "waiting".to_owned(),
-            },
-            Stage::Removing => "removing".to_owned(),
-        }
-    }
-
-    /// The version is never removed with work or sessions left: after a promotion
-    /// the rollout halts for a person; after a rollback traffic is already safe, so
-    /// the new version stays up with a warning and the rollback's outcome stands.
-    fn give_up(
-        &self,
-        state: &mut State,
-        now: SystemTime,
-        retirement: Retirement,
-        why: String,
-    ) -> Action {
-        let message = format!(
-            "{} was not removed: {why}",
-            self.version_of(retirement.side)
-        );
-        match retirement.cause {
-            None => self.halt(state, now, message),
-            Some(cause) => {
-                state.timeline.push(Event {
-                    at: now,
-                    kind: EventKind::Warning { message },
-                });
-                self.finish(state, now, cause.outcome, cause.reason)
-            }
-        }
-    }
-
-    fn roll_back(
+    pub(super) fn roll_back(
         &self,
         state: &mut State,
         now: SystemTime,
@@ -940,7 +579,7 @@ impl Engine {
         Action::SetWeight(Weight::ZERO)
     }
 
-    fn halt(&self, state: &mut State, now: SystemTime, reason: String) -> Action {
+    pub(super) fn halt(&self, state: &mut State, now: SystemTime, reason: String) -> Action {
         state.timeline.push(Event {
             at: now,
             kind: EventKind::Halted {
@@ -950,7 +589,7 @@ impl Engine {
         self.finish(state, now, Outcome::Halted, reason)
     }
 
-    fn record_retired(
+    pub(super) fn record_retired(
         &self,
         state: &mut State,
         now: SystemTime,
@@ -968,7 +607,7 @@ impl Engine {
         state.timeline.push(Event { at: now, kind });
     }
 
-    fn finish(
+    pub(super) fn finish(
         &self,
         state: &mut State,
         _now: SystemTime,
@@ -982,7 +621,7 @@ impl Engine {
     }
 }
 
-fn millis(now: SystemTime, since: SystemTime) -> u64 {
+pub(super) fn millis(now: SystemTime, since: SystemTime) -> u64 {
     now.duration_since(since)
         .unwrap_or(Duration::ZERO)
         .as_millis()

@@ -2,9 +2,11 @@
 //! the clock; the runner feeds it what happened and when, and does what it asks.
 
 pub mod analysis;
+mod checkpoint;
 pub mod event;
 pub mod machine;
 pub mod plan;
+mod retirement;
 
 pub use event::{Event, EventKind, Outcome};
 pub use machine::{Action, CheckKind, CheckResult, Engine, Input, State};
