@@ -9,6 +9,7 @@ mod json;
 pub mod openshift;
 pub mod sandbox;
 pub mod service;
+pub mod service_red_black;
 pub mod split;
 
 use std::fmt;
@@ -117,9 +118,14 @@ pub fn from_spec(
         )),
         RouterSpec::Haproxy(spec) => Box::new(haproxy::HaproxyRouter::from_spec(spec)?),
         RouterSpec::Sandbox(_) => Box::new(sandbox::SandboxRouter::new(context.sandbox()?)),
-        RouterSpec::Service(service) => {
-            Box::new(service::ServiceRouterProvider::new(service.clone()))
-        }
+        RouterSpec::Service(service) => match &service.red_black {
+            Some(red_black) => Box::new(service_red_black::RedBlackRouter::new(
+                service,
+                red_black.clone(),
+                std::sync::Arc::new(crate::clock::SystemClock),
+            )),
+            None => Box::new(service::ServiceRouterProvider::new(service.clone())),
+        },
         RouterSpec::GatewayApi(route) => {
             Box::new(gateway_api::GatewayApiRouterProvider::new(route.clone()))
         }

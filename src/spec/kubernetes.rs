@@ -67,20 +67,48 @@ pub enum RetireMode {
     Delete,
 }
 
-/// `router: service`: blue/green by switching a Service's `spec.selector` (all at once).
+/// `router: service`: blue/green by switching a Service's `spec.selector`, or
+/// red/black by moving a label the Service selects between two Deployments'
+/// pod templates (all at once either way).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceRouter {
     /// The Service's name.
     pub name: String,
-    /// The whole selector that picks the stable version's pods.
+    /// Blue/green: the whole selector that picks the stable version's pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stable_selector: BTreeMap<String, String>,
-    /// The whole selector that picks the new version's pods.
+    /// Blue/green: the whole selector that picks the new version's pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub new_selector: BTreeMap<String, String>,
+    /// Red/black: the Service keeps its selector, and the serving label moves
+    /// from the stable Deployment's pod template to the new one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub red_black: Option<RedBlack>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+/// `router.service.redBlack`: which label serves, and the two Deployments that take turns.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedBlack {
+    /// The label (or labels) the Service's selector requires, e.g. `{serving: "true"}`.
+    /// It must not be part of the Deployments' own `spec.selector`.
+    pub label: BTreeMap<String, String>,
+    /// The stable version's Deployment, e.g. `web-{{ stable_version }}`.
+    pub stable_deployment: String,
+    /// The new version's Deployment, e.g. `web-{{ version }}`.
+    pub new_deployment: String,
+    /// How long a Deployment may take to roll out its labelled pods, and the
+    /// other one to lose the label, before the switch fails.
+    #[serde(default = "default_rollout_timeout")]
+    pub timeout: Span,
+    /// How often the rollout is checked.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: Span,
 }
 
 /// `router: gatewayApi`: weights of an HTTPRoute's `backendRefs`.

@@ -25,13 +25,7 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
         RouterSpec::Service(service) => {
             let path = router.key("service");
             require_text(&service.name, path.key("name"), problems);
-            if service.new_selector.is_empty() {
-                problems.push(problem(
-                    path.key("newSelector"),
-                    "an empty selector selects nothing",
-                ));
-            }
-            Some("a Service selector")
+            Some(check_service(service, &path, problems))
         }
         RouterSpec::GatewayApi(route) => {
             let path = router.key("gatewayApi");
@@ -104,6 +98,67 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
     };
     if let (Some(router), StrategySpec::Canary(canary)) = (switch, &spec.strategy) {
         check_all_or_nothing(canary, router, root.key("strategy").key("canary"), problems);
+    }
+}
+
+/// Blue/green by selectors, or red/black by a label: one of the two.
+fn check_service(
+    service: &ServiceRouter,
+    path: &FieldPath,
+    problems: &mut Vec<Problem>,
+) -> &'static str {
+    let selectors = !service.stable_selector.is_empty() || !service.new_selector.is_empty();
+    match &service.red_black {
+        None => {
+            if service.new_selector.is_empty() {
+                problems.push(
+                    problem(path.key("newSelector"), "an empty selector selects nothing").hint(
+                        "give `stableSelector` and `newSelector` (blue/green), or `redBlack`",
+                    ),
+                );
+            }
+            "a Service selector"
+        }
+        Some(_) if selectors => {
+            let key = if service.stable_selector.is_empty() {
+                "newSelector"
+            } else {
+                "stableSelector"
+            };
+            problems.push(
+                problem(
+                    path.key(key),
+                    "give selectors (blue/green) or `redBlack`, not both",
+                )
+                .hint("in red/black the Service's selector stays as it is; drop the selectors"),
+            );
+            "a Service selector"
+        }
+        Some(red_black) => {
+            let path = path.key("redBlack");
+            if red_black.label.is_empty() {
+                problems.push(
+                    problem(
+                        path.key("label"),
+                        "name the label the Service selects, e.g. `{serving: \"true\"}`",
+                    )
+                    .hint("an empty label would leave the Service selecting every pod"),
+                );
+            }
+            for (key, value) in &red_black.label {
+                require_text(key, path.key("label"), problems);
+                require_text(value, path.key("label").key(key), problems);
+            }
+            both(
+                &red_black.stable_deployment,
+                &red_black.new_deployment,
+                &path,
+                "stableDeployment",
+                "newDeployment",
+                problems,
+            );
+            "a red/black Service label"
+        }
     }
 }
 

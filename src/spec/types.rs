@@ -113,7 +113,7 @@ pub enum RouterSpec {
     Haproxy(HaproxyRouterSpec),
     /// The weighted proxy of `greenlight demo` (only there).
     Sandbox(SandboxProvider),
-    /// Switch a Kubernetes Service's selector (blue/green only).
+    /// A Kubernetes Service: switch its selector, or move the label it selects (all at once).
     Service(ServiceRouter),
     /// Weights of a Gateway API HTTPRoute's backendRefs.
     GatewayApi(GatewayApiRouter),

@@ -6,20 +6,21 @@
 
 pub mod manifests;
 pub mod rollout_status;
+pub mod wait;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use self::manifests::Manifest;
-use self::rollout_status::Rollout;
+use self::wait::Patience;
 use super::Target;
 use crate::clock::Clock;
 use crate::kubernetes::error::{code, describe};
 use crate::kubernetes::objects::Objects;
-use crate::kubernetes::{Cluster, LazyCluster, Resource};
+use crate::kubernetes::{Cluster, LazyCluster};
 use crate::provider::ProviderError;
 use crate::release::Release;
 use crate::spec::template::TemplateContext;
@@ -83,62 +84,20 @@ impl KubernetesTargetProvider {
     }
 
     async fn wait(&self, cluster: &Cluster, manifest: &Manifest) -> Result<(), ProviderError> {
-        let deployments = Objects::new(
+        let patience = Patience {
+            clock: self.clock.as_ref(),
+            timeout: self.spec.timeout.get(),
+            poll: self.spec.poll_interval.get(),
+            setting: "target.kubernetes.timeout",
+        };
+        wait::rolled_out(
             cluster,
-            Resource::deployment(),
             manifest.namespace.as_deref(),
-        );
-        let pods = Objects::new(cluster, Resource::pod(), manifest.namespace.as_deref());
-        let deadline = self.clock.now() + self.spec.timeout.get();
-        loop {
-            let deployment = deployments.get_existing(&manifest.name).await?;
-            let waiting = match rollout_status::deployment(&deployment) {
-                Rollout::Ready => return Ok(()),
-                Rollout::Failed(reason) => return Err(not_ready(reason)),
-                Rollout::Waiting(what) => what,
-            };
-            let selector = selector(&deployment);
-            if !selector.is_empty()
-                && let Some(reason) = rollout_status::pods(&pods.list(&selector).await?)
-            {
-                return Err(not_ready(reason));
-            }
-            let now = self.clock.now();
-            if now >= deadline {
-                return Err(ProviderError::new(format!(
-                    "{} was not ready within {}: {waiting}",
-                    deployments.what(&manifest.name),
-                    crate::spec::duration::display(self.spec.timeout.get())
-                ))
-                .with_hint("raise `target.kubernetes.timeout`, or look at the pods' events"));
-            }
-            tracing::info!("{waiting}");
-            self.clock
-                .sleep_until(now + self.spec.poll_interval.get())
-                .await;
-        }
+            &manifest.name,
+            &patience,
+        )
+        .await
     }
-}
-
-fn not_ready(reason: String) -> ProviderError {
-    ProviderError::new(reason).with_hint(
-        "`kubectl describe` the pod for its events; fix the image or config and run again",
-    )
-}
-
-/// `spec.selector.matchLabels` as a label selector.
-fn selector(deployment: &Value) -> String {
-    deployment
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|labels| {
-            labels
-                .iter()
-                .filter_map(|(key, value)| value.as_str().map(|value| format!("{key}={value}")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
 }
 
 fn is_deployment(manifest: &Manifest) -> bool {

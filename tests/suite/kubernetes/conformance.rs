@@ -120,7 +120,7 @@ fn assert_conforms(dir: &Path, cluster: &Cluster, scenario: &str) {
 fn every_object_greenlight_writes_matches_the_upstream_schemas() {
     let Some(dir) = reference_dir() else { return };
     type Given = fn() -> Cluster;
-    let scenarios: [(&str, Given, &str, String); 5] = [
+    let scenarios: [(&str, Given, &str, String); 7] = [
         (
             "gateway-api canary",
             super::gateway_api::with_route,
@@ -150,6 +150,18 @@ fn every_object_greenlight_writes_matches_the_upstream_schemas() {
             super::service::with_service,
             super::service::ROUTER,
             blue_green(0.1),
+        ),
+        (
+            "service red/black",
+            super::service_red_black::with_red_black,
+            super::service_red_black::ROUTER,
+            blue_green(0.1),
+        ),
+        (
+            "service red/black rollback",
+            super::service_red_black::with_red_black,
+            super::service_red_black::ROUTER,
+            blue_green(0.9),
         ),
     ];
     for (name, given, router, strategy) in scenarios {

@@ -103,7 +103,7 @@ const FAST: [&str; 18] = [
 #[test]
 fn every_kubernetes_example_validates_plans_and_runs_with_its_role() {
     let folders = examples();
-    assert_eq!(folders.len(), 4, "{folders:?}");
+    assert_eq!(folders.len(), 5, "{folders:?}");
     for folder in folders {
         let spec = folder.join("greenlight.yaml");
         let fake = FakeKube::start();

@@ -7,6 +7,7 @@ mod examples;
 mod gateway_api;
 mod openshift;
 mod service;
+mod service_red_black;
 mod target;
 
 use std::path::PathBuf;

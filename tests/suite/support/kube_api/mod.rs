@@ -123,6 +123,24 @@ impl FakeKube {
         }
     }
 
+    /// Changes a stored object as a person with kubectl would (a write: it
+    /// gets a new resourceVersion, and a Deployment rolls out again).
+    pub fn edit(&self, collection: &str, name: &str, change: impl FnOnce(&mut Value)) {
+        let mut shared = self.lock();
+        let mut object = shared
+            .store
+            .objects
+            .get(&store::Key {
+                collection: collection.into(),
+                name: name.into(),
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("{collection}/{name} does not exist"));
+        change(&mut object);
+        let answer = shared.store.replace(collection, name, object);
+        assert_eq!(answer.status, 200, "edit rejected: {}", answer.body);
+    }
+
     pub fn deployment(&self, name: &str, behaviour: Behaviour) {
         self.lock()
             .store

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::controller::{Behaviour, observe, reconcile};
+use super::controller::{Behaviour, Pods, forget, observe, reconcile};
 use super::limits::violations;
 use super::patch;
 
@@ -22,6 +22,10 @@ pub struct Store {
     pub objects: BTreeMap<Key, Value>,
     pub version: u64,
     pub deployments: BTreeMap<String, Behaviour>,
+    /// Each Deployment's pods, as its controller keeps them.
+    pub pods: BTreeMap<Key, Pods>,
+    /// Reads left before a `ReadyAfter` Deployment is available.
+    pub countdowns: BTreeMap<String, u32>,
 }
 
 pub struct Answer {
@@ -335,10 +339,15 @@ impl Store {
             name: name.to_owned(),
         };
         match self.objects.remove(&key) {
-            Some(_) => ok(
-                200,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
-            ),
+            Some(object) => {
+                if kind_of(&object) == "Deployment" {
+                    forget(self, &key);
+                }
+                ok(
+                    200,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
+                )
+            }
             None => Self::not_found(collection, name),
         }
     }
