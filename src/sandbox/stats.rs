@@ -8,23 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::lock;
 
-/// Which side of a rollout a request was routed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The version currently serving production traffic.
-    Stable,
-    /// The version being rolled out.
-    New,
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Stable => "stable",
-            Side::New => "new",
-        })
-    }
-}
+/// Which side of a rollout a request was routed to: the router's own notion.
+pub use crate::router::Side;
 
 /// Source of record timestamps, injectable so tests can move time without sleeping.
 pub trait Clock: Send + Sync + 'static {
