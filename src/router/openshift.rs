@@ -49,6 +49,7 @@ impl OpenshiftRouterProvider {
             return Ok(());
         }
         let (stable, new) = split::weights(weight, SCALE);
+        self.put_stable_first(route)?;
         let to = map_mut(route, &["spec", "to"], &what)?;
         if to.get("name").and_then(Value::as_str) != Some(stable_name) {
             return Err(ProviderError::new(format!(
@@ -83,6 +84,41 @@ impl OpenshiftRouterProvider {
                 alternates.len()
             ))
             .with_hint("remove alternate backends of other versions from the Route"));
+        }
+        Ok(())
+    }
+
+    /// A promotion leaves `spec.to` on the version it replaced (at weight 0) and
+    /// the promoted Service among the alternates; on the next rollout that
+    /// Service is the stable one. Make it `spec.to` again, so every rollout,
+    /// and a rollback from 100%, starts from the same shape. A `spec.to` that
+    /// still carries traffic and is neither version is left for the check
+    /// that refuses it.
+    fn put_stable_first(&self, route: &mut Value) -> Result<(), ProviderError> {
+        let what = self.what();
+        let (stable_name, new_name) = (&self.spec.stable_service, &self.spec.new_service);
+        let old_to = route.pointer("/spec/to").cloned().unwrap_or_default();
+        let old_name = str_at(&old_to, "name");
+        if old_name == Some(stable_name) {
+            return Ok(());
+        }
+        let old_is_new = old_name == Some(new_name);
+        if !old_is_new && weight_at(&old_to, DEFAULT_WEIGHT) != 0 {
+            return Ok(());
+        }
+        let alternates = array_mut(route, &["spec", "alternateBackends"], &what)?;
+        let Some(index) = alternates
+            .iter()
+            .position(|backend| str_at(backend, "name") == Some(stable_name))
+        else {
+            return Ok(());
+        };
+        let stable_entry = alternates.remove(index);
+        if old_is_new {
+            alternates.push(old_to);
+        }
+        if let Some(to) = route.pointer_mut("/spec/to") {
+            *to = stable_entry;
         }
         Ok(())
     }

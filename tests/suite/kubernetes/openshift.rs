@@ -59,6 +59,29 @@ fn promotes_by_weights_mapped_like_oc_set_route_backends() {
 }
 
 #[test]
+fn the_rollout_after_a_promotion_starts_from_the_promoted_service() {
+    let cluster = Cluster::new();
+    // What a promotion of v1 over v0 left behind: spec.to on v0 at 0, v1 an alternate.
+    let mut promoted = route();
+    promoted["spec"]["to"] = json!({"kind": "Service", "name": "web-v0", "weight": 0});
+    promoted["spec"]["alternateBackends"] =
+        json!([{"kind": "Service", "name": "web-v1", "weight": 200}]);
+    cluster.fake.insert(&routes(), promoted);
+    cluster.spec(WEIGHTS, &canary(0.1));
+    let run = cluster.run();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let spec = &cluster.object(&routes(), "web")["spec"];
+    assert_eq!(
+        spec["to"],
+        json!({"kind": "Service", "name": "web-v1", "weight": 0})
+    );
+    assert_eq!(
+        spec["alternateBackends"],
+        json!([{"kind": "Service", "name": "web-v2", "weight": 200}])
+    );
+}
+
+#[test]
 fn rolls_back_to_the_stable_service() {
     let cluster = with_route();
     cluster.spec(WEIGHTS, &canary(0.9));
