@@ -368,21 +368,22 @@ pub(crate) fn write_reports<'a>(
 }
 
 /// Turns SIGINT/SIGTERM (a cancelled CI job) into a cancellation: traffic goes
-/// back to stable before we exit. A second signal exits at once.
+/// back to stable before we exit. Runners send SIGINT then SIGTERM a few seconds
+/// apart, so later signals must not cut the rollback short: only SIGKILL can.
 pub fn cancel_on_signal() -> Cancellation {
     let (cancel, cancellation) = Cancellation::new();
     tokio::spawn(async move {
         let mut first = true;
         while let Some(signal) = next_signal().await {
-            if !first {
-                eprintln!("greenlight: {signal} again: exiting now; check the router's weights");
-                std::process::exit(130);
+            if first {
+                eprintln!("greenlight: {signal}: putting traffic back on the stable version");
+                let _ = cancel.send(Some(format!("the rollout was cancelled ({signal})")));
+                first = false;
+            } else {
+                eprintln!(
+                    "greenlight: {signal} again: still putting traffic back on the stable version; SIGKILL stops it half-way"
+                );
             }
-            first = false;
-            eprintln!(
-                "greenlight: {signal}: putting traffic back on the stable version (send it again to exit at once)"
-            );
-            let _ = cancel.send(Some(format!("the rollout was cancelled ({signal})")));
         }
     });
     cancellation

@@ -141,12 +141,25 @@ fn versions(
             store.describe()
         )));
     };
-    // A rollout that has not ended in promotion still has a new version.
+    // Only a rollout still under way (or stopped for a person) has a new
+    // version to act on; after a rollback or a failure it was already removed.
     let pending = record
-        .filter(|record| record.phase != RecordPhase::Promoted)
+        .filter(|record| {
+            matches!(
+                record.phase,
+                RecordPhase::InProgress | RecordPhase::Halted | RecordPhase::Aborted
+            )
+        })
         .and_then(|record| record.new_version.clone());
     let new = match (command, spec.new_version.clone(), pending) {
         (Manual::Rollback, Some(target), _) if target != stable => target,
+        // `rollback --version <stable>` means: back to stable, undo what is pending.
+        (Manual::Rollback, Some(_), Some(pending)) => pending,
+        (Manual::Rollback, Some(_), None) => {
+            return Err(AppError::Usage(format!(
+                "nothing to roll back: {stable} already serves all traffic and no rollout is in progress"
+            )));
+        }
         (_, Some(version), _) | (_, None, Some(version)) => version,
         (Manual::Status, None, None) => stable.clone(),
         (_, None, None) => {

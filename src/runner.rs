@@ -15,6 +15,9 @@ use crate::router::{Router, Weight};
 use crate::state::{Record, RecordPhase, StateStore};
 use crate::target::Target;
 
+/// How long a reporter may take over one live event.
+const LIVE_REPORT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Everything a rollout talks to.
 pub struct Providers {
     pub target: Box<dyn Target>,
@@ -69,6 +72,11 @@ pub async fn run(
     let mut cancel_sent = false;
     let mut state = State::new();
     let mut input = Input::Start;
+    // Take the lock before deploying, not at the first weight: a second job
+    // must see this rollout while it is still deploying.
+    if let Some(checkpoint) = checkpoint {
+        save(checkpoint, engine, &state, clock.now()).await;
+    }
     let mut reported = 0;
     loop {
         let (next, action) = engine.step(state, clock.now(), input);
@@ -76,7 +84,16 @@ pub async fn run(
         let fresh = &state.timeline[reported..];
         for event in fresh {
             for reporter in reporters.iter_mut() {
-                reporter.event(event).await;
+                // A slow forge (a PR comment) must never hold traffic back,
+                // least of all a rollback: live updates get a short budget.
+                if tokio::time::timeout(LIVE_REPORT_BUDGET, reporter.event(event))
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        "a live report took over {LIVE_REPORT_BUDGET:?} and was skipped"
+                    );
+                }
             }
         }
         let traffic_moved = fresh.iter().any(|event| {

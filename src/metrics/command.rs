@@ -42,12 +42,47 @@ impl MetricSource for CommandMetric {
         if printed.is_empty() {
             return Ok(Measurement::NoData);
         }
-        printed.parse::<f64>().map(Measurement::Value).map_err(|_| {
-            ProviderError::new(format!(
-                "`{}` printed `{printed}`, not a number",
-                self.script
-            ))
-            .with_hint("print one number, or nothing when there is no data")
-        })
+        // NaN (0/0: nothing in the window) is no data, as from Prometheus.
+        printed
+            .parse::<f64>()
+            .map(|value| {
+                if value.is_nan() {
+                    Measurement::NoData
+                } else {
+                    Measurement::Value(value)
+                }
+            })
+            .map_err(|_| {
+                ProviderError::new(format!(
+                    "`{}` printed `{printed}`, not a number",
+                    self.script
+                ))
+                .with_hint("print one number, or nothing when there is no data")
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(script: &str) -> CommandMetric {
+        let release = Release {
+            name: "web".into(),
+            stable_version: "v1".into(),
+            new_version: "v2".into(),
+        };
+        CommandMetric::new(script.to_owned(), release)
+    }
+
+    #[tokio::test]
+    async fn numbers_nan_and_silence() {
+        assert_eq!(
+            metric("echo 0.25").measure().await,
+            Ok(Measurement::Value(0.25))
+        );
+        assert_eq!(metric("echo NaN").measure().await, Ok(Measurement::NoData));
+        assert_eq!(metric("true").measure().await, Ok(Measurement::NoData));
+        assert!(metric("echo lots").measure().await.is_err());
     }
 }

@@ -7,6 +7,9 @@ use std::time::Duration;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
+/// Longer than any rollout should wait; also keeps time arithmetic from overflowing.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
 const PATTERN: &str = r"^\s*([0-9]+\s*(ns|us|ms|s|m|h|d)\s*)+$";
 
 fn parse(text: &str) -> Result<Duration, String> {
@@ -14,9 +17,15 @@ fn parse(text: &str) -> Result<Duration, String> {
     if trimmed.starts_with('-') {
         return Err(format!("`{text}` is negative; durations must be positive"));
     }
-    humantime::parse_duration(trimmed).map_err(|error| {
+    let duration = humantime::parse_duration(trimmed).map_err(|error| {
         format!("`{text}` is not a duration ({error}); write it like `30s`, `5m` or `1m30s`")
-    })
+    })?;
+    if duration > LONGEST {
+        return Err(format!(
+            "`{text}` is longer than a year; no rollout step should wait that long"
+        ));
+    }
+    Ok(duration)
 }
 
 /// A duration that must be greater than zero (holds, intervals, timeouts).
@@ -153,6 +162,17 @@ mod tests {
         assert!(Span::parse("-5s").unwrap_err().contains("negative"));
         assert!(Delay::parse("0s").is_ok());
         assert!(Delay::parse("-1s").unwrap_err().contains("negative"));
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_rather_than_overflowing_the_clock() {
+        assert!(
+            Span::parse("106800000000000d")
+                .unwrap_err()
+                .contains("longer than a year")
+        );
+        assert!(Delay::parse("366d").is_err());
+        assert!(Span::parse("365d").is_ok());
     }
 
     #[test]

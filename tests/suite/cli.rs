@@ -298,3 +298,29 @@ fn the_haproxy_example_plans_the_exact_runtime_api_commands() {
 ",
         ));
 }
+
+#[test]
+fn the_lock_is_taken_before_anything_is_deployed() {
+    let dir = TempDir::new().unwrap();
+    let spec = file_driven_spec(dir.path());
+    std::fs::write(dir.path().join("error-rate"), "0.01").unwrap();
+    // The deploy itself checks that a second job would already see the rollout.
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "deploy: echo deploy $GREENLIGHT_VERSION",
+        &format!(
+            "deploy: grep -q in_progress {}/state.json && echo deploy $GREENLIGHT_VERSION",
+            dir.path().display()
+        ),
+    );
+    std::fs::write(&spec, text).unwrap();
+    greenlight()
+        .args(["run", "-f"])
+        .arg(&spec)
+        .args(["--version", "v2", "--stable-version", "v1"])
+        .assert()
+        .code(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("log")).unwrap(),
+        "deploy v2\nretire v1\n"
+    );
+}

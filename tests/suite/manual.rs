@@ -158,3 +158,24 @@ fn an_unverified_change_is_a_failure_with_exit_1() {
     assert_eq!(report["outcome"], "failed");
     assert_eq!(state(dir.path())["phase"], "failed");
 }
+
+#[test]
+fn rollback_to_the_stable_version_undoes_the_pending_rollout() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "halted", 20, None);
+    greenlight(dir.path(), &["rollback", "--version", "v1"])
+        .code(0)
+        .stderr(contains("all traffic is on v1; v2 removed"));
+    assert_eq!(read(dir.path(), "weight").trim(), "0");
+    assert_eq!(read(dir.path(), "log"), "retire v2\n", "v1 keeps serving");
+}
+
+#[test]
+fn a_rolled_back_version_is_not_promoted_again() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "rolled_back", 0, None);
+    greenlight(dir.path(), &["promote"])
+        .code(1)
+        .stderr(contains("nothing to promote"));
+    assert_eq!(read(dir.path(), "weight").trim(), "0");
+}

@@ -144,9 +144,10 @@ fn endless_conflicts_fail_with_a_bounded_number_of_tries() {
         .fake
         .requests()
         .iter()
-        .filter(|logged| logged.method == "PUT")
+        .filter(|logged| logged.method == "PUT" && logged.path.ends_with("/httproutes/web"))
         .count();
-    assert!(puts <= 10, "{puts} PUTs");
+    // Five tries to shift, five to put traffic back; the state record's own writes are not counted.
+    assert!(puts <= 10, "{puts} PUTs of the route");
     assert!(
         run.stderr().contains("409 Conflict") || run.report.to_string().contains("409 Conflict"),
         "{}",
