@@ -2,12 +2,14 @@
 //! environment, a timeout, and output captured within a size limit.
 
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use crate::provider::ProviderError;
+use crate::secrets::Masker;
 
 /// Output kept from each stream; the rest is dropped with a marker.
 pub const OUTPUT_LIMIT: usize = 16 * 1024;
@@ -39,6 +41,12 @@ impl Finished {
     }
 }
 
+/// Masks the values of secret-looking environment variables; built once.
+fn environment_masker() -> &'static Masker {
+    static MASKER: OnceLock<Masker> = OnceLock::new();
+    MASKER.get_or_init(|| Masker::from_env(std::env::vars()))
+}
+
 /// Runs `script` with `sh -c`, killing it after `timeout`.
 pub async fn run_shell(
     script: &str,
@@ -66,8 +74,10 @@ pub async fn run_shell(
         Ok((Ok(status), stdout, stderr)) => Ok(Finished {
             success: status.success(),
             code: status.code(),
-            stdout,
-            stderr,
+            // What a command prints ends up in errors and reports: a secret
+            // it echoes from the environment must not.
+            stdout: environment_masker().mask(&stdout),
+            stderr: environment_masker().mask(&stderr),
         }),
         Ok((Err(error), ..)) => Err(ProviderError::new(format!(
             "`{script}` could not be waited for: {error}"

@@ -76,8 +76,8 @@ enum Credentials {
     Basic { username: Secret, password: Secret },
 }
 
-/// Debug output is safe to log: credentials print as `Secret(***)`.
-#[derive(Debug, Clone)]
+/// Debug output is safe to log: the address without user info, credentials as `Secret(***)`.
+#[derive(Clone)]
 pub struct PrometheusSource {
     endpoint: Url,
     shown: String,
@@ -85,6 +85,17 @@ pub struct PrometheusSource {
     timeout: Duration,
     credentials: Credentials,
     client: reqwest::Client,
+}
+
+impl std::fmt::Debug for PrometheusSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusSource")
+            .field("address", &self.shown)
+            .field("query", &self.query)
+            .field("timeout", &self.timeout)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PrometheusSource {
@@ -144,8 +155,11 @@ impl PrometheusSource {
 
 fn parse_base(address: &str) -> Result<Url, ProviderError> {
     let mut url = Url::parse(address.trim()).map_err(|e| {
-        ProviderError::new(format!("bad Prometheus address {address:?}: {e}"))
-            .with_hint("use the base URL, e.g. http://prometheus:9090")
+        ProviderError::new(format!(
+            "bad Prometheus address {:?}: {e}",
+            without_user_info(address)
+        ))
+        .with_hint("use the base URL, e.g. http://prometheus:9090")
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ProviderError::new(format!(
@@ -240,6 +254,17 @@ impl MetricSource for PrometheusSource {
     }
 }
 
+/// An address as typed, with any `user:password@` replaced: it may not parse,
+/// so `display_url` cannot be used, and it must still not leak.
+fn without_user_info(address: &str) -> String {
+    match (address.find("://"), address.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***@{}", &address[..scheme_end + 3], &address[at + 1..])
+        }
+        _ => address.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +313,20 @@ mod tests {
         let debug = format!("{source:?}");
         assert!(!debug.contains("value-of"), "{debug}");
         assert!(debug.contains("Secret(***)"));
+    }
+
+    #[test]
+    fn addresses_with_user_info_never_show_it() {
+        let mut with_user = config(PrometheusAuth::None);
+        with_user.address = "http://admin:hunter2@127.0.0.1:9090".into();
+        let source =
+            PrometheusSource::new(with_user, crate::metrics::transport::test_client()).unwrap();
+        assert!(!format!("{source:?}").contains("hunter2"));
+        let error = parse_base("http://admin:hunter2@[bad").unwrap_err().message;
+        assert!(
+            !error.contains("hunter2") && error.contains("***@"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -324,3 +324,32 @@ fn the_lock_is_taken_before_anything_is_deployed() {
         "deploy v2\nretire v1\n"
     );
 }
+
+#[test]
+fn a_secret_a_command_prints_never_reaches_the_report() {
+    let dir = TempDir::new().unwrap();
+    let spec = file_driven_spec(dir.path());
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "deploy: echo deploy $GREENLIGHT_VERSION",
+        "deploy: echo \"login failed for $DEPLOY_TOKEN\" >&2; exit 1; echo",
+    );
+    std::fs::write(&spec, text).unwrap();
+    let report = dir.path().join("report.json");
+    let assert = greenlight()
+        .args(["run", "-f"])
+        .arg(&spec)
+        .args(["--version", "v2", "--stable-version", "v1", "--report"])
+        .arg(&report)
+        .env("DEPLOY_TOKEN", "sentinel-5ec2e7")
+        .assert()
+        .code(2);
+    let output = assert.get_output();
+    let everything = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(&report).unwrap()
+    );
+    assert!(!everything.contains("sentinel-5ec2e7"), "{everything}");
+    assert!(everything.contains("login failed for ***"), "{everything}");
+}
