@@ -38,13 +38,35 @@ impl Pair<'_> {
         self.position(list, self.stable).is_some() || self.position(list, self.new).is_some()
     }
 
-    /// (stable, new) weights; an absent entry weighs 0.
-    pub fn read(&self, list: &[Value]) -> (i64, i64) {
+    /// (stable, new) weights; an absent entry weighs 0. Another entry that
+    /// still takes traffic is an error: the split would not be what it reads.
+    pub fn read(&self, list: &[Value], what: &str) -> Result<(i64, i64), ProviderError> {
+        self.refuse_other_traffic(list, what)?;
         let weight = |name| {
             self.position(list, name)
                 .map_or(0, |index| weight_at(&list[index], self.default_weight))
         };
-        (weight(self.stable), weight(self.new))
+        Ok((weight(self.stable), weight(self.new)))
+    }
+
+    fn refuse_other_traffic(&self, list: &[Value], what: &str) -> Result<(), ProviderError> {
+        let other = list.iter().find(|entry| {
+            let name = str_at(entry, "name");
+            name != Some(self.stable)
+                && name != Some(self.new)
+                && weight_at(entry, self.default_weight) != 0
+        });
+        match other {
+            None => Ok(()),
+            Some(entry) => Err(ProviderError::new(format!(
+                "{what} also sends traffic to `{}` (weight {}), which is neither the stable `{}` nor the new `{}`",
+                str_at(entry, "name").unwrap_or("?"),
+                weight_at(entry, self.default_weight),
+                self.stable,
+                self.new
+            ))
+            .with_hint("finish or roll back the earlier rollout that left it, or set its weight to 0")),
+        }
     }
 
     /// Sets both weights, adding the new entry (cloned from the stable one)
@@ -57,6 +79,7 @@ impl Pair<'_> {
         new: i64,
         what: &str,
     ) -> Result<(), ProviderError> {
+        self.refuse_other_traffic(list, what)?;
         let Some(stable_at) = self.position(list, self.stable) else {
             return Err(ProviderError::new(format!(
                 "{what} has no backend named `{}` (the stable version)",
@@ -82,7 +105,9 @@ impl Pair<'_> {
         }
         list.retain(|entry| {
             let name = str_at(entry, "name");
-            name == Some(self.stable) || name == Some(self.new) || weight_at(entry, 1) != 0
+            name == Some(self.stable)
+                || name == Some(self.new)
+                || weight_at(entry, self.default_weight) != 0
         });
         if list.len() > self.max_items {
             return Err(ProviderError::new(format!(
@@ -114,18 +139,36 @@ mod tests {
         let mut list = vec![
             json!({"name": "a", "port": 80, "filters": [{"type": "X"}]}),
             json!({"name": "old", "port": 80, "weight": 0}),
-            json!({"name": "mirror-me", "port": 80}),
         ];
         pair().write(&mut list, 90, 10, "rule").unwrap();
         assert_eq!(
             list,
             vec![
                 json!({"name": "a", "port": 80, "filters": [{"type": "X"}], "weight": 90}),
-                json!({"name": "mirror-me", "port": 80}),
                 json!({"name": "b", "port": 80, "weight": 10}),
             ]
         );
-        assert_eq!(pair().read(&list), (90, 10));
+        assert_eq!(pair().read(&list, "rule"), Ok((90, 10)));
+    }
+
+    #[test]
+    fn a_third_backend_that_takes_traffic_is_refused_not_ignored() {
+        // No `weight` means 1 in Gateway API: it takes a share.
+        let mut list = vec![
+            json!({"name": "a", "weight": 90}),
+            json!({"name": "b", "weight": 10}),
+            json!({"name": "v0"}),
+        ];
+        let error = pair().read(&list, "rule").unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("also sends traffic to `v0` (weight 1)"),
+            "{}",
+            error.message
+        );
+        assert!(pair().write(&mut list, 100, 0, "rule").is_err());
+        assert_eq!(list[2], json!({"name": "v0"}), "nothing changed");
     }
 
     #[test]

@@ -133,12 +133,24 @@ impl ContourRouterProvider {
             .and_then(Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let split_of = routes.iter().find_map(|route| {
-            let services = route.get("services").and_then(Value::as_array)?;
-            pair.involves(services).then(|| pair.read(services))
-        });
-        let (stable, new) = split_of.ok_or_else(|| no_service(&what, &pair))?;
-        split::percent(stable, new, &what)
+        // Every route that routes to either version must split alike.
+        let mut seen: Option<Weight> = None;
+        for services in routes
+            .iter()
+            .filter_map(|route| route.get("services").and_then(Value::as_array))
+        {
+            if !pair.involves(services) {
+                continue;
+            }
+            let (stable, new) = pair.read(services, &what)?;
+            let weight = split::percent(stable, new, &what)?;
+            if seen.is_some_and(|seen| seen != weight) {
+                return Err(ProviderError::new(format!("the routes of {what} split traffic differently"))
+                    .with_hint("greenlight sets every route that names the stable or new Service alike; check for hand edits"));
+            }
+            seen = Some(weight);
+        }
+        seen.ok_or_else(|| no_service(&what, &pair))
     }
 
     fn pair(&self) -> Result<Pair<'_>, ProviderError> {

@@ -95,8 +95,8 @@ impl GatewayApiRouterProvider {
                 .and_then(Value::as_array)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            let (stable, new) = self.pair().read(refs);
             let what = format!("rule {index} of HTTPRoute {}", self.spec.route);
+            let (stable, new) = self.pair().read(refs, &what)?;
             let weight = split::percent(stable, new, &what)?;
             if seen.is_some_and(|seen| seen != weight) {
                 return Err(ProviderError::new(format!(
