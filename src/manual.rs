@@ -8,13 +8,13 @@ use std::time::SystemTime;
 use crate::app::{self, AppError};
 use crate::ci::session::Platform;
 use crate::cli::ManualArgs;
-use crate::clock::rfc3339_millis;
+
 use crate::engine::plan::Plan;
 use crate::engine::{Event, EventKind, Outcome};
 use crate::release::Release;
 use crate::report::Report;
 use crate::router::{Router, Weight};
-use crate::state::{Record, RecordPhase, StateStore};
+use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
 use crate::target::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,8 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
             (Outcome::Failed, error.clone(), RecordPhase::Failed)
         }
     };
-    save(store.as_ref(), &release, phase).await;
+    let record = Record::of(&release, phase, 0, None, SystemTime::now());
+    save_or_warn(store.as_ref(), &record).await;
 
     let plan = Plan {
         steps: Vec::new(),
@@ -304,29 +305,6 @@ async fn retire(target: &dyn Target, version: &str, timeline: &mut Vec<Event>) {
         },
     };
     timeline.push(event(kind));
-}
-
-async fn save(store: &dyn StateStore, release: &Release, phase: RecordPhase) {
-    let promoted = phase == RecordPhase::Promoted;
-    let record = Record {
-        name: release.name.clone(),
-        stable_version: if promoted {
-            release.new_version.clone()
-        } else {
-            release.stable_version.clone()
-        },
-        new_version: (!promoted).then(|| release.new_version.clone()),
-        phase,
-        weight: 0,
-        holder: None,
-        updated_at: rfc3339_millis(SystemTime::now()),
-    };
-    if let Err(error) = store.save(&record).await {
-        tracing::warn!(
-            "could not save the rollout state to {}: {error}",
-            store.describe()
-        );
-    }
 }
 
 fn print_status(

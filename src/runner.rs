@@ -6,13 +6,13 @@ use std::time::SystemTime;
 use futures_util::future::join_all;
 
 use crate::checks::CheckRunner;
-use crate::clock::{Clock, rfc3339_millis};
+use crate::clock::Clock;
 use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
 use crate::metrics::MetricSource;
 use crate::provider::ProviderError;
 use crate::report::{Report, Reporter};
 use crate::router::{Router, Weight};
-use crate::state::{Record, RecordPhase, StateStore};
+use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
 use crate::target::Target;
 
 /// How long a reporter may take over one live event.
@@ -156,12 +156,13 @@ pub async fn run(
             Action::Retire { version } => Input::Retired(providers.target.retire(&version).await),
             Action::Finish(outcome) => {
                 let reason = state.reason.clone().unwrap_or_default();
-                let release = crate::release::Release {
-                    name: engine.name.clone(),
-                    stable_version: engine.stable_version.clone(),
-                    new_version: engine.new_version.clone(),
-                };
-                let report = Report::build(&release, &engine.plan, outcome, reason, state.timeline);
+                let report = Report::build(
+                    &engine.release(),
+                    &engine.plan,
+                    outcome,
+                    reason,
+                    state.timeline,
+                );
                 for reporter in reporters.iter_mut() {
                     if let Err(error) = reporter.finish(&report).await {
                         tracing::warn!("a report could not be written: {error}");
@@ -193,24 +194,12 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
         Some(Outcome::Halted) => RecordPhase::Halted,
         Some(Outcome::Failed | Outcome::Planned) => RecordPhase::Failed,
     };
-    let promoted = phase == RecordPhase::Promoted;
-    let record = Record {
-        name: engine.name.clone(),
-        stable_version: if promoted {
-            engine.new_version.clone()
-        } else {
-            engine.stable_version.clone()
-        },
-        new_version: (!promoted).then(|| engine.new_version.clone()),
+    let record = Record::of(
+        &engine.release(),
         phase,
-        weight: if promoted { 0 } else { weight.percent() },
-        holder: (phase == RecordPhase::InProgress).then(|| checkpoint.holder.clone()),
-        updated_at: rfc3339_millis(now),
-    };
-    if let Err(error) = checkpoint.store.save(&record).await {
-        tracing::warn!(
-            "could not save the rollout state to {}: {error}",
-            checkpoint.store.describe()
-        );
-    }
+        weight.percent(),
+        Some(checkpoint.holder.clone()),
+        now,
+    );
+    save_or_warn(checkpoint.store, &record).await;
 }

@@ -174,6 +174,15 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The service and the two versions this rollout moves between.
+    pub fn release(&self) -> crate::release::Release {
+        crate::release::Release {
+            name: self.name.clone(),
+            stable_version: self.stable_version.clone(),
+            new_version: self.new_version.clone(),
+        }
+    }
+
     pub fn step(&self, mut state: State, now: SystemTime, input: Input) -> (State, Action) {
         let phase = std::mem::replace(&mut state.phase, Phase::Done);
         let action = self.advance(&mut state, phase, now, input);

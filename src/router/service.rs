@@ -19,7 +19,8 @@ pub struct ServiceRouterProvider {
     cluster: LazyCluster,
 }
 
-fn selector_text(selector: &std::collections::BTreeMap<String, String>) -> String {
+/// `key=value,…`: how kubectl and label selectors write labels.
+pub(super) fn selector_text(selector: &std::collections::BTreeMap<String, String>) -> String {
     selector
         .iter()
         .map(|(key, value)| format!("{key}={value}"))

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::json::map_mut;
+use super::service::selector_text;
 use super::{Router, Weight, split};
 use crate::clock::Clock;
 use crate::kubernetes::objects::Objects;
@@ -29,14 +30,6 @@ pub struct RedBlackRouter {
     spec: RedBlack,
     cluster: LazyCluster,
     clock: Arc<dyn Clock>,
-}
-
-fn labels_text(labels: &Labels) -> String {
-    labels
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn string_map(value: Option<&Value>) -> Labels {
@@ -70,7 +63,7 @@ impl RedBlackRouter {
     }
 
     fn label(&self) -> String {
-        labels_text(&self.spec.label)
+        selector_text(&self.spec.label)
     }
 
     fn patience(&self) -> Patience<'_> {
@@ -106,7 +99,7 @@ impl RedBlackRouter {
             return Err(ProviderError::new(format!(
                 "{} selects {{{}}}, which does not require the serving label {}",
                 services.what(&self.service),
-                labels_text(&selector),
+                selector_text(&selector),
                 self.label()
             ))
             .with_hint(format!(
@@ -140,7 +133,7 @@ impl RedBlackRouter {
             }
         }
         let pods = Objects::new(cluster, Resource::pod(), None)
-            .list(&labels_text(&selector))
+            .list(&selector_text(&selector))
             .await?;
         Ok(pods.iter().filter(|pod| is_ready(pod)).count())
     }

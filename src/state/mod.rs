@@ -28,6 +28,45 @@ pub struct Record {
     pub updated_at: String,
 }
 
+impl Record {
+    /// Where a rollout of `release` stands: after a promotion the new version
+    /// is the stable one and nothing is pending.
+    pub fn of(
+        release: &crate::release::Release,
+        phase: RecordPhase,
+        weight: u8,
+        holder: Option<String>,
+        at: std::time::SystemTime,
+    ) -> Self {
+        let promoted = phase == RecordPhase::Promoted;
+        Self {
+            name: release.name.clone(),
+            stable_version: if promoted {
+                &release.new_version
+            } else {
+                &release.stable_version
+            }
+            .clone(),
+            new_version: (!promoted).then(|| release.new_version.clone()),
+            phase,
+            weight: if promoted { 0 } else { weight },
+            holder: holder.filter(|_| phase == RecordPhase::InProgress),
+            updated_at: crate::clock::rfc3339_millis(at),
+        }
+    }
+}
+
+/// Saves a record; a failure is a warning, never a reason to stop moving
+/// traffic safely.
+pub async fn save_or_warn(store: &dyn StateStore, record: &Record) {
+    if let Err(error) = store.save(record).await {
+        tracing::warn!(
+            "could not save the rollout state to {}: {error}",
+            store.describe()
+        );
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordPhase {
