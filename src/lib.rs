@@ -27,3 +27,4 @@ pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod target;
+pub mod text;

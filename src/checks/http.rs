@@ -251,9 +251,5 @@ fn cut_note(cut: bool) -> String {
 }
 
 fn quote(text: &str) -> String {
-    let mut quoted: String = text.chars().take(QUOTE).collect();
-    if text.chars().count() > QUOTE {
-        quoted.push('…');
-    }
-    format!("`{}`", quoted.replace('\n', " "))
+    format!("`{}`", crate::text::shorten(text, QUOTE).replace('\n', " "))
 }

@@ -65,11 +65,7 @@ fn root_cause(err: &reqwest::Error) -> String {
 
 /// At most `max` characters of a response body, for error messages.
 pub fn snippet(body: &str, max: usize) -> String {
-    let body = body.trim();
-    match body.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &body[..i]),
-        None => body.to_owned(),
-    }
+    crate::text::shorten(body.trim(), max)
 }
 
 /// A client for unit tests. The binary installs ring as the process-wide rustls provider at

@@ -288,9 +288,8 @@ fn truncate_description(text: &str) -> String {
     if text.chars().count() <= 140 {
         return text.to_owned();
     }
-    let mut cut: String = text.chars().take(139).collect();
-    cut.push('…');
-    cut
+    // 139 characters and the ellipsis: GitHub refuses more than 140.
+    crate::text::shorten(text, 139)
 }
 
 #[async_trait]

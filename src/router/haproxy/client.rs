@@ -68,7 +68,7 @@ impl RuntimeApi {
                 "the HAProxy runtime API at {} sent an unexpected reply to `{}`: {:?}",
                 self.address,
                 commands.join(";"),
-                truncate(&raw, 300)
+                crate::text::shorten(&raw, 300)
             ))
             .with_hint("is this address an HAProxy `stats socket`?")
         })
@@ -140,13 +140,6 @@ fn split_replies(raw: &str, expected: usize) -> Option<Vec<String>> {
     }
     // Text after the last empty line means the reply was cut off.
     (current.is_empty() && replies.len() == expected).then_some(replies)
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]
