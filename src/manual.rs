@@ -9,6 +9,7 @@ use crate::app::{self, AppError};
 use crate::ci::session::Platform;
 use crate::cli::ManualArgs;
 
+use crate::engine::machine::verify;
 use crate::engine::plan::Plan;
 use crate::engine::{Event, EventKind, Outcome};
 use crate::release::Release;
@@ -276,20 +277,8 @@ async fn shift(
     weight: Weight,
     timeline: &mut Vec<Event>,
 ) -> Result<(), String> {
-    router
-        .set_weight(weight)
-        .await
-        .map_err(|error| format!("setting {weight} on {}: {error}", router.describe()))?;
-    let read = router
-        .weight()
-        .await
-        .map_err(|error| format!("reading the weight back: {error}"))?;
-    if read != weight {
-        return Err(format!(
-            "{} reads back {read} after setting {weight}",
-            router.describe()
-        ));
-    }
+    verify(weight, router.apply(weight).await)
+        .map_err(|problem| format!("{}: {problem}", router.describe()))?;
     timeline.push(event(EventKind::WeightSet { weight, step: None }));
     Ok(())
 }

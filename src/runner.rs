@@ -121,12 +121,7 @@ pub async fn run(
             Action::RunChecks { stage, step } => {
                 Input::Checked(providers.checks.run(stage, step).await)
             }
-            Action::SetWeight(weight) => {
-                Input::WeightApplied(match providers.router.set_weight(weight).await {
-                    Ok(()) => providers.router.weight().await,
-                    Err(error) => Err(error),
-                })
-            }
+            Action::SetWeight(weight) => Input::WeightApplied(providers.router.apply(weight).await),
             Action::Measure => Input::Measured(
                 join_all(providers.metrics.iter().map(|metric| metric.measure())).await,
             ),

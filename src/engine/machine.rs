@@ -639,7 +639,7 @@ pub(super) fn millis(now: SystemTime, since: SystemTime) -> u64 {
 }
 
 /// A traffic change counts only once the router reads back what was asked.
-fn verify(wanted: Weight, read_back: Result<Weight, ProviderError>) -> Result<(), String> {
+pub fn verify(wanted: Weight, read_back: Result<Weight, ProviderError>) -> Result<(), String> {
     match read_back {
         Ok(actual) if actual == wanted => Ok(()),
         Ok(actual) => Err(format!(

@@ -92,6 +92,13 @@ pub trait Router: Send + Sync {
     /// What the router does now, read from the router itself.
     async fn weight(&self) -> Result<Weight, ProviderError>;
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError>;
+
+    /// Sets `weight`, then reads back what the router does now: a change
+    /// counts only once it is read back (`engine::verify` compares the two).
+    async fn apply(&self, weight: Weight) -> Result<Weight, ProviderError> {
+        self.set_weight(weight).await?;
+        self.weight().await
+    }
     /// The exact changes `drain(side)` makes, for `plan`; empty for routers that
     /// have nothing to drain.
     fn plan_drain(&self, _side: Side) -> Vec<String> {
