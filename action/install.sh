@@ -28,7 +28,7 @@ is_release() { # vX.Y.Z or vX.Y.Z-pre
 # The newest stable release whose checksums this ref carries.
 newest_committed() {
   [ -d "${sums_dir}" ] || return 0
-  ls "${sums_dir}" |
+  (cd "${sums_dir}" && for f in v*.sha256; do printf '%s\n' "${f}"; done) |
     sed -n 's/^v\([0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*\)\.sha256$/\1/p' |
     sort -t. -k1,1n -k2,2n -k3,3n | tail -n 1 | sed 's/^./v&/'
 }
