@@ -39,6 +39,7 @@ if [ -z "${requested}" ]; then
   if [ -f "${sums_dir}/CURRENT" ]; then
     # The action-vX.Y.Z commits (and the major tag vX, which points at one).
     requested=$(head -n 1 "${sums_dir}/CURRENT" | tr -d '[:space:]')
+    is_release "${requested}" || fail "dist/checksums/CURRENT in this ref of the action names no release ('$(shown "${requested}")'); set greenlight-version to a release such as v0.2.0"
   elif is_release "${ref}"; then
     requested=${ref}
   elif is_release "${ref#action-}"; then
