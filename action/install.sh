@@ -67,8 +67,10 @@ if [ "${requested}" = source ]; then
   target_dir="${RUNNER_TEMP}/greenlight-source-target"
   echo "::group::cargo build greenlight"
   cargo build --release --locked --manifest-path "${action_path}/Cargo.toml" \
-    --target-dir "${target_dir}" --bin greenlight ||
+    --target-dir "${target_dir}" --bin greenlight || {
+    echo "::endgroup::"
     fail "cargo build of greenlight failed (the log above says why); set greenlight-version to a release such as v0.2.0 to download one instead"
+  }
   echo "::endgroup::"
   bin="${target_dir}/release/greenlight"
   built=$("${bin}" --version 2>&1) || fail "the greenlight built from source does not run: ${built}"
@@ -186,7 +188,7 @@ fetch() { # url, file; every failure is an ::error with what to do
   fi
   case "${code}" in
     200) ;;
-    404) fail "not found (HTTP 404): $1. Set greenlight-version to a published release (${releases_page}) that has a ${target} archive, or set download-url to a mirror that serves ${version}/${asset}" ;;
+    404) fail "not found (HTTP 404): $1. Set greenlight-version to a published release (${releases_page}) that has a ${target} archive (or to source, to build it with cargo), or set download-url to a mirror that serves ${version}/${asset}" ;;
     *) fail "$1 answered HTTP ${code}; retry, or set download-url to a mirror that serves ${version}/${asset}" ;;
   esac
 }
