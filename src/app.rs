@@ -184,7 +184,7 @@ pub fn providers(
         })
     };
     Ok(Providers {
-        target: crate::target::from_spec(&spec.target, context).map_err(provider)?,
+        target: crate::deploy::from_spec(&spec.target, context).map_err(provider)?,
         router: crate::router::from_spec(&spec.router, context).map_err(provider)?,
         metrics: spec
             .analysis
@@ -246,7 +246,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let plan = Plan::from_spec(&loaded.spec);
     let context = provider_context(&loaded, spec_folder(&args.spec.config), None)?;
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
-    let target = crate::target::from_spec(&loaded.spec.target, &context).map_err(provider)?;
+    let target = crate::deploy::from_spec(&loaded.spec.target, &context).map_err(provider)?;
     let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
     let text = crate::plan_text::render(
         &loaded.spec,

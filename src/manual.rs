@@ -9,6 +9,7 @@ use crate::app::{self, AppError};
 use crate::ci::session::Platform;
 use crate::cli::ManualArgs;
 
+use crate::deploy::Target;
 use crate::engine::machine::verify;
 use crate::engine::plan::Plan;
 use crate::engine::{Event, EventKind, Outcome};
@@ -16,7 +17,6 @@ use crate::release::Release;
 use crate::report::Report;
 use crate::router::{Router, Weight};
 use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
-use crate::target::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manual {
@@ -81,7 +81,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
         )));
     }
 
-    let target = crate::target::from_spec(&loaded.spec.target, &context).map_err(provider)?;
+    let target = crate::deploy::from_spec(&loaded.spec.target, &context).map_err(provider)?;
     let mut timeline = Vec::new();
     let result = act(
         command,

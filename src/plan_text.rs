@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::deploy::Target;
 use crate::engine::Plan;
 use crate::engine::plan::StrategyKind;
 use crate::release::Release;
@@ -10,7 +11,6 @@ use crate::router::{Router, Side, Weight};
 use crate::spec::duration::display;
 use crate::spec::types::{Check, RolloutSpec};
 use crate::state::StateStore;
-use crate::target::Target;
 
 pub fn render(
     spec: &RolloutSpec,

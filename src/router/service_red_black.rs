@@ -15,13 +15,13 @@ use super::json::map_mut;
 use super::service::selector_text;
 use super::{Router, Weight, split};
 use crate::clock::Clock;
+use crate::deploy::kubernetes::wait::{self, Patience};
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{Cluster, LazyCluster, Resource};
 use crate::provider::ProviderError;
 use crate::spec::duration::display;
 use crate::spec::types::{RedBlack, ServiceRouter};
-use crate::target::kubernetes::wait::{self, Patience};
 
 type Labels = BTreeMap<String, String>;
 
