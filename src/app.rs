@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::CheckSuite;
-use crate::ci::session::{Command, Platform, Rollout, Written};
 use crate::cli::{RolloutArgs, SpecArgs};
 use crate::clock::Clock;
 use crate::clock::SystemClock;
 use crate::engine::{Engine, Outcome, Plan};
+use crate::forge::session::{Command, Platform, Rollout, Written};
 use crate::provider::{ProviderContext, ProviderError};
 use crate::release::Release;
 use crate::report::{Report, json, markdown};
@@ -57,7 +57,7 @@ pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedS
         stable_version: stable_version.to_owned(),
         sets,
         vars: args.vars.clone(),
-        ci: crate::ci::detect(|name| std::env::var(name).ok()),
+        ci: crate::forge::detect(|name| std::env::var(name).ok()),
     };
     Ok(load(&file, &text, &options)?)
 }
@@ -407,7 +407,7 @@ async fn next_signal() -> Option<&'static str> {
 
 /// Who runs this rollout: the CI run, or this host and process.
 pub(crate) fn holder() -> String {
-    let facts = crate::ci::detect(|name| std::env::var(name).ok());
+    let facts = crate::forge::detect(|name| std::env::var(name).ok());
     facts.run_url.unwrap_or_else(|| {
         let host = std::env::var("HOSTNAME")
             .ok()

@@ -6,12 +6,12 @@
 
 pub mod app;
 pub mod checks;
-pub mod ci;
 pub mod cli;
 pub mod clock;
 pub mod demo;
 pub mod deploy;
 pub mod engine;
+pub mod forge;
 pub mod judge;
 pub mod kubernetes;
 pub mod manual;

@@ -6,8 +6,8 @@
 use std::time::SystemTime;
 
 use crate::app::{self, AppError};
-use crate::ci::session::Platform;
 use crate::cli::ManualArgs;
+use crate::forge::session::Platform;
 
 use crate::deploy::Target;
 use crate::engine::machine::verify;
