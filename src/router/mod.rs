@@ -5,7 +5,6 @@ pub mod command;
 pub mod contour;
 pub mod gateway_api;
 pub mod haproxy;
-mod json;
 pub mod openshift;
 pub mod sandbox;
 pub mod service;
