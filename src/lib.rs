@@ -28,3 +28,4 @@ pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod text;
+pub mod traffic;

@@ -15,8 +15,9 @@ use crate::engine::plan::Plan;
 use crate::engine::{Event, EventKind, Outcome};
 use crate::release::Release;
 use crate::report::Report;
-use crate::router::{Router, Weight};
+use crate::router::Router;
 use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
+use crate::traffic::Weight;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manual {

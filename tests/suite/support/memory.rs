@@ -12,7 +12,8 @@ use greenlight::engine::plan::CheckStage;
 use greenlight::engine::{CheckKind, CheckResult};
 use greenlight::metrics::{Measurement, MetricSource};
 use greenlight::provider::ProviderError;
-use greenlight::router::{Router, Side, Weight};
+use greenlight::router::Router;
+use greenlight::traffic::{Side, Weight};
 
 pub type Answer = Result<Measurement, ProviderError>;
 
