@@ -58,6 +58,7 @@ pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedS
         sets,
         vars: args.vars.clone(),
         ci: crate::forge::detect(|name| std::env::var(name).ok()),
+        provider_rules: Some(crate::router::check_spec),
     };
     Ok(load(&file, &text, &options)?)
 }

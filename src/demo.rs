@@ -70,6 +70,7 @@ async fn rollout(
         sets,
         vars: vec![format!("new_url={}", sandbox.new_app().url())],
         ci: crate::forge::detect(|name| std::env::var(name).ok()),
+        provider_rules: Some(crate::router::check_spec),
     };
     let loaded = load(SPEC_FILE, SPEC, &options)?;
     let steps = crate::engine::Plan::from_spec(&loaded.spec).steps.len();

@@ -14,6 +14,8 @@ pub mod split;
 use async_trait::async_trait;
 
 use crate::provider::ProviderError;
+use crate::spec::path::FieldPath;
+use crate::spec::validate::Problem;
 pub use crate::traffic::{Side, Weight};
 
 #[async_trait]
@@ -47,6 +49,24 @@ pub trait Router: Send + Sync {
     /// router has no sessions to wait for. The engine polls this until 0.
     async fn drain(&self, _side: Side) -> Result<Option<u64>, ProviderError> {
         Ok(None)
+    }
+}
+
+/// The rules each router adds to the spec's validation, for
+/// `LoadOptions::provider_rules`.
+pub fn check_spec(spec: &crate::spec::RolloutSpec, problems: &mut Vec<Problem>) {
+    use crate::spec::types::RouterSpec;
+    let path = FieldPath::root().key("router");
+    match &spec.router {
+        RouterSpec::Haproxy(haproxy) => {
+            haproxy::validate::check(haproxy, path.key("haproxy"), problems)
+        }
+        RouterSpec::Command(_)
+        | RouterSpec::Sandbox(_)
+        | RouterSpec::Service(_)
+        | RouterSpec::GatewayApi(_)
+        | RouterSpec::Contour(_)
+        | RouterSpec::Openshift(_) => {}
     }
 }
 

@@ -11,6 +11,7 @@ mod router;
 mod servers_state;
 mod split;
 mod stat;
+pub mod validate;
 
 pub use address::{BadAddress, RuntimeApiAddress};
 pub use client::RuntimeApi;
