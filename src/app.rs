@@ -22,7 +22,7 @@ use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
 use crate::spec::{LoadOptions, LoadedSpec, SpecError, load};
 use crate::state::config_map::ConfigMapStateStore;
 use crate::state::file::FileStateStore;
-use crate::state::{RecordPhase, StateStore};
+use crate::state::{StateStore, held_elsewhere};
 
 /// Why a command could not do what was asked (exit code 1).
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +68,7 @@ pub(crate) fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateSto
     match &spec.state {
         Some(StateSpec::File(path)) => Box::new(FileStateStore::new(path)),
         Some(StateSpec::ConfigMap(map)) => Box::new(ConfigMapStateStore::new(name, map.cluster())),
-        // State lives with the system being changed (DESIGN.md): a Kubernetes
+        // State lives with the system being changed: a Kubernetes
         // spec keeps it in the cluster, next to the target or the router.
         None => match kubernetes_cluster(spec) {
             Some(cluster) => Box::new(ConfigMapStateStore::new(name, cluster)),
@@ -212,14 +212,25 @@ pub fn providers(
     })
 }
 
+/// The engine for `run`: the whole rollout.
 pub fn engine(loaded: &LoadedSpec) -> Engine {
+    engine_for(loaded, Plan::from_spec(&loaded.spec, &capabilities(loaded)))
+}
+
+/// The engine that runs `plan` on the loaded spec's release.
+pub(crate) fn engine_for(loaded: &LoadedSpec, plan: Plan) -> Engine {
     let release = release_of(loaded);
     Engine {
-        plan: Plan::from_spec(&loaded.spec),
+        plan,
         name: release.name,
         stable_version: release.stable_version,
         new_version: release.new_version,
     }
+}
+
+/// What the spec's router can do, which the plan is compiled from.
+pub(crate) fn capabilities(loaded: &LoadedSpec) -> crate::traffic::Capabilities {
+    crate::router::capabilities(&loaded.spec.router)
 }
 
 pub fn validate(args: &SpecArgs) -> Result<(), AppError> {
@@ -227,7 +238,7 @@ pub fn validate(args: &SpecArgs) -> Result<(), AppError> {
         args,
         args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION),
     )?;
-    let plan = Plan::from_spec(&loaded.spec);
+    let plan = Plan::from_spec(&loaded.spec, &capabilities(&loaded));
     println!(
         "{} is valid: {} `{}` in {} step(s)",
         args.config.display(),
@@ -244,7 +255,7 @@ pub fn validate(args: &SpecArgs) -> Result<(), AppError> {
 pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
     let release = release_of(&loaded);
-    let plan = Plan::from_spec(&loaded.spec);
+    let plan = Plan::from_spec(&loaded.spec, &capabilities(&loaded));
     let context = provider_context(&loaded, spec_folder(&args.spec.config), None)?;
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
     let target = crate::deploy::from_spec(&loaded.spec.target, &context).map_err(provider)?;
@@ -288,18 +299,16 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
 pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
     let holder = holder();
-    if let Some(record) = store
+    let record = store
         .load()
         .await
-        .map_err(|error| AppError::Provider(error.to_string()))?
-        && record.phase == RecordPhase::InProgress
-        && record.holder.as_deref() != Some(holder.as_str())
-    {
+        .map_err(|error| AppError::Provider(error.to_string()))?;
+    if let Some(record) = held_elsewhere(record.as_ref(), &holder) {
         eprintln!(
             "halted: a rollout of {} to {} is already in progress (held by {}, last update {}); wait for it, or clear {} once it is gone",
             record.name,
-            record.new_version.unwrap_or_default(),
-            record.holder.unwrap_or_else(|| "unknown".to_owned()),
+            record.new_version.as_deref().unwrap_or_default(),
+            record.holder.as_deref().unwrap_or("unknown"),
             record.updated_at,
             store.describe()
         );

@@ -73,7 +73,12 @@ async fn rollout(
         provider_rules: Some(crate::router::check_spec),
     };
     let loaded = load(SPEC_FILE, SPEC, &options)?;
-    let steps = crate::engine::Plan::from_spec(&loaded.spec).steps.len();
+    let steps = crate::engine::Plan::from_spec(
+        &loaded.spec,
+        &crate::router::capabilities(&loaded.spec.router),
+    )
+    .steps
+    .len();
     if let Some(step) = args.fault_after.filter(|step| *step == 0 || *step >= steps) {
         return Err(AppError::Usage(format!(
             "--fault-after {step}: the demo has steps 1 to {steps}; faults can start after steps 1 to {}",

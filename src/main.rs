@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            // Help and --version are answers, not errors; usage errors exit 1 (DESIGN.md).
+            // Help and --version are answers, not errors; usage errors exit 1.
             return if error.use_stderr() {
                 ExitCode::from(1)
             } else {
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => app::plan(args).await,
             Command::Validate(args) => app::validate(args).map(|()| Outcome::Planned),
             Command::Demo(args) => greenlight::demo::run(args).await,
-            // Done as asked is exit 0, whatever the outcome (DESIGN.md).
+            // Done as asked is exit 0; a halt is 3 and a failure 1.
             Command::Promote(args) => manual(Manual::Promote, args).await,
             Command::Rollback(args) => manual(Manual::Rollback, args).await,
             Command::Abort(args) => manual(Manual::Abort, args).await,

@@ -1,22 +1,22 @@
 //! What a person does by hand, usually from a `workflow_dispatch` job:
 //! `promote`, `rollback`, `abort` and `status`. Each acts at once on the
-//! rollout the state record describes, verifies every traffic change by
-//! reading it back, records the result and reports it like `run` does.
-
-use std::time::SystemTime;
+//! rollout the state record describes. Every command that moves traffic is a
+//! short plan (`engine::plan::Mode`) that the same engine and runner as `run`
+//! carry out: the same lock, verified weights, drain, wait-until gates,
+//! hooks, state record and reports.
 
 use crate::app::{self, AppError};
 use crate::cli::ManualArgs;
+use crate::clock::SystemClock;
+use crate::engine::Outcome;
+use crate::engine::plan::{Mode, Plan};
 use crate::forge::session::Platform;
-
-use crate::deploy::Target;
-use crate::engine::machine::verify;
-use crate::engine::plan::Plan;
-use crate::engine::{Event, EventKind, Outcome};
 use crate::release::Release;
-use crate::report::Report;
+use crate::report::Reporter;
+use crate::report::console::ConsoleReporter;
 use crate::router::Router;
-use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
+use crate::runner::{self, Checkpoint};
+use crate::state::{Record, RecordPhase, StateStore, held_elsewhere};
 use crate::traffic::Weight;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +68,8 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
         );
         return Ok(Outcome::Planned);
     }
-    if let Some(record) = record
-        .as_ref()
-        .filter(|record| record.phase == RecordPhase::InProgress)
-        && record.holder.as_deref() != Some(app::holder().as_str())
+    let holder = app::holder();
+    if let Some(record) = held_elsewhere(record.as_ref(), &holder)
         && !args.force
     {
         return Err(AppError::Halted(format!(
@@ -82,45 +80,56 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
         )));
     }
 
-    let target = crate::deploy::from_spec(&loaded.spec.target, &context).map_err(provider)?;
-    let mut timeline = Vec::new();
-    let result = act(
-        command,
-        &release,
-        record.as_ref(),
-        target.as_ref(),
-        router.as_ref(),
-        &mut timeline,
+    let mode = mode(command, &release, record.as_ref());
+    let plan = Plan::by_hand(&loaded.spec, &app::capabilities(&loaded), mode);
+    let engine = app::engine_for(&loaded, plan);
+    let clock = std::sync::Arc::new(SystemClock);
+    let providers = app::providers(&loaded.spec, &context, clock.clone())?;
+    let platform = Platform::from_process_env();
+    let mut reporters: Vec<Box<dyn Reporter>> =
+        vec![Box::new(ConsoleReporter::new(platform.sections()))];
+    let checkpoint = Checkpoint {
+        store: store.as_ref(),
+        holder,
+    };
+    // No cancellation: what a person asked for is carried out, like a
+    // rollback `run` is already doing.
+    let report = runner::run(
+        &engine,
+        &providers,
+        clock.as_ref(),
+        &mut reporters,
+        Some(&checkpoint),
+        None,
     )
     .await;
-    let (outcome, reason, phase) = match &result {
-        Ok(done) => (done.outcome, done.reason.clone(), done.phase),
-        Err(error) => {
-            timeline.push(event(EventKind::Failed {
-                error: error.clone(),
-            }));
-            (Outcome::Failed, error.clone(), RecordPhase::Failed)
-        }
-    };
-    let record = Record::of(&release, phase, 0, None, SystemTime::now());
-    save_or_warn(store.as_ref(), &record).await;
-
-    let plan = Plan {
-        steps: Vec::new(),
-        check_stages: Vec::new(),
-        analysis: None,
-        ..Plan::from_spec(&loaded.spec)
-    };
-    let report = Report::build(&release, &plan, outcome, reason.clone(), timeline);
     let title = loaded.spec.report.title.as_deref();
     let written = app::write_reports(&report, &args.rollout, title);
-    Platform::from_process_env().publish(&report, &written, title);
-    match result {
-        Ok(_) => {
-            eprintln!("{reason}");
+    platform.publish(&report, &written, title);
+    let asked = match mode {
+        Mode::Promote => Outcome::Promoted,
+        _ => Outcome::RolledBack,
+    };
+    match report.outcome {
+        outcome if outcome == asked => {
+            eprintln!("{}", report.reason);
             Ok(outcome)
         }
-        Err(error) => Err(AppError::Provider(error)),
+        Outcome::Halted => Err(AppError::Halted(report.reason.clone())),
+        _ => Err(AppError::Provider(report.reason.clone())),
+    }
+}
+
+/// The plan a command runs: `rollback` to a version that is not the pending
+/// one goes back to an earlier release.
+fn mode(command: Manual, release: &Release, record: Option<&Record>) -> Mode {
+    let returning = record
+        .is_none_or(|record| record.new_version.as_deref() != Some(release.new_version.as_str()));
+    match command {
+        Manual::Promote => Mode::Promote,
+        Manual::Rollback if returning => Mode::Return,
+        Manual::Rollback => Mode::RollBack,
+        Manual::Abort | Manual::Status => Mode::Abort,
     }
 }
 
@@ -181,120 +190,6 @@ fn versions(
         stable_version: stable,
         new_version: new,
     })
-}
-
-struct Done {
-    outcome: Outcome,
-    reason: String,
-    phase: RecordPhase,
-}
-
-fn event(kind: EventKind) -> Event {
-    Event {
-        at: SystemTime::now(),
-        kind,
-    }
-}
-
-async fn act(
-    command: Manual,
-    release: &Release,
-    record: Option<&Record>,
-    target: &dyn Target,
-    router: &dyn Router,
-    timeline: &mut Vec<Event>,
-) -> Result<Done, String> {
-    let (stable, new) = (&release.stable_version, &release.new_version);
-    let returning = command == Manual::Rollback
-        && record.is_none_or(|record| record.new_version.as_deref() != Some(new.as_str()));
-    match command {
-        Manual::Promote => {
-            shift(router, Weight::FULL, timeline).await?;
-            timeline.push(event(EventKind::Promoted {
-                version: new.clone(),
-            }));
-            retire(target, stable, timeline).await;
-            Ok(Done {
-                outcome: Outcome::Promoted,
-                reason: format!("{new} promoted by hand; {stable} retired"),
-                phase: RecordPhase::Promoted,
-            })
-        }
-        // Going back to an earlier release: it becomes the new version and takes all traffic.
-        Manual::Rollback if returning => {
-            target
-                .deploy(new)
-                .await
-                .map_err(|error| format!("deploying {new}: {error}"))?;
-            timeline.push(event(EventKind::Deployed {
-                version: new.clone(),
-            }));
-            shift(router, Weight::FULL, timeline).await?;
-            retire(target, stable, timeline).await;
-            Ok(Done {
-                outcome: Outcome::RolledBack,
-                reason: format!("rolled back by hand from {stable} to {new}"),
-                phase: RecordPhase::Promoted,
-            })
-        }
-        Manual::Rollback | Manual::Abort => {
-            let why = if command == Manual::Abort {
-                "aborted by hand"
-            } else {
-                "rolled back by hand"
-            };
-            timeline.push(event(EventKind::RollbackStarted {
-                reason: why.to_owned(),
-            }));
-            shift(router, Weight::ZERO, timeline).await?;
-            timeline.push(event(EventKind::RollbackCompleted {
-                weight: Weight::ZERO,
-            }));
-            if command == Manual::Rollback {
-                retire(target, new, timeline).await;
-            }
-            Ok(Done {
-                outcome: Outcome::RolledBack,
-                reason: match command {
-                    Manual::Abort => {
-                        format!("{why}: all traffic is on {stable}; {new} is left running")
-                    }
-                    _ => format!("{why}: all traffic is on {stable}; {new} removed"),
-                },
-                phase: if command == Manual::Abort {
-                    RecordPhase::Aborted
-                } else {
-                    RecordPhase::RolledBack
-                },
-            })
-        }
-        Manual::Status => Err("status changes nothing".to_owned()),
-    }
-}
-
-/// Sets a weight and reads it back; only a verified change counts.
-async fn shift(
-    router: &dyn Router,
-    weight: Weight,
-    timeline: &mut Vec<Event>,
-) -> Result<(), String> {
-    verify(weight, router.apply(weight).await)
-        .map_err(|problem| format!("{}: {problem}", router.describe()))?;
-    timeline.push(event(EventKind::WeightSet { weight, step: None }));
-    Ok(())
-}
-
-/// Removing an old version is best effort: traffic is already safe.
-async fn retire(target: &dyn Target, version: &str, timeline: &mut Vec<Event>) {
-    let kind = match target.retire(version).await {
-        Ok(()) => EventKind::Retired {
-            version: version.to_owned(),
-        },
-        Err(error) => EventKind::Warning {
-            message: format!("could not remove {version}: {error}"),
-        },
-    };
-    timeline.push(event(kind));
 }
 
 fn print_status(

@@ -70,6 +70,20 @@ pub fn check_spec(spec: &crate::spec::RolloutSpec, problems: &mut Vec<Problem>) 
     }
 }
 
+/// What the router a spec asks for can do besides setting a weight.
+pub fn capabilities(spec: &crate::spec::types::RouterSpec) -> crate::traffic::Capabilities {
+    use crate::spec::types::RouterSpec;
+    match spec {
+        RouterSpec::Haproxy(haproxy) => haproxy::capabilities(haproxy),
+        RouterSpec::Command(_)
+        | RouterSpec::Sandbox(_)
+        | RouterSpec::Service(_)
+        | RouterSpec::GatewayApi(_)
+        | RouterSpec::Contour(_)
+        | RouterSpec::Openshift(_) => crate::traffic::Capabilities::default(),
+    }
+}
+
 /// The router a spec asks for.
 pub fn from_spec(
     spec: &crate::spec::types::RouterSpec,

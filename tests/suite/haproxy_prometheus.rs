@@ -788,6 +788,48 @@ async fn rollout_of_a_healthy_version_is_promoted_and_haproxy_agrees() {
     assert_eq!(rollout.target_log(), "deploy v2\nretire v1\n");
 }
 
+/// `promote` is a short plan of the same engine: it drains the old servers in
+/// HAProxy and waits for the wait-until gate before it retires the old version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_by_hand_drains_the_old_servers_and_waits_for_the_wait_until_gates() {
+    let rollout = HaproxyRollout::start(Faults::NONE).await;
+    let steps = Steps {
+        before_retire: Some(
+            r#"sum(haproxy_server_current_sessions{proxy="app",server=~"{{ servers.stable | join("|") }}"})"#,
+        ),
+        ..Steps::default()
+    };
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        HaproxyRollout::error_rate(),
+        &steps,
+    );
+    let output = rollout.run_verb("promote", &spec).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "promoted");
+    let kinds: Vec<&str> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["weight_set", "promoted", "drained", "wait_gate", "retired"],
+        "{report}"
+    );
+    assert_eq!(rollout.weights(), (0, 256));
+    assert!(
+        rollout
+            .haproxy
+            .command("show servers state app")
+            .contains(" stable1 127.0.0.1 2 8 "),
+        "stable1 is left in drain"
+    );
+    assert_eq!(rollout.target_log(), "retire v1\n");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_of_a_version_failing_20_percent_is_rolled_back_in_haproxy() {
     let rollout = HaproxyRollout::start(Faults::failing(0.2)).await;
