@@ -101,7 +101,7 @@ pub fn from_spec(
             Some(red_black) => Box::new(service_red_black::RedBlackRouter::new(
                 service,
                 red_black.clone(),
-                std::sync::Arc::new(crate::clock::SystemClock),
+                context.clock.clone(),
             )),
             None => Box::new(service::ServiceRouterProvider::new(service.clone())),
         },

@@ -749,6 +749,18 @@ fn events(report: &serde_json::Value, kind: &str) -> usize {
     })
 }
 
+/// HAProxy itself: all weight on new1, and stable1 left in drain (admin state 8).
+fn assert_all_on_new_and_stable_drained(rollout: &HaproxyRollout) {
+    assert_eq!(rollout.weights(), (0, 256));
+    assert!(
+        rollout
+            .haproxy
+            .command("show servers state app")
+            .contains(" stable1 127.0.0.1 2 8 "),
+        "stable1 is left in drain"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_of_a_healthy_version_is_promoted_and_haproxy_agrees() {
     let rollout = HaproxyRollout::start(Faults::NONE).await;
@@ -776,15 +788,7 @@ async fn rollout_of_a_healthy_version_is_promoted_and_haproxy_agrees() {
         "{gates:?}"
     );
     assert_eq!(events(&report, "drained"), 1);
-    // HAProxy itself: all weight on new1, stable1 drained.
-    assert_eq!(rollout.weights(), (0, 256));
-    assert!(
-        rollout
-            .haproxy
-            .command("show servers state app")
-            .contains(" stable1 127.0.0.1 2 8 "),
-        "stable1 is left in drain"
-    );
+    assert_all_on_new_and_stable_drained(&rollout);
     assert_eq!(rollout.target_log(), "deploy v2\nretire v1\n");
 }
 
@@ -819,14 +823,7 @@ async fn promote_by_hand_drains_the_old_servers_and_waits_for_the_wait_until_gat
         ["weight_set", "promoted", "drained", "wait_gate", "retired"],
         "{report}"
     );
-    assert_eq!(rollout.weights(), (0, 256));
-    assert!(
-        rollout
-            .haproxy
-            .command("show servers state app")
-            .contains(" stable1 127.0.0.1 2 8 "),
-        "stable1 is left in drain"
-    );
+    assert_all_on_new_and_stable_drained(&rollout);
     assert_eq!(rollout.target_log(), "retire v1\n");
 }
 

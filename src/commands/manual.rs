@@ -5,15 +5,17 @@
 //! carry out: the same lock, verified weights, drain, wait-until gates,
 //! hooks, state record and reports.
 
-use crate::app::{self, AppError};
 use crate::cli::ManualArgs;
 use crate::clock::SystemClock;
+use crate::commands::{AppError, holder, write_reports};
+use crate::compose::{capabilities, engine_for, provider_context, providers};
 use crate::engine::Outcome;
 use crate::engine::plan::{Mode, Plan};
 use crate::forge::session::Platform;
 use crate::release::Release;
 use crate::report::Reporter;
 use crate::report::console::ConsoleReporter;
+use crate::resolve::{UNKNOWN_VERSION, read_spec, spec_folder, state_store};
 use crate::router::Router;
 use crate::runner::{self, Checkpoint};
 use crate::state::{Record, RecordPhase, StateStore, held_elsewhere};
@@ -38,11 +40,12 @@ impl Manual {
     }
 }
 
-/// Runs a manual command; `Ok` means it did what was asked (exit 0).
-pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError> {
+/// Runs a manual command; `Ok` means it did what was asked (exit 0), with
+/// what to print on stdout (`status` only).
+pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError> {
     let spec_args = &args.rollout.spec;
-    let first = app::read_spec(spec_args, app::UNKNOWN_VERSION)?;
-    let store = app::state_store(&first.spec, &spec_args.config);
+    let first = read_spec(spec_args, UNKNOWN_VERSION)?;
+    let store = state_store(&first.spec, &spec_args.config);
     let record = store
         .load()
         .await
@@ -52,23 +55,23 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
 
     let mut resolved = spec_args.clone();
     resolved.new_version = Some(release.new_version.clone());
-    let loaded = app::read_spec(&resolved, &release.stable_version)?;
-    let context = app::provider_context(&loaded, app::spec_folder(&spec_args.config), None)?;
+    let loaded = read_spec(&resolved, &release.stable_version)?;
+    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(SystemClock);
+    let context = provider_context(&loaded, spec_folder(&spec_args.config), None, clock.clone())?;
     let provider = |error: crate::provider::ProviderError| AppError::Provider(error.to_string());
     let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
 
     if command == Manual::Status {
         let live = router.weight().await.map_err(provider)?;
-        print_status(
+        return Ok(status_text(
             record.as_ref(),
             &release,
             live,
             router.as_ref(),
             store.as_ref(),
-        );
-        return Ok(Outcome::Planned);
+        ));
     }
-    let holder = app::holder();
+    let holder = holder();
     if let Some(record) = held_elsewhere(record.as_ref(), &holder)
         && !args.force
     {
@@ -81,10 +84,9 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
     }
 
     let mode = mode(command, &release, record.as_ref());
-    let plan = Plan::by_hand(&loaded.spec, &app::capabilities(&loaded), mode);
-    let engine = app::engine_for(&loaded, plan);
-    let clock = std::sync::Arc::new(SystemClock);
-    let providers = app::providers(&loaded.spec, &context, clock.clone())?;
+    let plan = Plan::by_hand(&loaded.spec, &capabilities(&loaded), mode);
+    let engine = engine_for(&loaded, plan);
+    let providers = providers(&loaded.spec, &context)?;
     let platform = Platform::from_process_env();
     let mut reporters: Vec<Box<dyn Reporter>> =
         vec![Box::new(ConsoleReporter::new(platform.sections()))];
@@ -104,7 +106,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
     )
     .await;
     let title = loaded.spec.report.title.as_deref();
-    let written = app::write_reports(&report, &args.rollout, title);
+    let written = write_reports(&report, &args.rollout, title);
     platform.publish(&report, &written, title);
     let asked = match mode {
         Mode::Promote => Outcome::Promoted,
@@ -113,7 +115,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
     match report.outcome {
         outcome if outcome == asked => {
             eprintln!("{}", report.reason);
-            Ok(outcome)
+            Ok(String::new())
         }
         Outcome::Halted => Err(AppError::Halted(report.reason.clone())),
         _ => Err(AppError::Provider(report.reason.clone())),
@@ -192,38 +194,41 @@ fn versions(
     })
 }
 
-fn print_status(
+/// What `status` prints: the record and the router's live weight.
+fn status_text(
     record: Option<&Record>,
     release: &Release,
     live: Weight,
     router: &dyn Router,
     store: &dyn StateStore,
-) {
+) -> String {
+    let mut lines = Vec::new();
     match record {
         Some(record) => {
-            println!(
+            lines.push(format!(
                 "{}: {:?} (recorded {})",
                 record.name, record.phase, record.updated_at
-            );
-            println!("  stable version: {}", record.stable_version);
+            ));
+            lines.push(format!("  stable version: {}", record.stable_version));
             if let Some(new) = &record.new_version {
-                println!(
+                lines.push(format!(
                     "  new version:    {new} at {}% when last verified",
                     record.weight
-                );
+                ));
             }
             if let Some(holder) = &record.holder {
-                println!("  held by:        {holder}");
+                lines.push(format!("  held by:        {holder}"));
             }
         }
-        None => println!(
+        None => lines.push(format!(
             "no rollout recorded in {} (stable version {})",
             store.describe(),
             release.stable_version
-        ),
+        )),
     }
-    println!(
+    lines.push(format!(
         "  {} sends {live} to the new version now",
         router.describe()
-    );
+    ));
+    lines.join("\n") + "\n"
 }
