@@ -1,19 +1,18 @@
 //! The binary as users and CI call it.
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use predicates::str::contains;
 use tempfile::TempDir;
 
+use crate::support::binary::Greenlight;
 use crate::support::file_driven_spec;
 
 /// The binary, as run outside CI: when the suite itself runs on GitHub Actions
 /// or GitLab CI, a `run` or `plan` here must not write to that job's outputs,
 /// summary or pull request.
-fn greenlight() -> Command {
-    let mut command = Command::cargo_bin("greenlight").expect("the greenlight binary is built");
-    command.env_remove("GITHUB_ACTIONS").env_remove("GITLAB_CI");
-    command
+fn greenlight() -> Greenlight {
+    Greenlight::new()
 }
 
 #[test]
@@ -219,7 +218,7 @@ fn sigterm_during_a_step_puts_traffic_back_on_stable() {
     let spec = file_driven_spec(dir.path());
     std::fs::write(dir.path().join("error-rate"), "0.01").unwrap();
     // Hold the first step long enough to be interrupted in it.
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
+    let child = greenlight()
         .args(["run", "-f"])
         .arg(&spec)
         .args([
@@ -230,7 +229,6 @@ fn sigterm_during_a_step_puts_traffic_back_on_stable() {
             "--set",
             "strategy.canary.steps.0.hold=1m",
         ])
-        .env_remove("GITHUB_ACTIONS")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

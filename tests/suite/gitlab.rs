@@ -3,7 +3,6 @@
 
 use std::process::Output;
 
-use assert_cmd::Command;
 use greenlight::engine::Outcome;
 use greenlight::forge::session::{Command as CiCommand, Platform, Rollout};
 use greenlight::report::{Reporter, junit};
@@ -13,6 +12,7 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::github::SPEC;
+use crate::support::binary::Greenlight;
 use crate::support::ci::{self, SENTINEL, calls, lines};
 use crate::support::*;
 
@@ -195,7 +195,7 @@ impl Job {
 
     /// Runs `greenlight run` the way the component does, in the project directory.
     async fn run(&self, server: &MockServer, token: Option<&str>) -> Output {
-        let mut cmd = Command::cargo_bin("greenlight").unwrap();
+        let mut cmd = Greenlight::new();
         cmd.current_dir(self.dir.path())
             .args(["run", "--version", "v2", "--stable-version", "v1"])
             .args([

@@ -3,20 +3,16 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::str::contains;
 use tempfile::TempDir;
 
+use crate::support::binary::Greenlight;
 use crate::support::file_driven_spec;
 
 fn greenlight(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     let spec = file_driven_spec(dir);
-    let mut command = Command::cargo_bin("greenlight").expect("the greenlight binary is built");
-    command.arg(args[0]).arg("-f").arg(spec).args(&args[1..]);
-    command
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
-        .assert()
+    Greenlight::on(args[0], spec).args(&args[1..]).assert()
 }
 
 fn record(dir: &Path, phase: &str, weight: u8, holder: Option<&str>) {

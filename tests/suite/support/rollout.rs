@@ -137,13 +137,10 @@ analysis:
 
     /// `greenlight <verb>` on `spec`, v1 → v2, writing the JSON report.
     pub fn command_for(&self, verb: &str, spec: &Path) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_greenlight"));
+        let mut command = super::binary::Greenlight::on(verb, spec).into_tokio();
         command
-            .args([verb, "-f"])
-            .arg(spec)
             .args(["--version", "v2", "--stable-version", "v1", "--report"])
             .arg(self.report_path())
-            .env_remove("GITHUB_ACTIONS")
             .kill_on_drop(true);
         command
     }
