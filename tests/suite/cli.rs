@@ -351,3 +351,24 @@ fn a_secret_a_command_prints_never_reaches_the_report() {
     assert!(!everything.contains("sentinel-5ec2e7"), "{everything}");
     assert!(everything.contains("login failed for ***"), "{everything}");
 }
+
+/// The whole `plan` text of each example, so any change to what a user reads
+/// shows up in review. The repository's path is replaced by `[repo]`.
+#[test]
+fn the_plan_text_of_the_examples() {
+    for example in ["command", "haproxy"] {
+        let spec = format!(
+            "{}/examples/{example}/greenlight.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let assert = greenlight()
+            .args(["plan", "-f", &spec, "--version", "v2"])
+            .args(["--stable-version", "v1"])
+            .assert()
+            .success();
+        let text = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+        insta::with_settings!({filters => vec![(env!("CARGO_MANIFEST_DIR"), "[repo]")]}, {
+            insta::assert_snapshot!(format!("plan_{example}_example"), text);
+        });
+    }
+}

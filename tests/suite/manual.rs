@@ -175,3 +175,20 @@ fn a_rolled_back_version_is_not_promoted_again() {
         .stderr(contains("nothing to promote"));
     assert_eq!(read(dir.path(), "weight").trim(), "0");
 }
+
+/// What a person sees on the console when promoting by hand: the same event
+/// lines as `run`, then the outcome. Clock times and paths are masked.
+#[test]
+fn the_console_output_of_promote() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "halted", 20, None);
+    let assert = greenlight(dir.path(), &["promote"]).code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let dir = dir.path().display().to_string();
+    insta::with_settings!({filters => vec![
+        (r"\d\d:\d\d:\d\d\.\d\d\d", "[time]"),
+        (dir.as_str(), "[dir]"),
+    ]}, {
+        insta::assert_snapshot!("promote_console", stderr);
+    });
+}
