@@ -58,28 +58,26 @@ fn the_schema_is_json_and_describes_the_spec() {
     assert_eq!(schema["additionalProperties"], false);
 }
 
-#[test]
-fn the_example_validates_and_plans() {
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/command/greenlight.yaml"
+/// Validates `examples/<name>/greenlight.yaml`, then plans v1 → v2 with it.
+fn validate_and_plan(name: &str) -> assert_cmd::assert::Assert {
+    let example = format!(
+        "{}/examples/{name}/greenlight.yaml",
+        env!("CARGO_MANIFEST_DIR")
     );
     greenlight()
-        .args(["validate", "-f", example])
+        .args(["validate", "-f", &example])
         .assert()
         .success();
     greenlight()
-        .args([
-            "plan",
-            "-f",
-            example,
-            "--version",
-            "v2",
-            "--stable-version",
-            "v1",
-        ])
+        .args(["plan", "-f", &example, "--version", "v2"])
+        .args(["--stable-version", "v1"])
         .assert()
         .success()
+}
+
+#[test]
+fn the_example_validates_and_plans() {
+    validate_and_plan("command")
         .stdout(contains(
             "step 2: send 50% to v2 and hold 4s, measuring error-rate (≤ 0.05) every 2s",
         ))
@@ -266,19 +264,7 @@ fn sigterm_during_a_step_puts_traffic_back_on_stable() {
 
 #[test]
 fn the_haproxy_example_plans_the_exact_runtime_api_commands() {
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/haproxy/greenlight.yaml"
-    );
-    greenlight()
-        .args(["validate", "-f", example])
-        .assert()
-        .success();
-    greenlight()
-        .args(["plan", "-f", example, "--version", "v2"])
-        .args(["--stable-version", "v1"])
-        .assert()
-        .success()
+    validate_and_plan("haproxy")
         .stdout(contains(
             "step 1: send 10% to v2 and hold 2m, measuring error-rate (≤ 0.01) every 30s
      set server app/green1 weight 13
@@ -357,15 +343,7 @@ fn a_secret_a_command_prints_never_reaches_the_report() {
 #[test]
 fn the_plan_text_of_the_examples() {
     for example in ["command", "haproxy"] {
-        let spec = format!(
-            "{}/examples/{example}/greenlight.yaml",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let assert = greenlight()
-            .args(["plan", "-f", &spec, "--version", "v2"])
-            .args(["--stable-version", "v1"])
-            .assert()
-            .success();
+        let assert = validate_and_plan(example);
         let text = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
         insta::with_settings!({filters => vec![(env!("CARGO_MANIFEST_DIR"), "[repo]")]}, {
             insta::assert_snapshot!(format!("plan_{example}_example"), text);
