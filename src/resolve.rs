@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::cli::SpecArgs;
 use crate::error::AppError;
+use crate::kubernetes::ClusterSpec;
 use crate::release::Release;
-use crate::spec::kubernetes::ClusterSpec;
 use crate::spec::overrides::SetOverride;
 use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
 use crate::spec::{LoadOptions, LoadedSpec, load};
