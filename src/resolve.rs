@@ -49,7 +49,6 @@ impl Source {
             sets: SetOverride::parse_all(&args.sets)?,
             vars: args.vars.clone(),
             ci: crate::forge::detect(|name| std::env::var(name).ok()),
-            provider_rules: Some(crate::router::check_spec),
         };
         Ok(load(&self.file, &self.text, &options)?)
     }
