@@ -3,6 +3,7 @@
 //! one arm to each match here and to `RouterSpec`.
 
 use crate::field::{FieldPath, Problem};
+use crate::kubernetes::ClusterSpec;
 use crate::provider::{ProviderContext, ProviderError};
 use crate::router::{
     Router, command, contour, gateway_api, haproxy, openshift, sandbox, service, service_red_black,
@@ -18,12 +19,23 @@ impl RouterSpec {
             RouterSpec::Haproxy(haproxy) => {
                 haproxy::validate::check(haproxy, path.key("haproxy"), problems)
             }
-            RouterSpec::Command(_)
-            | RouterSpec::Sandbox(_)
+            RouterSpec::Command(command) => command::check(command, path.key("command"), problems),
+            RouterSpec::Sandbox(_)
             | RouterSpec::Service(_)
             | RouterSpec::GatewayApi(_)
             | RouterSpec::Contour(_)
             | RouterSpec::Openshift(_) => {}
+        }
+    }
+
+    /// The Kubernetes cluster it routes in, if it routes in one.
+    pub fn cluster(&self) -> Option<ClusterSpec> {
+        match self {
+            RouterSpec::Command(_) | RouterSpec::Sandbox(_) | RouterSpec::Haproxy(_) => None,
+            RouterSpec::Service(router) => Some(router.cluster()),
+            RouterSpec::GatewayApi(router) => Some(router.cluster()),
+            RouterSpec::Contour(router) => Some(router.cluster()),
+            RouterSpec::Openshift(router) => Some(router.cluster()),
         }
     }
 

@@ -97,19 +97,6 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
         ),
         TargetSpec::Sandbox(_) | TargetSpec::Kubernetes(_) => {}
     }
-    match &spec.router {
-        RouterSpec::Command(router) => {
-            let path = root.key("router").key("command");
-            require_text(&router.set, path.key("set"), problems);
-            require_text(&router.get, path.key("get"), problems);
-        }
-        RouterSpec::Haproxy(_)
-        | RouterSpec::Sandbox(_)
-        | RouterSpec::Service(_)
-        | RouterSpec::GatewayApi(_)
-        | RouterSpec::Contour(_)
-        | RouterSpec::Openshift(_) => {}
-    }
     super::kubernetes_rules::check(spec, problems);
 }
 
