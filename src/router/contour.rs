@@ -293,3 +293,20 @@ impl Router for ContourRouterProvider {
             .map(drop)
     }
 }
+
+impl super::RouterSettings for ContourRouter {
+    fn kind(&self) -> &'static str {
+        "contour"
+    }
+
+    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
+        Some(ContourRouter::cluster(self))
+    }
+
+    fn build(
+        &self,
+        _context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Router>, ProviderError> {
+        Ok(Box::new(ContourRouterProvider::new(self.clone())))
+    }
+}

@@ -228,3 +228,20 @@ impl Router for GatewayApiRouterProvider {
         .map(drop)
     }
 }
+
+impl super::RouterSettings for GatewayApiRouter {
+    fn kind(&self) -> &'static str {
+        "gatewayApi"
+    }
+
+    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
+        Some(GatewayApiRouter::cluster(self))
+    }
+
+    fn build(
+        &self,
+        _context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Router>, ProviderError> {
+        Ok(Box::new(GatewayApiRouterProvider::new(self.clone())))
+    }
+}

@@ -252,3 +252,20 @@ impl Router for OpenshiftRouterProvider {
             .map(drop)
     }
 }
+
+impl super::RouterSettings for OpenshiftRouter {
+    fn kind(&self) -> &'static str {
+        "openshift"
+    }
+
+    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
+        Some(OpenshiftRouter::cluster(self))
+    }
+
+    fn build(
+        &self,
+        _context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Router>, ProviderError> {
+        Ok(Box::new(OpenshiftRouterProvider::new(self.clone())))
+    }
+}

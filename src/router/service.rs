@@ -162,3 +162,27 @@ impl Router for ServiceRouterProvider {
         .map(drop)
     }
 }
+
+impl super::RouterSettings for ServiceRouter {
+    fn kind(&self) -> &'static str {
+        "service"
+    }
+
+    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
+        Some(ServiceRouter::cluster(self))
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Router>, ProviderError> {
+        Ok(match &self.red_black {
+            Some(red_black) => Box::new(super::service_red_black::RedBlackRouter::new(
+                self,
+                red_black.clone(),
+                context.clock.clone(),
+            )),
+            None => Box::new(ServiceRouterProvider::new(self.clone())),
+        })
+    }
+}
