@@ -244,6 +244,7 @@ async fn act(
             };
             timeline.push(event(EventKind::RollbackStarted {
                 reason: why.to_owned(),
+                blast_radius: None,
             }));
             shift(router, Weight::ZERO, timeline).await?;
             timeline.push(event(EventKind::RollbackCompleted {

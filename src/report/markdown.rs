@@ -226,7 +226,13 @@ pub fn render_view(
                 .iter()
                 .flat_map(|step| &step.gates)
                 .find(|gate| gate.metric == metric)
-                .map(|gate| gate.threshold.to_string())
+                .map(|gate| {
+                    if gate.evidence.is_some() || gate.threshold == crate::judge::Threshold::ANY {
+                        "vs stable".to_owned()
+                    } else {
+                        gate.threshold.to_string()
+                    }
+                })
                 .unwrap_or_default();
             format!("{metric} ({threshold})")
         })
@@ -292,6 +298,25 @@ pub fn render_view(
             }
         })
         .collect();
+    // Each comparison's evidence, and what a rollback cost.
+    let mut evidence: Vec<String> = report
+        .steps
+        .iter()
+        .flat_map(|step| {
+            step.gates.iter().filter_map(move |gate| {
+                let text = gate.evidence.as_ref()?;
+                Some(format!(
+                    "step {} `{}`: {text} {}",
+                    step.step,
+                    gate.metric,
+                    verdict_mark(gate.verdict)
+                ))
+            })
+        })
+        .collect();
+    if let Some(blast_radius) = report.blast_radius {
+        evidence.push(format!("blast radius: {}", blast_radius.text()));
+    }
     let events: Vec<EventLine> = report
         .timeline
         .iter()
@@ -323,6 +348,7 @@ pub fn render_view(
         rows => Value::from(Serde(rows)),
         checks => Value::from(Serde(checks)),
         events => Value::from(Serde(events)),
+        evidence => Value::from(Serde(evidence)),
     };
     let context = match &view.extra {
         Some(extra) => context! { ..extra.clone(), ..base },
