@@ -111,3 +111,84 @@ impl MetricSource for CountsSource {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::command::CommandMetric;
+    use crate::release::Release;
+
+    fn command(script: &str) -> Box<dyn MetricSource> {
+        let release = Release {
+            name: "web".into(),
+            stable_version: "v1".into(),
+            new_version: "v2".into(),
+        };
+        Box::new(CommandMetric::new(script.to_owned(), release))
+    }
+
+    fn source(new: (&str, &str), stable: Option<(&str, &str)>) -> CountsSource {
+        let version = |(requests, errors): (&str, &str)| VersionSources {
+            requests: command(requests),
+            errors: command(errors),
+        };
+        CountsSource {
+            new: version(new),
+            stable: stable.map(version),
+        }
+    }
+
+    #[tokio::test]
+    async fn four_queries_make_per_version_counts() {
+        let measured = source(("echo 1000", "echo 20.4"), Some(("echo 9000", "echo 90")))
+            .measure()
+            .await;
+        assert_eq!(
+            measured,
+            Ok(Measurement::Counts(VersionCounts {
+                new: Counts {
+                    requests: 1_000,
+                    events: 20
+                },
+                stable: Some(Counts {
+                    requests: 9_000,
+                    events: 90
+                }),
+                slower_than_ms: None,
+            }))
+        );
+    }
+
+    #[tokio::test]
+    async fn silence_means_no_errors_but_no_requests_means_no_data() {
+        let no_errors = source(("echo 500", "true"), None).measure().await;
+        assert_eq!(
+            no_errors.map(Measurement::as_number),
+            Ok(Measurement::Value(0.0))
+        );
+        assert_eq!(
+            source(("true", "echo 3"), None).measure().await,
+            Ok(Measurement::NoData)
+        );
+        assert_eq!(
+            source(("echo 0", "echo 0"), None).measure().await,
+            Ok(Measurement::NoData)
+        );
+    }
+
+    #[tokio::test]
+    async fn impossible_counts_are_provider_errors() {
+        let more_errors = source(("echo 10", "echo 11"), None).measure().await;
+        assert!(
+            more_errors
+                .is_err_and(|error| error.to_string().contains("11 errors out of 10 requests"))
+        );
+        assert!(source(("echo -5", "echo 0"), None).measure().await.is_err());
+        assert!(
+            source(("echo 10", "echo 1"), Some(("echo inf", "echo 0")))
+                .measure()
+                .await
+                .is_err()
+        );
+    }
+}

@@ -94,8 +94,14 @@ pub fn describe_event(kind: &EventKind) -> String {
                     crate::judge::evidence::thousands(requests)
                 )
             });
+            // A comparison gate without evidence yet has no bounds to show.
+            let bounds = if threshold == crate::judge::Threshold::ANY {
+                String::new()
+            } else {
+                format!(" ({threshold})")
+            };
             format!(
-                "step {step}: {metric} = {measured} ({threshold}){sample} → {}",
+                "step {step}: {metric} = {measured}{bounds}{sample} → {}",
                 verdict.as_str()
             )
         }
