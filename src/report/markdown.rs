@@ -90,6 +90,14 @@ fn verdict_mark(verdict: Option<Verdict>) -> &'static str {
     }
 }
 
+/// A comparison still watching is undecided, not short of samples.
+fn comparison_mark(verdict: Option<Verdict>) -> &'static str {
+    match verdict {
+        Some(Verdict::Inconclusive) => "❔ undecided",
+        verdict => verdict_mark(verdict),
+    }
+}
+
 /// The headline while the rollout runs: where it is, never a verdict.
 pub fn live_headline(report: &Report) -> String {
     let current = current_step(report);
@@ -256,6 +264,13 @@ pub fn render_view(
                         Some(gate) if gate.measurements == 0 && gate.verdict.is_none() => {
                             "–".to_owned()
                         }
+                        // A comparison's value is the ratio, and undecided is not "too few samples".
+                        Some(gate) if gate.evidence.is_some() => {
+                            let ratio = gate
+                                .value
+                                .map_or_else(String::new, |ratio| format!("×{ratio:.2} "));
+                            format!("{ratio}{}", comparison_mark(gate.verdict))
+                        }
                         Some(gate) => match gate.value {
                             Some(value) => {
                                 format!(
@@ -309,7 +324,7 @@ pub fn render_view(
                     "step {} `{}`: {text} {}",
                     step.step,
                     gate.metric,
-                    verdict_mark(gate.verdict)
+                    comparison_mark(gate.verdict)
                 ))
             })
         })

@@ -771,3 +771,53 @@ async fn an_undecided_comparison_halts_at_the_end_of_the_step_when_the_spec_says
         .await;
     assert_eq!(then.outcome(), Outcome::Promoted);
 }
+
+#[tokio::test]
+async fn a_rate_threshold_neither_fails_nor_passes_on_fewer_than_min_requests() {
+    let spec = CANARY
+        .replace(
+            "      query: {command: 'true'}\n",
+            "      query:\n        counts:\n          new: {requests: {command: 'true'}, errors: {command: 'true'}}\n",
+        )
+        .replace("      max: 0.05\n", "      max: 0.05\n      minRequests: 100\n");
+    let new_only = |requests, errors| {
+        Ok(Measurement::Counts(VersionCounts {
+            new: Counts {
+                requests,
+                events: errors,
+            },
+            stable: None,
+            slower_than_ms: None,
+        }))
+    };
+    // 1 error in 18 requests is 5.6%, above the 5% limit: not enough to fail on.
+    let then = given(&spec)
+        .metric("error-rate", vec![new_only(18, 1)])
+        .when_run()
+        .await;
+    assert_eq!(then.outcome(), Outcome::Halted);
+    assert!(
+        then.report.reason.contains("too few samples"),
+        "{}",
+        then.report.reason
+    );
+    assert!(!then.events().any(|kind| matches!(
+        kind,
+        EventKind::Gate {
+            verdict: Verdict::Fail,
+            ..
+        }
+    )));
+
+    // The same rate on 200 requests fails, and says on how many.
+    let then = given(&spec)
+        .metric("error-rate", vec![new_only(200, 12)])
+        .when_run()
+        .await;
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    let requests = then.events().find_map(|kind| match kind {
+        EventKind::Gate { requests, .. } => *requests,
+        _ => None,
+    });
+    assert_eq!(requests, Some(200));
+}
