@@ -51,10 +51,16 @@ pub struct ManualArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Fail this fraction (0–1) of the new version's requests with 500.
+    /// Fail this fraction (0–1) more of the new version's requests with 500, on top of
+    /// the 1% both versions fail at random.
     #[arg(long, value_name = "R", default_value_t = 0.0)]
     pub error_rate: f64,
-    /// Add this much latency to each of the new version's responses, e.g. `300ms`.
+    /// Seed the random failures and latencies, to replay a run (default: a new seed,
+    /// printed at the start).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Add this much latency to each of the new version's responses, on top of both
+    /// versions' long-tailed latency, e.g. `300ms`.
     #[arg(long, value_name = "DURATION", value_parser = parse_delay, default_value = "0s")]
     pub latency: Duration,
     /// Start the faults only once this step has passed (default: from the start).

@@ -88,7 +88,10 @@ pub fn render(
             let gates: Vec<String> = analysis
                 .gates
                 .iter()
-                .map(|gate| format!("{} ({})", gate.metric, gate.threshold))
+                .map(|gate| match &gate.compare {
+                    Some(compare) => format!("{} ({})", gate.metric, compare.describe()),
+                    None => format!("{} ({})", gate.metric, gate.threshold),
+                })
                 .collect();
             let _ = write!(
                 title,

@@ -28,19 +28,29 @@ const STABLE: &str = "v1";
 const NEW: &str = "v2";
 
 pub async fn run(args: &DemoArgs) -> Result<Outcome, AppError> {
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        return Err(AppError::Usage(format!(
+            "--error-rate {}: give a fraction between 0 and 1",
+            args.error_rate
+        )));
+    }
+    let seed = args.seed.unwrap_or_else(random_seed);
+    // Both versions fail 1% of requests at random and have long-tailed latency;
+    // the flags add to the new version's (the stable one draws from its own seed).
+    let baseline = Faults::baseline(seed);
     let faults = Faults {
-        error_rate: args.error_rate,
+        error_rate: (baseline.error_rate + args.error_rate).min(1.0),
         latency: args.latency,
+        ..baseline
     };
-    faults
-        .validate()
-        .map_err(|error| AppError::Usage(format!("--error-rate: {error}")))?;
+    eprintln!("greenlight demo: seed {seed} (replay with --seed {seed})");
     let sandbox = Sandbox::start(SandboxConfig {
         stable_version: STABLE.to_owned(),
         new_version: NEW.to_owned(),
+        stable_faults: Faults::baseline(seed.wrapping_add(1)),
         // With --fault-after the new version starts healthy and breaks later.
         new_faults: if args.fault_after.is_some() {
-            Faults::NONE
+            baseline
         } else {
             faults
         },
@@ -125,6 +135,14 @@ async fn rollout(
     Ok(report.outcome)
 }
 
+/// A seed that differs from run to run.
+fn random_seed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_secs() ^ u64::from(now.subsec_nanos()) ^ u64::from(std::process::id()) << 32
+}
+
 /// Breaks the new version once a given step has passed (`--fault-after`).
 struct FaultInjector {
     after_step: usize,
@@ -140,7 +158,7 @@ impl Reporter for FaultInjector {
             && self.sandbox.new_app().set_faults(self.faults).is_ok()
         {
             eprintln!(
-                "demo: {NEW} now fails {:.0}% of requests and adds {} of latency",
+                "demo: {NEW} now fails {:.0}% of requests at random and adds {} of latency",
                 self.faults.error_rate * 100.0,
                 crate::duration::display(self.faults.latency)
             );

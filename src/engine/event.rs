@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 
 use crate::engine::plan::CheckStage;
 use crate::judge::Verdict;
+use crate::judge::evidence::{BlastRadius, Evidence};
 use crate::traffic::Weight;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,6 +62,12 @@ pub enum EventKind {
         verdict: Verdict,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// Requests behind the value, when the source counts them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        requests: Option<u64>,
+        /// A comparison gate's estimates, interval and sentence.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evidence: Option<Evidence>,
     },
     StepCompleted {
         step: StepNumber,
@@ -69,6 +76,9 @@ pub enum EventKind {
     },
     RollbackStarted {
         reason: String,
+        /// What the new version served before traffic left it, when a comparison gate counted it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        blast_radius: Option<BlastRadius>,
     },
     RollbackCompleted {
         weight: Weight,

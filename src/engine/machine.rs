@@ -3,16 +3,17 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::judge::Verdict;
+use crate::judge::evidence::{BlastRadius, Evidence};
+use crate::judge::{Call, Verdict};
 use crate::metrics::Measurement;
 use crate::provider::ProviderError;
-use crate::spec::types::NoDataPolicy;
+use crate::spec::types::{InconclusivePolicy, NoDataPolicy};
 use crate::traffic::{Side, Weight};
 
 use super::analysis::{Decision, Tally, judge};
 use super::checkpoint::Checkpoint;
 use super::event::{CheckRecord, Event, EventKind, Outcome, StepNumber};
-use super::plan::{CheckStage, Mode, Plan};
+use super::plan::{CheckStage, Counted, Mode, Plan};
 use super::retirement::{Retirement, Stage};
 
 /// What the runner must do next.
@@ -543,11 +544,16 @@ impl Engine {
         hold.rounds += 1;
         let mut roll_back = None;
         let mut halt = None;
+        // A step can end early once every gate is a comparison that passed.
+        let mut all_proven = !analysis.gates.is_empty();
         for (index, (gate, measured)) in analysis.gates.iter().zip(&results).enumerate() {
             let judged = judge(analysis, gate, &mut state.tallies[index], measured);
             if judged.is_sample {
                 hold.samples[index] += 1;
             }
+            all_proven &= gate.compare.is_some()
+                && judged.verdict == Verdict::Pass
+                && hold.samples[index] >= analysis.min_samples;
             state.timeline.push(Event {
                 at: now,
                 kind: EventKind::Gate {
@@ -558,6 +564,8 @@ impl Engine {
                     max: gate.threshold.max,
                     verdict: judged.verdict,
                     error: judged.error,
+                    requests: judged.requests,
+                    evidence: judged.evidence,
                 },
             });
             match judged.decision {
@@ -581,13 +589,19 @@ impl Engine {
         if let Some(reason) = halt {
             return self.halt(state, now, reason);
         }
+        if all_proven {
+            return self.complete_step(state, now, hold);
+        }
         self.keep_holding(state, now, hold)
     }
 
     pub(super) fn complete_step(&self, state: &mut State, now: SystemTime, hold: Hold) -> Action {
         let step = &self.plan.steps[hold.step];
         if let Some(analysis) = self.plan.analysis.as_ref().filter(|_| step.analyse) {
-            for (gate, samples) in analysis.gates.iter().zip(&hold.samples) {
+            for (index, (gate, samples)) in analysis.gates.iter().zip(&hold.samples).enumerate() {
+                if let Some(action) = self.undecided(state, now, &hold, index) {
+                    return action;
+                }
                 if *samples >= analysis.min_samples || analysis.no_data == NoDataPolicy::Ignore {
                     continue;
                 }
@@ -601,6 +615,8 @@ impl Engine {
                         max: gate.threshold.max,
                         verdict: Verdict::Inconclusive,
                         error: None,
+                        requests: None,
+                        evidence: None,
                     },
                 });
                 let reason = format!(
@@ -621,6 +637,37 @@ impl Engine {
                 held,
             },
         )
+    }
+
+    /// A comparison gate still undecided when its step ends, under its
+    /// `inconclusive` policy: `None` to go on.
+    fn undecided(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+        hold: &Hold,
+        index: usize,
+    ) -> Option<Action> {
+        let gate = self.plan.analysis.as_ref()?.gates.get(index)?;
+        let compare = gate.compare?;
+        let tally = state.tallies.get(index)?;
+        let call = tally.comparison.as_ref().map(|test| test.call());
+        if call == Some(Call::NotWorse) || compare.inconclusive == InconclusivePolicy::Continue {
+            return None;
+        }
+        let evidence = tally.comparison.as_ref().map_or_else(
+            || "no measurement with traffic".to_owned(),
+            |test| Evidence::of(test, "rate").text,
+        );
+        let reason = format!(
+            "`{}` was not shown within its margin by the end of step {}: {evidence}",
+            gate.metric,
+            hold.step + 1
+        );
+        Some(match compare.inconclusive {
+            InconclusivePolicy::Fail => self.roll_back(state, now, Outcome::RolledBack, reason),
+            _ => self.halt(state, now, format!("inconclusive: {reason}")),
+        })
     }
 
     pub(super) fn promoted(&self, state: &mut State, now: SystemTime) -> Action {
@@ -650,10 +697,12 @@ impl Engine {
         outcome: Outcome,
         reason: String,
     ) -> Action {
+        let blast_radius = self.blast_radius(state);
         state.timeline.push(Event {
             at: now,
             kind: EventKind::RollbackStarted {
                 reason: reason.clone(),
+                blast_radius,
             },
         });
         state.phase = Phase::RollingBack(Cause { outcome, reason });
@@ -669,6 +718,30 @@ impl Engine {
             },
         });
         self.finish(state, now, Outcome::Failed, error)
+    }
+
+    /// The new version's requests and failures so far, as the first comparison
+    /// gate on errors counted them.
+    fn blast_radius(&self, state: &State) -> Option<BlastRadius> {
+        let analysis = self.plan.analysis.as_ref()?;
+        analysis
+            .gates
+            .iter()
+            .zip(&state.tallies)
+            .find_map(|(gate, tally)| {
+                let counts_errors = gate
+                    .compare
+                    .is_some_and(|compare| compare.counts == Counted::Errors);
+                let (new, _) = tally
+                    .comparison
+                    .as_ref()
+                    .filter(|_| counts_errors)?
+                    .totals();
+                Some(BlastRadius {
+                    requests: new.requests,
+                    failed: new.events,
+                })
+            })
     }
 
     pub(super) fn halt(&self, state: &mut State, now: SystemTime, reason: String) -> Action {

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::judge::Threshold;
-use crate::spec::types::{AnalysisSpec, NoDataPolicy, RolloutSpec, StrategySpec};
+use crate::judge::{CompareConfig, Margin, Threshold};
+use crate::spec::types::{
+    AnalysisSpec, InconclusivePolicy, MetricSpec, NoDataPolicy, QuerySpec, RolloutSpec,
+    SandboxStat, StrategySpec,
+};
 use crate::traffic::{Capabilities, Weight};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -133,6 +136,78 @@ pub struct Gate {
     pub metric: String,
     #[serde(flatten)]
     pub threshold: Threshold,
+    /// Fewer requests than this in a measurement (in all, for a comparison) decide nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u64>,
+    /// Set for a new-versus-stable comparison; the threshold is then unused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Comparison>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Comparison {
+    #[serde(flatten)]
+    pub test: CompareConfig,
+    pub inconclusive: InconclusivePolicy,
+    /// What the events are, for the evidence sentence.
+    pub counts: Counted,
+}
+
+impl Comparison {
+    /// "vs stable, ≤ +50%, alpha 0.01".
+    pub fn describe(&self) -> String {
+        let margin = match self.test.margin {
+            Margin::Relative(share) => format!("+{}%", crate::judge::format_value(share * 100.0)),
+            Margin::Absolute(rate) => format!("+{}", crate::judge::format_value(rate)),
+        };
+        format!(
+            "vs stable, ≤ {margin}, alpha {}",
+            crate::judge::format_value(self.test.alpha)
+        )
+    }
+}
+
+/// What a comparison counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counted {
+    Errors,
+    SlowRequests,
+}
+
+/// `compare` gates decide nothing before this many requests unless the spec says.
+const DEFAULT_COMPARE_MIN_REQUESTS: u64 = 100;
+const DEFAULT_ALPHA: f64 = 0.01;
+const DEFAULT_MAX_INCREASE: Margin = Margin::Relative(0.5);
+
+impl Gate {
+    fn from_spec(metric: &MetricSpec) -> Self {
+        let compare = metric.compare.map(|_| Comparison {
+            test: CompareConfig {
+                alpha: metric.alpha.unwrap_or(DEFAULT_ALPHA),
+                margin: metric
+                    .max_increase
+                    .map_or(DEFAULT_MAX_INCREASE, |margin| margin.0),
+                min_requests: metric.min_requests.unwrap_or(DEFAULT_COMPARE_MIN_REQUESTS),
+            },
+            inconclusive: metric.inconclusive.unwrap_or_default(),
+            counts: match &metric.query {
+                QuerySpec::Sandbox(query) if query.stat == SandboxStat::SlowRequests => {
+                    Counted::SlowRequests
+                }
+                _ => Counted::Errors,
+            },
+        });
+        Self {
+            metric: metric.name.clone(),
+            threshold: Threshold {
+                min: metric.min,
+                max: metric.max,
+            },
+            min_requests: metric.min_requests,
+            compare,
+        }
+    }
 }
 
 impl Plan {
@@ -272,17 +347,7 @@ impl AnalysisPolicy {
             min_samples: spec.min_samples,
             no_data: spec.no_data,
             no_data_limit: spec.no_data_limit,
-            gates: spec
-                .metrics
-                .iter()
-                .map(|metric| Gate {
-                    metric: metric.name.clone(),
-                    threshold: Threshold {
-                        min: metric.min,
-                        max: metric.max,
-                    },
-                })
-                .collect(),
+            gates: spec.metrics.iter().map(Gate::from_spec).collect(),
         }
     }
 }

@@ -153,7 +153,7 @@ impl Engine {
         let Some(gate) = self.plan.before_retire.get(index) else {
             return self.enter(state, now, retirement, Stage::Removing);
         };
-        match result {
+        match result.map(Measurement::as_number) {
             Ok(Measurement::Value(value)) if value <= gate.max => {
                 state.timeline.push(Event {
                     at: now,
@@ -177,7 +177,7 @@ impl Engine {
                 self.poll_again(state, now, retirement)
             }
             // No data is not zero: the work may be pending where nobody counts it.
-            Ok(Measurement::NoData) => {
+            Ok(Measurement::NoData | Measurement::Counts(_)) => {
                 retirement.errors = 0;
                 retirement.last = format!("`{}` had no data", gate.metric);
                 self.poll_again(state, now, retirement)

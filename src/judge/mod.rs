@@ -1,8 +1,12 @@
-//! Turning observations into verdicts. Thresholds now; baseline-vs-canary
-//! statistics belong here too when they come.
+//! Turning observations into verdicts: thresholds on one number, and
+//! sequential new-versus-stable comparisons that stay valid at every look.
 
+pub mod evidence;
+pub mod sequential;
+pub mod simulate;
 mod threshold;
 
+pub use sequential::{Call, CompareConfig, Counts, Margin, RateComparison};
 pub use threshold::Threshold;
 
 use serde::Serialize;

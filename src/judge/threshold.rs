@@ -14,6 +14,12 @@ pub struct Threshold {
 }
 
 impl Threshold {
+    /// No bound: a comparison gate's (its limit is relative to stable).
+    pub const ANY: Threshold = Threshold {
+        min: None,
+        max: None,
+    };
+
     /// Pass when `min <= value <= max`. NaN never passes.
     pub fn judge(&self, value: f64) -> Verdict {
         let above_min = self.min.is_none_or(|min| value >= min);

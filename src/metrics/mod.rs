@@ -1,6 +1,7 @@
 //! Metric sources answer one query; judging the answer is the engine's job.
 
 pub mod command;
+pub mod counts;
 pub mod http;
 pub mod prometheus;
 pub mod sandbox;
@@ -15,6 +16,22 @@ use crate::provider::ProviderError;
 pub enum Measurement {
     Value(f64),
     NoData,
+    /// Requests and events (failures, slow requests) per version over one window:
+    /// what comparison gates need, and rate thresholds that count their sample.
+    Counts(crate::judge::evidence::VersionCounts),
+}
+
+impl Measurement {
+    /// Counts read as the new version's rate (no requests: no data).
+    pub fn as_number(self) -> Measurement {
+        match self {
+            Measurement::Counts(counts) => counts
+                .new
+                .rate()
+                .map_or(Measurement::NoData, Measurement::Value),
+            other => other,
+        }
+    }
 }
 
 /// One metric with its query already rendered.
@@ -60,5 +77,8 @@ pub fn from_spec(
             query.stat,
             query.window.map_or(context.interval, |window| window.get()),
         )),
+        QuerySpec::Counts(queries) => Box::new(counts::CountsSource::from_spec(
+            queries, prometheus, context,
+        )?),
     })
 }

@@ -1,19 +1,32 @@
-//! `query: {sandbox: …}`: what the demo's proxy saw of the new version.
+//! `query: {sandbox: …}`: what the demo's proxy saw of each version.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use super::{Measurement, MetricSource};
+use crate::judge::Counts;
+use crate::judge::evidence::VersionCounts;
 use crate::provider::ProviderError;
 use crate::sandbox::{Sandbox, Side};
 use crate::spec::types::SandboxStat;
+
+/// The stable version's latency over this much time before a window sets the
+/// bound a slow request exceeds.
+const LATENCY_HISTORY: Duration = Duration::from_secs(60);
+/// Fewer stable requests than this give no usable bound; the last one is kept. Few
+/// samples make a rough p99 (the slowest of 20), which costs power, not validity.
+const LATENCY_HISTORY_MIN: usize = 20;
 
 pub struct SandboxMetric {
     sandbox: Arc<Sandbox>,
     stat: SandboxStat,
     window: Duration,
+    /// Where the last counting window ended: comparison windows must not overlap.
+    last: Mutex<Option<Instant>>,
+    /// The latest bound for `slow_requests`.
+    slow_bound: Mutex<Option<Duration>>,
 }
 
 impl SandboxMetric {
@@ -22,7 +35,39 @@ impl SandboxMetric {
             sandbox,
             stat,
             window,
+            last: Mutex::new(None),
+            slow_bound: Mutex::new(None),
         }
+    }
+
+    /// The next window: from where the last one ended (or `window` ago) to now.
+    fn next_window(&self) -> (Instant, Instant) {
+        let stats = self.sandbox.stats();
+        let until = stats.now();
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let since = last
+            .filter(|last| *last <= until)
+            .unwrap_or_else(|| until.checked_sub(self.window).unwrap_or(until));
+        *last = Some(until);
+        (since, until)
+    }
+
+    /// The stable version's p99 before `since`: fixed before the window's
+    /// requests are seen, so it cannot be tuned by them and the test stays valid.
+    fn slow_bound(&self, since: Instant) -> Option<Duration> {
+        let stats = self.sandbox.stats();
+        let history_start = since.checked_sub(LATENCY_HISTORY).unwrap_or(since);
+        let mut latencies = stats.latencies(Side::Stable, history_start, since);
+        let mut bound = self
+            .slow_bound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if latencies.len() >= LATENCY_HISTORY_MIN {
+            latencies.sort_unstable();
+            let rank = (latencies.len() * 99).div_ceil(100).max(1);
+            *bound = latencies.get(rank - 1).copied();
+        }
+        *bound
     }
 }
 
@@ -33,12 +78,51 @@ impl MetricSource for SandboxMetric {
     }
 
     async fn measure(&self) -> Result<Measurement, ProviderError> {
-        let window = self.sandbox.stats().window_last(Side::New, self.window);
-        // No requests in the window is "no data", never a perfect score.
-        let value = match self.stat {
-            SandboxStat::ErrorRate => window.error_rate,
-            SandboxStat::P99LatencyMs => window.p99.map(|p99| p99.as_secs_f64() * 1000.0),
+        let stats = self.sandbox.stats();
+        let counts = |side, since, until, slower_than| {
+            let (requests, errors, slow) = stats.counts(side, since, until, slower_than);
+            let events = if slower_than.is_some() { slow } else { errors };
+            Counts { requests, events }
         };
-        Ok(value.map_or(Measurement::NoData, Measurement::Value))
+        // No requests in the window is "no data", never a perfect score.
+        let measured = match self.stat {
+            SandboxStat::ErrorRate => {
+                let until = stats.now();
+                let since = until.checked_sub(self.window).unwrap_or(until);
+                let new = counts(Side::New, since, until, None);
+                (new.requests > 0).then_some(VersionCounts {
+                    new,
+                    stable: Some(counts(Side::Stable, since, until, None)),
+                    slower_than_ms: None,
+                })
+            }
+            SandboxStat::P99LatencyMs => {
+                let window = stats.window_last(Side::New, self.window);
+                return Ok(window.p99.map_or(Measurement::NoData, |p99| {
+                    Measurement::Value(p99.as_secs_f64() * 1000.0)
+                }));
+            }
+            SandboxStat::Errors => {
+                let (since, until) = self.next_window();
+                let new = counts(Side::New, since, until, None);
+                (new.requests > 0).then_some(VersionCounts {
+                    new,
+                    stable: Some(counts(Side::Stable, since, until, None)),
+                    slower_than_ms: None,
+                })
+            }
+            SandboxStat::SlowRequests => {
+                let (since, until) = self.next_window();
+                self.slow_bound(since).and_then(|bound| {
+                    let new = counts(Side::New, since, until, Some(bound));
+                    (new.requests > 0).then_some(VersionCounts {
+                        new,
+                        stable: Some(counts(Side::Stable, since, until, Some(bound))),
+                        slower_than_ms: Some(bound.as_secs_f64() * 1000.0),
+                    })
+                })
+            }
+        };
+        Ok(measured.map_or(Measurement::NoData, Measurement::Counts))
     }
 }

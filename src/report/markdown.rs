@@ -90,6 +90,14 @@ fn verdict_mark(verdict: Option<Verdict>) -> &'static str {
     }
 }
 
+/// A comparison still watching is undecided, not short of samples.
+fn comparison_mark(verdict: Option<Verdict>) -> &'static str {
+    match verdict {
+        Some(Verdict::Inconclusive) => "❔ undecided",
+        verdict => verdict_mark(verdict),
+    }
+}
+
 /// The headline while the rollout runs: where it is, never a verdict.
 pub fn live_headline(report: &Report) -> String {
     let current = current_step(report);
@@ -226,7 +234,13 @@ pub fn render_view(
                 .iter()
                 .flat_map(|step| &step.gates)
                 .find(|gate| gate.metric == metric)
-                .map(|gate| gate.threshold.to_string())
+                .map(|gate| {
+                    if gate.evidence.is_some() || gate.threshold == crate::judge::Threshold::ANY {
+                        "vs stable".to_owned()
+                    } else {
+                        gate.threshold.to_string()
+                    }
+                })
                 .unwrap_or_default();
             format!("{metric} ({threshold})")
         })
@@ -249,6 +263,13 @@ pub fn render_view(
                         None => "–".to_owned(),
                         Some(gate) if gate.measurements == 0 && gate.verdict.is_none() => {
                             "–".to_owned()
+                        }
+                        // A comparison's value is the ratio, and undecided is not "too few samples".
+                        Some(gate) if gate.evidence.is_some() => {
+                            let ratio = gate
+                                .value
+                                .map_or_else(String::new, |ratio| format!("×{ratio:.2} "));
+                            format!("{ratio}{}", comparison_mark(gate.verdict))
                         }
                         Some(gate) => match gate.value {
                             Some(value) => {
@@ -292,6 +313,25 @@ pub fn render_view(
             }
         })
         .collect();
+    // Each comparison's evidence, and what a rollback cost.
+    let mut evidence: Vec<String> = report
+        .steps
+        .iter()
+        .flat_map(|step| {
+            step.gates.iter().filter_map(move |gate| {
+                let text = gate.evidence.as_ref()?;
+                Some(format!(
+                    "step {} `{}`: {text} {}",
+                    step.step,
+                    gate.metric,
+                    comparison_mark(gate.verdict)
+                ))
+            })
+        })
+        .collect();
+    if let Some(blast_radius) = report.blast_radius {
+        evidence.push(format!("blast radius: {}", blast_radius.text()));
+    }
     let events: Vec<EventLine> = report
         .timeline
         .iter()
@@ -323,6 +363,7 @@ pub fn render_view(
         rows => Value::from(Serde(rows)),
         checks => Value::from(Serde(checks)),
         events => Value::from(Serde(events)),
+        evidence => Value::from(Serde(evidence)),
     };
     let context = match &view.extra {
         Some(extra) => context! { ..extra.clone(), ..base },

@@ -59,11 +59,24 @@ pub fn describe_event(kind: &EventKind) -> String {
         EventKind::Gate {
             step,
             metric,
+            verdict,
+            evidence: Some(evidence),
+            ..
+        } => format!(
+            "step {step}: {metric}: {} → {}",
+            evidence.text,
+            verdict.as_str()
+        ),
+        EventKind::Gate {
+            step,
+            metric,
             value,
             min,
             max,
             verdict,
             error,
+            requests,
+            ..
         } => {
             let threshold = crate::judge::Threshold {
                 min: *min,
@@ -74,8 +87,20 @@ pub fn describe_event(kind: &EventKind) -> String {
                 (None, Some(error)) => format!("error: {error}"),
                 (None, None) => "no value".to_owned(),
             };
+            let sample = requests.map_or_else(String::new, |requests| {
+                format!(
+                    " after {} requests",
+                    crate::judge::evidence::thousands(requests)
+                )
+            });
+            // A comparison gate without evidence yet has no bounds to show.
+            let bounds = if threshold == crate::judge::Threshold::ANY {
+                String::new()
+            } else {
+                format!(" ({threshold})")
+            };
             format!(
-                "step {step}: {metric} = {measured} ({threshold}) → {}",
+                "step {step}: {metric} = {measured}{bounds}{sample} → {}",
                 verdict.as_str()
             )
         }
@@ -87,7 +112,17 @@ pub fn describe_event(kind: &EventKind) -> String {
             "step {step} passed at {weight} after {}",
             display(std::time::Duration::from_millis(*held_ms))
         ),
-        EventKind::RollbackStarted { reason } => format!("rolling back: {reason}"),
+        EventKind::RollbackStarted {
+            reason,
+            blast_radius: None,
+        } => format!("rolling back: {reason}"),
+        EventKind::RollbackStarted {
+            reason,
+            blast_radius: Some(blast_radius),
+        } => format!(
+            "rolling back: {reason}; blast radius: {}",
+            blast_radius.text()
+        ),
         EventKind::RollbackCompleted { weight } => {
             format!("rollback verified: new version at {weight}")
         }

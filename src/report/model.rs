@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 use crate::engine::event::CheckRecord;
 use crate::engine::plan::{Plan, StrategyKind};
 use crate::engine::{Event, EventKind, Outcome};
+use crate::judge::evidence::BlastRadius;
 use crate::judge::{Threshold, Verdict};
 use crate::release::Release;
 use crate::traffic::Weight;
@@ -28,6 +29,9 @@ pub struct Report {
     pub steps: Vec<StepDigest>,
     /// Smoke checks and hooks, in the order they ran.
     pub checks: Vec<CheckDigest>,
+    /// On a rollback: what the new version served and how much of it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<BlastRadius>,
     pub timeline: Vec<Event>,
 }
 
@@ -58,8 +62,12 @@ pub struct GateDigest {
     /// The last value measured in this step.
     pub value: Option<f64>,
     pub measurements: u32,
-    /// The worst verdict seen in this step; `None` when never measured.
+    /// The worst verdict seen in this step (a comparison's latest: its evidence
+    /// only grows); `None` when never measured.
     pub verdict: Option<Verdict>,
+    /// A comparison gate's latest evidence in this step, in one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +129,7 @@ impl Report {
                             value: None,
                             measurements: 0,
                             verdict: None,
+                            evidence: None,
                         })
                         .collect()
                 } else {
@@ -141,6 +150,7 @@ impl Report {
                     metric,
                     value,
                     verdict,
+                    evidence,
                     ..
                 } => {
                     let digest = steps
@@ -151,7 +161,10 @@ impl Report {
                             gate.value = *value;
                         }
                         gate.measurements += u32::from(*verdict != Verdict::Inconclusive);
-                        if gate
+                        if let Some(evidence) = evidence {
+                            gate.evidence = Some(evidence.text.clone());
+                            gate.verdict = Some(*verdict);
+                        } else if gate
                             .verdict
                             .is_none_or(|worst| severity(*verdict) > severity(worst))
                         {
@@ -197,6 +210,10 @@ impl Report {
             finished_at: timeline.last().map(|event| event.at),
             steps,
             checks,
+            blast_radius: timeline.iter().find_map(|event| match &event.kind {
+                EventKind::RollbackStarted { blast_radius, .. } => *blast_radius,
+                _ => None,
+            }),
             timeline,
         }
     }

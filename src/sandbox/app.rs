@@ -14,6 +14,10 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, LogNormal};
+
 use super::lock;
 use super::server::LoopbackServer;
 
@@ -23,25 +27,39 @@ pub const VERSION_HEADER: &str = "x-greenlight-version";
 /// Always answers 200, unaffected by faults, for smoke checks.
 pub const HEALTH_PATH: &str = "/healthz";
 
-/// Error rates are applied in millionths so the error diffusion is exact integer arithmetic.
-const PARTS_PER_MILLION: u32 = 1_000_000;
-
 /// Misbehaviour to inject into every request except [`HEALTH_PATH`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Faults {
-    /// Fraction of requests answered with 500, in `0.0..=1.0`.
+    /// Chance that a request is answered with 500, in `0.0..=1.0`, drawn per request.
     pub error_rate: f64,
     /// Delay before every answer, failed or not.
     pub latency: Duration,
+    /// Random extra delay on top: log-normal, for a realistic long tail.
+    pub jitter: Jitter,
+    /// Seeds the draws, so a run can be replayed.
+    pub seed: u64,
+}
+
+/// A log-normal delay: half the requests wait less than `median`; `sigma`
+/// sets the tail (0.6 puts p99 at about 4× the median).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Jitter {
+    pub median: Duration,
+    pub sigma: f64,
 }
 
 impl Faults {
     pub const NONE: Faults = Faults {
         error_rate: 0.0,
         latency: Duration::ZERO,
+        jitter: Jitter {
+            median: Duration::ZERO,
+            sigma: 0.0,
+        },
+        seed: 0,
     };
 
-    /// Only failures, e.g. `Faults::failing(0.3)` fails 3 of every 10 requests.
+    /// Only failures, e.g. `Faults::failing(0.3)` fails each request with chance 0.3.
     pub fn failing(error_rate: f64) -> Self {
         Self {
             error_rate,
@@ -57,8 +75,23 @@ impl Faults {
         }
     }
 
+    /// What a real service does on a good day: 1% of requests fail at random and
+    /// latency has a long tail (median 20ms, p99 about 80ms).
+    pub fn baseline(seed: u64) -> Self {
+        Self {
+            error_rate: 0.01,
+            latency: Duration::ZERO,
+            jitter: Jitter {
+                median: Duration::from_millis(20),
+                sigma: 0.6,
+            },
+            seed,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), InvalidFaults> {
-        if (0.0..=1.0).contains(&self.error_rate) {
+        let sigma_ok = self.jitter.sigma.is_finite() && (0.0..=3.0).contains(&self.jitter.sigma);
+        if (0.0..=1.0).contains(&self.error_rate) && sigma_ok {
             Ok(())
         } else {
             Err(InvalidFaults {
@@ -88,39 +121,42 @@ struct AppState {
     errors: AtomicU64,
 }
 
-/// Error diffusion: each request adds the error rate to `owed`, and a request
-/// fails whenever a whole failure is owed. So 0.3 fails exactly 3 of every 10
-/// consecutive requests, evenly spread, with no randomness to make tests flaky.
+/// Draws each request's fate from a seeded generator: random like real
+/// failures, yet the same sequence for the same seed.
 struct FaultDial {
     faults: Faults,
-    error_ppm: u32,
-    owed_ppm: u32,
+    rng: StdRng,
 }
 
 impl FaultDial {
     fn new(faults: Faults) -> Self {
         Self {
             faults,
-            // In range after `validate`, so the cast cannot truncate.
-            error_ppm: (faults.error_rate * f64::from(PARTS_PER_MILLION)).round() as u32,
-            owed_ppm: 0,
+            rng: StdRng::seed_from_u64(faults.seed),
         }
     }
 
+    /// New settings; the draws go on from where they were unless the seed changed.
     fn change(&mut self, faults: Faults) {
-        let owed_ppm = self.owed_ppm;
-        *self = Self::new(faults);
-        self.owed_ppm = owed_ppm;
+        if faults.seed != self.faults.seed {
+            self.rng = StdRng::seed_from_u64(faults.seed);
+        }
+        self.faults = faults;
     }
 
     /// Returns whether this request fails, and how long to delay it.
     fn next_request(&mut self) -> (bool, Duration) {
-        self.owed_ppm += self.error_ppm;
-        let fail = self.owed_ppm >= PARTS_PER_MILLION;
-        if fail {
-            self.owed_ppm -= PARTS_PER_MILLION;
+        let faults = self.faults;
+        let fail = faults.error_rate > 0.0 && self.rng.random::<f64>() < faults.error_rate;
+        let mut delay = faults.latency;
+        if !faults.jitter.median.is_zero() {
+            let median = faults.jitter.median.as_secs_f64();
+            let jitter = LogNormal::new(median.ln(), faults.jitter.sigma)
+                .map_or(median, |distribution| distribution.sample(&mut self.rng));
+            // Capped so one unlucky draw cannot outlast a request timeout.
+            delay += Duration::from_secs_f64(jitter.min(10.0));
         }
-        (fail, self.faults.latency)
+        (fail, delay)
     }
 }
 
@@ -231,25 +267,48 @@ mod tests {
     use crate::sandbox::test_support::TestClient;
 
     #[tokio::test]
-    async fn fails_exactly_the_configured_fraction_evenly_spread() {
+    async fn fails_at_random_about_the_configured_fraction() {
         let app = AppServer::start("v2", Faults::failing(0.3)).await.unwrap();
         let client = TestClient::new();
 
-        let mut statuses = Vec::new();
-        for _ in 0..100 {
-            statuses.push(client.get(&app.url()).await.status);
+        for _ in 0..200 {
+            client.get(&app.url()).await;
         }
 
-        for (chunk_index, chunk) in statuses.chunks(10).enumerate() {
-            let failures = chunk
-                .iter()
-                .filter(|status| **status == StatusCode::INTERNAL_SERVER_ERROR)
-                .count();
-            let first = chunk_index * 10;
-            assert_eq!(failures, 3, "requests {first}..{}", first + 9);
-        }
-        assert_eq!(app.request_count(), 100);
-        assert_eq!(app.error_count(), 30);
+        assert_eq!(app.request_count(), 200);
+        // Binomial(200, 0.3): mean 60, sd 6.5.
+        let errors = app.error_count();
+        assert!((35..=85).contains(&errors), "{errors} errors");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_failures_and_delays() {
+        let draws = |seed| {
+            let mut dial = FaultDial::new(Faults {
+                seed,
+                ..Faults::baseline(seed)
+            });
+            (0..2_000).map(|_| dial.next_request()).collect::<Vec<_>>()
+        };
+        let first = draws(1);
+        assert_eq!(first, draws(1));
+        assert_ne!(first, draws(2));
+        let failures = first.iter().filter(|(fail, _)| *fail).count();
+        assert!(
+            (5..=40).contains(&failures),
+            "{failures} failures in 2000 at 1%"
+        );
+        let mut delays: Vec<Duration> = first.iter().map(|(_, delay)| *delay).collect();
+        delays.sort_unstable();
+        let (median, p99) = (delays[1_000], delays[1_980]);
+        assert!(
+            median > Duration::from_millis(17) && median < Duration::from_millis(23),
+            "{median:?}"
+        );
+        assert!(
+            p99 > median * 3,
+            "p99 {p99:?} vs median {median:?}: a long tail"
+        );
     }
 
     #[tokio::test]

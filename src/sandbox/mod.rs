@@ -15,7 +15,7 @@ mod task;
 #[cfg(test)]
 mod test_support;
 
-pub use app::{AppServer, Faults, HEALTH_PATH, InvalidFaults, VERSION_HEADER};
+pub use app::{AppServer, Faults, HEALTH_PATH, InvalidFaults, Jitter, VERSION_HEADER};
 pub use load::{DEFAULT_RATE, LoadCounters, LoadCounts, LoadError, LoadGenerator, MAX_RATE};
 pub use proxy::{ProxyError, Upstreams, WeightOutOfRange, WeightedProxy};
 pub use stats::{
@@ -25,11 +25,12 @@ pub use stats::{
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// What to run. The stable version is always healthy; the new one gets `new_faults`.
+/// What to run, and how each version misbehaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxConfig {
     pub stable_version: String,
     pub new_version: String,
+    pub stable_faults: Faults,
     pub new_faults: Faults,
     /// Load generator requests per second, 1..=[`MAX_RATE`].
     pub rate: u32,
@@ -40,6 +41,7 @@ impl Default for SandboxConfig {
         Self {
             stable_version: "v1".to_owned(),
             new_version: "v2".to_owned(),
+            stable_faults: Faults::NONE,
             new_faults: Faults::NONE,
             rate: DEFAULT_RATE,
         }
@@ -73,7 +75,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        let stable = start_app(Side::Stable, config.stable_version, Faults::NONE).await?;
+        let stable = start_app(Side::Stable, config.stable_version, config.stable_faults).await?;
         let new = start_app(Side::New, config.new_version, config.new_faults).await?;
         let upstreams = Upstreams {
             stable: stable.addr(),

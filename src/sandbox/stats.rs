@@ -194,6 +194,42 @@ impl TrafficStats {
         }
     }
 
+    /// `side`'s requests in `since..until`: how many, how many failed (5xx), and
+    /// how many took longer than `slower_than`.
+    pub fn counts(
+        &self,
+        side: Side,
+        since: Instant,
+        until: Instant,
+        slower_than: Option<Duration>,
+    ) -> (u64, u64, u64) {
+        let (mut requests, mut errors, mut slow) = (0, 0, 0);
+        let records = lock(&self.inner.records);
+        let first = records.partition_point(|record| record.at < since);
+        let last = records.partition_point(|record| record.at < until);
+        for record in records.range(first..last.max(first)) {
+            if record.side != side {
+                continue;
+            }
+            requests += 1;
+            errors += u64::from(record.status >= 500);
+            slow += u64::from(slower_than.is_some_and(|bound| record.latency > bound));
+        }
+        (requests, errors, slow)
+    }
+
+    /// `side`'s latencies in `since..until`, unsorted.
+    pub fn latencies(&self, side: Side, since: Instant, until: Instant) -> Vec<Duration> {
+        let records = lock(&self.inner.records);
+        let first = records.partition_point(|record| record.at < since);
+        let last = records.partition_point(|record| record.at < until);
+        records
+            .range(first..last.max(first))
+            .filter(|record| record.side == side)
+            .map(|record| record.latency)
+            .collect()
+    }
+
     /// Like [`TrafficStats::window`] for the last `lookback`; clamps to all history
     /// when `lookback` reaches before the clock's origin.
     pub fn window_last(&self, side: Side, lookback: Duration) -> WindowStats {

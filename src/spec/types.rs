@@ -449,6 +449,117 @@ pub struct MetricSpec {
     /// The gate fails when a value is above this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// Compare the new version with the stable one over the same windows, with a
+    /// sequential test that may look at every interval: it fails as soon as the new
+    /// version's rate is significantly higher and passes as soon as it is shown to be
+    /// within `maxIncrease`. Needs a query that counts per version (`counts`, or the
+    /// sandbox's `errors` and `slow_requests`); `min` and `max` do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<CompareWith>,
+    /// With `compare`: how much higher the new version's rate may be and still pass:
+    /// relative (`50%`) or absolute in rate units (`0.005`, half a percentage point).
+    /// Default `50%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase: Option<MaxIncrease>,
+    /// With `compare`: the chance, over the whole rollout, of failing a new version
+    /// that is no worse than the stable one (default 0.01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// Neither pass nor fail before the new version has served this many requests
+    /// (per measurement for a threshold, in all for `compare`). Needs a query that
+    /// counts requests. Default 0 for thresholds, 100 for `compare`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u64>,
+    /// With `compare`: what a step that ends before the test decided means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive: Option<InconclusivePolicy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareWith {
+    /// The stable version, measured over the same windows.
+    Stable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InconclusivePolicy {
+    /// Go on to the next step and keep collecting evidence; no significant regression
+    /// was seen, so after the last step the version is promoted.
+    #[default]
+    Continue,
+    /// Stop where traffic is and ask a person (exit 3).
+    Halt,
+    /// Roll back: the new version must prove itself within `maxIncrease` in every step.
+    Fail,
+}
+
+pub use crate::judge::Margin as MaxIncreaseMargin;
+
+/// `50%` (relative to the stable rate) or a number (absolute, in rate units).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MaxIncreaseText", into = "MaxIncreaseText")]
+pub struct MaxIncrease(pub MaxIncreaseMargin);
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum MaxIncreaseText {
+    /// e.g. `50%`: at most 1.5 times the stable version's rate.
+    Relative(String),
+    /// e.g. `0.005`: at most the stable version's rate plus 0.005.
+    Absolute(f64),
+}
+
+impl JsonSchema for MaxIncrease {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MaxIncrease".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`50%` (relative to the stable rate) or a number ≥ 0 (absolute, in rate units)",
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*%\s*$"},
+                generator.subschema_for::<f64>()
+            ]
+        })
+    }
+}
+
+impl TryFrom<MaxIncreaseText> for MaxIncrease {
+    type Error = String;
+
+    fn try_from(text: MaxIncreaseText) -> Result<Self, String> {
+        match text {
+            MaxIncreaseText::Relative(text) => {
+                let number = text.trim().strip_suffix('%').map(str::trim);
+                match number.and_then(|number| number.parse::<f64>().ok()) {
+                    Some(percent) if percent.is_finite() && percent >= 0.0 => {
+                        Ok(Self(MaxIncreaseMargin::Relative(percent / 100.0)))
+                    }
+                    _ => Err(format!(
+                        "`{text}` is not a margin; write a percentage like `50%`, or a number like 0.005 for an absolute increase"
+                    )),
+                }
+            }
+            MaxIncreaseText::Absolute(value) if value.is_finite() && value >= 0.0 => {
+                Ok(Self(MaxIncreaseMargin::Absolute(value)))
+            }
+            MaxIncreaseText::Absolute(value) => Err(format!(
+                "maxIncrease {value} must be a finite number, 0 or more"
+            )),
+        }
+    }
+}
+
+impl From<MaxIncrease> for MaxIncreaseText {
+    fn from(margin: MaxIncrease) -> Self {
+        match margin.0 {
+            MaxIncreaseMargin::Relative(share) => Self::Relative(format!("{}%", share * 100.0)),
+            MaxIncreaseMargin::Absolute(value) => Self::Absolute(value),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -461,8 +572,30 @@ pub enum QuerySpec {
     Prometheus(String),
     /// One number out of any JSON endpoint.
     Http(HttpQuery),
-    /// What the proxy of `greenlight demo` saw of the new version (only there).
+    /// What the proxy of `greenlight demo` saw (only there).
     Sandbox(SandboxQuery),
+    /// Requests and errors per version, each a query of its own: what `compare` and
+    /// `minRequests` need. For latency, count as errors the requests above a histogram
+    /// bucket, e.g. `_count` minus the `le="0.25"` bucket.
+    Counts(Box<CountQueries>),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CountQueries {
+    pub new: VersionQueries,
+    /// Needed by `compare: stable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<VersionQueries>,
+}
+
+/// Two counts over the same window (e.g. PromQL `sum(increase(...[1m]))`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VersionQueries {
+    pub requests: QuerySpec,
+    /// No data here reads as no errors.
+    pub errors: QuerySpec,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -497,6 +630,11 @@ pub enum SandboxStat {
     ErrorRate,
     /// 99th percentile latency of the new version, in milliseconds.
     P99LatencyMs,
+    /// Failed requests and requests of each version since the last measurement (for `compare`).
+    Errors,
+    /// Requests of each version slower than the stable version's p99 over the minute
+    /// before the window, and requests (for `compare`).
+    SlowRequests,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -338,7 +338,35 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
                 format!("metric `{}` is defined twice", metric.name),
             ));
         }
+        if metric.compare.is_some() {
+            check_comparison(metric, &metric_path, problems);
+        } else if let Some(field) = [
+            ("maxIncrease", metric.max_increase.is_some()),
+            ("alpha", metric.alpha.is_some()),
+            ("inconclusive", metric.inconclusive.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(field, set)| set.then_some(field))
+        {
+            problems.push(
+                problem(
+                    metric_path.key(field),
+                    format!("`{field}` only applies to a comparison gate"),
+                )
+                .hint("add `compare: stable`, or remove it"),
+            );
+        }
+        if metric.min_requests.is_some() && !counts_requests(&metric.query) {
+            problems.push(
+                problem(
+                    metric_path.key("minRequests"),
+                    "`minRequests` needs a query that counts requests",
+                )
+                .hint("use `query: {counts: …}` or the sandbox's `error_rate`, `errors` or `slow_requests`"),
+            );
+        }
         match (metric.min, metric.max) {
+            _ if metric.compare.is_some() => {}
             (None, None) => problems.push(
                 problem(
                     metric_path.clone(),
@@ -357,6 +385,62 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
             metric_path.key("query"),
             prometheus_set,
             problems,
+        );
+    }
+}
+
+/// Whether the query returns per-version request counts.
+fn counts_requests(query: &QuerySpec) -> bool {
+    match query {
+        QuerySpec::Counts(_) => true,
+        QuerySpec::Sandbox(sandbox) => !matches!(sandbox.stat, SandboxStat::P99LatencyMs),
+        _ => false,
+    }
+}
+
+fn check_comparison(metric: &MetricSpec, path: &FieldPath, problems: &mut Vec<Problem>) {
+    let compares = match &metric.query {
+        QuerySpec::Counts(counts) => counts.stable.is_some(),
+        QuerySpec::Sandbox(sandbox) => {
+            matches!(
+                sandbox.stat,
+                SandboxStat::Errors | SandboxStat::SlowRequests
+            )
+        }
+        _ => false,
+    };
+    if !compares {
+        problems.push(
+            problem(
+                path.key("query"),
+                format!(
+                    "metric `{}` compares with stable but its query does not count each version",
+                    metric.name
+                ),
+            )
+            .hint("use `counts: {new: {requests, errors}, stable: {requests, errors}}`, or the sandbox's `errors` or `slow_requests`"),
+        );
+    }
+    for (field, set) in [("min", metric.min.is_some()), ("max", metric.max.is_some())] {
+        if set {
+            problems.push(
+                problem(
+                    path.key(field),
+                    format!("`{field}` does not apply to a comparison gate"),
+                )
+                .hint("the gate's limit is `maxIncrease` over the stable version; remove it"),
+            );
+        }
+    }
+    if let Some(alpha) = metric.alpha
+        && !(alpha > 0.0 && alpha < 0.5)
+    {
+        problems.push(
+            problem(
+                path.key("alpha"),
+                format!("alpha {alpha} must be above 0 and below 0.5"),
+            )
+            .hint("0.01 fails a healthy version in about 1 rollout in 100 at most"),
         );
     }
 }
@@ -414,6 +498,29 @@ fn check_query(
             }
         }
         QuerySpec::Sandbox(_) => {}
+        QuerySpec::Counts(counts) => {
+            let versions = [
+                ("new", Some(&counts.new)),
+                ("stable", counts.stable.as_ref()),
+            ];
+            for (name, queries) in versions {
+                if let Some(queries) = queries {
+                    let version_path = path.key("counts").key(name);
+                    check_query(
+                        &queries.requests,
+                        version_path.key("requests"),
+                        prometheus_set,
+                        problems,
+                    );
+                    check_query(
+                        &queries.errors,
+                        version_path.key("errors"),
+                        prometheus_set,
+                        problems,
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -22,6 +22,8 @@ fn demo(out: &TempDir, extra: &[&str]) -> assert_cmd::assert::Assert {
     for set in SHORT {
         command.args(["--set", set]);
     }
+    // A fixed seed: the random failures are the same every run (timing still varies).
+    command.args(["--seed", "7"]);
     command.args(extra).assert()
 }
 
@@ -81,7 +83,32 @@ fn errors_roll_back_to_all_stable_read_back_from_the_proxy() {
         failed_gates(&report)
             .first()
             .map(|(_, metric)| metric.as_str()),
-        Some("error-rate")
+        Some("errors")
+    );
+    // The decision shows its evidence, and the rollback what it cost.
+    let failed = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["kind"] == "gate" && event["verdict"] == "fail")
+        .cloned()
+        .unwrap_or_default();
+    let text = failed["evidence"]["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("error rate "), "{failed}");
+    assert!(text.contains(" vs ") && text.contains("interval"), "{text}");
+    let started = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["kind"] == "rollback_started")
+        .cloned()
+        .unwrap_or_default();
+    let blast = &started["blast_radius"];
+    assert!(blast["requests"].as_u64() > Some(0), "{started}");
+    assert!(blast["failed"].as_u64() > Some(0), "{started}");
+    assert!(
+        blast["failed"].as_u64() < blast["requests"].as_u64(),
+        "{started}"
     );
     let completed = report["timeline"]
         .as_array()
@@ -102,7 +129,7 @@ fn latency_rolls_back_on_the_latency_gate() {
     assert_eq!(report["outcome"], "rolled_back");
     let failed = failed_gates(&report);
     assert!(
-        failed.iter().all(|(_, metric)| metric == "p99-latency-ms"),
+        failed.iter().all(|(_, metric)| metric == "slow-requests"),
         "{failed:?}"
     );
     assert!(!failed.is_empty());
@@ -113,7 +140,7 @@ fn faults_after_step_two_roll_back_in_step_three() {
     let out = TempDir::new().unwrap();
     demo(&out, &["--fault-after", "2", "--error-rate", "0.5"])
         .code(2)
-        .stderr(contains("v2 now fails 50%"));
+        .stderr(contains("v2 now fails 51%"));
     let report = report(&out);
     assert_eq!(
         failed_gates(&report).first().map(|(step, _)| *step),

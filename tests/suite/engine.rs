@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use greenlight::engine::plan::{CheckStage, Mode};
 use greenlight::engine::{EventKind, Outcome};
-use greenlight::judge::Verdict;
+use greenlight::judge::evidence::{BlastRadius, VersionCounts};
+use greenlight::judge::{Counts, Verdict};
+use greenlight::metrics::Measurement;
 use greenlight::traffic::Side;
 
 use crate::support::*;
@@ -696,4 +698,178 @@ async fn abort_by_hand_puts_traffic_back_and_removes_nothing() {
         then.report.reason,
         "aborted by hand: all traffic is on v1; v2 is left running"
     );
+}
+
+const COMPARE: &str = "
+strategy:
+  canary:
+    steps:
+      - {weight: 10, hold: 30s}
+      - {weight: 50, hold: 30s}
+analysis:
+  interval: 10s
+  metrics:
+    - name: errors
+      compare: stable
+      query:
+        counts:
+          new: {requests: {command: 'true'}, errors: {command: 'true'}}
+          stable: {requests: {command: 'true'}, errors: {command: 'true'}}
+";
+
+/// One window: (requests, errors) of the new version, then of the stable one.
+fn counts(
+    new: (u64, u64),
+    stable: (u64, u64),
+) -> Result<Measurement, greenlight::provider::ProviderError> {
+    Ok(Measurement::Counts(VersionCounts {
+        new: Counts {
+            requests: new.0,
+            events: new.1,
+        },
+        stable: Some(Counts {
+            requests: stable.0,
+            events: stable.1,
+        }),
+        slower_than_ms: None,
+    }))
+}
+
+#[tokio::test]
+async fn a_comparison_rolls_back_at_the_first_significant_window_and_counts_the_blast_radius() {
+    // 5% against 1%: a healthy first window, then the regression.
+    let answers = vec![
+        counts((1_000, 10), (9_000, 90)),
+        counts((1_000, 50), (9_000, 90)),
+    ];
+    let then = given(COMPARE).metric("errors", answers).when_run().await;
+
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    assert_eq!(then.weights_set(), vec![10, 0]);
+    let failed_at = then.seconds_until(|kind| {
+        matches!(
+            kind,
+            EventKind::Gate {
+                verdict: Verdict::Fail,
+                ..
+            }
+        )
+    });
+    assert_eq!(failed_at, Some(20.0));
+    let blast_radius = then.events().find_map(|kind| match kind {
+        EventKind::RollbackStarted { blast_radius, .. } => *blast_radius,
+        _ => None,
+    });
+    assert_eq!(
+        blast_radius,
+        Some(BlastRadius {
+            requests: 2_000,
+            failed: 60
+        })
+    );
+    assert!(
+        then.report
+            .reason
+            .contains("worse on the new version: error rate 3.0% vs 1.0%, ratio "),
+        "{}",
+        then.report.reason
+    );
+}
+
+#[tokio::test]
+async fn a_comparison_shown_not_worse_ends_each_step_early_and_promotes() {
+    let then = given(COMPARE)
+        .metric("errors", vec![counts((20_000, 200), (20_000, 200))])
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Promoted);
+    let held: Vec<u64> = then
+        .events()
+        .filter_map(|kind| match kind {
+            EventKind::StepCompleted { held_ms, .. } => Some(*held_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(held.len(), 2);
+    assert!(held.iter().all(|held| *held < 30_000), "{held:?}");
+}
+
+#[tokio::test]
+async fn an_undecided_comparison_halts_at_the_end_of_the_step_when_the_spec_says_so() {
+    let spec = COMPARE.replace(
+        "      compare: stable\n",
+        "      compare: stable\n      inconclusive: halt\n",
+    );
+    let then = given(&spec)
+        .metric("errors", vec![counts((200, 2), (1_800, 18))])
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Halted);
+    assert_eq!(then.weights_set(), vec![10]);
+    assert!(
+        then.report
+            .reason
+            .contains("not shown within its margin by the end of step 1"),
+        "{}",
+        then.report.reason
+    );
+
+    // The default goes on and promotes: no regression was ever significant.
+    let then = given(COMPARE)
+        .metric("errors", vec![counts((200, 2), (1_800, 18))])
+        .when_run()
+        .await;
+    assert_eq!(then.outcome(), Outcome::Promoted);
+}
+
+#[tokio::test]
+async fn a_rate_threshold_neither_fails_nor_passes_on_fewer_than_min_requests() {
+    let spec = CANARY
+        .replace(
+            "      query: {command: 'true'}\n",
+            "      query:\n        counts:\n          new: {requests: {command: 'true'}, errors: {command: 'true'}}\n",
+        )
+        .replace("      max: 0.05\n", "      max: 0.05\n      minRequests: 100\n");
+    let new_only = |requests, errors| {
+        Ok(Measurement::Counts(VersionCounts {
+            new: Counts {
+                requests,
+                events: errors,
+            },
+            stable: None,
+            slower_than_ms: None,
+        }))
+    };
+    // 1 error in 18 requests is 5.6%, above the 5% limit: not enough to fail on.
+    let then = given(&spec)
+        .metric("error-rate", vec![new_only(18, 1)])
+        .when_run()
+        .await;
+    assert_eq!(then.outcome(), Outcome::Halted);
+    assert!(
+        then.report.reason.contains("too few samples"),
+        "{}",
+        then.report.reason
+    );
+    assert!(!then.events().any(|kind| matches!(
+        kind,
+        EventKind::Gate {
+            verdict: Verdict::Fail,
+            ..
+        }
+    )));
+
+    // The same rate on 200 requests fails, and says on how many.
+    let then = given(&spec)
+        .metric("error-rate", vec![new_only(200, 12)])
+        .when_run()
+        .await;
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    let requests = then.events().find_map(|kind| match kind {
+        EventKind::Gate { requests, .. } => *requests,
+        _ => None,
+    });
+    assert_eq!(requests, Some(200));
 }

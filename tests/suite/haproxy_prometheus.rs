@@ -955,3 +955,57 @@ async fn rollout_with_bad_promql_names_the_metric_and_quotes_prometheus() {
         "halted where it was, never promoted"
     );
 }
+
+/// The comparison gate fed by four PromQL counts (requests and 5xx of each
+/// version's servers), on real HAProxy and Prometheus: 20% failures on the new
+/// version against none on stable roll back, and the decision shows its evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_with_a_prometheus_comparison_gate_rolls_a_failing_version_back() {
+    let rollout = HaproxyRollout::start(Faults::failing(0.2)).await;
+    let steps = Steps {
+        hold: "9s",
+        ..Steps::default()
+    };
+    let spec_path = rollout.spec(&rollout.admin_socket(), "unused", &steps);
+    let count = |side: &str, code: &str| {
+        format!(
+            r#"sum(increase(haproxy_server_http_responses_total{{proxy="app",server=~"{{{{ servers.{side} | join("|") }}}}"{code}}}[3s]))"#
+        )
+    };
+    let gate = format!(
+        "  interval: 3s\n  metrics:\n    - name: errors\n      compare: stable\n      minRequests: 50\n      query:\n        counts:\n          new: {{requests: {{prometheus: '{}'}}, errors: {{prometheus: '{}'}}}}\n          stable: {{requests: {{prometheus: '{}'}}, errors: {{prometheus: '{}'}}}}\n",
+        count("new", ""),
+        count("new", r#",code="5xx""#),
+        count("stable", ""),
+        count("stable", r#",code="5xx""#),
+    );
+    let original = std::fs::read_to_string(&spec_path).unwrap();
+    let metrics_start = original.find("  metrics:\n").unwrap();
+    let state_start = original.find("state:\n").unwrap();
+    let spec = format!(
+        "{}{gate}{}",
+        original[..metrics_start].replace("  interval: 1s\n", ""),
+        &original[state_start..]
+    );
+    std::fs::write(&spec_path, spec).unwrap();
+
+    let output = rollout.run(&spec_path).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "rolled_back");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("`errors` is worse on the new version: error rate ")
+            && reason.contains(" vs 0%"),
+        "{reason}"
+    );
+    assert!(
+        report["blast_radius"]["failed"].as_u64() > Some(0),
+        "{report}"
+    );
+    assert_eq!(
+        rollout.weights(),
+        (256, 0),
+        "stable at full weight, new at 0"
+    );
+}

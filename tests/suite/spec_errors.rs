@@ -306,3 +306,35 @@ fn a_wait_gate_defined_twice() {
         expected: "27:14: analysis.beforeRetire[1].name: wait gate `jobs` is defined twice",
     });
 }
+
+#[test]
+fn a_comparison_on_a_query_that_does_not_count_each_version() {
+    assert_rejected(&Case {
+        from: "      max: 0.05\n",
+        to: "      compare: stable\n",
+        expected: "23:9: analysis.metrics[0].query: metric `error-rate` compares with stable but its query does not count each version",
+    });
+}
+
+#[test]
+fn comparison_fields_on_a_threshold_gate() {
+    assert_rejected(&Case {
+        from: "      max: 0.05\n",
+        to: "      max: 0.05\n      maxIncrease: 50%\n",
+        expected: "25:20: analysis.metrics[0].maxIncrease: `maxIncrease` only applies to a comparison gate",
+    });
+    assert_rejected(&Case {
+        from: "      max: 0.05\n",
+        to: "      max: 0.05\n      minRequests: 100\n",
+        expected: "25:20: analysis.metrics[0].minRequests: `minRequests` needs a query that counts requests",
+    });
+}
+
+#[test]
+fn a_margin_that_is_no_percentage() {
+    assert_rejected(&Case {
+        from: "      max: 0.05\n",
+        to: "      compare: stable\n      maxIncrease: lots\n",
+        expected: "25:20: analysis.metrics[0].maxIncrease: `lots` is not a margin; write a percentage like `50%`",
+    });
+}
