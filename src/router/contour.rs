@@ -294,19 +294,4 @@ impl Router for ContourRouterProvider {
     }
 }
 
-impl super::RouterSettings for ContourRouter {
-    fn kind(&self) -> &'static str {
-        "contour"
-    }
-
-    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
-        Some(ContourRouter::cluster(self))
-    }
-
-    fn build(
-        &self,
-        _context: &crate::provider::ProviderContext,
-    ) -> Result<Box<dyn Router>, ProviderError> {
-        Ok(Box::new(ContourRouterProvider::new(self.clone())))
-    }
-}
+super::kubernetes_router_settings!(ContourRouter, "contour", ContourRouterProvider);

@@ -229,19 +229,4 @@ impl Router for GatewayApiRouterProvider {
     }
 }
 
-impl super::RouterSettings for GatewayApiRouter {
-    fn kind(&self) -> &'static str {
-        "gatewayApi"
-    }
-
-    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
-        Some(GatewayApiRouter::cluster(self))
-    }
-
-    fn build(
-        &self,
-        _context: &crate::provider::ProviderContext,
-    ) -> Result<Box<dyn Router>, ProviderError> {
-        Ok(Box::new(GatewayApiRouterProvider::new(self.clone())))
-    }
-}
+super::kubernetes_router_settings!(GatewayApiRouter, "gatewayApi", GatewayApiRouterProvider);

@@ -253,19 +253,4 @@ impl Router for OpenshiftRouterProvider {
     }
 }
 
-impl super::RouterSettings for OpenshiftRouter {
-    fn kind(&self) -> &'static str {
-        "openshift"
-    }
-
-    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
-        Some(OpenshiftRouter::cluster(self))
-    }
-
-    fn build(
-        &self,
-        _context: &crate::provider::ProviderContext,
-    ) -> Result<Box<dyn Router>, ProviderError> {
-        Ok(Box::new(OpenshiftRouterProvider::new(self.clone())))
-    }
-}
+super::kubernetes_router_settings!(OpenshiftRouter, "openshift", OpenshiftRouterProvider);
