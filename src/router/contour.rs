@@ -47,15 +47,7 @@ pub struct StablePair {
     pub new: String,
 }
 
-impl ContourRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(ContourRouter);
 
 /// Contour sets no maxItems on `services`; this bound only stops runaway lists.
 const MAX_SERVICES: usize = 64;
@@ -294,19 +286,4 @@ impl Router for ContourRouterProvider {
     }
 }
 
-impl super::RouterSettings for ContourRouter {
-    fn kind(&self) -> &'static str {
-        "contour"
-    }
-
-    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
-        Some(ContourRouter::cluster(self))
-    }
-
-    fn build(
-        &self,
-        _context: &crate::provider::ProviderContext,
-    ) -> Result<Box<dyn Router>, ProviderError> {
-        Ok(Box::new(ContourRouterProvider::new(self.clone())))
-    }
-}
+super::kubernetes_router_settings!(ContourRouter, "contour", ContourRouterProvider);

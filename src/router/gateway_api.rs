@@ -37,15 +37,7 @@ pub struct GatewayApiRouter {
     pub namespace: Option<String>,
 }
 
-impl GatewayApiRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(GatewayApiRouter);
 
 /// `HTTPRouteRule.backendRefs` maxItems in the Gateway API CRD.
 pub const MAX_BACKEND_REFS: usize = 16;
@@ -229,19 +221,4 @@ impl Router for GatewayApiRouterProvider {
     }
 }
 
-impl super::RouterSettings for GatewayApiRouter {
-    fn kind(&self) -> &'static str {
-        "gatewayApi"
-    }
-
-    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
-        Some(GatewayApiRouter::cluster(self))
-    }
-
-    fn build(
-        &self,
-        _context: &crate::provider::ProviderContext,
-    ) -> Result<Box<dyn Router>, ProviderError> {
-        Ok(Box::new(GatewayApiRouterProvider::new(self.clone())))
-    }
-}
+super::kubernetes_router_settings!(GatewayApiRouter, "gatewayApi", GatewayApiRouterProvider);

@@ -40,6 +40,46 @@ pub trait RouterSettings {
     fn build(&self, context: &ProviderContext) -> Result<Box<dyn Router>, ProviderError>;
 }
 
+/// `cluster()` of a Kubernetes router's settings: its `context` and `namespace`.
+macro_rules! cluster_of {
+    ($settings:ty) => {
+        impl $settings {
+            /// The cluster and namespace its objects live in.
+            pub fn cluster(&self) -> $crate::kubernetes::ClusterSpec {
+                $crate::kubernetes::ClusterSpec {
+                    context: self.context.clone(),
+                    namespace: self.namespace.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use cluster_of;
+
+/// `RouterSettings` of a Kubernetes router built from its settings alone:
+/// its cluster is its `context` and `namespace`.
+macro_rules! kubernetes_router_settings {
+    ($settings:ty, $kind:literal, $router:ty) => {
+        impl $crate::router::RouterSettings for $settings {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+
+            fn cluster(&self) -> Option<$crate::kubernetes::ClusterSpec> {
+                Some(<$settings>::cluster(self))
+            }
+
+            fn build(
+                &self,
+                _context: &$crate::provider::ProviderContext,
+            ) -> Result<Box<dyn $crate::router::Router>, $crate::provider::ProviderError> {
+                Ok(Box::new(<$router>::new(self.clone())))
+            }
+        }
+    };
+}
+pub(crate) use kubernetes_router_settings;
+
 #[async_trait]
 pub trait Router: Send + Sync {
     /// What is being routed, for logs: "haproxy backend app at /run/haproxy.sock".

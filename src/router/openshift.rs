@@ -32,15 +32,7 @@ pub struct OpenshiftRouter {
     pub namespace: Option<String>,
 }
 
-impl OpenshiftRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(OpenshiftRouter);
 
 /// `RouteSpec.alternateBackends` maxItems.
 pub const MAX_ALTERNATE_BACKENDS: usize = 3;
@@ -253,19 +245,4 @@ impl Router for OpenshiftRouterProvider {
     }
 }
 
-impl super::RouterSettings for OpenshiftRouter {
-    fn kind(&self) -> &'static str {
-        "openshift"
-    }
-
-    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
-        Some(OpenshiftRouter::cluster(self))
-    }
-
-    fn build(
-        &self,
-        _context: &crate::provider::ProviderContext,
-    ) -> Result<Box<dyn Router>, ProviderError> {
-        Ok(Box::new(OpenshiftRouterProvider::new(self.clone())))
-    }
-}
+super::kubernetes_router_settings!(OpenshiftRouter, "openshift", OpenshiftRouterProvider);
