@@ -19,7 +19,7 @@ use crate::secrets::Masker;
 use crate::spec::kubernetes::ClusterSpec;
 use crate::spec::overrides::SetOverride;
 use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
-use crate::spec::{LoadOptions, LoadedSpec, SpecError, load};
+use crate::spec::{LoadOptions, LoadedSpec, SpecError};
 use crate::state::config_map::ConfigMapStateStore;
 use crate::state::file::FileStateStore;
 use crate::state::{RecordPhase, StateStore};
@@ -43,7 +43,7 @@ pub(crate) const UNKNOWN_VERSION: &str = "0.0.0-validate";
 
 pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppError> {
     let file = args.config.display().to_string();
-    let text = std::fs::read_to_string(&args.config).map_err(|error| {
+    let bytes = crate::spec::load::read_file(&args.config).map_err(|error| {
         AppError::Usage(format!(
             "cannot read the rollout spec {file}: {error}; pass its path with -f/--config"
         ))
@@ -59,7 +59,10 @@ pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedS
         vars: args.vars.clone(),
         ci: crate::ci::detect(|name| std::env::var(name).ok()),
     };
-    Ok(load(&file, &text, &options)?)
+    let loaded = crate::spec::load::load_bytes(&file, &bytes, &options)?;
+    // Before anything runs: every output is masked from here on.
+    crate::secrets::hold_spec_secrets(&loaded.spec, crate::ci::is_github_actions());
+    Ok(loaded)
 }
 
 pub(crate) fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
@@ -141,6 +144,7 @@ pub fn release_of(loaded: &LoadedSpec) -> Release {
 fn http_client() -> Result<reqwest::Client, AppError> {
     reqwest::Client::builder()
         .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
+        .redirect(crate::metrics::transport::redirect_policy())
         .build()
         .map_err(|error| AppError::Provider(format!("cannot build the HTTP client: {error}")))
 }
@@ -178,8 +182,8 @@ pub fn providers(
         .as_ref()
         .and_then(|analysis| analysis.prometheus.as_ref());
     // The error names the metric, since several share one kind of source.
-    let source = |name: &str, query| {
-        crate::metrics::from_spec(query, prometheus, context).map_err(|error| {
+    let source = |name: &str, query, domain| {
+        crate::metrics::from_spec(query, domain, prometheus, context).map_err(|error| {
             AppError::Provider(error.context(format!("metric `{name}`")).to_string())
         })
     };
@@ -190,13 +194,13 @@ pub fn providers(
             .analysis
             .iter()
             .flat_map(|analysis| &analysis.metrics)
-            .map(|metric| source(&metric.name, &metric.query))
+            .map(|metric| source(&metric.name, &metric.query, metric.domain))
             .collect::<Result<_, _>>()?,
         waits: spec
             .analysis
             .iter()
             .flat_map(|analysis| &analysis.before_retire)
-            .map(|gate| source(&gate.name, &gate.query))
+            .map(|gate| source(&gate.name, &gate.query, gate.domain))
             .collect::<Result<_, _>>()?,
         checks: Box::new(
             CheckSuite::from_spec(
@@ -256,7 +260,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
         router.as_ref(),
         store.as_ref(),
     );
-    print!("{text}");
+    print!("{}", crate::secrets::mask(&text));
     let report = Report::build(
         &release,
         &plan,

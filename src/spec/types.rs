@@ -477,6 +477,9 @@ pub struct WaitGateSpec {
     pub query: QuerySpec,
     /// Wait until a value is at or below this.
     pub max: f64,
+    /// The values the query can return (see `metrics[].domain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<MetricDomain>,
     /// How long to wait; past it the rollout halts and the old version stays (default 10m).
     #[serde(default = "default_wait_timeout")]
     pub timeout: Span,
@@ -524,6 +527,23 @@ pub struct MetricSpec {
     /// The gate fails when a value is above this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// The values the query can return; anything else (and NaN or infinity) is
+    /// a broken query, reported as a provider error, never a pass. Default:
+    /// from the query where it is known (sandbox stats), else `any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<MetricDomain>,
+}
+
+/// The values a metric can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum MetricDomain {
+    /// A share from 0 to 1 (an error rate, a success ratio).
+    Rate,
+    /// Zero or more (a latency, a count, a duration).
+    NonNegative,
+    /// Any finite number.
+    Any,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

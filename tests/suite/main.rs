@@ -11,6 +11,7 @@ mod github;
 mod github_action;
 mod gitlab;
 mod haproxy_prometheus;
+mod hostile;
 mod kubernetes;
 mod manual;
 mod prometheus_conformance;
