@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod engine;
 mod forge_conformance;
+mod fuzz_spec;
 mod github;
 mod github_action;
 mod gitlab;
