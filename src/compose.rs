@@ -20,6 +20,7 @@ use crate::spec::types::RolloutSpec;
 fn http_client() -> Result<reqwest::Client, AppError> {
     reqwest::Client::builder()
         .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
+        .redirect(crate::metrics::transport::redirect_policy())
         .build()
         .map_err(|error| AppError::Provider(format!("cannot build the HTTP client: {error}")))
 }
@@ -55,8 +56,8 @@ pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Provid
         .as_ref()
         .and_then(|analysis| analysis.prometheus.as_ref());
     // The error names the metric, since several share one kind of source.
-    let source = |name: &str, query| {
-        crate::metrics::from_spec(query, prometheus, context).map_err(|error| {
+    let source = |name: &str, query, domain| {
+        crate::metrics::from_spec(query, domain, prometheus, context).map_err(|error| {
             AppError::Provider(error.context(format!("metric `{name}`")).to_string())
         })
     };
@@ -67,13 +68,13 @@ pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Provid
             .analysis
             .iter()
             .flat_map(|analysis| &analysis.metrics)
-            .map(|metric| source(&metric.name, &metric.query))
+            .map(|metric| source(&metric.name, &metric.query, metric.domain))
             .collect::<Result<_, _>>()?,
         waits: spec
             .analysis
             .iter()
             .flat_map(|analysis| &analysis.before_retire)
-            .map(|gate| source(&gate.name, &gate.query))
+            .map(|gate| source(&gate.name, &gate.query, gate.domain))
             .collect::<Result<_, _>>()?,
         checks: Box::new(
             CheckSuite::from_spec(

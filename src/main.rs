@@ -9,9 +9,10 @@ use greenlight::engine::Outcome;
 fn main() -> ExitCode {
     // Before anything is printed: the runner hides these values from the log.
     if greenlight::forge::is_github_actions() {
+        let secrets = greenlight::secrets::current();
         print!(
             "{}",
-            greenlight::forge::github::mask_commands(&|name| std::env::var(name).ok())
+            greenlight::secrets::add_mask_commands(secrets.secrets())
         );
         let _ = std::io::Write::flush(&mut std::io::stdout());
     }
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("GREENLIGHT_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(greenlight::secrets::MaskedStderr::default)
         .without_time()
         .init();
 
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Run(args) => commands::run::run(args).await,
             Command::Plan(args) => commands::plan::plan(args).await.map(|text| {
-                print!("{text}");
+                print!("{}", greenlight::secrets::mask(&text));
                 Outcome::Planned
             }),
             Command::Validate(args) => commands::validate::validate(args).map(|text| {
@@ -95,14 +96,14 @@ async fn manual(command: Manual, args: &greenlight::cli::ManualArgs) -> Result<O
 }
 
 fn report_error(error: &AppError) {
-    eprintln!("error: {error}");
+    let shown = greenlight::secrets::mask(&error.to_string());
+    eprintln!("error: {shown}");
     if let AppError::Spec(spec) = error
         && greenlight::forge::is_github_actions()
         && let Some((file, location)) = spec.file_location()
     {
         let (line, column) = location.map_or((1, 1), |at| (at.line, at.column));
-        let message = spec
-            .message
+        let message = greenlight::secrets::mask(&spec.message)
             .replace('%', "%25")
             .replace('\r', "%0D")
             .replace('\n', "%0A");

@@ -1,18 +1,27 @@
 //! Running the user's shell commands: with the rollout context in the
-//! environment, a timeout, and output captured within a size limit.
+//! environment, a timeout, output captured within a size limit, and in a
+//! process group of its own, so that stopping a command stops everything it
+//! started and nothing finishes after greenlight has moved on.
 
+use std::future::Future;
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::provider::ProviderError;
 use crate::secrets::Masker;
 
 /// Output kept from each stream; the rest is dropped with a marker.
 pub const OUTPUT_LIMIT: usize = 16 * 1024;
+
+/// How long a stopped command's processes get between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// How often a stopping process group is looked at.
+const POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
@@ -47,11 +56,26 @@ fn environment_masker() -> &'static Masker {
     MASKER.get_or_init(|| Masker::from_env(std::env::vars()))
 }
 
-/// Runs `script` with `sh -c`, killing it after `timeout`.
+/// Runs `script` with `sh -c`, stopping its whole process group after `timeout`.
 pub async fn run_shell(
     script: &str,
     env: &[(&str, String)],
     timeout: Duration,
+) -> Result<Finished, ProviderError> {
+    run_shell_until(script, env, timeout, std::future::pending()).await
+}
+
+/// Like [`run_shell`], and also stops the command when `cancelled` completes.
+///
+/// Whether it timed out, was cancelled or exited, this returns only once no
+/// process of the command's group is left: SIGTERM first, SIGKILL after
+/// [`GRACE`]. Dropping the future instead kills the group at once (SIGKILL),
+/// without waiting.
+pub async fn run_shell_until(
+    script: &str,
+    env: &[(&str, String)],
+    timeout: Duration,
+    cancelled: impl Future<Output = ()>,
 ) -> Result<Finished, ProviderError> {
     let mut child = Command::new("sh")
         .arg("-c")
@@ -60,9 +84,16 @@ pub async fn run_shell(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own group: a signal to the group reaches every process it started.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|error| ProviderError::new(format!("cannot start `sh -c {script}`: {error}")))?;
+    let Some(group) = child.id().and_then(ProcessGroup::led_by) else {
+        return Err(ProviderError::new(format!(
+            "`{script}` exited before its process group could be known"
+        )));
+    };
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
@@ -70,8 +101,19 @@ pub async fn run_shell(
         let status = child.wait().await;
         (status, stdout, stderr)
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok((Ok(status), stdout, stderr)) => Ok(Finished {
+    let outcome = tokio::select! {
+        finished = work => Ok(finished),
+        () = tokio::time::sleep(timeout) => Err(ProviderError::new(format!(
+            "`{script}` did not finish within {}",
+            crate::spec::duration::display(timeout)
+        ))
+        .with_hint("raise the timeout, or make the command finish sooner")),
+        () = cancelled => Err(ProviderError::new(format!("`{script}` was cancelled"))),
+    };
+    // Whatever happened, processes the command left behind do not outlive it.
+    group.stop(&mut child).await?;
+    match outcome? {
+        (Ok(status), stdout, stderr) => Ok(Finished {
             success: status.success(),
             code: status.code(),
             // What a command prints ends up in errors and reports: a secret
@@ -79,15 +121,127 @@ pub async fn run_shell(
             stdout: environment_masker().mask(&stdout),
             stderr: environment_masker().mask(&stderr),
         }),
-        Ok((Err(error), ..)) => Err(ProviderError::new(format!(
+        (Err(error), ..) => Err(ProviderError::new(format!(
             "`{script}` could not be waited for: {error}"
         ))),
-        Err(_) => Err(ProviderError::new(format!(
-            "`{script}` did not finish within {}",
-            crate::duration::display(timeout)
-        ))
-        .with_hint("raise the timeout, or make the command finish sooner")),
     }
+}
+
+/// The process group a command runs in. Dropped while processes are still in
+/// it (the command's future was dropped), it kills them.
+#[derive(Debug)]
+pub struct ProcessGroup {
+    id: rustix::process::Pid,
+    stopped: bool,
+}
+
+impl ProcessGroup {
+    /// The group whose leader is the process `pid` (spawned with `process_group(0)`).
+    pub fn led_by(pid: u32) -> Option<Self> {
+        let id = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+        Some(Self { id, stopped: false })
+    }
+
+    pub fn id(&self) -> i32 {
+        self.id.as_raw_nonzero().get()
+    }
+
+    /// Stops every process of the group: SIGTERM, SIGKILL to what is left after
+    /// [`GRACE`], and returns once none is left (`leader` is reaped on the way).
+    pub async fn stop(mut self, leader: &mut Child) -> Result<(), ProviderError> {
+        use rustix::process::Signal;
+        self.stopped = true;
+        let mut leader_reaped = false;
+        let mut killed = false;
+        let mut deadline = tokio::time::Instant::now() + GRACE;
+        let mut signal = Some(Signal::TERM);
+        loop {
+            if !leader_reaped {
+                leader_reaped = !matches!(leader.try_wait(), Ok(None));
+            }
+            if leader_reaped && !self.has_members() {
+                return Ok(());
+            }
+            if let Some(sent) = signal.take() {
+                // An error only means the group emptied meanwhile.
+                let _ = rustix::process::kill_process_group(self.id, sent);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                if killed {
+                    return Err(ProviderError::new(format!(
+                        "processes of group {} survived SIGKILL for {}",
+                        self.id(),
+                        crate::spec::duration::display(GRACE)
+                    ))
+                    .with_hint(
+                        "a process stuck in the kernel (state D) cannot be killed; check the host",
+                    ));
+                }
+                killed = true;
+                signal = Some(Signal::KILL);
+                deadline = tokio::time::Instant::now() + GRACE;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Whether a live (not zombie) process is still in the group.
+    pub fn has_members(&self) -> bool {
+        has_live_member(self.id())
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if !self.stopped {
+            // Cannot wait here: kill outright, the kernel does the rest.
+            let _ = rustix::process::kill_process_group(self.id, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// Whether process group `group` has a member that is not a zombie. Orphans are
+/// reaped by whatever adopted them, which may be slow (or never, in some
+/// containers): a zombie runs nothing, so it does not count.
+#[cfg(target_os = "linux")]
+pub fn has_live_member(group: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return group_signalable(group);
+    };
+    entries.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| parse_stat(&stat))
+            .is_some_and(|(state, pgrp)| pgrp == group && state != 'Z' && state != 'X')
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn has_live_member(group: i32) -> bool {
+    group_signalable(group)
+}
+
+fn group_signalable(group: i32) -> bool {
+    rustix::process::Pid::from_raw(group)
+        .is_some_and(|pid| rustix::process::test_kill_process_group(pid).is_ok())
+}
+
+/// The state and process group from `/proc/<pid>/stat`. The command name (field
+/// 2) is in parentheses and may contain anything, so fields count from the last `)`.
+pub fn parse_stat(stat: &str) -> Option<(char, i32)> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _parent = fields.next()?;
+    let group = fields.next()?.parse().ok()?;
+    Some((state, group))
 }
 
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(stream: Option<R>) -> String {
@@ -111,4 +265,84 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(stream: Option<R>) -> Stri
         text.push_str(&format!("\n… {dropped} more byte(s) not kept"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_count_from_the_last_parenthesis() {
+        assert_eq!(
+            parse_stat("42 (odd) name) S 1 4242 4242 0 -1"),
+            Some(('S', 4242))
+        );
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    /// The group's id, written by the command itself, once it is there.
+    async fn group_written_to(path: &std::path::Path) -> i32 {
+        loop {
+            if let Some(id) = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+            {
+                return id;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// A shell whose child ignores SIGTERM and outlives it: the timeout stops
+    /// the whole group, and only returns once nothing of it is left.
+    #[tokio::test]
+    async fn a_timeout_stops_children_that_ignore_sigterm() {
+        let dir = tempfile::tempdir().unwrap();
+        let pgid = dir.path().join("pgid");
+        let late = dir.path().join("late");
+        let script = format!(
+            "echo $$ > {pgid}; (trap '' TERM; sleep 30; echo late > {late}) &              trap '' TERM; sleep 30",
+            pgid = pgid.display(),
+            late = late.display()
+        );
+        let run = run_shell(&script, &[], Duration::from_millis(300));
+        let (result, group) = tokio::join!(run, group_written_to(&pgid));
+        let error = result.unwrap_err();
+        assert!(error.message.contains("did not finish within"), "{error}");
+        assert!(!has_live_member(group), "group {group} still has processes");
+        assert!(!late.exists());
+    }
+
+    #[tokio::test]
+    async fn cancelling_stops_the_group_before_returning() {
+        let dir = tempfile::tempdir().unwrap();
+        let pgid = dir.path().join("pgid");
+        let script = format!("echo $$ > {}; sleep 30 & wait", pgid.display());
+        let cancel = async {
+            group_written_to(&pgid).await;
+        };
+        let error = run_shell_until(&script, &[], Duration::from_secs(60), cancel)
+            .await
+            .unwrap_err();
+        assert!(error.message.contains("was cancelled"), "{error}");
+        let group = group_written_to(&pgid).await;
+        assert!(!has_live_member(group));
+    }
+
+    #[tokio::test]
+    async fn what_a_finished_command_left_running_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let pgid = dir.path().join("pgid");
+        let script = format!(
+            "echo $$ > {}; sleep 30 > /dev/null 2>&1 & echo done",
+            pgid.display()
+        );
+        let finished = run_shell(&script, &[], Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(finished.success);
+        assert_eq!(finished.stdout.trim(), "done");
+        let group = group_written_to(&pgid).await;
+        assert!(!has_live_member(group));
+    }
 }

@@ -43,6 +43,9 @@ impl ProviderContext {
     }
 }
 
+/// Characters a provider error keeps: a system's answer can be megabytes.
+pub const MAX_MESSAGE: usize = 2000;
+
 /// A failure reported by, or while talking to, an external system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderError {
@@ -51,21 +54,23 @@ pub struct ProviderError {
 }
 
 impl ProviderError {
+    /// The message is masked here, where a system's words enter greenlight: a
+    /// server that echoes a credential back cannot put it in any report.
     pub fn new(message: impl Into<String>) -> Self {
         Self {
-            message: message.into(),
+            message: crate::text::shorten(&crate::secrets::mask(&message.into()), MAX_MESSAGE),
             hint: None,
         }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(crate::secrets::mask(&hint.into()));
         self
     }
 
     /// Prefixes the message with what was being done, keeping the hint.
     pub fn context(mut self, context: impl fmt::Display) -> Self {
-        self.message = format!("{context}: {}", self.message);
+        self.message = crate::secrets::mask(&format!("{context}: {}", self.message));
         self
     }
 }

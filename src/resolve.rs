@@ -10,7 +10,7 @@ use crate::kubernetes::ClusterSpec;
 use crate::release::Release;
 use crate::spec::overrides::SetOverride;
 use crate::spec::types::{RolloutSpec, StateSpec, TargetSpec};
-use crate::spec::{LoadOptions, LoadedSpec, load};
+use crate::spec::{LoadOptions, LoadedSpec};
 use crate::state::StateStore;
 use crate::state::config_map::ConfigMapStateStore;
 use crate::state::file::FileStateStore;
@@ -21,18 +21,18 @@ pub const UNKNOWN_VERSION: &str = "0.0.0-validate";
 /// The spec file as read from disk: each command reads it once.
 pub struct Source {
     file: String,
-    text: String,
+    bytes: Vec<u8>,
 }
 
 impl Source {
     pub fn read(args: &SpecArgs) -> Result<Self, AppError> {
         let file = args.config.display().to_string();
-        let text = std::fs::read_to_string(&args.config).map_err(|error| {
+        let bytes = crate::spec::load::read_file(&args.config).map_err(|error| {
             AppError::Usage(format!(
                 "cannot read the rollout spec {file}: {error}; pass its path with -f/--config"
             ))
         })?;
-        Ok(Self { file, text })
+        Ok(Self { file, bytes })
     }
 
     /// The spec with `--set`, `--var`, the CI facts and these versions
@@ -50,7 +50,10 @@ impl Source {
             vars: args.vars.clone(),
             ci: crate::forge::detect(|name| std::env::var(name).ok()),
         };
-        Ok(load(&self.file, &self.text, &options)?)
+        let loaded = crate::spec::load::load_bytes(&self.file, &self.bytes, &options)?;
+        // Before anything runs: every output is masked from here on.
+        crate::secrets::hold_spec_secrets(&loaded.spec, crate::forge::is_github_actions());
+        Ok(loaded)
     }
 }
 

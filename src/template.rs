@@ -49,6 +49,14 @@ pub struct Servers {
     pub new: Vec<String>,
 }
 
+/// Work one template may do (instructions, and bytes it builds or writes):
+/// a field's template takes a few hundred; a loop or a repetition that would
+/// take seconds or gigabytes stops here.
+pub const FUEL: u64 = 100_000;
+
+/// Characters one rendered string may have, and all of a document's together.
+pub const MAX_RENDERED: usize = 256 * 1024;
+
 /// Names templates get from greenlight itself; a variable may not shadow them.
 pub const BUILT_IN: [&str; 5] = ["name", "version", "stable_version", "ci", "servers"];
 
@@ -66,9 +74,56 @@ pub struct RenderError {
 
 /// Renders every templated string in `document` in place.
 pub fn render_document(document: &mut Value, context: &TemplateContext) -> Result<(), RenderError> {
-    let environment = environment();
-    let context = minijinja::Value::from(Serde(context));
-    render_node(&environment, &context, FieldPath::root(), document)
+    let mut work = document.clone();
+    let context = context.clone();
+    let rendered = within_deadline(move || {
+        let environment = environment();
+        let context = minijinja::Value::from(Serde(&context));
+        let mut room = MAX_RENDERED;
+        render_node(
+            &environment,
+            &context,
+            FieldPath::root(),
+            &mut work,
+            &mut room,
+        )
+        .map(|()| work)
+    })
+    .unwrap_or_else(|| {
+        Err(RenderError {
+            field: FieldPath::root(),
+            message: out_of_time(),
+            hint: None,
+        })
+    })?;
+    *document = rendered;
+    Ok(())
+}
+
+/// How long rendering a document's (or a file's) templates may take. A spec's
+/// templates render in milliseconds; fuel stops most runaway templates sooner.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn out_of_time() -> String {
+    format!(
+        "the templates did not finish rendering within {} ms",
+        DEADLINE.as_millis()
+    )
+}
+
+/// Runs `work` on its own thread and gives up on it after [`DEADLINE`]: some
+/// of minijinja's operations on a lazy repetition (`x in [1]*99999999`) walk
+/// it without charging fuel. A spec that hits this is refused, so greenlight
+/// exits soon after and the abandoned thread with it.
+fn within_deadline<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("templates".to_owned())
+        .spawn(move || {
+            let _ = done.send(work());
+        })
+        .ok()?;
+    result.recv_timeout(DEADLINE).ok()
 }
 
 /// Renders a whole text (a manifest file) with the same strict rules.
@@ -77,14 +132,22 @@ pub fn render_text(
     source: &str,
     context: &TemplateContext,
 ) -> Result<String, (String, Option<String>)> {
-    let environment = environment();
-    let context = minijinja::Value::from(Serde(context));
-    render_one(&environment, &context, source)
+    let source = source.to_owned();
+    let context = context.clone();
+    within_deadline(move || {
+        let environment = environment();
+        let context = minijinja::Value::from(Serde(&context));
+        render_one(&environment, &context, &source)
+    })
+    .unwrap_or_else(|| Err((out_of_time(), None)))
 }
 
 fn environment() -> Environment<'static> {
     let mut environment = Environment::new();
     environment.set_undefined_behavior(UndefinedBehavior::Strict);
+    environment.set_fuel(Some(FUEL));
+    environment.set_formatter(format_bounded);
+    environment.add_filter("tojson", bounded_tojson);
     // Block scalars end in a newline that must survive rendering.
     if let Ok(syntax) = SyntaxConfig::builder().keep_trailing_newline(true).build() {
         environment.set_syntax(syntax);
@@ -92,27 +155,111 @@ fn environment() -> Environment<'static> {
     environment
 }
 
+/// Items a value printed by a template may hold. Fuel is charged as output is
+/// written, but a lazy repetition (`[1]*99999999`) is walked whole first.
+const MAX_PRINTED_ITEMS: usize = 10_000;
+
+/// Prints a value the way minijinja does, refusing an undefined one (strict
+/// mode) and one with more items than [`MAX_PRINTED_ITEMS`].
+fn format_bounded(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if value.is_undefined() {
+        return Err(minijinja::Error::from(minijinja::ErrorKind::UndefinedError));
+    }
+    let mut room = MAX_PRINTED_ITEMS;
+    if !fits(value, &mut room) {
+        return Err(too_big());
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// `tojson`, refusing what [`format_bounded`] refuses (it walks the value whole).
+fn bounded_tojson(
+    value: &minijinja::Value,
+    indent: Option<minijinja::Value>,
+    args: minijinja::value::Kwargs,
+) -> Result<minijinja::Value, minijinja::Error> {
+    let mut room = MAX_PRINTED_ITEMS;
+    if !fits(value, &mut room) {
+        return Err(too_big());
+    }
+    minijinja::filters::tojson(value, indent, args)
+}
+
+fn too_big() -> minijinja::Error {
+    minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        format!("a value of more than {MAX_PRINTED_ITEMS} items is too big to print"),
+    )
+}
+
+/// Whether `value` and everything in it holds at most `room` items, counted
+/// without walking anything bigger.
+fn fits(value: &minijinja::Value, room: &mut usize) -> bool {
+    if value.as_object().is_none() {
+        return true;
+    }
+    let Some(len) = value.len() else {
+        return false;
+    };
+    if len > *room {
+        return false;
+    }
+    *room -= len;
+    let Ok(items) = value.try_iter() else {
+        return true;
+    };
+    let is_map = value.kind() == minijinja::value::ValueKind::Map;
+    for item in items {
+        let inner = if is_map {
+            value.get_item(&item).unwrap_or_default()
+        } else {
+            item
+        };
+        if !fits(&inner, room) {
+            return false;
+        }
+    }
+    true
+}
+
 fn render_node(
     environment: &Environment<'_>,
     context: &minijinja::Value,
     path: FieldPath,
     node: &mut Value,
+    room: &mut usize,
 ) -> Result<(), RenderError> {
     if is_literal(&path) {
         return Ok(());
     }
     match node {
         Value::String(text) if text.contains("{{") || text.contains("{%") => {
-            *text =
-                render_one(environment, context, text).map_err(|(message, hint)| RenderError {
+            let rendered = render_one(environment, context, text)
+                .and_then(|rendered| {
+                    if rendered.len() > *room {
+                        Err((
+                            format!("the rendered templates exceed {MAX_RENDERED} characters"),
+                            Some("a field is a name, a URL or a query: render less".to_owned()),
+                        ))
+                    } else {
+                        Ok(rendered)
+                    }
+                })
+                .map_err(|(message, hint)| RenderError {
                     field: path,
                     message,
                     hint,
                 })?;
+            *room -= rendered.len();
+            *text = rendered;
         }
         Value::Sequence(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                render_node(environment, context, path.index(index), item)?;
+                render_node(environment, context, path.index(index), item, room)?;
             }
         }
         Value::Mapping(mapping) => {
@@ -121,10 +268,10 @@ fn render_node(
                     .as_str()
                     .map(str::to_owned)
                     .unwrap_or_else(|| format!("{key:?}"));
-                render_node(environment, context, path.key(key), value)?;
+                render_node(environment, context, path.key(key), value, room)?;
             }
         }
-        Value::Tagged(tagged) => render_node(environment, context, path, &mut tagged.value)?,
+        Value::Tagged(tagged) => render_node(environment, context, path, &mut tagged.value, room)?,
         _ => {}
     }
     Ok(())
@@ -138,7 +285,13 @@ fn render_one(
     let template = environment
         .template_from_str(source)
         .map_err(|error| (format!("template syntax error: {}", describe(&error)), None))?;
-    template.render(context).map_err(|error| {
+    let rendered = template.render(context).map_err(|error| {
+        if error.kind() == minijinja::ErrorKind::OutOfFuel {
+            return (
+                format!("the template does more than {FUEL} steps of work"),
+                Some("a template picks and joins values; loops and repetitions that big are not what a spec needs".to_owned()),
+            );
+        }
         let undefined: Vec<String> = {
             let mut names: Vec<String> = template
                 .undeclared_variables(false)
@@ -168,7 +321,14 @@ fn render_one(
         } else {
             (format!("template error: {}", describe(&error)), None)
         }
-    })
+    })?;
+    if rendered.len() > MAX_RENDERED {
+        return Err((
+            format!("the template renders more than {MAX_RENDERED} characters"),
+            None,
+        ));
+    }
+    Ok(rendered)
 }
 
 fn defined_names(context: &minijinja::Value) -> Vec<String> {
@@ -233,6 +393,38 @@ mod tests {
         assert_eq!(document["image"], Value::from("registry/checkout:v2"));
         assert_eq!(document["list"][0], Value::from("v1"));
         assert_eq!(document["vars"]["x"], Value::from("{{ raw }}"));
+    }
+
+    /// Regression: `[1]*99999999` took 13 s and 1.2 GB; nested loops never ended.
+    #[test]
+    fn template_bombs_run_out_of_fuel() {
+        for bomb in [
+            "{{ [1]*99999999 }}",
+            "{{ [[1]*99999999] }}",
+            "{{ ([1]*99999999)|tojson }}",
+            "{{ ([1]*99999999)|join(',') }}",
+            "{{ 'x'*99999999 }}",
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+            "{% for a in range(100000) %}{{ a }}{% endfor %}",
+        ] {
+            let mut document = Value::from(bomb);
+            let error = render_document(&mut document, &context()).err().unwrap();
+            assert!(
+                ["steps of work", "too big", "did not finish"]
+                    .iter()
+                    .any(|reason| error.message.contains(reason)),
+                "{bomb}: {}",
+                error.message
+            );
+            assert!(error.message.len() < 200, "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn rendering_that_outlives_the_deadline_is_given_up() {
+        let slow = within_deadline(|| std::thread::sleep(DEADLINE * 4));
+        assert_eq!(slow, None);
+        assert_eq!(within_deadline(|| 7), Some(7));
     }
 
     #[test]

@@ -42,23 +42,14 @@ impl MetricSource for CommandMetric {
         if printed.is_empty() {
             return Ok(Measurement::NoData);
         }
-        // NaN (0/0: nothing in the window) is no data, as from Prometheus.
-        printed
-            .parse::<f64>()
-            .map(|value| {
-                if value.is_nan() {
-                    Measurement::NoData
-                } else {
-                    Measurement::Value(value)
-                }
-            })
-            .map_err(|_| {
-                ProviderError::new(format!(
-                    "`{}` printed `{printed}`, not a number",
-                    self.script
-                ))
-                .with_hint("print one number, or nothing when there is no data")
-            })
+        // NaN and infinities are passed on: the domain check reports them.
+        printed.parse::<f64>().map(Measurement::Value).map_err(|_| {
+            ProviderError::new(format!(
+                "`{}` printed `{printed}`, not a number",
+                self.script
+            ))
+            .with_hint("print one number, or nothing when there is no data")
+        })
     }
 }
 
@@ -81,7 +72,10 @@ mod tests {
             metric("echo 0.25").measure().await,
             Ok(Measurement::Value(0.25))
         );
-        assert_eq!(metric("echo NaN").measure().await, Ok(Measurement::NoData));
+        assert!(matches!(
+            metric("echo NaN").measure().await,
+            Ok(Measurement::Value(v)) if v.is_nan()
+        ));
         assert_eq!(metric("true").measure().await, Ok(Measurement::NoData));
         assert!(metric("echo lots").measure().await.is_err());
     }

@@ -8,7 +8,10 @@ use super::{Measurement, MetricSource};
 use crate::judge::Counts;
 use crate::judge::evidence::VersionCounts;
 use crate::provider::{ProviderContext, ProviderError};
-use crate::spec::types::{CountQueries, PrometheusSpec, VersionQueries};
+use crate::spec::types::{CountQueries, MetricDomain, PrometheusSpec, VersionQueries};
+
+/// A count is never negative, NaN or infinite.
+const COUNT: Option<MetricDomain> = Some(MetricDomain::NonNegative);
 
 struct VersionSources {
     requests: Box<dyn MetricSource>,
@@ -28,8 +31,8 @@ impl CountsSource {
     ) -> Result<Self, ProviderError> {
         let version = |queries: &VersionQueries| -> Result<VersionSources, ProviderError> {
             Ok(VersionSources {
-                requests: super::from_spec(&queries.requests, prometheus, context)?,
-                errors: super::from_spec(&queries.errors, prometheus, context)?,
+                requests: super::from_spec(&queries.requests, COUNT, prometheus, context)?,
+                errors: super::from_spec(&queries.errors, COUNT, prometheus, context)?,
             })
         };
         Ok(Self {

@@ -13,7 +13,9 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::metrics::transport::{display_url, request_failed, send_read_only, snippet};
+use crate::metrics::transport::{
+    display_url, redirect_note, request_failed, send_read_only, snippet,
+};
 use crate::metrics::{Measurement, MetricSource};
 use crate::provider::ProviderError;
 use crate::secrets::{self as secret, EnvLookup};
@@ -127,6 +129,7 @@ impl MetricSource for HttpJsonSource {
             .await
             .map_err(|e| request_failed("the metrics endpoint", &self.url, self.timeout, &e))?;
         let status = response.status();
+        let redirected = redirect_note(&response);
         let body = response
             .text()
             .await
@@ -136,8 +139,9 @@ impl MetricSource for HttpJsonSource {
                 401 | 403 => "check the headers' environment variables (API key, token)",
                 _ => "check the URL and the service behind it",
             };
+            let shown = redirected.unwrap_or_else(|| snippet(&body, 300));
             return Err(self
-                .error(format!("HTTP {status}: {}", snippet(&body, 300)))
+                .error(format!("HTTP {status}: {shown}"))
                 .with_hint(hint));
         }
         let document: Value = serde_json::from_str(&body).map_err(|e| {
@@ -162,7 +166,6 @@ fn extract(document: &Value, pointer: &str) -> Result<Measurement, String> {
             .map(Measurement::Value)
             .ok_or_else(|| format!("{n} does not fit a 64-bit float")),
         Some(Value::String(s)) => match s.trim().parse::<f64>() {
-            Ok(v) if v.is_nan() => Ok(Measurement::NoData),
             Ok(v) => Ok(Measurement::Value(v)),
             Err(_) => Err(format!("found the string {s:?}, not a number")),
         },

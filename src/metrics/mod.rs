@@ -2,10 +2,13 @@
 
 pub mod command;
 pub mod counts;
+mod domain;
 pub mod http;
 pub mod prometheus;
 pub mod sandbox;
-mod transport;
+pub mod transport;
+
+pub use domain::{InDomain, default_domain};
 
 use async_trait::async_trait;
 
@@ -42,8 +45,22 @@ pub trait MetricSource: Send + Sync {
 }
 
 /// The source of one query a spec defines; `prometheus` is `analysis.prometheus`,
-/// which every Prometheus query shares.
+/// which every Prometheus query shares. Every value it returns is checked
+/// against `domain` (or the query's default) before the engine sees it.
 pub fn from_spec(
+    query: &crate::spec::types::QuerySpec,
+    domain: Option<crate::spec::types::MetricDomain>,
+    prometheus: Option<&crate::spec::types::PrometheusSpec>,
+    context: &crate::provider::ProviderContext,
+) -> Result<Box<dyn MetricSource>, ProviderError> {
+    let source = source_of(query, prometheus, context)?;
+    Ok(Box::new(InDomain::new(
+        source,
+        domain.unwrap_or_else(|| default_domain(query)),
+    )))
+}
+
+fn source_of(
     query: &crate::spec::types::QuerySpec,
     prometheus: Option<&crate::spec::types::PrometheusSpec>,
     context: &crate::provider::ProviderContext,

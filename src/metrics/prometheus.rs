@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::metrics::transport::{display_url, request_failed, send_read_only, snippet};
+use crate::metrics::transport::{
+    display_url, redirect_note, request_failed, send_read_only, snippet,
+};
 use crate::metrics::{Measurement, MetricSource};
 use crate::provider::ProviderError;
 use crate::secrets::{self as secret, EnvLookup, Secret};
@@ -201,6 +203,7 @@ impl MetricSource for PrometheusSource {
             .await
             .map_err(|e| request_failed("Prometheus", &self.endpoint, self.timeout, &e))?;
         let status = response.status();
+        let redirected = redirect_note(&response);
         let body = response
             .text()
             .await
@@ -246,7 +249,8 @@ impl MetricSource for PrometheusSource {
                         }
                         _ => "see the response above",
                     };
-                    self.error(format!("HTTP {status}: {}", snippet(&body, 300)))
+                    let shown = redirected.unwrap_or_else(|| snippet(&body, 300));
+                    self.error(format!("HTTP {status}: {shown}"))
                         .with_hint(hint)
                 })
             }

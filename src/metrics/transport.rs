@@ -63,9 +63,56 @@ fn root_cause(err: &reqwest::Error) -> String {
     current.to_string()
 }
 
-/// At most `max` characters of a response body, for error messages.
+/// At most `max` characters of a response body, for error messages. Masked
+/// before it is cut, so a cut cannot leave the start of a secret behind.
 pub fn snippet(body: &str, max: usize) -> String {
-    crate::text::shorten(body.trim(), max)
+    // A body can be megabytes: mask only what can be kept (and a secret's length more).
+    let head = match body.char_indices().nth(max.saturating_mul(2) + 4096) {
+        Some((end, _)) => &body[..end],
+        None => body,
+    };
+    crate::text::shorten(crate::secrets::mask(head).trim(), max)
+}
+
+/// Redirects followed per request; a chain longer than this is an error.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Follows a redirect only within the origin (scheme, host and port) it
+/// started at, and at most [`MAX_REDIRECTS`] times. A redirect to another
+/// origin is not followed: the credentials a request carries (Authorization,
+/// headers from credential variables) never reach a server they were not
+/// meant for; the caller sees the 3xx and says where it pointed.
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// What an error says about a redirect that was not followed: where it pointed.
+pub fn redirect_note(response: &reqwest::Response) -> Option<String> {
+    if !response.status().is_redirection() {
+        return None;
+    }
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| response.url().join(location).ok())
+        .map_or_else(|| "nowhere".to_owned(), |url| display_url(&url));
+    Some(format!(
+        "redirected to {location}, which is not followed: credentials are sent only to the configured origin"
+    ))
 }
 
 /// A client for unit tests. The binary installs ring as the process-wide rustls provider at
@@ -73,7 +120,10 @@ pub fn snippet(body: &str, max: usize) -> String {
 #[cfg(test)]
 pub fn test_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+    reqwest::Client::builder()
+        .redirect(redirect_policy())
+        .build()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ impl Reporter for ConsoleReporter {
         let _ = writeln!(
             out,
             "{clock} {style}{}{style:#}",
-            describe_event(&event.kind)
+            crate::secrets::mask(&describe_event(&event.kind))
         );
     }
 
@@ -125,7 +125,7 @@ impl Reporter for ConsoleReporter {
             .unwrap_or_else(std::time::SystemTime::now);
         self.close(end);
         let mut out = anstream::stderr().lock();
-        let headline = markdown::headline(report).replace("**", "");
+        let headline = crate::secrets::mask(&markdown::headline(report).replace("**", ""));
         writeln!(out, "{headline}").map_err(|error| error.to_string())
     }
 }

@@ -166,5 +166,6 @@ pub fn write_file(path: &Path, text: &str) -> Result<(), String> {
         std::fs::create_dir_all(parent)
             .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
     }
-    std::fs::write(path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))
+    std::fs::write(path, crate::secrets::mask(text))
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }

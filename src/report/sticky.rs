@@ -74,6 +74,7 @@ impl<A: NoteApi> StickyReporter<A> {
         if self.given_up {
             return Ok(());
         }
+        let body = &crate::secrets::mask(body);
         let result = match self.id {
             Some(id) => self.api.update(id, body).await,
             None => match self.api.find(&self.marker).await {
@@ -89,7 +90,7 @@ impl<A: NoteApi> StickyReporter<A> {
             Ok(()) => Ok(()),
             Err(ApiError::Skip(message)) => {
                 self.given_up = true;
-                eprintln!("{message}");
+                eprintln!("{}", crate::secrets::mask(&message));
                 Ok(())
             }
             Err(ApiError::Stop(message)) => {

@@ -3,10 +3,12 @@
 //! goes through a `Masker`.
 
 mod mask;
+mod spec;
 
 use std::fmt;
 
-pub use mask::{MASK, Masker};
+pub use mask::{MASK, Masker, current, is_secret_name, mask, remember};
+pub use spec::secrets_of;
 
 use crate::provider::ProviderError;
 
@@ -17,6 +19,91 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// The process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+/// Adds every secret `spec` names to the masker every output goes through and,
+/// on GitHub Actions, asks the runner to mask them too (`::add-mask::`).
+pub fn hold_spec_secrets(spec: &crate::spec::types::RolloutSpec, github_actions: bool) {
+    let secrets = secrets_of(spec, &process_env);
+    let known = current();
+    let new: Vec<&String> = secrets
+        .secrets()
+        .iter()
+        .filter(|secret| !known.secrets().contains(secret))
+        .collect();
+    remember(&secrets);
+    if github_actions && !new.is_empty() {
+        print!("{}", add_mask_commands(new));
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
+}
+
+/// `::add-mask::` for each secret, one per line of it (the runner masks single
+/// lines); printed before anything that could hold them. Shortest first: a
+/// value comes before its (longer) base64 form.
+pub fn add_mask_commands<'s>(secrets: impl IntoIterator<Item = &'s String>) -> String {
+    let mut secrets: Vec<&String> = secrets.into_iter().collect();
+    secrets.sort_by_key(|secret| secret.len());
+    let mut commands = String::new();
+    for secret in secrets {
+        for line in secret.lines().filter(|line| !line.trim().is_empty()) {
+            let escaped = line
+                .replace('%', "%25")
+                .replace('\r', "%0D")
+                .replace('\n', "%0A");
+            commands.push_str(&format!("::add-mask::{escaped}\n"));
+        }
+    }
+    commands
+}
+
+/// `value` with every string in it masked (request bodies to GitHub and GitLab).
+pub fn mask_json(value: &serde_json::Value) -> serde_json::Value {
+    let masker = current();
+    let mut masked = value.clone();
+    mask_strings(&mut masked, &masker);
+    masked
+}
+
+fn mask_strings(value: &mut serde_json::Value, masker: &Masker) {
+    match value {
+        serde_json::Value::String(text) => *text = masker.mask(text),
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|item| mask_strings(item, masker))
+        }
+        serde_json::Value::Object(fields) => fields
+            .values_mut()
+            .for_each(|item| mask_strings(item, masker)),
+        _ => {}
+    }
+}
+
+/// Standard error for log lines: each line is collected whole and masked
+/// before it is written (a secret split across two writes is still caught).
+#[derive(Default)]
+pub struct MaskedStderr {
+    buffer: Vec<u8>,
+}
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let text = mask(&String::from_utf8_lossy(&std::mem::take(&mut self.buffer)));
+        std::io::stderr().write_all(text.as_bytes())
+    }
+}
+
+impl Drop for MaskedStderr {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
 }
 
 /// A credential. Its Debug output is redacted and it has no Display, so it cannot end up in a

@@ -27,12 +27,16 @@ pub struct SpecError {
     pub hint: Option<String>,
 }
 
+/// Characters an error message (and a hint) may have: text from the file or a
+/// template can be long, a message that says what is wrong is not.
+pub const MAX_MESSAGE: usize = 1000;
+
 impl SpecError {
     pub fn new(origin: Origin, message: impl Into<String>) -> Self {
         Self {
             origin,
             field: None,
-            message: message.into(),
+            message: crate::text::shorten(&message.into(), MAX_MESSAGE),
             hint: None,
         }
     }
@@ -45,7 +49,7 @@ impl SpecError {
     }
 
     pub fn with_hint(mut self, hint: Option<String>) -> Self {
-        self.hint = hint;
+        self.hint = hint.map(|hint| crate::text::shorten(&hint, MAX_MESSAGE));
         self
     }
 
@@ -69,11 +73,11 @@ impl fmt::Display for SpecError {
                 file,
                 location: None,
             } => write!(f, "{file}: ")?,
-            Origin::SetFlag(flag) => write!(f, "--set {flag}: ")?,
-            Origin::VarFlag(flag) => write!(f, "--var {flag}: ")?,
+            Origin::SetFlag(flag) => write!(f, "--set {}: ", crate::text::shorten(flag, 200))?,
+            Origin::VarFlag(flag) => write!(f, "--var {}: ", crate::text::shorten(flag, 200))?,
         }
         if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
+            write!(f, "{}: ", crate::text::shorten(&field.to_string(), 200))?;
         }
         f.write_str(&self.message)?;
         if let Some(hint) = &self.hint {

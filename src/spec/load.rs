@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_yaml::Value;
 
 use super::error::{Origin, SpecError};
-use super::locate::SourceMap;
+use super::locate::{Location, SourceMap};
 use super::overrides::SetOverride;
 use super::path::FieldPath;
 use super::template::{CiFacts, Servers, TemplateContext, render_document};
@@ -31,29 +31,65 @@ pub struct LoadedSpec {
     pub context: TemplateContext,
 }
 
+/// The bytes of a spec file, read no further than one byte past the size limit
+/// (so a huge file costs nothing; `load_bytes` says it is too big).
+pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(super::yaml::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Loads the spec file `file` from its bytes: checked to be UTF-8 text within
+/// the size limit first.
+pub fn load_bytes(
+    file: &str,
+    bytes: &[u8],
+    options: &LoadOptions,
+) -> Result<LoadedSpec, SpecError> {
+    let text = super::yaml::text_of(bytes).map_err(|error| yaml_error(file, error))?;
+    load(file, text, options)
+}
+
+fn yaml_error(file: &str, error: super::yaml::YamlError) -> SpecError {
+    SpecError::new(
+        Origin::File {
+            file: file.to_owned(),
+            location: Some(error.location),
+        },
+        error.message,
+    )
+    .with_hint(error.hint)
+}
+
+/// Where an error that no field explains is reported: the top of the file.
+const TOP: Location = Location { line: 1, column: 1 };
+
 /// Loads the spec in `text`, read from `file` (used in messages).
 pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec, SpecError> {
-    let at = |location| Origin::File {
+    // Every error in the file has a place: the field's, else the top.
+    let at = |location: Option<Location>| Origin::File {
         file: file.to_owned(),
-        location,
+        location: Some(location.unwrap_or(TOP)),
     };
+    let text = super::yaml::text_of(text.as_bytes()).map_err(|error| yaml_error(file, error))?;
+    let mut document = super::yaml::parse(text).map_err(|error| yaml_error(file, error))?;
+    if document.is_null() {
+        return Err(SpecError::new(
+            at(None),
+            "the file is empty: a spec starts with `apiVersion: greenlight.dev/v1alpha1` and `kind: Rollout`",
+        )
+        .with_hint(Some(
+            "`greenlight schema` lists the fields a spec has; examples/ has complete specs"
+                .to_owned(),
+        )));
+    }
+    // Within the budgets now: indexing cannot blow up.
     let source = SourceMap::index(text).map_err(|(location, message)| {
         SpecError::new(at(Some(location)), format!("invalid YAML: {message}"))
     })?;
-    let mut document: Value = serde_yaml::from_str(text).map_err(|error| {
-        let location = error.location().map(|l| super::locate::Location {
-            line: l.line(),
-            column: l.column(),
-        });
-        SpecError::new(at(location), format!("invalid YAML: {error}"))
-    })?;
-    if document.is_null() {
-        return Err(
-            SpecError::new(at(None), "the file is empty").with_hint(Some(
-                "run `greenlight schema` for the fields a spec has".to_owned(),
-            )),
-        );
-    }
 
     for set in &options.sets {
         set.apply(&mut document)
@@ -113,7 +149,7 @@ fn locate_serde_error(
     source: &SourceMap,
     field: FieldPath,
     message: &str,
-) -> (FieldPath, Option<super::locate::Location>) {
+) -> (FieldPath, Option<Location>) {
     if let Some(name) = backticked_after(message, "unknown field ") {
         let unknown = match field.segments().last() {
             Some(super::path::Segment::Key(last)) if last == name => field.clone(),

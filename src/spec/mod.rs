@@ -10,6 +10,7 @@ mod router;
 pub mod schema;
 pub mod types;
 pub mod validate;
+pub mod yaml;
 
 // The vocabulary the spec shares with the providers lives below both.
 pub use crate::{duration, field as path, template};

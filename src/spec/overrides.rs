@@ -27,7 +27,7 @@ impl SetOverride {
         let value = if value.is_empty() {
             Value::String(String::new())
         } else {
-            serde_yaml::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()))
+            super::yaml::parse(value).unwrap_or_else(|_| Value::String(value.to_owned()))
         };
         Ok(Self {
             raw: raw.to_owned(),

@@ -402,6 +402,9 @@ pub struct WaitGateSpec {
     pub query: QuerySpec,
     /// Wait until a value is at or below this.
     pub max: f64,
+    /// The values the query can return (see `metrics[].domain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<MetricDomain>,
     /// How long to wait; past it the rollout halts and the old version stays (default 10m).
     #[serde(default = "default_wait_timeout")]
     pub timeout: Span,
@@ -473,6 +476,11 @@ pub struct MetricSpec {
     /// With `compare`: what a step that ends before the test decided means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inconclusive: Option<InconclusivePolicy>,
+    /// The values the query can return; anything else (and NaN or infinity) is
+    /// a broken query, reported as a provider error, never a pass. Default:
+    /// from the query where it is known (sandbox stats), else `any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<MetricDomain>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -560,6 +568,18 @@ impl From<MaxIncrease> for MaxIncreaseText {
             MaxIncreaseMargin::Absolute(value) => Self::Absolute(value),
         }
     }
+}
+
+/// The values a metric can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum MetricDomain {
+    /// A share from 0 to 1 (an error rate, a success ratio).
+    Rate,
+    /// Zero or more (a latency, a count, a duration).
+    NonNegative,
+    /// Any finite number.
+    Any,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

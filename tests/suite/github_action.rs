@@ -91,7 +91,7 @@ impl Job {
     }
 }
 
-async fn github() -> MockServer {
+pub(crate) async fn github() -> MockServer {
     let server = MockServer::start().await;
     for (verb, route, status, body) in [
         (

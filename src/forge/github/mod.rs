@@ -83,31 +83,6 @@ pub(super) fn flag(lookup: &dyn Fn(&str) -> Option<String>, name: &str, default:
     }
 }
 
-/// Escapes a workflow command's data (the runner unescapes it).
-fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// `::add-mask::` for every token in the environment, one per line of it
-/// (the runner masks single lines), to print before anything else.
-pub fn mask_commands(lookup: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut commands = String::new();
-    for name in TOKEN_VARIABLES.iter().chain(&["GITLAB_TOKEN"]) {
-        if let Some(token) = Secret::new(lookup(name)) {
-            for line in token
-                .expose()
-                .lines()
-                .filter(|line| !line.trim().is_empty())
-            {
-                commands.push_str(&format!("::add-mask::{}\n", escape_data(line)));
-            }
-        }
-    }
-    commands
-}
-
 /// What greenlight reads from the event that started the workflow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventPayload {
@@ -188,7 +163,7 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
         .create(true)
         .append(true)
         .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .and_then(|mut file| file.write_all(crate::secrets::mask(text).as_bytes()))
         .map_err(|error| format!("cannot append to {}: {error}", path.display()))
 }
 
@@ -239,18 +214,5 @@ mod tests {
         assert_eq!(dispatch.inputs["dry"], "true");
         assert_eq!(dispatch.inputs["n"], "");
         assert!(EventPayload::parse("not json").is_err());
-    }
-
-    #[test]
-    fn every_token_line_is_masked() {
-        let lookup = |name: &str| match name {
-            "GREENLIGHT_GITHUB_TOKEN" => Some("abc%\nline2".to_owned()),
-            "GITHUB_TOKEN" => Some(" ".to_owned()),
-            _ => None,
-        };
-        assert_eq!(
-            mask_commands(&lookup),
-            "::add-mask::abc%25\n::add-mask::line2\n"
-        );
     }
 }

@@ -227,7 +227,7 @@ impl DeploymentReporter {
             .crab
             .post(
                 self.api.route("deployments"),
-                Some(&json!({
+                Some(&crate::secrets::mask_json(&json!({
                     "ref": sha,
                     "environment": self.environment,
                     "description": description,
@@ -235,7 +235,7 @@ impl DeploymentReporter {
                     // merge the default branch in or wait for checks.
                     "auto_merge": false,
                     "required_contexts": [],
-                })),
+                }))),
             )
             .await
             .map_err(|error| message(classify("cannot create the deployment", error)))?;
@@ -264,7 +264,7 @@ impl DeploymentReporter {
             .crab
             .post(
                 self.api.route(&format!("deployments/{id}/statuses")),
-                Some(&body),
+                Some(&crate::secrets::mask_json(&body)),
             )
             .await
             .map_err(|error| {

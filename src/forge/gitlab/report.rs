@@ -81,7 +81,7 @@ impl MergeRequestNotes {
     ) -> Result<T, ApiError> {
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
-            request = request.json(body);
+            request = request.json(&crate::secrets::mask_json(body));
         }
         let response = request
             .send()

@@ -4,9 +4,8 @@
 //! Rules:
 //! * a vector with exactly one sample, or a scalar, is a value;
 //! * an empty vector is no data — never zero: nothing matched the selector;
-//! * a sample of `NaN` is no data too: PromQL returns NaN for 0/0, which for a gate such as
-//!   `errors / requests` means there were no requests in the window, not a number to compare;
-//! * `+Inf` / `-Inf` are values (x/0 with x ≠ 0 is real evidence; thresholds compare them);
+//! * `NaN`, `+Inf` and `-Inf` are passed on as they are: the metric's domain check turns them
+//!   into a provider error that names the query (a gate never compares them);
 //! * several series, a range vector (matrix), a string or a native histogram are errors that
 //!   say how to rewrite the query.
 
@@ -117,16 +116,13 @@ fn sample_value(pair: &Value) -> Result<Measurement, String> {
         .and_then(Value::as_str)
         .ok_or_else(|| format!("a sample that is not [time, \"value\"]: {pair}"))?;
     let value = match text {
-        "NaN" => return Ok(Measurement::NoData),
+        "NaN" => f64::NAN,
         "+Inf" | "Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
         _ => text
             .parse::<f64>()
             .map_err(|_| format!("a sample value {text:?} that is not a number"))?,
     };
-    if value.is_nan() {
-        return Ok(Measurement::NoData);
-    }
     Ok(Measurement::Value(value))
 }
 
@@ -155,11 +151,11 @@ mod tests {
     }
 
     #[test]
-    fn empty_vector_and_nan_are_no_data() {
+    fn empty_vector_is_no_data_and_nan_is_passed_on() {
         let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
         assert_eq!(value(empty), Measurement::NoData);
         let nan = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}"#;
-        assert_eq!(value(nan), Measurement::NoData);
+        assert!(matches!(value(nan), Measurement::Value(v) if v.is_nan()));
     }
 
     #[test]

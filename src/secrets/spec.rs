@@ -1,0 +1,144 @@
+//! The secrets a spec makes the run hold: the values of every environment
+//! variable it names as a credential, and the userinfo of every URL it holds.
+
+use reqwest::Url;
+
+use super::{EnvLookup, Masker};
+use crate::spec::types::{Check, QuerySpec, RolloutSpec};
+
+/// Header names whose literal values in a spec are credentials.
+const CREDENTIAL_HEADERS: [&str; 5] = ["authorization", "cookie", "token", "key", "secret"];
+
+/// A masker for every secret `spec` names. Variables that are not set are
+/// skipped: the provider that needs one reports it.
+pub fn secrets_of(spec: &RolloutSpec, env: EnvLookup<'_>) -> Masker {
+    let mut masker = Masker::default();
+    let variable = |masker: &mut Masker, name: &str| {
+        if let Some(value) = env(name).filter(|value| !value.trim().is_empty()) {
+            masker.add(value);
+        }
+    };
+    if let Some(analysis) = &spec.analysis {
+        if let Some(auth) = analysis.prometheus.as_ref().and_then(|p| p.auth.as_ref()) {
+            if let Some(token) = &auth.bearer_token_env {
+                variable(&mut masker, token);
+            }
+            if let Some(basic) = &auth.basic {
+                let username = env(&basic.username_env).unwrap_or_default();
+                let password = env(&basic.password_env).unwrap_or_default();
+                masker.add_basic_auth(&username, &password);
+            }
+        }
+        let queries = analysis
+            .metrics
+            .iter()
+            .map(|metric| &metric.query)
+            .chain(analysis.before_retire.iter().map(|gate| &gate.query));
+        for query in queries {
+            if let QuerySpec::Http(http) = query {
+                for name in http.headers.values() {
+                    variable(&mut masker, name);
+                }
+            }
+        }
+    }
+    for check in checks(spec) {
+        if let Some(http) = &check.http {
+            for name in http.headers_from_env.values() {
+                variable(&mut masker, name);
+            }
+            for (header, value) in &http.headers {
+                let header = header.to_ascii_lowercase();
+                if CREDENTIAL_HEADERS.iter().any(|word| header.contains(word)) {
+                    masker.add(value.clone());
+                    // `Bearer x` and `Basic x`: the credential alone too.
+                    if let Some((_, credential)) = value.trim().split_once(' ') {
+                        masker.add(credential.trim().to_owned());
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(document) = serde_json::to_value(spec) {
+        add_url_userinfo(&document, &mut masker);
+    }
+    masker
+}
+
+fn checks(spec: &RolloutSpec) -> impl Iterator<Item = &Check> {
+    let hooks = &spec.hooks;
+    spec.smoke
+        .iter()
+        .chain(&hooks.pre_rollout)
+        .chain(&hooks.before_traffic)
+        .chain(&hooks.after_step)
+        .chain(&hooks.before_promotion)
+        .chain(&hooks.post_rollout)
+        .chain(&hooks.on_rollback)
+}
+
+/// `user:password@` of any URL anywhere in the spec (a Prometheus address, a
+/// check, a template variable).
+fn add_url_userinfo(value: &serde_json::Value, masker: &mut Masker) {
+    match value {
+        serde_json::Value::String(text) if text.contains("://") => {
+            for word in text.split_whitespace() {
+                let Ok(url) = Url::parse(word) else { continue };
+                match (url.username(), url.password()) {
+                    ("", None) => {}
+                    (user, None) => masker.add(decoded(user)),
+                    (user, Some(password)) => {
+                        masker.add_basic_auth(&decoded(user), &decoded(password));
+                        masker.add(format!("{user}:{password}"));
+                    }
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                add_url_userinfo(item, masker);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for item in fields.values() {
+                add_url_userinfo(item, masker);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Userinfo as the server sees it (percent-decoding; invalid UTF-8 kept as is).
+fn decoded(part: &str) -> String {
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| part.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoded_userinfo_is_decoded() {
+        assert_eq!(decoded("p%40ss%3Aword"), "p@ss:word");
+        assert_eq!(decoded("100%"), "100%");
+    }
+}
