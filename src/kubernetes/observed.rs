@@ -197,7 +197,7 @@ pub fn settle(
 fn timed_out(what: &str, generation: i64, waiting: &str, timeout: Duration) -> ProviderError {
     ProviderError::new(format!(
         "no controller observed generation {generation} of {what} within {}: {waiting}",
-        crate::spec::duration::display(timeout)
+        crate::duration::display(timeout)
     ))
     .with_hint("check that the controller serving this route runs (`kubectl describe` the route shows its status); the change is not known to be live")
 }

@@ -1,6 +1,6 @@
 //! `router: contour`: an HTTPProxy (projectcontour.io/v1) or a legacy
 //! IngressRoute (contour.heptio.com/v1beta1). Canary by the weights of two
-//! `routes[].services[]`; blue/green by delegation (seed 001): the root proxy
+//! `routes[].services[]`; blue/green by delegation: the root proxy
 //! includes (`includes[].name`, IngressRoute `routes[].delegate.name`) either
 //! the stable or the new child. Read-modify-write keeps everything else.
 //! After each write greenlight waits until Contour has observed the new
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::backends::Pair;
 use super::{Router, Weight, split};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::kubernetes::json::{array_mut, str_at};
 use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
@@ -34,11 +34,8 @@ pub struct ContourRouterProvider {
 }
 
 impl ContourRouterProvider {
-    pub fn new(spec: ContourRouter) -> Self {
-        Self::with_clock(spec, Arc::new(SystemClock))
-    }
-
-    pub fn with_clock(spec: ContourRouter, clock: Arc<dyn Clock>) -> Self {
+    /// Waits for the controller on `clock`, the command's one clock.
+    pub fn new(spec: ContourRouter, clock: Arc<dyn Clock>) -> Self {
         let cluster = LazyCluster::new(spec.cluster());
         Self {
             spec,

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::backends::Pair;
 use super::{Router, Weight, split};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::kubernetes::json::{array_mut, str_at};
 use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
@@ -33,11 +33,8 @@ pub struct GatewayApiRouterProvider {
 }
 
 impl GatewayApiRouterProvider {
-    pub fn new(spec: GatewayApiRouter) -> Self {
-        Self::with_clock(spec, Arc::new(SystemClock))
-    }
-
-    pub fn with_clock(spec: GatewayApiRouter, clock: Arc<dyn Clock>) -> Self {
+    /// Waits for the controller on `clock`, the command's one clock.
+    pub fn new(spec: GatewayApiRouter, clock: Arc<dyn Clock>) -> Self {
         let cluster = LazyCluster::new(spec.cluster());
         Self {
             spec,

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Router, Weight, split};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::kubernetes::json::{array_mut, map_mut, str_at, weight_at};
 use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
@@ -114,11 +114,8 @@ pub fn endpoint_shares(backends: &[(i64, usize)]) -> Option<Vec<f64>> {
 }
 
 impl OpenshiftRouterProvider {
-    pub fn new(spec: OpenshiftRouter) -> Self {
-        Self::with_clock(spec, Arc::new(SystemClock))
-    }
-
-    pub fn with_clock(spec: OpenshiftRouter, clock: Arc<dyn Clock>) -> Self {
+    /// Waits for the controller on `clock`, the command's one clock.
+    pub fn new(spec: OpenshiftRouter, clock: Arc<dyn Clock>) -> Self {
         let cluster = LazyCluster::new(spec.cluster());
         Self {
             spec,

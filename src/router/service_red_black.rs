@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::service::selector_text;
 use super::{Router, Weight, split};
 use crate::clock::Clock;
+use crate::duration::display;
 use crate::kubernetes::error::describe;
 use crate::kubernetes::json::map_mut;
 use crate::kubernetes::objects::Objects;
@@ -27,7 +28,6 @@ use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{Cluster, LazyCluster, Resource, endpoints};
 use crate::provider::ProviderError;
-use crate::spec::duration::display;
 use crate::spec::types::{RedBlack, ServiceRouter};
 
 type Labels = BTreeMap<String, String>;

@@ -3,9 +3,10 @@
 //! ReplicaSet's pods, and failing fast only when a pod cannot recover.
 
 use super::gateway_api::{route, routes};
-use super::{Cluster, DEPLOYMENTS, SERVICES, canary};
 use serde_json::json;
 
+use super::{Cluster, DEPLOYMENTS, SERVICES, canary};
+use crate::support::binary::Greenlight;
 use crate::support::kube_api::{Behaviour, TOKEN};
 
 const ROUTER: &str = "  gatewayApi:\n    route: web\n    stableService: 'web-{{ stable_version }}'\n    newService: 'web-{{ version }}'";
@@ -105,12 +106,10 @@ fn the_context_named_in_the_spec_is_used_instead_of_the_current_one() {
     )
     .unwrap();
     let run = |contexts: &[&str]| {
-        assert_cmd::Command::cargo_bin("greenlight")
-            .unwrap()
+        Greenlight::new()
             .current_dir(cluster.dir.path())
             .env("KUBECONFIG", &path)
             .env("HOME", cluster.dir.path())
-            .env_remove("GITHUB_ACTIONS")
             .args([
                 "run",
                 "-f",
