@@ -159,6 +159,13 @@ pub fn field_set(value: &Value) -> Value {
             metadata.remove(identity);
         }
     }
+    let bare = set
+        .get("f:metadata")
+        .and_then(Value::as_object)
+        .is_some_and(serde_json::Map::is_empty);
+    if bare && let Some(fields) = set.as_object_mut() {
+        fields.remove("f:metadata");
+    }
     set
 }
 
@@ -262,6 +269,7 @@ pub fn apply(
     let mut paths = Vec::new();
     leaves(&set, &mut Vec::new(), &mut paths);
     let mut conflicts = Vec::new();
+    let mut taken: Vec<Vec<String>> = Vec::new();
     for entry in object
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array)
@@ -283,6 +291,7 @@ pub fn apply(
                         .unwrap_or_default(),
                     path.join(".")
                 ));
+                taken.push(path.clone());
             }
         }
     }
@@ -295,7 +304,8 @@ pub fn apply(
         ));
     }
     merge(&mut object, applied);
-    disown(&mut object, manager, &paths);
+    // Same values are owned together; forced ones change hands.
+    disown(&mut object, manager, &taken);
     own(&mut object, manager, "Apply", set, true);
     Ok(object)
 }
