@@ -15,6 +15,21 @@ use super::{Cluster, Resource};
 use crate::clock::Clock;
 use crate::provider::ProviderError;
 
+/// How long a Deployment may take to roll out, unless the spec says (10 minutes).
+pub fn default_timeout() -> crate::duration::Span {
+    crate::duration::Span::from_secs(600)
+}
+
+/// Crash-loop restarts before a pod is judged broken, unless the spec says.
+pub fn default_crash_loop_restarts() -> u32 {
+    super::rollout_status::DEFAULT_CRASH_LOOP_RESTARTS
+}
+
+/// How often to look at a Deployment being rolled out, unless the spec says.
+pub fn default_poll_interval() -> crate::duration::Span {
+    crate::duration::Span::from_secs(2)
+}
+
 /// How long to wait, how often to look, and the spec field that sets the limit
 /// (named in the hint when it runs out).
 pub struct Patience<'a> {
