@@ -256,3 +256,43 @@ fn a_route_flux_manages_without_owning_its_rules_gets_advice_in_the_first_lines(
         run.stderr()
     );
 }
+
+#[test]
+fn validate_live_names_the_gitops_controller_and_what_to_configure() {
+    let cluster = with_route();
+    cluster.spec(ROUTER, &canary(0.1));
+    let live = ["validate", "-f", "greenlight.yaml", "--live"];
+    let output = cluster.greenlight(&live);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("/web (Gateway API) checked live"),
+        "{output:?}"
+    );
+    cluster.fake.applied_by(
+        &routes(),
+        "web",
+        "kustomize-controller",
+        json!({"f:spec": {"f:parentRefs": {}}}),
+    );
+    let output = cluster.greenlight(&live);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("kustomize.toolkit.fluxcd.io/ssa: IfNotPresent"),
+        "{stderr}"
+    );
+    cluster.fake.applied_by(
+        &routes(),
+        "web",
+        "argocd-controller",
+        json!({"f:spec": {"f:rules": {}}}),
+    );
+    let output = cluster.greenlight(&live);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("field manager `argocd-controller`"),
+        "{stderr}"
+    );
+    cluster.fake.assert_no_writes();
+}
