@@ -47,15 +47,7 @@ pub struct OpenshiftRouter {
     pub namespace: Option<String>,
 }
 
-impl OpenshiftRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(OpenshiftRouter);
 
 /// `RouteSpec.alternateBackends` maxItems.
 pub const MAX_ALTERNATE_BACKENDS: usize = 3;
@@ -567,3 +559,5 @@ mod tests {
         ));
     }
 }
+
+super::kubernetes_router_settings!(OpenshiftRouter, "openshift", OpenshiftRouterProvider);
