@@ -23,8 +23,9 @@ pub enum Command {
     Run(RolloutArgs),
     /// Print each step and the exact change each provider would make; touches nothing.
     Plan(RolloutArgs),
-    /// Check the spec, its templates and each provider's settings, without any network.
-    Validate(SpecArgs),
+    /// Check the spec, its templates and each provider's settings, without any network
+    /// (with --live, also the router's object on its cluster).
+    Validate(ValidateArgs),
     /// Print the JSON Schema of the rollout spec.
     Schema,
     /// Send all traffic to the new version of the rollout in progress (or halted) at once.
@@ -82,6 +83,17 @@ pub struct DemoArgs {
 
 fn parse_delay(text: &str) -> Result<Duration, String> {
     crate::duration::Delay::parse(text).map(|delay| delay.get())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Also read the router's object on its cluster, as `run` does before deploying:
+    /// it exists, no third backend takes traffic, and a GitOps controller that
+    /// manages it is named with what to add to its configuration.
+    #[arg(long)]
+    pub live: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
                 print!("{}", greenlight::secrets::mask(&text));
                 Outcome::Planned
             }),
-            Command::Validate(args) => commands::validate::validate(args).map(|text| {
+            Command::Validate(args) => commands::validate::validate(args).await.map(|text| {
                 println!("{text}");
                 Outcome::Planned
             }),

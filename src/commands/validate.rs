@@ -1,27 +1,55 @@
 //! `greenlight validate`: the spec, its templates and each provider's
-//! settings, without touching the network.
+//! settings, without touching the network; with `--live`, also the router's
+//! own check of its object (`Router::preflight`), as `run` makes it before
+//! deploying.
 
-use crate::cli::SpecArgs;
+use std::sync::Arc;
+
+use crate::cli::ValidateArgs;
+use crate::clock::SystemClock;
 use crate::commands::AppError;
-use crate::compose::capabilities;
+use crate::compose::{capabilities, provider_context};
 use crate::engine::Plan;
-use crate::resolve::{UNKNOWN_VERSION, read_spec};
+use crate::resolve::{UNKNOWN_VERSION, read_spec, spec_folder};
 
-/// What `validate` prints when the spec is valid.
-pub fn validate(args: &SpecArgs) -> Result<String, AppError> {
+/// What `validate` prints when the spec (and, live, the router) is valid.
+pub async fn validate(args: &ValidateArgs) -> Result<String, AppError> {
+    let spec_args = &args.spec;
     let loaded = read_spec(
-        args,
-        args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION),
+        spec_args,
+        spec_args
+            .stable_version
+            .as_deref()
+            .unwrap_or(UNKNOWN_VERSION),
     )?;
     let plan = Plan::from_spec(&loaded.spec, &capabilities(&loaded));
-    Ok(format!(
+    let mut text = format!(
         "{} is valid: {} `{}` in {} step(s)",
-        args.config.display(),
+        spec_args.config.display(),
         match plan.strategy {
             crate::engine::plan::StrategyKind::Canary => "canary",
             crate::engine::plan::StrategyKind::BlueGreen => "blue/green",
         },
         loaded.spec.metadata.name,
         plan.steps.len()
-    ))
+    );
+    if args.live {
+        let context = provider_context(
+            &loaded,
+            spec_folder(&spec_args.config),
+            None,
+            Arc::new(SystemClock),
+        )?;
+        let router = loaded
+            .spec
+            .router
+            .build(&context)
+            .map_err(|error| AppError::Provider(error.to_string()))?;
+        router
+            .preflight()
+            .await
+            .map_err(|error| AppError::Provider(format!("{}: {error}", router.describe())))?;
+        text.push_str(&format!("; {} checked live", router.describe()));
+    }
+    Ok(text)
 }

@@ -6,9 +6,12 @@
 //! and greenlight must write back exactly what it read, plus its own change.
 
 pub mod cluster;
+pub mod endpoints;
 pub mod error;
 pub mod json;
+pub mod managed;
 pub mod objects;
+pub mod observed;
 pub mod resource;
 pub mod rollout;
 pub mod rollout_status;

@@ -80,13 +80,29 @@ impl<'a> Objects<'a> {
             .await
     }
 
-    /// Server-side apply as field manager `greenlight`, taking over fields
-    /// another manager set (greenlight's manifests are the source of truth).
-    pub async fn apply(&self, name: &str, object: &Value) -> Result<Value, ProviderError> {
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+    /// Server-side apply as field manager `greenlight`. Without `force`, a
+    /// field another manager owns with another value is a 409 naming that
+    /// manager, reported with what to do; `force` takes such fields over.
+    pub async fn apply(
+        &self,
+        name: &str,
+        object: &Value,
+        force: bool,
+    ) -> Result<Value, ProviderError> {
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if force {
+            params = params.force();
+        }
         self.send(self.request().patch(name, &params, &Patch::Apply(object)))
             .await
-            .map_err(|error| describe(&error, "applying", &self.what(name)))
+            .map_err(|error| {
+                let described = describe(&error, "applying", &self.what(name));
+                if code(&error) == Some(409) {
+                    described.with_hint("another field manager owns these fields with other values: stop it from managing them, drop them from the manifest, or set `target.kubernetes.force: true` to take them over")
+                } else {
+                    described
+                }
+            })
     }
 
     /// JSON merge patch (RFC 7386).

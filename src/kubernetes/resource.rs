@@ -55,6 +55,12 @@ impl Resource {
     pub fn pod() -> Self {
         Self::new("v1", "Pod", "pods")
     }
+    pub fn replica_set() -> Self {
+        Self::new("apps/v1", "ReplicaSet", "replicasets")
+    }
+    pub fn endpoint_slice() -> Self {
+        Self::new("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
+    }
     pub fn deployment() -> Self {
         Self::new("apps/v1", "Deployment", "deployments")
     }

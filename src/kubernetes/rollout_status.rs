@@ -1,7 +1,10 @@
 //! When a Deployment is ready, the way `kubectl rollout status` decides it
-//! (kubectl's DeploymentStatusViewer), plus the pod states that will never
-//! get better on their own, so a broken image fails in seconds, not at the
-//! progress deadline.
+//! (kubectl's DeploymentStatusViewer), plus the two pod states that will not
+//! get better on their own, so they fail in seconds rather than at the
+//! progress deadline: an image that cannot be pulled, and a container that
+//! keeps crashing after a number of restarts. Anything else (a missing
+//! ConfigMap, a slow start, a crash or two) is left to the progress
+//! deadline, as kubectl leaves it.
 
 use serde_json::Value;
 
@@ -74,19 +77,16 @@ pub fn deployment(deployment: &Value) -> Rollout {
     }
 }
 
-/// Container states that need a person (a new image, a fixed config).
-const HOPELESS: [&str; 7] = [
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "RunContainerError",
-];
+/// Container states that mean the image cannot be pulled: no retry will fix them.
+const IMAGE_UNPULLABLE: [&str; 3] = ["ImagePullBackOff", "ErrImagePull", "InvalidImageName"];
+/// The state of a container that keeps exiting.
+const CRASH_LOOP: &str = "CrashLoopBackOff";
+/// Restarts in a crash loop before a pod is judged broken, where no setting says.
+pub const DEFAULT_CRASH_LOOP_RESTARTS: u32 = 3;
 
-/// The first pod whose container is stuck in a hopeless state, with its reason.
-pub fn pods(pods: &[Value]) -> Option<String> {
+/// The first pod whose container cannot be pulled, or crash-loops with at
+/// least `restarts` restarts, with its reason.
+pub fn pods(pods: &[Value], restarts: u32) -> Option<String> {
     pods.iter().find_map(|pod| {
         let name = pod
             .pointer("/metadata/name")
@@ -99,9 +99,20 @@ pub fn pods(pods: &[Value]) -> Option<String> {
             .find_map(|container| {
                 let waiting = container.pointer("/state/waiting")?;
                 let reason = waiting.get("reason").and_then(Value::as_str)?;
-                HOPELESS.contains(&reason).then(|| {
+                let restarted = container
+                    .get("restartCount")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let broken = IMAGE_UNPULLABLE.contains(&reason)
+                    || (reason == CRASH_LOOP && restarted >= u64::from(restarts));
+                broken.then(|| {
+                    let restarts = if reason == CRASH_LOOP {
+                        format!(" after {restarted} restarts")
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "pod {name}: container {} is {reason}: {}",
+                        "pod {name}: container {} is {reason}{restarts}: {}",
                         container.get("name").and_then(Value::as_str).unwrap_or("?"),
                         waiting
                             .get("message")
@@ -160,14 +171,35 @@ mod tests {
             {"name": "app", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"web:v9\""}}}
         ]}});
         assert_eq!(
-            pods(&[pod]).unwrap(),
+            pods(&[pod], 3).unwrap(),
             "pod web-1: container app is ImagePullBackOff: Back-off pulling image \"web:v9\""
         );
         assert_eq!(
-            pods(&[
-                json!({"status": {"containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}})
-            ]),
+            pods(
+                &[
+                    json!({"status": {"containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}})
+                ],
+                3
+            ),
             None
         );
+    }
+
+    #[test]
+    fn a_crash_loop_fails_only_after_the_restarts_allowed() {
+        let crashing = |restarts: u64| {
+            json!({"metadata": {"name": "web-1"}, "status": {"containerStatuses": [
+                {"name": "app", "restartCount": restarts,
+                 "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}}}]}})
+        };
+        assert_eq!(pods(&[crashing(2)], 3), None);
+        assert_eq!(
+            pods(&[crashing(3)], 3).unwrap(),
+            "pod web-1: container app is CrashLoopBackOff after 3 restarts: back-off 10s"
+        );
+        // A missing ConfigMap may yet appear: the progress deadline decides.
+        let config = json!({"status": {"containerStatuses": [
+            {"state": {"waiting": {"reason": "CreateContainerConfigError"}}}]}});
+        assert_eq!(pods(&[config], 0), None);
     }
 }

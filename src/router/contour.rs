@@ -3,6 +3,11 @@
 //! `routes[].services[]`; blue/green by delegation: the root proxy
 //! includes (`includes[].name`, IngressRoute `routes[].delegate.name`) either
 //! the stable or the new child. Read-modify-write keeps everything else.
+//! After each write greenlight waits until Contour has observed the new
+//! generation (`status.conditions[type=Valid].observedGeneration`) and judges
+//! `status.currentStatus` (`kubernetes::observed`).
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -11,8 +16,11 @@ use serde_json::{Value, json};
 
 use super::backends::Pair;
 use super::{Router, Weight, split};
+use crate::clock::Clock;
 use crate::kubernetes::json::{array_mut, str_at};
+use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
+use crate::kubernetes::observed::{self, Observer, Verdict};
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
@@ -55,12 +63,18 @@ const MAX_SERVICES: usize = 64;
 pub struct ContourRouterProvider {
     spec: ContourRouter,
     cluster: LazyCluster,
+    observer: Observer,
 }
 
 impl ContourRouterProvider {
-    pub fn new(spec: ContourRouter) -> Self {
+    /// Waits for the controller on `clock`, the command's one clock.
+    pub fn new(spec: ContourRouter, clock: Arc<dyn Clock>) -> Self {
         let cluster = LazyCluster::new(spec.cluster());
-        Self { spec, cluster }
+        Self {
+            spec,
+            cluster,
+            observer: Observer::new(clock),
+        }
     }
 
     fn resource(&self) -> Resource {
@@ -100,6 +114,25 @@ impl ContourRouterProvider {
         } else {
             names(proxy.pointer_mut("/spec/includes"), None)
         }
+    }
+
+    /// The field greenlight rewrites: the root's includes, or the routes.
+    fn owned_field(&self) -> [&'static str; 2] {
+        if self.spec.delegation.is_some() && !self.spec.legacy {
+            ["spec", "includes"]
+        } else {
+            ["spec", "routes"]
+        }
+    }
+
+    /// Sets `weight`, unless a GitOps controller owns what would change.
+    fn set_owned(&self, proxy: &mut Value, weight: Weight) -> Result<(), ProviderError> {
+        let before = proxy.clone();
+        self.set(proxy, weight)?;
+        if *proxy != before {
+            managed::refuse_gitops_owner(&before, &self.resource(), &self.owned_field())?;
+        }
+        Ok(())
     }
 
     fn set(&self, proxy: &mut Value, weight: Weight) -> Result<(), ProviderError> {
@@ -202,6 +235,54 @@ impl ContourRouterProvider {
     }
 }
 
+/// What Contour's status says about `generation`: `currentStatus` is the
+/// verdict, and the `Valid` condition's `observedGeneration` says which
+/// generation it is about. IngressRoute and old Contour versions write no
+/// generation: only a refusal can be told then.
+pub fn judge_proxy(proxy: &Value, generation: i64, what: &str) -> Verdict {
+    let Some(current) = proxy
+        .pointer("/status/currentStatus")
+        .and_then(Value::as_str)
+    else {
+        return Verdict::Silent(format!("Contour writes no status of {what}"));
+    };
+    let valid = observed::condition(observed::conditions(&proxy["status"]), "Valid");
+    let seen = valid
+        .and_then(|valid| valid.get("observedGeneration"))
+        .and_then(Value::as_i64);
+    let refused = || {
+        let errors: Vec<&str> = valid
+            .and_then(|valid| valid.get("errors"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|error| str_at(error, "message"))
+            .collect();
+        let detail = if errors.is_empty() {
+            str_at(&proxy["status"], "description")
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            errors.join("; ")
+        };
+        Verdict::Bad(
+            ProviderError::new(format!("{what} reports status {current}: {detail}"))
+                .with_hint("Contour refused the proxy; `kubectl describe` it for the reason"),
+        )
+    };
+    match seen {
+        None if current == "invalid" => refused(),
+        None => Verdict::Silent(format!(
+            "the status of {what} carries no observedGeneration (IngressRoute, or Contour older than 1.17)"
+        )),
+        Some(seen) if seen < generation => Verdict::Pending(format!(
+            "waiting for Contour to observe generation {generation} of {what}"
+        )),
+        Some(_) if current == "valid" => Verdict::Good,
+        Some(_) => refused(),
+    }
+}
+
 fn no_delegation(what: &str, children: &StablePair) -> ProviderError {
     ProviderError::new(format!(
         "{what} delegates to neither `{}` nor `{}`",
@@ -255,23 +336,26 @@ impl Router for ContourRouterProvider {
         }
     }
 
+    /// Before anything is deployed: the proxy exists, and a GitOps
+    /// controller that manages it is named with what to configure.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        let cluster = self.cluster.get().await?;
+        let proxies = Objects::new(cluster, self.resource(), None);
+        let proxy = proxies.get_existing(&self.spec.proxy).await?;
+        managed::refuse_gitops_owner(&proxy, &self.resource(), &self.owned_field())?;
+        let pointer = format!("/{}", self.owned_field().join("/"));
+        if let Some(warning) = managed::gitops_warning(&proxy, &self.resource(), &[&pointer]) {
+            tracing::warn!("{warning}");
+        }
+        Ok(())
+    }
+
     async fn weight(&self) -> Result<Weight, ProviderError> {
         let cluster = self.cluster.get().await?;
         let proxies = Objects::new(cluster, self.resource(), None);
         let mut proxy = proxies.get_existing(&self.spec.proxy).await?;
-        if let Some(status) = proxy
-            .pointer("/status/currentStatus")
-            .and_then(Value::as_str)
-            && status == "invalid"
-        {
-            return Err(ProviderError::new(format!(
-                "{} reports status invalid: {}",
-                proxies.what(&self.spec.proxy),
-                str_at(&proxy["status"], "description").unwrap_or_default()
-            ))
-            .with_hint("Contour refused the proxy; `kubectl describe` it for the reason"));
-        }
-        self.read(&mut proxy)
+        let weight = self.read(&mut proxy)?;
+        observed::unless_refused(weight, &proxy, &proxies.what(&self.spec.proxy), judge_proxy)
     }
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
@@ -280,9 +364,13 @@ impl Router for ContourRouterProvider {
         }
         let cluster = self.cluster.get().await?;
         let proxies = Objects::new(cluster, self.resource(), None);
-        read_modify_write(&proxies, &self.spec.proxy, |proxy| self.set(proxy, weight))
+        let written = read_modify_write(&proxies, &self.spec.proxy, |proxy| {
+            self.set_owned(proxy, weight)
+        })
+        .await?;
+        self.observer
+            .after_write(&proxies, &self.spec.proxy, &written, weight, judge_proxy)
             .await
-            .map(drop)
     }
 }
 

@@ -2,7 +2,11 @@
 //! HTTPRoute rules greenlight owns. `rules` and `backendRefs` are atomic lists,
 //! so the route is read, changed in memory and written back whole on its
 //! `resourceVersion`: every other rule, match, filter and field is written back
-//! exactly as read (Flagger rewrites them: fluxcd/flagger#1857).
+//! exactly as read (Flagger rewrites them: fluxcd/flagger#1857). After each
+//! write greenlight waits until the gateway controller has observed the new
+//! generation in `status.parents[].conditions[]` (`kubernetes::observed`).
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -11,8 +15,11 @@ use serde_json::Value;
 
 use super::backends::Pair;
 use super::{Router, Weight, split};
+use crate::clock::Clock;
 use crate::kubernetes::json::{array_mut, str_at};
+use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
+use crate::kubernetes::observed::{self, Observer, Verdict};
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
@@ -45,12 +52,18 @@ pub const MAX_BACKEND_REFS: usize = 16;
 pub struct GatewayApiRouterProvider {
     spec: GatewayApiRouter,
     cluster: LazyCluster,
+    observer: Observer,
 }
 
 impl GatewayApiRouterProvider {
-    pub fn new(spec: GatewayApiRouter) -> Self {
+    /// Waits for the controller on `clock`, the command's one clock.
+    pub fn new(spec: GatewayApiRouter, clock: Arc<dyn Clock>) -> Self {
         let cluster = LazyCluster::new(spec.cluster());
-        Self { spec, cluster }
+        Self {
+            spec,
+            cluster,
+            observer: Observer::new(clock),
+        }
     }
 
     fn pair(&self) -> Pair<'_> {
@@ -95,12 +108,16 @@ impl GatewayApiRouterProvider {
     }
 
     fn set_weights(&self, route: &mut Value, weight: Weight) -> Result<(), ProviderError> {
+        let before = route.clone();
         let (stable, new) = split::weights(weight, 1);
         let rules = array_mut(route, &["spec", "rules"], "the HTTPRoute")?;
         for index in self.owned(rules)? {
             let what = format!("rule {index} of HTTPRoute {}", self.spec.route);
             let refs = array_mut(&mut rules[index], &["backendRefs"], &what)?;
             self.pair().write(refs, stable, new, &what)?;
+        }
+        if *route != before {
+            managed::refuse_gitops_owner(&before, &Resource::http_route(), &["spec", "rules"])?;
         }
         Ok(())
     }
@@ -134,44 +151,63 @@ impl GatewayApiRouterProvider {
     }
 }
 
-/// A controller that writes `status.parents` and refuses the current
-/// generation (not accepted, or its refs unresolved) makes the change void.
-pub fn check_parents(route: &Value, what: &str) -> Result<(), ProviderError> {
-    let generation = route
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64);
+/// The route conditions every Gateway API implementation writes per parent.
+const CONDITIONS: [&str; 2] = ["Accepted", "ResolvedRefs"];
+
+/// What `status.parents` says about `generation`: refused as soon as one
+/// parent's controller refuses it (`Accepted` or `ResolvedRefs` False at that
+/// generation), good once every parent has observed it and accepts it.
+pub fn judge_parents(route: &Value, generation: i64, what: &str) -> Verdict {
     let parents = route
         .pointer("/status/parents")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    if parents.is_empty() {
+        return Verdict::Silent(format!(
+            "no gateway controller writes `status.parents` of {what}"
+        ));
+    }
+    let mut pending = None;
     for parent in parents {
-        let conditions = parent
-            .get("conditions")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for condition in conditions {
-            let kind = str_at(condition, "type").unwrap_or_default();
-            let current = condition.get("observedGeneration").and_then(Value::as_i64) == generation;
-            if ["Accepted", "ResolvedRefs"].contains(&kind)
-                && str_at(condition, "status") == Some("False")
-                && current
-            {
-                let gateway = parent
-                    .pointer("/parentRef/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("its parent");
-                return Err(ProviderError::new(format!(
-                    "{what}: {gateway} reports {kind}=False ({}): {}",
-                    str_at(condition, "reason").unwrap_or_default(),
-                    str_at(condition, "message").unwrap_or_default()
-                ))
-                .with_hint("the gateway controller did not take the change; check the route's backends exist"));
+        let gateway = parent
+            .pointer("/parentRef/name")
+            .and_then(Value::as_str)
+            .unwrap_or("its parent");
+        let conditions = observed::conditions(parent);
+        for kind in CONDITIONS {
+            let condition = observed::condition(conditions, kind);
+            let seen = condition
+                .and_then(|condition| condition.get("observedGeneration"))
+                .and_then(Value::as_i64);
+            match condition {
+                Some(condition)
+                    if seen == Some(generation) && str_at(condition, "status") != Some("True") =>
+                {
+                    return Verdict::Bad(
+                        ProviderError::new(format!(
+                            "{what}: {gateway} reports {kind}={} ({}): {}",
+                            str_at(condition, "status").unwrap_or("Unknown"),
+                            str_at(condition, "reason").unwrap_or_default(),
+                            str_at(condition, "message").unwrap_or_default()
+                        ))
+                        .with_hint("the gateway controller did not take the change; check that the route's backends exist (`kubectl describe httproute`)"),
+                    );
+                }
+                // ResolvedRefs is left out by some implementations; Accepted never.
+                None if kind != "Accepted" => {}
+                _ if seen.is_some_and(|seen| seen >= generation) => {}
+                _ => {
+                    pending.get_or_insert_with(|| {
+                        format!(
+                            "waiting for the controller of {gateway} to observe generation {generation} of {what}"
+                        )
+                    });
+                }
             }
         }
     }
-    Ok(())
+    pending.map_or(Verdict::Good, Verdict::Pending)
 }
 
 #[async_trait]
@@ -197,12 +233,32 @@ impl Router for GatewayApiRouterProvider {
         )]
     }
 
+    /// Before anything is deployed: the route exists, and a GitOps
+    /// controller that manages it is named with what to configure.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        let cluster = self.cluster.get().await?;
+        let routes = Objects::new(cluster, Resource::http_route(), None);
+        let route = routes.get_existing(&self.spec.route).await?;
+        managed::refuse_gitops_owner(&route, &Resource::http_route(), &["spec", "rules"])?;
+        if let Some(warning) =
+            managed::gitops_warning(&route, &Resource::http_route(), &["/spec/rules"])
+        {
+            tracing::warn!("{warning}");
+        }
+        Ok(())
+    }
+
     async fn weight(&self) -> Result<Weight, ProviderError> {
         let cluster = self.cluster.get().await?;
         let routes = Objects::new(cluster, Resource::http_route(), None);
         let route = routes.get_existing(&self.spec.route).await?;
-        check_parents(&route, &routes.what(&self.spec.route))?;
-        self.read_weight(&route)
+        let weight = self.read_weight(&route)?;
+        observed::unless_refused(
+            weight,
+            &route,
+            &routes.what(&self.spec.route),
+            judge_parents,
+        )
     }
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
@@ -213,11 +269,57 @@ impl Router for GatewayApiRouterProvider {
         )?;
         let cluster = self.cluster.get().await?;
         let routes = Objects::new(cluster, Resource::http_route(), None);
-        read_modify_write(&routes, &self.spec.route, |route| {
+        let written = read_modify_write(&routes, &self.spec.route, |route| {
             self.set_weights(route, weight)
         })
-        .await
-        .map(drop)
+        .await?;
+        self.observer
+            .after_write(&routes, &self.spec.route, &written, weight, judge_parents)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn route(accepted: (&str, i64), resolved: (&str, i64)) -> Value {
+        json!({"metadata": {"generation": 3}, "status": {"parents": [{"parentRef": {"name": "public"},
+            "conditions": [
+                {"type": "Accepted", "status": accepted.0, "observedGeneration": accepted.1},
+                {"type": "ResolvedRefs", "status": resolved.0, "observedGeneration": resolved.1,
+                 "reason": "BackendNotFound", "message": "service \"webb-v2\" not found"}]}]}})
+    }
+
+    #[test]
+    fn only_the_new_generations_conditions_decide() {
+        assert_eq!(
+            judge_parents(&route(("True", 3), ("True", 3)), 3, "r"),
+            Verdict::Good
+        );
+        // The old generation was fine; the new one is not observed yet.
+        assert!(matches!(
+            judge_parents(&route(("True", 2), ("True", 2)), 3, "r"),
+            Verdict::Pending(_)
+        ));
+        // A refusal of an old generation says nothing about this one.
+        assert!(matches!(
+            judge_parents(&route(("True", 2), ("False", 2)), 3, "r"),
+            Verdict::Pending(_)
+        ));
+        match judge_parents(&route(("True", 3), ("False", 3)), 3, "HTTPRoute shop/web") {
+            Verdict::Bad(error) => assert_eq!(
+                error.message,
+                "HTTPRoute shop/web: public reports ResolvedRefs=False (BackendNotFound): service \"webb-v2\" not found"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            judge_parents(&json!({}), 3, "r"),
+            Verdict::Silent(_)
+        ));
     }
 }
 

@@ -56,8 +56,9 @@ macro_rules! cluster_of {
 }
 pub(crate) use cluster_of;
 
-/// `RouterSettings` of a Kubernetes router built from its settings alone:
-/// its cluster is its `context` and `namespace`.
+/// `RouterSettings` of a Kubernetes router built from its settings and the
+/// command's clock (it waits for controllers on it): its cluster is its
+/// `context` and `namespace`.
 macro_rules! kubernetes_router_settings {
     ($settings:ty, $kind:literal, $router:ty) => {
         impl $crate::router::RouterSettings for $settings {
@@ -71,9 +72,12 @@ macro_rules! kubernetes_router_settings {
 
             fn build(
                 &self,
-                _context: &$crate::provider::ProviderContext,
+                context: &$crate::provider::ProviderContext,
             ) -> Result<Box<dyn $crate::router::Router>, $crate::provider::ProviderError> {
-                Ok(Box::new(<$router>::new(self.clone())))
+                Ok(Box::new(<$router>::new(
+                    self.clone(),
+                    context.clock.clone(),
+                )))
             }
         }
     };

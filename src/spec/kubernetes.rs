@@ -35,6 +35,15 @@ pub struct KubernetesTarget {
     /// What happens to the old version's objects after promotion.
     #[serde(default)]
     pub retire: RetireMode,
+    /// Restarts of a crash-looping container before its Deployment is judged
+    /// broken at once (otherwise the progress deadline or `timeout` decides).
+    #[serde(default = "crate::kubernetes::rollout::default_crash_loop_restarts")]
+    pub crash_loop_restarts: u32,
+    /// Take over fields another field manager owns when applying (server-side
+    /// apply `force`). Off by default: a conflict fails the deploy, naming the
+    /// other manager.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 impl KubernetesTarget {

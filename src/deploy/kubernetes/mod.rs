@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use self::manifests::Manifest;
 use super::Target;
 use crate::clock::Clock;
 use crate::kubernetes::error::{code, describe};
+use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::{Cluster, LazyCluster};
@@ -87,6 +88,7 @@ impl KubernetesTargetProvider {
             timeout: self.spec.timeout.get(),
             poll: self.spec.poll_interval.get(),
             setting: "target.kubernetes.timeout",
+            restarts: self.spec.crash_loop_restarts,
         };
         rollout::rolled_out(
             cluster,
@@ -95,6 +97,35 @@ impl KubernetesTargetProvider {
             &patience,
         )
         .await
+    }
+}
+
+impl KubernetesTargetProvider {
+    /// Leaves `spec.replicas` to whoever else owns it (a HorizontalPodAutoscaler
+    /// writes it through the scale subresource), and names a GitOps
+    /// controller that manages the object.
+    fn leave_others_fields(&self, live: &Value, object: &mut Value, manifest: &Manifest) {
+        if let Some(warning) = managed::gitops_warning(live, &manifest.resource, &["/spec"]) {
+            tracing::warn!("{warning}");
+        }
+        let owners = managed::other_owners(live, &["spec", "replicas"]);
+        if is_deployment(manifest)
+            && let Some(owner) = owners.first()
+            && let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut)
+            && spec.remove("replicas").is_some()
+        {
+            let via = owner
+                .subresource
+                .as_deref()
+                .map(|subresource| format!(" through /{subresource}"))
+                .unwrap_or_default();
+            let replicas = live.pointer("/spec/replicas").cloned().unwrap_or_default();
+            tracing::warn!(
+                "{}: spec.replicas is owned by `{}`{via} (an autoscaler, or someone scaling by hand); greenlight leaves it at {replicas}",
+                manifest.title(),
+                owner.name,
+            );
+        }
     }
 }
 
@@ -154,13 +185,18 @@ impl Target for KubernetesTargetProvider {
         let manifests = self.render(version)?;
         let cluster = self.cluster.get().await?;
         for manifest in &manifests {
-            Objects::new(
+            let objects = Objects::new(
                 cluster,
                 manifest.resource.clone(),
                 manifest.namespace.as_deref(),
-            )
-            .apply(&manifest.name, &manifest.object)
-            .await?;
+            );
+            let mut object = manifest.object.clone();
+            if let Some(live) = objects.get(&manifest.name).await? {
+                self.leave_others_fields(&live, &mut object, manifest);
+            }
+            objects
+                .apply(&manifest.name, &object, self.spec.force)
+                .await?;
         }
         for manifest in manifests.iter().filter(|manifest| is_deployment(manifest)) {
             self.wait(cluster, manifest).await?;

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Cluster, DEPLOYMENTS, blue_green, canary, collection};
-use crate::support::kube_api::Fault;
+use crate::support::kube_api::{Fault, RouteStatus};
 
 pub fn routes() -> String {
     collection("gateway.networking.k8s.io/v1", "httproutes")
@@ -159,17 +159,18 @@ fn endless_conflicts_fail_with_a_bounded_number_of_tries() {
 fn a_gateway_that_refuses_the_route_stops_the_rollout() {
     let cluster = with_route();
     cluster.spec(ROUTER, &blue_green(0.1));
-    cluster.fake.set_status(
-        &routes(),
-        "web",
-        json!({"parents": [{"parentRef": {"name": "public"}, "controllerName": "example.net/gateway",
-            "conditions": [{"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound",
-                            "message": "service web-v2 not found", "observedGeneration": 2}]}]}),
-    );
+    // The gateway controller refuses every generation, with its own words.
+    cluster.fake.route_controller(RouteStatus {
+        delay: std::time::Duration::ZERO,
+        reject: Some("listener https does not allow routes from namespace shop".into()),
+    });
     let run = cluster.run();
     assert_ne!(run.code(), 0);
+    assert_ne!(run.report["outcome"], "promoted");
     assert!(
-        run.report.to_string().contains("service web-v2 not found"),
+        run.report.to_string().contains(
+            "public reports Accepted=False (NotAllowedByListeners): listener https does not allow routes from namespace shop"
+        ),
         "{}",
         run.report
     );
@@ -207,4 +208,91 @@ fn a_server_error_carries_the_servers_message_and_a_hint() {
     assert!(said.contains("HTTP 500"), "{said}");
     // Traffic never moved.
     assert_eq!(refs(&cluster), route()["spec"]["rules"][1]["backendRefs"]);
+}
+
+#[test]
+fn a_route_whose_rules_argo_cd_applied_is_refused_naming_it_with_what_to_add() {
+    let cluster = with_route();
+    cluster.fake.applied_by(
+        &routes(),
+        "web",
+        "argocd-controller",
+        json!({"f:spec": {"f:rules": {}, "f:parentRefs": {}, "f:hostnames": {}}}),
+    );
+    cluster.spec(ROUTER, &canary(0.1));
+    let run = cluster.run();
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(
+            "`spec.rules` is owned by field manager `argocd-controller` (Argo CD, Apply)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ignoreDifferences") && stderr.contains("RespectIgnoreDifferences=true"),
+        "{stderr}"
+    );
+    cluster.fake.assert_no_writes();
+}
+
+#[test]
+fn a_route_flux_manages_without_owning_its_rules_gets_advice_in_the_first_lines() {
+    let cluster = with_route();
+    cluster.fake.applied_by(
+        &routes(),
+        "web",
+        "kustomize-controller",
+        json!({"f:spec": {"f:parentRefs": {}, "f:hostnames": {}}}),
+    );
+    cluster.spec(ROUTER, &canary(0.1));
+    let run = cluster.run();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let first = run.stderr().lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.contains("is managed by Flux (field manager `kustomize-controller`)")
+            && first.contains("kustomize.toolkit.fluxcd.io/ssa: IfNotPresent"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn validate_live_names_the_gitops_controller_and_what_to_configure() {
+    let cluster = with_route();
+    cluster.spec(ROUTER, &canary(0.1));
+    let live = ["validate", "-f", "greenlight.yaml", "--live"];
+    let output = cluster.greenlight(&live);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("/web (Gateway API) checked live"),
+        "{output:?}"
+    );
+    cluster.fake.applied_by(
+        &routes(),
+        "web",
+        "kustomize-controller",
+        json!({"f:spec": {"f:parentRefs": {}}}),
+    );
+    let output = cluster.greenlight(&live);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("kustomize.toolkit.fluxcd.io/ssa: IfNotPresent"),
+        "{stderr}"
+    );
+    cluster.fake.applied_by(
+        &routes(),
+        "web",
+        "argocd-controller",
+        json!({"f:spec": {"f:rules": {}}}),
+    );
+    let output = cluster.greenlight(&live);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("field manager `argocd-controller`"),
+        "{stderr}"
+    );
+    cluster.fake.assert_no_writes();
 }

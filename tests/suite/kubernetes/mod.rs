@@ -7,6 +7,7 @@ mod deploy;
 mod examples;
 mod gateway_api;
 mod openshift;
+mod route_status;
 mod service;
 mod service_red_black;
 
@@ -127,6 +128,16 @@ impl Cluster {
         cluster
     }
 
+    /// A Service `name` selecting pods labelled `app: web, version: <version>`.
+    pub fn service(&self, name: &str, version: &str) {
+        self.fake.insert(
+            SERVICES,
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                   "spec": {"selector": {"app": "web", "version": version},
+                            "ports": [{"port": 80, "targetPort": 8080}]}}),
+        );
+    }
+
     /// Writes `greenlight.yaml` with the Kubernetes target, `router` and `rest`.
     pub fn spec(&self, router: &str, rest: &str) -> PathBuf {
         let path = self.dir.path().join("greenlight.yaml");
@@ -138,11 +149,17 @@ impl Cluster {
     }
 
     pub fn greenlight(&self, args: &[&str]) -> Output {
+        self.greenlight_logging(args, "warn")
+    }
+
+    /// Like [`Cluster::greenlight`], with `GREENLIGHT_LOG` set to `log`.
+    pub fn greenlight_logging(&self, args: &[&str], log: &str) -> Output {
         let kubeconfig = self.fake.kubeconfig(self.dir.path());
         Greenlight::new()
             .current_dir(self.dir.path())
             .env("KUBECONFIG", kubeconfig)
             .env("HOME", self.dir.path())
+            .env("GREENLIGHT_LOG", log)
             .args(args)
             .output()
             .expect("greenlight runs")
@@ -150,18 +167,26 @@ impl Cluster {
 
     /// `greenlight run` v1 → v2 with a JSON report.
     pub fn run(&self) -> Run {
+        self.run_logging("warn")
+    }
+
+    /// `greenlight run` v1 → v2, logging at `log`.
+    pub fn run_logging(&self, log: &str) -> Run {
         let report = self.dir.path().join("report.json");
-        let output = self.greenlight(&[
-            "run",
-            "-f",
-            "greenlight.yaml",
-            "--version",
-            "v2",
-            "--stable-version",
-            "v1",
-            "--report",
-            report.to_str().expect("utf-8 path"),
-        ]);
+        let output = self.greenlight_logging(
+            &[
+                "run",
+                "-f",
+                "greenlight.yaml",
+                "--version",
+                "v2",
+                "--stable-version",
+                "v1",
+                "--report",
+                report.to_str().expect("utf-8 path"),
+            ],
+            log,
+        );
         let report = std::fs::read_to_string(&report)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())

@@ -119,9 +119,101 @@ fn partial_weights_on_a_switch_are_refused_before_any_write() {
         "{}",
         run.stderr()
     );
+    cluster.fake.assert_no_writes();
+}
+
+#[test]
+fn a_foreign_weighted_backend_is_refused_before_any_write() {
+    let cluster = Cluster::new();
+    let mut foreign = route();
+    foreign["spec"]["alternateBackends"] =
+        json!([{"kind": "Service", "name": "web-ab", "weight": 100}]);
+    cluster.fake.insert(&routes(), foreign);
+    cluster.spec(WEIGHTS, &canary(0.1));
+    let run = cluster.run();
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let stderr = run.stderr();
     assert!(
-        cluster.fake.writes().is_empty(),
-        "{:?}",
-        cluster.fake.writes()
+        stderr.contains("also sends traffic to `web-ab` (weight 100), which is neither the stable `web-v1` nor the new `web-v2`"),
+        "{stderr}"
     );
+    assert!(
+        stderr.contains("oc set route-backends web web-v1=100 web-ab=0"),
+        "{stderr}"
+    );
+    cluster.fake.assert_no_writes();
+}
+
+#[test]
+fn a_foreign_backend_at_weight_0_that_still_has_endpoints_is_never_removed() {
+    let cluster = Cluster::new();
+    // web-ab takes no new traffic but still serves open connections.
+    cluster.fake.insert(
+        super::DEPLOYMENTS,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-ab"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web", "version": "ab"}},
+                        "template": {"metadata": {"labels": {"app": "web", "version": "ab"}},
+                                     "spec": {"containers": [{"name": "app", "image": "web:ab"}]}}}}),
+    );
+    cluster.service("web-ab", "ab");
+    let mut kept = route();
+    kept["spec"]["alternateBackends"] = json!([{"kind": "Service", "name": "web-ab", "weight": 0}]);
+    cluster.fake.insert(&routes(), kept);
+    cluster.spec(WEIGHTS, &canary(0.1));
+    let run = cluster.run();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(
+        cluster.object(&routes(), "web")["spec"]["alternateBackends"],
+        json!([{"kind": "Service", "name": "web-ab", "weight": 0},
+               {"kind": "Service", "name": "web-v2", "weight": 200}])
+    );
+}
+
+#[test]
+fn a_route_without_the_roundrobin_annotation_is_named_with_how_to_set_it() {
+    let cluster = Cluster::new();
+    let mut plain = route();
+    plain["metadata"]["annotations"] = json!({});
+    cluster.fake.insert(&routes(), plain);
+    cluster.spec(WEIGHTS, &canary(0.1));
+    let run = cluster.run();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("has `haproxy.router.openshift.io/balance: (not set)`")
+            && run.stderr().contains(
+                "oc annotate route web haproxy.router.openshift.io/balance=roundrobin --overwrite"
+            ),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn endpoint_rounding_that_moves_the_real_share_is_warned_about() {
+    let cluster = with_route();
+    cluster.service("web-v1", "v1");
+    // One stable pod and ten new ones: at 1% each new pod still gets weight 1.
+    cluster
+        .fake
+        .edit(super::DEPLOYMENTS, "web-v1", |deployment| {
+            deployment["spec"]["replicas"] = json!(1);
+        });
+    let manifests = cluster.dir.path().join("k8s/web.yaml");
+    let text = std::fs::read_to_string(&manifests).unwrap();
+    std::fs::write(&manifests, text.replacen("replicas: 2", "replicas: 10", 1)).unwrap();
+    cluster.spec(
+        WEIGHTS,
+        "strategy:\n  canary:\n    steps:\n    - {weight: 1, hold: 10ms}\n    - {weight: 50, hold: 10ms}\nanalysis:\n  interval: 5ms\n  metrics:\n  - name: error-rate\n    query: {command: echo 0.1}\n    max: 0.5\n",
+    );
+    let run = cluster.run();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stderr = run.stderr();
+    // 10 × 1 against 1 × 256: 3.8%, not 1%; at 50% the pods weigh 25 and 256.
+    assert!(
+        stderr.contains("sends the new version about 3.8% of requests, not 1%")
+            && stderr.contains("ready endpoints web-v1: 1, web-v2: 10"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("of requests, not").count(), 1, "{stderr}");
 }

@@ -1,5 +1,6 @@
-//! `router: service` with `redBlack` through the binary (red/black):
-//! the serving label moves between the Deployments' pod templates.
+//! `router: service` with `redBlack` through the binary: the serving label
+//! moves between the two versions' running pods (their templates kept alike),
+//! so no switch recreates a pod; the Service's EndpointSlices show it.
 
 use serde_json::{Value, json};
 
@@ -9,6 +10,7 @@ use crate::support::kube_api::{Behaviour, Fault};
 pub const ROUTER: &str = "  service:\n    name: web\n    redBlack:\n      label: {serving: 'true'}\n      stableDeployment: 'web-{{ stable_version }}'\n      newDeployment: 'web-{{ version }}'\n      pollInterval: 5ms\n      timeout: 5s";
 
 const PODS: &str = "/api/v1/namespaces/shop/pods";
+const REPLICA_SETS: &str = "/apis/apps/v1/namespaces/shop/replicasets";
 
 /// Service web selects `serving: "true"`, which v1's pods carry.
 pub fn with_red_black() -> Cluster {
@@ -30,16 +32,50 @@ fn template_label(cluster: &Cluster, deployment: &str) -> Value {
         .clone()
 }
 
-/// Names of the ready pods the Service selects.
+/// Names of the pods behind the Service's ready endpoints (its EndpointSlices).
 fn serving_pods(cluster: &Cluster) -> Vec<String> {
-    cluster
+    let slices = cluster.fake.endpoint_slices("web");
+    let mut pods: Vec<String> = slices["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|slice| slice["endpoints"].as_array())
+        .flatten()
+        .filter(|endpoint| endpoint["conditions"]["ready"] == true)
+        .filter_map(|endpoint| endpoint["targetRef"]["name"].as_str().map(str::to_owned))
+        .collect();
+    pods.sort();
+    pods
+}
+
+/// Every pod of `deployment`, as (name, uid), sorted.
+fn pods_of(cluster: &Cluster, deployment: &str) -> Vec<(String, String)> {
+    let mut pods: Vec<(String, String)> = cluster
         .fake
         .objects()
         .into_iter()
         .filter(|object| object["kind"] == "Pod")
-        .filter(|pod| pod["metadata"]["labels"]["serving"] == "true")
-        .filter(|pod| pod["status"]["conditions"][0]["status"] == "True")
-        .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
+        .filter_map(|pod| {
+            let name = pod["metadata"]["name"].as_str()?.to_owned();
+            let uid = pod["metadata"]["uid"].as_str()?.to_owned();
+            name.starts_with(&format!("{deployment}-"))
+                .then_some((name, uid))
+        })
+        .collect();
+    pods.sort();
+    pods
+}
+
+/// The serving label on `deployment`'s current ReplicaSet template.
+fn replica_set_label(cluster: &Cluster, deployment: &str) -> Vec<Value> {
+    cluster
+        .fake
+        .objects()
+        .into_iter()
+        .filter(|object| object["kind"] == "ReplicaSet")
+        .filter(|set| set["metadata"]["ownerReferences"][0]["name"] == deployment)
+        .filter(|set| set["spec"]["replicas"].as_i64() > Some(0))
+        .map(|set| set["spec"]["template"]["metadata"]["labels"]["serving"].clone())
         .collect()
 }
 
@@ -54,71 +90,93 @@ fn rolled_back_to(run: &Run) -> Value {
         .unwrap_or_default()
 }
 
-/// The request paths and methods, in order, for a Deployment.
-fn deployment_requests(cluster: &Cluster) -> Vec<(String, String)> {
-    cluster
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|logged| logged.path.starts_with(DEPLOYMENTS))
-        .map(|logged| {
-            let name = logged
-                .path
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            (logged.method, name)
-        })
-        .collect()
-}
-
 #[test]
-fn red_black_labels_the_new_pods_and_unlabels_the_old_ones_once_they_are_ready() {
+fn red_black_labels_the_running_new_pods_and_unlabels_the_old_ones_without_recreating_any() {
     let cluster = with_red_black();
-    // Each rollout of web-v2 needs three reads before it is available.
+    // The new version needs three reads before it is available.
     cluster.fake.deployment("web-v2", Behaviour::ReadyAfter(2));
     cluster.spec(ROUTER, &blue_green(0.1));
     let run = cluster.run();
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.weights(), vec![100]);
+    // The pods the target started serve; none was replaced by a relabelling.
+    assert_eq!(serving_pods(&cluster), vec!["web-v2-1-0", "web-v2-1-1"]);
+    // Templates kept alike, so a later scale-up starts serving pods.
     assert_eq!(template_label(&cluster, "web-v2"), "true");
+    assert_eq!(replica_set_label(&cluster, "web-v2"), vec![json!("true")]);
     assert_eq!(template_label(&cluster, "web-v1"), Value::Null);
-    let requests = deployment_requests(&cluster);
-    let put = |name: &str| {
+    let v2 = cluster.object(DEPLOYMENTS, "web-v2");
+    assert_eq!(v2["spec"].get("paused"), None, "resumed: {v2}");
+    // web-v1 lost the label only once web-v2's pods were endpoints.
+    let requests = cluster.fake.requests();
+    let first = |method: &str, suffix: &str| {
         requests
             .iter()
-            .position(|request| *request == ("PUT".to_owned(), name.to_owned()))
-            .unwrap_or_else(|| panic!("no PUT of {name}: {requests:?}"))
+            .position(|logged| logged.method == method && logged.path.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {method} {suffix}"))
     };
-    let (labelled, unlabelled) = (put("web-v2"), put("web-v1"));
-    let polls = requests[labelled..unlabelled]
-        .iter()
-        .filter(|request| *request == &("GET".to_owned(), "web-v2".to_owned()))
-        .count();
-    assert_eq!(
-        polls, 3,
-        "web-v1 kept the label until web-v2's labelled pods were ready: {requests:?}"
-    );
-    assert_eq!(serving_pods(&cluster), vec!["web-v2-2-0", "web-v2-2-1"]);
+    assert!(first("GET", "/endpointslices") < first("PUT", "/deployments/web-v1"));
     assert_eq!(cluster.record()["phase"], "promoted");
     run.assert_no_token();
 }
 
 #[test]
-fn red_black_puts_the_label_back_on_stable_when_a_gate_fails() {
+fn a_later_scale_up_of_the_serving_version_starts_serving_pods_without_a_rollout() {
     let cluster = with_red_black();
+    cluster.spec(ROUTER, &blue_green(0.1));
+    let run = cluster.run();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let before = pods_of(&cluster, "web-v2");
+    cluster.fake.edit(DEPLOYMENTS, "web-v2", |deployment| {
+        deployment["spec"]["replicas"] = json!(3);
+    });
+    let after = pods_of(&cluster, "web-v2");
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(
+        before.iter().all(|pod| after.contains(pod)),
+        "no pod replaced"
+    );
+    assert_eq!(serving_pods(&cluster).len(), 3);
+}
+
+#[test]
+fn a_rollback_from_100_percent_is_one_round_of_label_patches_with_no_pod_recreated() {
+    let cluster = with_red_black();
+    let stable_pods = pods_of(&cluster, "web-v1");
+    assert_eq!(serving_pods(&cluster).len(), 2);
+    // The gate fails after the switch to 100%.
     cluster.spec(ROUTER, &blue_green(0.9));
     let run = cluster.run();
     assert_eq!(run.code(), 2, "{}", run.stderr());
     assert_eq!(rolled_back_to(&run), 0, "{}", run.report);
     assert_eq!(template_label(&cluster, "web-v1"), "true");
+    assert_eq!(replica_set_label(&cluster, "web-v1"), vec![json!("true")]);
     assert!(cluster.fake.object(DEPLOYMENTS, "web-v2").is_none());
-    let serving = serving_pods(&cluster);
-    assert!(
-        !serving.is_empty() && serving.iter().all(|pod| pod.starts_with("web-v1-")),
-        "{serving:?}"
-    );
+    // The very pods that served before serve again: same names, same uids.
+    assert_eq!(pods_of(&cluster, "web-v1"), stable_pods);
+    let names: Vec<String> = stable_pods.into_iter().map(|(name, _)| name).collect();
+    assert_eq!(serving_pods(&cluster), names);
+    // Switching back wrote labels only: one patch per pod and ReplicaSet,
+    // and the Deployment's template (paused, then resumed).
+    let rollback_start = cluster
+        .fake
+        .requests()
+        .iter()
+        .rposition(|logged| logged.method == "PUT" && logged.path.ends_with("/deployments/web-v1"))
+        .expect("web-v1 was relabelled");
+    let writes: Vec<String> = cluster.fake.requests()[rollback_start..]
+        .iter()
+        .filter(|logged| logged.method != "GET")
+        .filter(|logged| logged.path.contains("/web-v1"))
+        .map(|logged| {
+            format!(
+                "{} {}",
+                logged.method,
+                logged.path.rsplit('/').next().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(writes.len(), 1 + 1 + 2 + 1, "{writes:?}");
     assert_eq!(cluster.record()["phase"], "rolled_back");
 }
 
@@ -143,42 +201,6 @@ fn red_black_rereads_a_deployment_after_a_conflict() {
 }
 
 #[test]
-fn red_black_rolls_back_when_the_labelled_new_pods_never_become_ready() {
-    let cluster = with_red_black();
-    // Ready as deployed; its labelled pods (generation 2) crash.
-    cluster.fake.deployment(
-        "web-v2",
-        Behaviour::StuckFrom {
-            generation: 2,
-            reason: "CrashLoopBackOff".into(),
-            message: "back-off 40s restarting failed container=app".into(),
-        },
-    );
-    cluster.spec(ROUTER, &blue_green(0.1));
-    let run = cluster.run();
-    // A switch that fails is a provider error: traffic goes back, the rollout fails.
-    assert_eq!(run.report["outcome"], "failed", "{}", run.stderr());
-    assert_eq!(run.code(), 1);
-    assert_eq!(rolled_back_to(&run), 0, "{}", run.report);
-    let report = run.report.to_string();
-    assert!(
-        report.contains("web-v2-7d9f8-x2x4q: container app is CrashLoopBackOff"),
-        "{report}"
-    );
-    assert_eq!(template_label(&cluster, "web-v1"), "true");
-    let serving = serving_pods(&cluster);
-    assert!(
-        !serving.is_empty() && serving.iter().all(|pod| pod.starts_with("web-v1-")),
-        "{serving:?}"
-    );
-    assert!(cluster.fake.object(DEPLOYMENTS, "web-v2").is_none());
-    assert!(
-        cluster.fake.object(PODS, "web-v2-7d9f8-x2x4q").is_none(),
-        "the new version's pods went with it"
-    );
-}
-
-#[test]
 fn red_black_refuses_canary_weights_before_any_write() {
     let cluster = with_red_black();
     cluster.spec(ROUTER, &canary(0.1));
@@ -190,11 +212,7 @@ fn red_black_refuses_canary_weights_before_any_write() {
             && stderr.contains("a red/black Service label sends all traffic or none"),
         "{stderr}"
     );
-    assert!(
-        cluster.fake.writes().is_empty(),
-        "{:?}",
-        cluster.fake.writes()
-    );
+    cluster.fake.assert_no_writes();
 }
 
 #[test]
@@ -243,10 +261,10 @@ fn red_black_refuses_a_service_that_does_not_select_the_label() {
         stderr.contains("Service shop/web selects {app=web}, which does not require the serving label serving=true"),
         "{stderr}"
     );
-    let labelled = cluster
-        .fake
-        .writes()
-        .into_iter()
-        .any(|logged| logged.method == "PUT" && logged.path.starts_with(DEPLOYMENTS));
-    assert!(!labelled, "no pod template was touched");
+    let labelled = cluster.fake.writes().into_iter().any(|logged| {
+        (logged.method == "PUT" && logged.path.starts_with(DEPLOYMENTS))
+            || logged.path.starts_with(PODS)
+            || logged.path.starts_with(REPLICA_SETS)
+    });
+    assert!(!labelled, "no pod, ReplicaSet or Deployment was relabelled");
 }

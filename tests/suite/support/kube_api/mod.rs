@@ -6,9 +6,12 @@
 //! routing beyond splitting a path, so a framework would only add build time.
 
 mod controller;
+mod endpoints;
 mod faults;
 mod limits;
 mod patch;
+mod route_status;
+mod selector;
 mod store;
 
 use std::net::SocketAddr;
@@ -23,6 +26,7 @@ use serde_json::Value;
 pub use controller::Behaviour;
 use faults::Armed;
 pub use faults::Fault;
+pub use route_status::RouteStatus;
 use store::{Answer, Store, failure, parse_path};
 
 /// The bearer token the fake accepts; tests check it never leaks.
@@ -66,7 +70,10 @@ impl FakeKube {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            runtime.block_on(serve(listener, state));
+            runtime.block_on(async move {
+                tokio::spawn(run_controllers(state.clone()));
+                serve(listener, state).await;
+            });
         });
         Self { addr, shared }
     }
@@ -111,18 +118,6 @@ impl FakeKube {
             .cloned()
     }
 
-    /// Writes a status, as a controller would through the status subresource.
-    pub fn set_status(&self, collection: &str, name: &str, status: Value) {
-        let mut shared = self.lock();
-        let key = store::Key {
-            collection: collection.into(),
-            name: name.into(),
-        };
-        if let Some(object) = shared.store.objects.get_mut(&key) {
-            object["status"] = status;
-        }
-    }
-
     /// Changes a stored object as a person with kubectl would (a write: it
     /// gets a new resourceVersion, and a Deployment rolls out again).
     pub fn edit(&self, collection: &str, name: &str, change: impl FnOnce(&mut Value)) {
@@ -137,8 +132,86 @@ impl FakeKube {
             .cloned()
             .unwrap_or_else(|| panic!("{collection}/{name} does not exist"));
         change(&mut object);
-        let answer = shared.store.replace(collection, name, object);
+        let answer = shared.store.replace(collection, name, object, "");
         assert_eq!(answer.status, 200, "edit rejected: {}", answer.body);
+    }
+
+    /// Turns on the controllers that write route status (Gateway API,
+    /// Contour, OpenShift router), or changes how they behave. Routes that
+    /// exist already get their status at once, as if the controller had been
+    /// running all along; routes they answered already keep their status
+    /// until the next write.
+    pub fn route_controller(&self, behaviour: RouteStatus) {
+        let mut shared = self.lock();
+        let now = std::time::Instant::now();
+        let long_ago = now.checked_sub(behaviour.delay).unwrap_or(now);
+        let store = &mut shared.store;
+        store.controllers.behaviour = Some(behaviour);
+        let routes: Vec<store::Key> = store
+            .objects
+            .iter()
+            .filter(|(key, object)| {
+                route_status::watched(object) && !store.controllers.observed.contains_key(*key)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in routes {
+            store.controllers.written.insert(key, long_ago);
+        }
+        route_status::tick(store, now);
+    }
+
+    /// Gives `spec.replicas` of Deployment `name` to an autoscaler, as a
+    /// HorizontalPodAutoscaler does through the scale subresource.
+    pub fn autoscale(&self, name: &str, replicas: i64) {
+        let mut shared = self.lock();
+        let key = store::Key {
+            collection: format!("/apis/apps/v1/namespaces/{NAMESPACE}/deployments"),
+            name: name.into(),
+        };
+        let Some(before) = shared.store.objects.get(&key).cloned() else {
+            panic!("deployment {name} does not exist");
+        };
+        let mut after = before.clone();
+        after["spec"]["replicas"] = serde_json::json!(replicas);
+        patch::record_update(&before, &mut after, "kube-controller-manager");
+        if let Some(entry) = after
+            .pointer_mut("/metadata/managedFields")
+            .and_then(Value::as_array_mut)
+            .and_then(|entries| entries.last_mut())
+        {
+            entry["subresource"] = serde_json::json!("scale");
+        }
+        let answer = shared.store.replace(&key.collection, name, after, "");
+        assert_eq!(answer.status, 200, "scale rejected: {}", answer.body);
+    }
+
+    /// Records `manager` as having applied `fields` (FieldsV1) of an object,
+    /// as Argo CD or Flux would have.
+    pub fn applied_by(&self, collection: &str, name: &str, manager: &str, fields: Value) {
+        let mut shared = self.lock();
+        let key = store::Key {
+            collection: collection.into(),
+            name: name.into(),
+        };
+        if let Some(object) = shared.store.objects.get_mut(&key) {
+            let entry = serde_json::json!({"manager": manager, "operation": "Apply",
+                "apiVersion": object["apiVersion"], "fieldsType": "FieldsV1", "fieldsV1": fields});
+            match object["metadata"]["managedFields"].as_array_mut() {
+                Some(entries) => entries.push(entry),
+                None => object["metadata"]["managedFields"] = serde_json::json!([entry]),
+            }
+        }
+    }
+
+    /// The EndpointSlices of Service `service`, as a client would list them.
+    pub fn endpoint_slices(&self, service: &str) -> Value {
+        let collection = format!("/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices");
+        endpoints::list(
+            &self.lock().store,
+            &collection,
+            &format!("{}={service}", endpoints::SERVICE_NAME_LABEL),
+        )
     }
 
     pub fn deployment(&self, name: &str, behaviour: Behaviour) {
@@ -174,6 +247,23 @@ impl FakeKube {
             .filter(|logged| logged.method != "GET")
             .collect()
     }
+
+    /// Nothing was written: refused before any change.
+    pub fn assert_no_writes(&self) {
+        let writes = self.writes();
+        assert!(writes.is_empty(), "{writes:?}");
+    }
+}
+
+/// The controllers' loop: every few milliseconds, answer the writes that are due.
+async fn run_controllers(shared: Arc<Mutex<Shared>>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut shared = shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        route_status::tick(&mut shared.store, std::time::Instant::now());
+    }
 }
 
 async fn serve(listener: std::net::TcpListener, shared: Arc<Mutex<Shared>>) {
@@ -201,12 +291,7 @@ fn query_value(query: &str, name: &str) -> String {
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(key, _)| *key == name)
-        .map(|(_, value)| {
-            value
-                .replace("%3D", "=")
-                .replace("%2C", ",")
-                .replace("%2F", "/")
-        })
+        .map(|(_, value)| selector::decode(value))
         .unwrap_or_default()
 }
 
@@ -295,13 +380,22 @@ fn route(
     let json = || serde_json::from_slice::<Value>(body);
     match (method, name) {
         ("GET", Some(name)) => store.get(&collection, &name),
+        ("GET", None) if endpoints::is_slices(&collection) => Answer {
+            status: 200,
+            body: endpoints::list(store, &collection, &query_value(query, "labelSelector")),
+        },
         ("GET", None) => store.list(&collection, &query_value(query, "labelSelector")),
         ("POST", None) => match json() {
             Ok(object) => store.create(&collection, object),
             Err(error) => failure(400, "BadRequest", error.to_string()),
         },
         ("PUT", Some(name)) => match json() {
-            Ok(object) => store.replace(&collection, &name, object),
+            Ok(object) => store.replace(
+                &collection,
+                &name,
+                object,
+                &query_value(query, "fieldManager"),
+            ),
             Err(error) => failure(400, "BadRequest", error.to_string()),
         },
         ("PATCH", Some(name)) => {
@@ -309,7 +403,8 @@ fn route(
             if content_type.starts_with("application/apply-patch") && manager.is_empty() {
                 return failure(400, "BadRequest", "PATCH /apply requires fieldManager");
             }
-            store.patch(&collection, &name, content_type, body, &manager)
+            let force = query_value(query, "force") == "true";
+            store.patch(&collection, &name, content_type, body, &manager, force)
         }
         ("DELETE", Some(name)) => store.delete(&collection, &name),
         _ => failure(405, "MethodNotAllowed", format!("{method} {path}")),

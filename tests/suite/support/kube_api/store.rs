@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::controller::{Behaviour, Pods, forget, observe, reconcile};
 use super::limits::violations;
 use super::patch;
+use super::route_status::{self, Controllers};
 
 /// `/api/v1/namespaces/ns/services` or `/apis/g/v/namespaces/ns/plural`, and the name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,6 +27,8 @@ pub struct Store {
     pub pods: BTreeMap<Key, Pods>,
     /// Reads left before a `ReadyAfter` Deployment is available.
     pub countdowns: BTreeMap<String, u32>,
+    /// The controllers that write route status.
+    pub controllers: Controllers,
 }
 
 pub struct Answer {
@@ -80,18 +83,7 @@ fn resource_name(collection: &str) -> String {
 }
 
 fn labels_match(object: &Value, selector: &str) -> bool {
-    selector
-        .split(',')
-        .filter(|term| !term.is_empty())
-        .all(|term| match term.split_once('=') {
-            Some((key, value)) => {
-                object
-                    .pointer(&format!("/metadata/labels/{key}"))
-                    .and_then(Value::as_str)
-                    == Some(value)
-            }
-            None => false,
-        })
+    super::selector::matches(object, selector)
 }
 
 impl Store {
@@ -144,8 +136,23 @@ impl Store {
             let behaviour = self.deployments.get(&key.name).cloned().unwrap_or_default();
             reconcile(self, &key, &mut object, &behaviour);
         }
+        if route_status::watched(&object) {
+            self.controllers
+                .written
+                .insert(key.clone(), std::time::Instant::now());
+        }
         self.objects.insert(key, object.clone());
         object
+    }
+
+    /// A write through the status subresource: a new resourceVersion, the same
+    /// generation, nothing else changed.
+    pub fn write_status(&mut self, key: &Key, status: Value) {
+        let version = self.next_version();
+        if let Some(object) = self.objects.get_mut(key) {
+            object["status"] = status;
+            object["metadata"]["resourceVersion"] = json!(version);
+        }
     }
 
     fn invalid(object: &Value, collection: &str) -> Option<Answer> {
@@ -239,8 +246,9 @@ impl Store {
         ok(201, self.commit(key, object, None))
     }
 
-    /// Writes `object` over the stored one, honouring the resourceVersion it carries.
-    fn update(&mut self, key: Key, object: Value, status: u16) -> Answer {
+    /// Writes `object` over the stored one, honouring the resourceVersion it
+    /// carries; `manager` (when named) owns the fields it changed.
+    fn update(&mut self, key: Key, mut object: Value, status: u16, manager: &str) -> Answer {
         let Some(previous) = self.objects.get(&key).cloned() else {
             return Self::not_found(&key.collection, &key.name);
         };
@@ -256,15 +264,23 @@ impl Store {
         if let Some(answer) = Self::invalid(&object, &key.collection) {
             return answer;
         }
+        patch::record_update(&previous, &mut object, manager);
         ok(status, self.commit(key, object, Some(&previous)))
     }
 
-    pub fn replace(&mut self, collection: &str, name: &str, object: Value) -> Answer {
+    /// PUT by `manager` (empty: a person with kubectl edit, nobody recorded).
+    pub fn replace(
+        &mut self,
+        collection: &str,
+        name: &str,
+        object: Value,
+        manager: &str,
+    ) -> Answer {
         let key = Key {
             collection: collection.to_owned(),
             name: name.to_owned(),
         };
-        self.update(key, object, 200)
+        self.update(key, object, 200, manager)
     }
 
     pub fn patch(
@@ -274,6 +290,7 @@ impl Store {
         content_type: &str,
         body: &[u8],
         manager: &str,
+        force: bool,
     ) -> Answer {
         let key = Key {
             collection: collection.to_owned(),
@@ -291,7 +308,10 @@ impl Store {
         };
         match content_type.split(';').next().unwrap_or_default() {
             "application/apply-patch+yaml" => {
-                let mut object = patch::apply(existing.clone(), &patch_body, manager);
+                let mut object = match patch::apply(existing.clone(), &patch_body, manager, force) {
+                    Ok(object) => object,
+                    Err(conflicts) => return failure(409, "Conflict", conflicts),
+                };
                 match existing {
                     None => {
                         if let Some(answer) = Self::invalid(&object, collection) {
@@ -305,7 +325,8 @@ impl Store {
                             object["metadata"]["resourceVersion"] =
                                 previous["metadata"]["resourceVersion"].clone();
                         }
-                        self.update(key, object, 200)
+                        // Ownership was settled by the apply itself.
+                        self.update(key, object, 200, "")
                     }
                 }
             }
@@ -314,7 +335,7 @@ impl Store {
                     return Self::not_found(collection, name);
                 };
                 patch::merge(&mut object, &patch_body);
-                self.update(key, object, 200)
+                self.update(key, object, 200, manager)
             }
             "application/json-patch+json" => {
                 let Some(mut object) = existing.clone() else {
@@ -323,7 +344,7 @@ impl Store {
                 if let Err(message) = patch::json_patch(&mut object, &patch_body) {
                     return failure(422, "Invalid", message);
                 }
-                self.update(key, object, 200)
+                self.update(key, object, 200, manager)
             }
             other => failure(
                 415,
