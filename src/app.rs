@@ -86,7 +86,10 @@ fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
         return Some(target.cluster());
     }
     match &spec.router {
-        RouterSpec::Command(_) | RouterSpec::Sandbox(_) | RouterSpec::Haproxy(_) => None,
+        RouterSpec::Command(_)
+        | RouterSpec::Sandbox(_)
+        | RouterSpec::Haproxy(_)
+        | RouterSpec::Edgelb(_) => None,
         RouterSpec::Service(router) => Some(router.cluster()),
         RouterSpec::GatewayApi(router) => Some(router.cluster()),
         RouterSpec::Contour(router) => Some(router.cluster()),

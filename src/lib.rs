@@ -8,6 +8,7 @@ pub mod app;
 pub mod checks;
 pub mod cli;
 pub mod clock;
+pub mod dcos;
 pub mod demo;
 pub mod deploy;
 pub mod engine;

@@ -43,6 +43,9 @@ impl ProviderContext {
 pub struct ProviderError {
     pub message: String,
     pub hint: Option<String>,
+    /// Only a person can tell what to do next (a deployment that never finishes):
+    /// the rollout halts where it is instead of rolling back.
+    pub halt: bool,
 }
 
 impl ProviderError {
@@ -50,7 +53,14 @@ impl ProviderError {
         Self {
             message: message.into(),
             hint: None,
+            halt: false,
         }
+    }
+
+    /// Marks the error as one that halts the rollout (exit 3) instead of rolling back.
+    pub fn halting(mut self) -> Self {
+        self.halt = true;
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

@@ -3,6 +3,7 @@
 mod backends;
 pub mod command;
 pub mod contour;
+pub mod edgelb;
 pub mod gateway_api;
 pub mod haproxy;
 pub mod openshift;
@@ -78,5 +79,9 @@ pub fn from_spec(
         RouterSpec::Openshift(route) => {
             Box::new(openshift::OpenshiftRouterProvider::new(route.clone()))
         }
+        RouterSpec::Edgelb(edgelb) => Box::new(edgelb::EdgeLbRouter::new(
+            edgelb.clone(),
+            &context.base_dir,
+        )?),
     })
 }

@@ -1,5 +1,5 @@
-//! Checks of the Kubernetes target and routers that the types cannot express,
-//! made before anything is written to a cluster.
+//! Checks of the Kubernetes target and of the routers that switch all at once (the
+//! Kubernetes ones and Edge-LB) that the types cannot express, made before anything is written.
 
 use super::path::FieldPath;
 use super::types::*;
@@ -94,6 +94,25 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
                 problems,
             );
             route.switch.then_some("an OpenShift Route switch")
+        }
+        RouterSpec::Edgelb(edgelb) => {
+            let path = router.key("edgelb");
+            for (text, key) in [
+                (&edgelb.url, "url"),
+                (&edgelb.pool, "pool"),
+                (&edgelb.backend, "backend"),
+            ] {
+                require_text(text, path.key(key), problems);
+            }
+            both(
+                &edgelb.stable_service,
+                &edgelb.new_service,
+                &path,
+                "stableService",
+                "newService",
+                problems,
+            );
+            (edgelb.mode == EdgeLbMode::Switch).then_some("an Edge-LB service switch")
         }
     };
     if let (Some(router), StrategySpec::Canary(canary)) = (switch, &spec.strategy) {

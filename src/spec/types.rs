@@ -79,6 +79,39 @@ pub enum TargetSpec {
     Sandbox(SandboxProvider),
     /// Render manifests, server-side apply them, wait like `kubectl rollout status`.
     Kubernetes(KubernetesTarget),
+    /// Create one Marathon app per version from an app definition, wait until its
+    /// deployment is done and every task is healthy, remove the old app.
+    Marathon(MarathonTarget),
+}
+
+/// A Marathon app per version. The app definition's `id` must change with the version
+/// (`/svc-{{ version }}`), so both versions run side by side.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MarathonTarget {
+    /// Marathon's API: the cluster behind Admin Router (`https://dcos.example.com/marathon`)
+    /// or Marathon itself (`http://marathon.mesos:8080`).
+    pub url: String,
+    /// The environment variable holding a DC/OS ACS token, sent as
+    /// `Authorization: token=…` and never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's (the cluster's CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The app definition file (JSON or YAML), a template rendered for each version.
+    pub app: String,
+    /// How long a deployment may take. Past it the rollout halts (exit 3), naming the
+    /// deployment and what Marathon is waiting for (default 10m).
+    #[serde(default = "default_deploy_timeout")]
+    pub timeout: Span,
+    /// Time between two reads of the deployment and the tasks (default 2s).
+    #[serde(default = "default_marathon_poll")]
+    pub interval: Span,
+}
+
+fn default_marathon_poll() -> Span {
+    Span::from_secs(2)
 }
 
 /// The demo's in-process sandbox; it has no settings.
@@ -121,6 +154,47 @@ pub enum RouterSpec {
     Contour(ContourRouter),
     /// OpenShift Route backends and weights.
     Openshift(OpenshiftRouter),
+    /// One backend of a DC/OS Edge-LB pool: switch its Marathon service, or weight two.
+    Edgelb(EdgeLbRouter),
+}
+
+/// A backend of an Edge-LB pool (API version V2) that load-balances the stable
+/// version's Marathon service. Only that backend's entries for the two services change;
+/// the rest of the pool is written back as it was read.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EdgeLbRouter {
+    /// The cluster's base URL; the pools API is under `/service/edgelb/v2/pools`.
+    pub url: String,
+    /// The environment variable holding a DC/OS ACS token, sent as
+    /// `Authorization: token=…` and never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's (the cluster's CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    pub pool: String,
+    /// `haproxy.backends[].name`.
+    pub backend: String,
+    /// The stable version's Marathon service ID, e.g. `/svc-{{ stable_version }}`.
+    pub stable_service: String,
+    /// The new version's Marathon service ID, e.g. `/svc-{{ version }}`.
+    pub new_service: String,
+    /// `switch`: the backend serves one service at a time (blue/green, 0% or 100%).
+    /// `weighted`: both services with `endpoint.miscStr: "weight N"` (canary).
+    #[serde(default)]
+    pub mode: EdgeLbMode,
+    /// Bound on one API request (default 10s).
+    #[serde(default = "default_query_timeout")]
+    pub timeout: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeLbMode {
+    #[default]
+    Switch,
+    Weighted,
 }
 
 /// One backend whose servers run either the stable or the new version. HAProxy needs

@@ -114,6 +114,11 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             root.key("target").key("command").key("deploy"),
             problems,
         ),
+        TargetSpec::Marathon(marathon) => {
+            let path = root.key("target").key("marathon");
+            require_text(&marathon.url, path.key("url"), problems);
+            require_text(&marathon.app, path.key("app"), problems);
+        }
         TargetSpec::Sandbox(_) | TargetSpec::Kubernetes(_) => {}
     }
     match &spec.router {
@@ -129,7 +134,8 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
         | RouterSpec::Service(_)
         | RouterSpec::GatewayApi(_)
         | RouterSpec::Contour(_)
-        | RouterSpec::Openshift(_) => {}
+        | RouterSpec::Openshift(_)
+        | RouterSpec::Edgelb(_) => {}
     }
     super::kubernetes_rules::check(spec, problems);
 }

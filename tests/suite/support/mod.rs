@@ -5,9 +5,11 @@
 //! missing program fails the test with the command that installs it.
 
 pub mod ci;
+pub mod edgelb;
 pub mod haproxy;
 pub mod http_server;
 pub mod kube_api;
+pub mod marathon;
 pub mod memory;
 pub mod net;
 pub mod process;
