@@ -42,13 +42,13 @@ pub fn from_spec(
             context.release.clone(),
             context.template.clone(),
             context.base_dir.clone(),
-            std::sync::Arc::new(crate::clock::SystemClock),
+            context.clock.clone(),
         )),
         TargetSpec::Marathon(marathon) => Box::new(marathon::MarathonTarget::new(
             marathon.clone(),
             context.template.clone(),
             context.base_dir.clone(),
-            std::sync::Arc::new(crate::clock::SystemClock),
+            context.clock.clone(),
         )?),
     })
 }
