@@ -5,7 +5,13 @@
 
 use std::path::PathBuf;
 use std::process::Output;
+use std::sync::Arc;
 use std::time::Duration;
+
+use greenlight::clock::{Clock, ManualClock, SystemClock};
+use greenlight::deploy::Target;
+use greenlight::deploy::marathon::MarathonTarget;
+use greenlight::spec::duration::Span;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -388,49 +394,18 @@ async fn a_pool_edgelb_would_refuse_is_an_error_quoting_it() {
 
 #[tokio::test]
 async fn the_deployment_wait_runs_on_the_injected_clock_and_halts_at_its_timeout() {
-    use greenlight::clock::{Clock, ManualClock};
-    use greenlight::deploy::Target;
-    use greenlight::deploy::marathon::MarathonTarget;
-    use greenlight::spec::duration::Span;
-    use std::sync::Arc;
-
     let cluster = Cluster::start().await;
     cluster.marathon.state().token = None;
     cluster.marathon.state().stuck.push("/svc-green".into());
     let clock = Arc::new(ManualClock::starting_at(crate::support::epoch()));
-    let context = greenlight::spec::load(
-        "t.yaml",
-        &crate::support::spec_yaml("strategy:\n  blueGreen: {}\n"),
-        &greenlight::spec::LoadOptions {
-            version: "green".into(),
-            stable_version: "blue".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-    .context;
-    let _ = crate::support::net::http_client();
-    let target = MarathonTarget::new(
-        greenlight::spec::types::MarathonTarget {
-            url: cluster.marathon.url(),
-            token_env: None,
-            ca_file: None,
-            app: "svc.json".into(),
-            timeout: Span::from_secs(600),
-            interval: Span::from_secs(2),
-        },
-        context,
-        cluster.dir.path().to_owned(),
-        clock.clone(),
-    )
-    .unwrap();
+    let target = cluster.target(&cluster.marathon.url(), None, clock.clone());
     let error = target.deploy("green").await.unwrap_err();
     assert!(error.halt, "{error}");
-    assert!(error.message.contains("did not finish in 10m"), "{error}");
-    // Ten minutes of virtual time, one read every 2 s: 301 reads, no real waiting.
+    assert!(error.message.contains("did not finish in 1m"), "{error}");
+    // A minute of virtual time, one read every 2 s: 31 reads, no real waiting.
     assert_eq!(
         clock.now(),
-        crate::support::epoch() + Duration::from_secs(600)
+        crate::support::epoch() + Duration::from_secs(60)
     );
     let reads = cluster
         .marathon
@@ -439,7 +414,39 @@ async fn the_deployment_wait_runs_on_the_injected_clock_and_halts_at_its_timeout
         .iter()
         .filter(|r| r.path == "/v2/deployments")
         .count();
-    assert_eq!(reads, 301);
+    assert_eq!(reads, 31);
+}
+
+impl Cluster {
+    /// The Marathon target as the binary builds it, on `clock`.
+    fn target(&self, url: &str, ca_file: Option<String>, clock: Arc<dyn Clock>) -> MarathonTarget {
+        let context = greenlight::spec::load(
+            "t.yaml",
+            &crate::support::spec_yaml("strategy:\n  blueGreen: {}\n"),
+            &greenlight::spec::LoadOptions {
+                version: "green".into(),
+                stable_version: "blue".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .context;
+        let _ = crate::support::net::http_client();
+        MarathonTarget::new(
+            greenlight::spec::types::MarathonTarget {
+                url: url.to_owned(),
+                token_env: None,
+                ca_file,
+                app: "svc.json".into(),
+                timeout: Span::from_secs(60),
+                interval: Span::from_secs(2),
+            },
+            context,
+            self.dir.path().to_owned(),
+            clock,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
 }
 
 /// `validate` accepts each DC/OS example and `plan` prints every Marathon and Edge-LB
@@ -475,4 +482,31 @@ fn a_canary_on_an_edgelb_switch_is_refused_pointing_at_the_step() {
         .failure()
         .stderr(predicates::str::contains("strategy.canary.steps[0].weight"))
         .stderr(predicates::str::contains("Edge-LB service switch"));
+}
+
+/// Marathon behind the cluster's Admin Router: https with the cluster's own CA, under
+/// `/marathon`. Without `caFile` the certificate is refused and the error says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_behind_admin_router_over_tls_with_the_cluster_ca() {
+    let cluster = Cluster::start().await;
+    cluster.marathon.state().token = None;
+    let router =
+        crate::support::admin_router::AdminRouter::start(cluster.marathon.server.addr, "/marathon")
+            .await;
+    let url = format!("{}/marathon", router.url);
+    let ca = Some(router.ca_file.display().to_string());
+    let target = cluster.target(&url, ca, Arc::new(SystemClock));
+    target
+        .deploy("green")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", router.log()));
+    assert_eq!(cluster.marathon.app("/svc-green").unwrap().tasks.len(), 2);
+    target.retire("blue").await.unwrap();
+    assert!(cluster.marathon.app("/svc-blue").is_none());
+
+    let untrusted = cluster.target(&url, None, Arc::new(SystemClock));
+    let error = untrusted.retire("green").await.unwrap_err();
+    assert!(error.message.contains("is unreachable"), "{error}");
+    assert!(error.to_string().contains("caFile"), "{error}");
+    assert!(cluster.marathon.app("/svc-green").is_some());
 }

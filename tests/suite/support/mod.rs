@@ -4,6 +4,7 @@
 //! started here stops when its handle drops, also when a test panics; a
 //! missing program fails the test with the command that installs it.
 
+pub mod admin_router;
 pub mod binary;
 pub mod ci;
 pub mod edgelb;
