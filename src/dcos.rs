@@ -50,6 +50,9 @@ impl Client {
         base_dir: &std::path::Path,
         timeout: Duration,
     ) -> Result<Self, ProviderError> {
+        // reqwest (`rustls-no-provider`) panics without a process-wide provider; the
+        // binary installs ring at start-up, a library user may not have.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder().timeout(timeout);
         if let Some(ca_file) = connection.ca_file {
             let path = base_dir.join(ca_file);

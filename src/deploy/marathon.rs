@@ -469,6 +469,69 @@ mod tests {
         );
     }
 
+    fn target_with_app(file: &str, text: &str) -> (tempfile::TempDir, MarathonTarget) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let template = crate::spec::load(
+            "t.yaml",
+            "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {name: svc}\ntarget: {command: {deploy: 'true'}}\nrouter: {command: {set: 'true', get: echo 0}}\nstrategy: {blueGreen: {}}\n",
+            &crate::spec::LoadOptions::default(),
+        )
+        .unwrap()
+        .context;
+        let spec = MarathonSpec {
+            url: "http://marathon.mesos:8080".into(),
+            token_env: None,
+            ca_file: None,
+            app: file.into(),
+            timeout: crate::spec::duration::Span::from_secs(60),
+            interval: crate::spec::duration::Span::from_secs(1),
+        };
+        let target = MarathonTarget::new(
+            spec,
+            template,
+            dir.path().to_owned(),
+            Arc::new(crate::clock::SystemClock),
+        )
+        .unwrap();
+        (dir, target)
+    }
+
+    #[test]
+    fn yaml_and_json_app_definitions_render_per_version() {
+        let (_dir, yaml) = target_with_app(
+            "svc.yaml",
+            "id: /svc-{{ version }}\ninstances: 2\nlabels:\n  VERSION: '{{ version }}'\n",
+        );
+        let app = yaml.app_definition("v2").unwrap();
+        assert_eq!(
+            app,
+            json!({"id": "/svc-v2", "instances": 2, "labels": {"VERSION": "v2"}})
+        );
+        assert_eq!(
+            yaml.plan_retire("v1"),
+            vec!["DELETE http://marathon.mesos:8080/v2/apps/svc-v1".to_owned()]
+        );
+        let (_dir, json) = target_with_app("svc.json", r#"{"id": "/svc-{{ version }}"}"#);
+        assert_eq!(json.app_id("green").unwrap(), "/svc-green");
+    }
+
+    #[test]
+    fn an_app_definition_without_an_absolute_id_or_with_a_typo_is_refused() {
+        let (_dir, relative) = target_with_app("svc.json", r#"{"id": "svc"}"#);
+        let error = relative.app_definition("v2").unwrap_err();
+        assert!(
+            error.message.contains("must be absolute (`/svc`)"),
+            "{error}"
+        );
+        let (_dir, missing) = target_with_app("svc.json", r#"{"instances": 1}"#);
+        let error = missing.app_definition("v2").unwrap_err();
+        assert!(error.message.contains("has no `id`"), "{error}");
+        let (_dir, typo) = target_with_app("svc.json", r#"{"id": "/svc-{{ verison }}"}"#);
+        let error = typo.app_definition("v2").unwrap_err();
+        assert!(error.message.contains("svc.json"), "{error}");
+    }
+
     #[test]
     fn ready_needs_no_deployment_every_task_running_and_healthy() {
         let mut progress = Progress {
