@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::cli::SpecArgs;
 use crate::error::AppError;
+use crate::kubernetes::ClusterSpec;
 use crate::release::Release;
-use crate::spec::kubernetes::ClusterSpec;
 use crate::spec::overrides::SetOverride;
 use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
 use crate::spec::{LoadOptions, LoadedSpec, load};
@@ -18,26 +18,46 @@ use crate::state::file::FileStateStore;
 /// Stands in for versions `validate` is not told about.
 pub const UNKNOWN_VERSION: &str = "0.0.0-validate";
 
+/// The spec file as read from disk: each command reads it once.
+pub struct Source {
+    file: String,
+    text: String,
+}
+
+impl Source {
+    pub fn read(args: &SpecArgs) -> Result<Self, AppError> {
+        let file = args.config.display().to_string();
+        let text = std::fs::read_to_string(&args.config).map_err(|error| {
+            AppError::Usage(format!(
+                "cannot read the rollout spec {file}: {error}; pass its path with -f/--config"
+            ))
+        })?;
+        Ok(Self { file, text })
+    }
+
+    /// The spec with `--set`, `--var`, the CI facts and these versions
+    /// (`new`: `None` when the command is not told).
+    pub fn load(
+        &self,
+        args: &SpecArgs,
+        new: Option<&str>,
+        stable: &str,
+    ) -> Result<LoadedSpec, AppError> {
+        let options = LoadOptions {
+            version: new.unwrap_or(UNKNOWN_VERSION).to_owned(),
+            stable_version: stable.to_owned(),
+            sets: SetOverride::parse_all(&args.sets)?,
+            vars: args.vars.clone(),
+            ci: crate::forge::detect(|name| std::env::var(name).ok()),
+            provider_rules: Some(crate::router::check_spec),
+        };
+        Ok(load(&self.file, &self.text, &options)?)
+    }
+}
+
+/// Reads and loads the spec with the versions the flags give.
 pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppError> {
-    let file = args.config.display().to_string();
-    let text = std::fs::read_to_string(&args.config).map_err(|error| {
-        AppError::Usage(format!(
-            "cannot read the rollout spec {file}: {error}; pass its path with -f/--config"
-        ))
-    })?;
-    let sets = SetOverride::parse_all(&args.sets)?;
-    let options = LoadOptions {
-        version: args
-            .new_version
-            .clone()
-            .unwrap_or_else(|| UNKNOWN_VERSION.to_owned()),
-        stable_version: stable_version.to_owned(),
-        sets,
-        vars: args.vars.clone(),
-        ci: crate::forge::detect(|name| std::env::var(name).ok()),
-        provider_rules: Some(crate::router::check_spec),
-    };
-    Ok(load(&file, &text, &options)?)
+    Source::read(args)?.load(args, args.new_version.as_deref(), stable_version)
 }
 
 pub(crate) fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
@@ -84,28 +104,32 @@ pub(crate) async fn resolve(
             "--version is required: which version should be rolled out?".to_owned(),
         ));
     }
-    let first = read_spec(
-        args,
-        args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION),
-    )?;
-    let store = state_store(&first.spec, &args.config);
-    let stable = match &args.stable_version {
-        Some(stable) => stable.clone(),
-        None => match store
-            .load()
-            .await
-            .map_err(|error| AppError::Provider(error.to_string()))?
-        {
-            Some(record) => record.stable_version,
-            None => {
-                return Err(AppError::Usage(format!(
-                    "the stable version is unknown: pass --stable-version (no record in {} yet; greenlight writes one after each rollout)",
-                    store.describe()
-                )));
-            }
-        },
+    let source = Source::read(args)?;
+    let new = args.new_version.as_deref();
+    if let Some(stable) = &args.stable_version {
+        let loaded = source.load(args, new, stable)?;
+        let store = state_store(&loaded.spec, &args.config);
+        return Ok((loaded, store));
+    }
+    // Only the record knows the stable version. Where the record is kept
+    // (the name, `state`, the cluster) does not depend on it, so a first
+    // load without it finds the store.
+    let located = source.load(args, new, UNKNOWN_VERSION)?;
+    let store = state_store(&located.spec, &args.config);
+    let stable = match store
+        .load()
+        .await
+        .map_err(|error| AppError::Provider(error.to_string()))?
+    {
+        Some(record) => record.stable_version,
+        None => {
+            return Err(AppError::Usage(format!(
+                "the stable version is unknown: pass --stable-version (no record in {} yet; greenlight writes one after each rollout)",
+                store.describe()
+            )));
+        }
     };
-    Ok((read_spec(args, &stable)?, store))
+    Ok((source.load(args, new, &stable)?, store))
 }
 
 /// Paths in a spec are relative to the folder it is in.

@@ -146,7 +146,7 @@ impl Reporter for FaultInjector {
             eprintln!(
                 "demo: {NEW} now fails {:.0}% of requests and adds {} of latency",
                 self.faults.error_rate * 100.0,
-                crate::spec::duration::display(self.faults.latency)
+                crate::duration::display(self.faults.latency)
             );
         }
     }

@@ -15,7 +15,7 @@ use crate::forge::session::Platform;
 use crate::release::Release;
 use crate::report::Reporter;
 use crate::report::console::ConsoleReporter;
-use crate::resolve::{UNKNOWN_VERSION, read_spec, spec_folder, state_store};
+use crate::resolve::{Source, UNKNOWN_VERSION, spec_folder, state_store};
 use crate::router::Router;
 use crate::runner::{self, Checkpoint};
 use crate::state::{Record, RecordPhase, StateStore, held_elsewhere};
@@ -44,7 +44,9 @@ impl Manual {
 /// what to print on stdout (`status` only).
 pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError> {
     let spec_args = &args.rollout.spec;
-    let first = read_spec(spec_args, UNKNOWN_VERSION)?;
+    let source = Source::read(spec_args)?;
+    // The versions come from the record; where it is kept does not depend on them.
+    let first = source.load(spec_args, None, UNKNOWN_VERSION)?;
     let store = state_store(&first.spec, &spec_args.config);
     let record = store
         .load()
@@ -53,9 +55,11 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
     let name = first.spec.metadata.name.clone();
     let release = versions(command, args, name, record.as_ref(), store.as_ref())?;
 
-    let mut resolved = spec_args.clone();
-    resolved.new_version = Some(release.new_version.clone());
-    let loaded = read_spec(&resolved, &release.stable_version)?;
+    let loaded = source.load(
+        spec_args,
+        Some(&release.new_version),
+        &release.stable_version,
+    )?;
     let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(SystemClock);
     let context = provider_context(&loaded, spec_folder(&spec_args.config), None, clock.clone())?;
     let provider = |error: crate::provider::ProviderError| AppError::Provider(error.to_string());

@@ -50,7 +50,7 @@ pub async fn rolled_out(
             return Err(ProviderError::new(format!(
                 "{} was not ready within {}: {waiting}",
                 deployments.what(name),
-                crate::spec::duration::display(patience.timeout)
+                crate::duration::display(patience.timeout)
             ))
             .with_hint(format!(
                 "raise `{}`, or look at the pods' events",

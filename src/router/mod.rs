@@ -14,9 +14,9 @@ pub mod split;
 
 use async_trait::async_trait;
 
+use crate::field::FieldPath;
+use crate::field::Problem;
 use crate::provider::ProviderError;
-use crate::spec::path::FieldPath;
-use crate::spec::validate::Problem;
 pub use crate::traffic::{Side, Weight};
 
 #[async_trait]

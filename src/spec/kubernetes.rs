@@ -9,12 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::Span;
 
-/// Which cluster and namespace an object lives in.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClusterSpec {
-    pub context: Option<String>,
-    pub namespace: Option<String>,
-}
+pub use crate::kubernetes::ClusterSpec;
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -5,27 +5,7 @@ use super::path::FieldPath;
 use super::template::BUILT_IN;
 use super::types::*;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub field: FieldPath,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-pub fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
-    Problem {
-        field,
-        message: message.into(),
-        hint: None,
-    }
-}
-
-impl Problem {
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
+pub use crate::field::{Problem, problem};
 
 /// The rules a provider adds for its own part of the spec. Providers own
 /// them, and the spec cannot import providers, so the caller passes them in;
