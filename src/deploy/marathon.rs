@@ -19,8 +19,8 @@ use super::Target;
 use crate::clock::Clock;
 use crate::dcos;
 use crate::provider::ProviderError;
-use crate::spec::template::{TemplateContext, render_text};
 use crate::spec::types::MarathonTarget as MarathonSpec;
+use crate::template::{TemplateContext, render_text};
 
 pub struct MarathonTarget {
     spec: MarathonSpec,
@@ -254,7 +254,7 @@ impl MarathonTarget {
     }
 
     fn stuck(&self, id: &str, progress: &Progress) -> ProviderError {
-        let waited = crate::spec::duration::display(self.spec.timeout.get());
+        let waited = crate::duration::display(self.spec.timeout.get());
         let message = match progress.deployments.as_slice() {
             [] => format!("{id} is not ready after {waited}: {}", progress.summary()),
             deployments => format!(
@@ -392,8 +392,8 @@ impl Target for MarathonTarget {
                     self.client.url("/v2/deployments"),
                     self.client.url(&format!("/v2/apps{id}")),
                     self.client.url(&format!("/v2/apps{id}/tasks")),
-                    crate::spec::duration::display(self.spec.interval.get()),
-                    crate::spec::duration::display(self.spec.timeout.get()),
+                    crate::duration::display(self.spec.interval.get()),
+                    crate::duration::display(self.spec.timeout.get()),
                 ),
             ],
             Err(error) => vec![format!("cannot render {}: {error}", self.spec.app)],
@@ -484,8 +484,8 @@ mod tests {
             token_env: None,
             ca_file: None,
             app: file.into(),
-            timeout: crate::spec::duration::Span::from_secs(60),
-            interval: crate::spec::duration::Span::from_secs(1),
+            timeout: crate::duration::Span::from_secs(60),
+            interval: crate::duration::Span::from_secs(1),
         };
         let target = MarathonTarget::new(
             spec,

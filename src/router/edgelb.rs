@@ -324,7 +324,7 @@ impl Router for EdgeLbRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::duration::Span;
+    use crate::duration::Span;
     use serde_json::json;
 
     fn router(mode: EdgeLbMode) -> EdgeLbRouter {

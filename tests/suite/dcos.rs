@@ -11,7 +11,7 @@ use std::time::Duration;
 use greenlight::clock::{Clock, ManualClock, SystemClock};
 use greenlight::deploy::Target;
 use greenlight::deploy::marathon::MarathonTarget;
-use greenlight::spec::duration::Span;
+use greenlight::duration::Span;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;

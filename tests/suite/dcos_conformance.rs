@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use greenlight::clock::SystemClock;
 use greenlight::deploy::marathon::MarathonTarget;
+use greenlight::duration::Span;
 use greenlight::router::Router;
 use greenlight::router::edgelb::EdgeLbRouter;
-use greenlight::spec::duration::Span;
 use greenlight::spec::types::{EdgeLbMode, EdgeLbRouter as EdgeLbSpec, MarathonTarget as Spec};
 use greenlight::traffic::Weight;
 use serde_json::{Value, json};
