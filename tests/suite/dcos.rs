@@ -370,7 +370,7 @@ async fn a_deployment_that_never_finishes_halts_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pool_edgelb_would_refuse_is_an_error_quoting_it() {
+async fn a_backend_serving_neither_version_stops_before_anything_is_deployed() {
     let cluster = Cluster::start().await;
     // An entry that points at neither version: greenlight refuses to guess.
     cluster
