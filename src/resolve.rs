@@ -9,7 +9,7 @@ use crate::error::AppError;
 use crate::kubernetes::ClusterSpec;
 use crate::release::Release;
 use crate::spec::overrides::SetOverride;
-use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
+use crate::spec::types::{RolloutSpec, StateSpec, TargetSpec};
 use crate::spec::{LoadOptions, LoadedSpec, load};
 use crate::state::StateStore;
 use crate::state::config_map::ConfigMapStateStore;
@@ -49,7 +49,6 @@ impl Source {
             sets: SetOverride::parse_all(&args.sets)?,
             vars: args.vars.clone(),
             ci: crate::forge::detect(|name| std::env::var(name).ok()),
-            provider_rules: Some(crate::router::check_spec),
         };
         Ok(load(&self.file, &self.text, &options)?)
     }
@@ -83,16 +82,7 @@ fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
     if let TargetSpec::Kubernetes(target) = &spec.target {
         return Some(target.cluster());
     }
-    match &spec.router {
-        RouterSpec::Command(_)
-        | RouterSpec::Sandbox(_)
-        | RouterSpec::Haproxy(_)
-        | RouterSpec::Edgelb(_) => None,
-        RouterSpec::Service(router) => Some(router.cluster()),
-        RouterSpec::GatewayApi(router) => Some(router.cluster()),
-        RouterSpec::Contour(router) => Some(router.cluster()),
-        RouterSpec::Openshift(router) => Some(router.cluster()),
-    }
+    spec.router.cluster()
 }
 
 /// Loads the spec with the real stable version: the flag, else the state record.

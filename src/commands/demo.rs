@@ -68,15 +68,11 @@ async fn rollout(
         sets,
         vars: vec![format!("new_url={}", sandbox.new_app().url())],
         ci: crate::forge::detect(|name| std::env::var(name).ok()),
-        provider_rules: Some(crate::router::check_spec),
     };
     let loaded = load(SPEC_FILE, SPEC, &options)?;
-    let steps = crate::engine::Plan::from_spec(
-        &loaded.spec,
-        &crate::router::capabilities(&loaded.spec.router),
-    )
-    .steps
-    .len();
+    let steps = crate::engine::Plan::from_spec(&loaded.spec, &loaded.spec.router.capabilities())
+        .steps
+        .len();
     if let Some(step) = args.fault_after.filter(|step| *step == 0 || *step >= steps) {
         return Err(AppError::Usage(format!(
             "--fault-after {step}: the demo has steps 1 to {steps}; faults can start after steps 1 to {}",

@@ -11,23 +11,81 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Method;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Router, Weight};
 use crate::dcos;
+use crate::duration::Span;
+use crate::field::{FieldPath, Problem, problem};
 use crate::provider::ProviderError;
-use crate::spec::types::{EdgeLbMode, EdgeLbRouter as EdgeLbSpec};
 
-/// Edge-LB's own bound on `weight N`: HAProxy server weights above 256 are refused.
-pub const MAX_WEIGHT: u32 = 256;
+/// A backend of an Edge-LB pool (API version V2) that load-balances the stable
+/// version's Marathon service. Only that backend's entries for the two services change;
+/// the rest of the pool is written back as it was read.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EdgeLbRouterSpec {
+    /// The cluster's base URL; the pools API is under `/service/edgelb/v2/pools`.
+    pub url: String,
+    /// The environment variable holding a DC/OS ACS token, sent as
+    /// `Authorization: token=…` and never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's (the cluster's CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    pub pool: String,
+    /// `haproxy.backends[].name`.
+    pub backend: String,
+    /// The stable version's Marathon service ID, e.g. `/svc-{{ stable_version }}`.
+    pub stable_service: String,
+    /// The new version's Marathon service ID, e.g. `/svc-{{ version }}`.
+    pub new_service: String,
+    /// `switch`: the backend serves one service at a time (blue/green, 0% or 100%).
+    /// `weighted`: both services with `endpoint.miscStr: "weight N"` (canary).
+    #[serde(default)]
+    pub mode: EdgeLbMode,
+    /// Bound on one API request (default 10s).
+    #[serde(default = "default_timeout")]
+    pub timeout: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeLbMode {
+    #[default]
+    Switch,
+    Weighted,
+}
+
+fn default_timeout() -> Span {
+    Span::from_secs(10)
+}
+
+/// The settings the types cannot check, at `router.edgelb`.
+pub fn check(spec: &EdgeLbRouterSpec, path: FieldPath, problems: &mut Vec<Problem>) {
+    for (text, field) in [
+        (&spec.url, "url"),
+        (&spec.pool, "pool"),
+        (&spec.backend, "backend"),
+        (&spec.stable_service, "stableService"),
+        (&spec.new_service, "newService"),
+    ] {
+        if text.trim().is_empty() {
+            problems.push(problem(path.key(field), "must not be empty"));
+        }
+    }
+}
 
 pub struct EdgeLbRouter {
-    spec: EdgeLbSpec,
+    spec: EdgeLbRouterSpec,
     client: dcos::Client,
 }
 
 impl EdgeLbRouter {
-    pub fn new(spec: EdgeLbSpec, base_dir: &std::path::Path) -> Result<Self, ProviderError> {
+    pub fn new(spec: EdgeLbRouterSpec, base_dir: &std::path::Path) -> Result<Self, ProviderError> {
         let client = dcos::Client::new(
             "Edge-LB",
             dcos::Connection {
@@ -324,12 +382,11 @@ impl Router for EdgeLbRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::duration::Span;
     use serde_json::json;
 
     fn router(mode: EdgeLbMode) -> EdgeLbRouter {
         EdgeLbRouter::new(
-            EdgeLbSpec {
+            EdgeLbRouterSpec {
                 url: "http://127.0.0.1:1".into(),
                 token_env: None,
                 ca_file: None,

@@ -14,8 +14,6 @@ pub mod split;
 
 use async_trait::async_trait;
 
-use crate::field::FieldPath;
-use crate::field::Problem;
 use crate::provider::ProviderError;
 pub use crate::traffic::{Side, Weight};
 
@@ -51,73 +49,4 @@ pub trait Router: Send + Sync {
     async fn drain(&self, _side: Side) -> Result<Option<u64>, ProviderError> {
         Ok(None)
     }
-}
-
-/// The rules each router adds to the spec's validation, for
-/// `LoadOptions::provider_rules`.
-pub fn check_spec(spec: &crate::spec::RolloutSpec, problems: &mut Vec<Problem>) {
-    use crate::spec::types::RouterSpec;
-    let path = FieldPath::root().key("router");
-    match &spec.router {
-        RouterSpec::Haproxy(haproxy) => {
-            haproxy::validate::check(haproxy, path.key("haproxy"), problems)
-        }
-        RouterSpec::Command(_)
-        | RouterSpec::Sandbox(_)
-        | RouterSpec::Service(_)
-        | RouterSpec::GatewayApi(_)
-        | RouterSpec::Contour(_)
-        | RouterSpec::Openshift(_)
-        | RouterSpec::Edgelb(_) => {}
-    }
-}
-
-/// What the router a spec asks for can do besides setting a weight.
-pub fn capabilities(spec: &crate::spec::types::RouterSpec) -> crate::traffic::Capabilities {
-    use crate::spec::types::RouterSpec;
-    match spec {
-        RouterSpec::Haproxy(haproxy) => haproxy::capabilities(haproxy),
-        RouterSpec::Command(_)
-        | RouterSpec::Sandbox(_)
-        | RouterSpec::Service(_)
-        | RouterSpec::GatewayApi(_)
-        | RouterSpec::Contour(_)
-        | RouterSpec::Openshift(_)
-        | RouterSpec::Edgelb(_) => crate::traffic::Capabilities::default(),
-    }
-}
-
-/// The router a spec asks for.
-pub fn from_spec(
-    spec: &crate::spec::types::RouterSpec,
-    context: &crate::provider::ProviderContext,
-) -> Result<Box<dyn Router>, ProviderError> {
-    use crate::spec::types::RouterSpec;
-    Ok(match spec {
-        RouterSpec::Command(command) => Box::new(command::CommandRouterProvider::new(
-            command.clone(),
-            context.release.clone(),
-        )),
-        RouterSpec::Haproxy(spec) => Box::new(haproxy::HaproxyRouter::from_spec(spec)?),
-        RouterSpec::Sandbox(_) => Box::new(sandbox::SandboxRouter::new(context.sandbox()?)),
-        RouterSpec::Service(service) => match &service.red_black {
-            Some(red_black) => Box::new(service_red_black::RedBlackRouter::new(
-                service,
-                red_black.clone(),
-                context.clock.clone(),
-            )),
-            None => Box::new(service::ServiceRouterProvider::new(service.clone())),
-        },
-        RouterSpec::GatewayApi(route) => {
-            Box::new(gateway_api::GatewayApiRouterProvider::new(route.clone()))
-        }
-        RouterSpec::Contour(proxy) => Box::new(contour::ContourRouterProvider::new(proxy.clone())),
-        RouterSpec::Openshift(route) => {
-            Box::new(openshift::OpenshiftRouterProvider::new(route.clone()))
-        }
-        RouterSpec::Edgelb(edgelb) => Box::new(edgelb::EdgeLbRouter::new(
-            edgelb.clone(),
-            &context.base_dir,
-        )?),
-    })
 }

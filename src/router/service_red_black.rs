@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::service::selector_text;
+use super::service::{RedBlack, ServiceRouter};
 use super::{Router, Weight, split};
 use crate::clock::Clock;
 use crate::duration::display;
@@ -21,7 +22,6 @@ use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{Cluster, LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::types::{RedBlack, ServiceRouter};
 
 type Labels = BTreeMap<String, String>;
 

@@ -95,23 +95,8 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             );
             route.switch.then_some("an OpenShift Route switch")
         }
+        // Its settings are checked by the router itself (`RouterSpec::check`).
         RouterSpec::Edgelb(edgelb) => {
-            let path = router.key("edgelb");
-            for (text, key) in [
-                (&edgelb.url, "url"),
-                (&edgelb.pool, "pool"),
-                (&edgelb.backend, "backend"),
-            ] {
-                require_text(text, path.key(key), problems);
-            }
-            both(
-                &edgelb.stable_service,
-                &edgelb.new_service,
-                &path,
-                "stableService",
-                "newService",
-                problems,
-            );
             (edgelb.mode == EdgeLbMode::Switch).then_some("an Edge-LB service switch")
         }
     };

@@ -11,7 +11,7 @@ use super::overrides::SetOverride;
 use super::path::FieldPath;
 use super::template::{CiFacts, Servers, TemplateContext, render_document};
 use super::types::RolloutSpec;
-use super::validate::{ProviderRules, validate};
+use super::validate::validate;
 
 /// What the command line adds to the file.
 #[derive(Debug, Clone, Default)]
@@ -22,9 +22,6 @@ pub struct LoadOptions {
     /// `--var NAME=VALUE` flags, as written.
     pub vars: Vec<String>,
     pub ci: CiFacts,
-    /// The providers' own rules (see [`ProviderRules`]); `None` checks only
-    /// what every spec shares.
-    pub provider_rules: Option<ProviderRules>,
 }
 
 /// A spec ready to run, and the context its templates were rendered with.
@@ -100,7 +97,7 @@ pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec,
             .with_hint(hint)
     })?;
 
-    if let Some(problem) = validate(&spec, options.provider_rules).into_iter().next() {
+    if let Some(problem) = validate(&spec).into_iter().next() {
         let location = source.nearest(&problem.field);
         return Err(
             SpecError::new(origin_of(&problem.field, location), problem.message)

@@ -6,6 +6,7 @@ mod kubernetes_rules;
 pub mod load;
 pub mod locate;
 pub mod overrides;
+mod router;
 pub mod schema;
 pub mod types;
 pub mod validate;

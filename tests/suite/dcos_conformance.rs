@@ -12,7 +12,8 @@ use greenlight::deploy::marathon::MarathonTarget;
 use greenlight::duration::Span;
 use greenlight::router::Router;
 use greenlight::router::edgelb::EdgeLbRouter;
-use greenlight::spec::types::{EdgeLbMode, EdgeLbRouter as EdgeLbSpec, MarathonTarget as Spec};
+use greenlight::router::edgelb::{EdgeLbMode, EdgeLbRouterSpec as EdgeLbSpec};
+use greenlight::spec::types::MarathonTarget as Spec;
 use greenlight::traffic::Weight;
 use serde_json::{Value, json};
 
