@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use crate::cli::RolloutArgs;
 use crate::clock::{Clock, SystemClock};
-use crate::commands::{AppError, holder, write_reports};
+use crate::commands::{AppError, Publish, execute, holder};
 use crate::compose::{engine, provider_context, providers};
 use crate::engine::Outcome;
 use crate::forge::session::{Command, Platform, Rollout};
 use crate::resolve::{release_of, resolve, spec_folder};
-use crate::runner::{self, Cancellation, Checkpoint};
+use crate::runner::{Cancellation, Checkpoint};
 use crate::state::held_elsewhere;
 
 pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
@@ -56,17 +56,21 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         store: store.as_ref(),
         holder,
     };
-    let report = runner::run(
+    let publish = Publish {
+        platform,
+        args,
+        title,
+    };
+    let report = execute(
         &engine,
         &providers,
         clock.as_ref(),
         &mut reporters,
-        Some(&checkpoint),
+        &checkpoint,
         Some(cancel_on_signal()),
+        &publish,
     )
     .await;
-    let written = write_reports(&report, args, title);
-    platform.publish(&report, &written, title);
     Ok(report.outcome)
 }
 

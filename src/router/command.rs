@@ -98,3 +98,23 @@ impl Router for CommandRouterProvider {
         }
     }
 }
+
+impl super::RouterSettings for CommandRouter {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+
+    fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        check(self, path, problems);
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn super::Router>, ProviderError> {
+        Ok(Box::new(CommandRouterProvider::new(
+            self.clone(),
+            context.release.clone(),
+        )))
+    }
+}

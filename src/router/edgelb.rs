@@ -64,18 +64,35 @@ fn default_timeout() -> Span {
     Span::from_secs(10)
 }
 
-/// The settings the types cannot check, at `router.edgelb`.
-pub fn check(spec: &EdgeLbRouterSpec, path: FieldPath, problems: &mut Vec<Problem>) {
-    for (text, field) in [
-        (&spec.url, "url"),
-        (&spec.pool, "pool"),
-        (&spec.backend, "backend"),
-        (&spec.stable_service, "stableService"),
-        (&spec.new_service, "newService"),
-    ] {
-        if text.trim().is_empty() {
-            problems.push(problem(path.key(field), "must not be empty"));
+impl super::RouterSettings for EdgeLbRouterSpec {
+    fn kind(&self) -> &'static str {
+        "edgelb"
+    }
+
+    /// Every name must be given; `mode: switch` with canary steps is refused with the
+    /// other all-at-once routers (`spec/kubernetes_rules.rs`).
+    fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        for (text, field) in [
+            (&self.url, "url"),
+            (&self.pool, "pool"),
+            (&self.backend, "backend"),
+            (&self.stable_service, "stableService"),
+            (&self.new_service, "newService"),
+        ] {
+            if text.trim().is_empty() {
+                problems.push(problem(path.key(field), "must not be empty"));
+            }
         }
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Router>, ProviderError> {
+        Ok(Box::new(EdgeLbRouter::new(
+            self.clone(),
+            &context.base_dir,
+        )?))
     }
 }
 

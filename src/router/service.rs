@@ -62,15 +62,7 @@ pub struct RedBlack {
     pub poll_interval: Span,
 }
 
-impl ServiceRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(ServiceRouter);
 
 pub struct ServiceRouterProvider {
     spec: ServiceRouter,
@@ -160,5 +152,29 @@ impl Router for ServiceRouterProvider {
         })
         .await
         .map(drop)
+    }
+}
+
+impl super::RouterSettings for ServiceRouter {
+    fn kind(&self) -> &'static str {
+        "service"
+    }
+
+    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
+        Some(ServiceRouter::cluster(self))
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Router>, ProviderError> {
+        Ok(match &self.red_black {
+            Some(red_black) => Box::new(super::service_red_black::RedBlackRouter::new(
+                self,
+                red_black.clone(),
+                context.clock.clone(),
+            )),
+            None => Box::new(ServiceRouterProvider::new(self.clone())),
+        })
     }
 }

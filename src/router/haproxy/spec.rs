@@ -73,3 +73,24 @@ fn default_drain_timeout() -> Span {
 fn default_poll() -> Span {
     Span::from_secs(1)
 }
+
+impl crate::router::RouterSettings for HaproxyRouterSpec {
+    fn kind(&self) -> &'static str {
+        "haproxy"
+    }
+
+    fn check(&self, path: crate::field::FieldPath, problems: &mut Vec<crate::field::Problem>) {
+        super::validate::check(self, path, problems);
+    }
+
+    fn capabilities(&self) -> crate::traffic::Capabilities {
+        super::capabilities(self)
+    }
+
+    fn build(
+        &self,
+        _context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn crate::router::Router>, crate::provider::ProviderError> {
+        Ok(Box::new(super::HaproxyRouter::from_spec(self)?))
+    }
+}
