@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod compose;
+pub mod dcos;
 pub mod deploy;
 pub mod duration;
 pub mod engine;

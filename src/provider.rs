@@ -51,6 +51,9 @@ pub const MAX_MESSAGE: usize = 2000;
 pub struct ProviderError {
     pub message: String,
     pub hint: Option<String>,
+    /// Only a person can tell what to do next (a deployment that never finishes):
+    /// the rollout halts where it is instead of rolling back.
+    pub halt: bool,
 }
 
 impl ProviderError {
@@ -60,7 +63,14 @@ impl ProviderError {
         Self {
             message: crate::text::shorten(&crate::secrets::mask(&message.into()), MAX_MESSAGE),
             hint: None,
+            halt: false,
         }
+    }
+
+    /// Marks the error as one that halts the rollout (exit 3) instead of rolling back.
+    pub fn halting(mut self) -> Self {
+        self.halt = true;
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

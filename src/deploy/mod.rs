@@ -2,6 +2,7 @@
 
 pub mod command;
 pub mod kubernetes;
+pub mod marathon;
 pub mod sandbox;
 
 use async_trait::async_trait;
@@ -43,5 +44,11 @@ pub fn from_spec(
             context.base_dir.clone(),
             context.clock.clone(),
         )),
+        TargetSpec::Marathon(marathon) => Box::new(marathon::MarathonTarget::new(
+            marathon.clone(),
+            context.template.clone(),
+            context.base_dir.clone(),
+            context.clock.clone(),
+        )?),
     })
 }

@@ -241,6 +241,13 @@ impl Engine {
                         error: error.to_string(),
                     },
                 );
+                if error.halt {
+                    return self.halt(
+                        state,
+                        now,
+                        format!("the new version did not finish deploying: {error}"),
+                    );
+                }
                 self.roll_back(
                     state,
                     now,

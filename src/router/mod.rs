@@ -3,6 +3,7 @@
 mod backends;
 pub mod command;
 pub mod contour;
+pub mod edgelb;
 pub mod gateway_api;
 pub mod haproxy;
 pub mod openshift;

@@ -1,5 +1,5 @@
-//! Checks of the Kubernetes target and routers that the types cannot express,
-//! made before anything is written to a cluster.
+//! Checks of the Kubernetes target and of the routers that switch all at once (the
+//! Kubernetes ones and Edge-LB) that the types cannot express, made before anything is written.
 
 use super::path::FieldPath;
 use super::types::*;
@@ -94,6 +94,10 @@ pub fn check(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
                 problems,
             );
             route.switch.then_some("an OpenShift Route switch")
+        }
+        // Its settings are checked by the router itself (`RouterSpec::check`).
+        RouterSpec::Edgelb(edgelb) => {
+            (edgelb.mode == EdgeLbMode::Switch).then_some("an Edge-LB service switch")
         }
     };
     if let (Some(router), StrategySpec::Canary(canary)) = (switch, &spec.strategy) {

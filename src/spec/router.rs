@@ -22,6 +22,7 @@ impl RouterSpec {
             RouterSpec::GatewayApi(settings) => settings,
             RouterSpec::Contour(settings) => settings,
             RouterSpec::Openshift(settings) => settings,
+            RouterSpec::Edgelb(settings) => settings,
         }
     }
 

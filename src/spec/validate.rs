@@ -95,6 +95,11 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             root.key("target").key("command").key("deploy"),
             problems,
         ),
+        TargetSpec::Marathon(marathon) => {
+            let path = root.key("target").key("marathon");
+            require_text(&marathon.url, path.key("url"), problems);
+            require_text(&marathon.app, path.key("app"), problems);
+        }
         TargetSpec::Sandbox(_) | TargetSpec::Kubernetes(_) => {}
     }
     super::kubernetes_rules::check(spec, problems);

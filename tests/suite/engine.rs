@@ -297,6 +297,20 @@ async fn a_deploy_failure_rolls_back_before_any_traffic() {
 }
 
 #[tokio::test]
+async fn a_deploy_that_never_finishes_halts_without_touching_traffic_or_removing_it() {
+    let then = given(CANARY)
+        .target(MemoryTarget::stuck_deploy(
+            "deployment d1 did not finish in 10m",
+        ))
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Halted);
+    assert_eq!(then.weights_set(), Vec::<u8>::new());
+    assert!(then.report.reason.contains("deployment d1 did not finish"));
+}
+
+#[tokio::test]
 async fn a_weight_the_router_does_not_read_back_is_a_failure_and_rolls_back() {
     let then = given(CANARY)
         .router(MemoryRouter::stuck_at(0))

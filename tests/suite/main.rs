@@ -4,6 +4,8 @@ mod support;
 
 mod checks;
 mod cli;
+mod dcos;
+mod dcos_conformance;
 mod demo;
 mod engine;
 mod forge_conformance;

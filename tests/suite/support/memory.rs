@@ -131,6 +131,8 @@ pub struct MemoryTarget {
 #[derive(Default)]
 struct TargetState {
     deploy_error: Option<String>,
+    /// The deploy error is one only a person can judge (it halts).
+    deploy_halts: bool,
     log: Vec<String>,
 }
 
@@ -138,6 +140,13 @@ impl MemoryTarget {
     pub fn failing_deploy(reason: &str) -> Self {
         let target = Self::default();
         target.inner.lock().unwrap().deploy_error = Some(reason.into());
+        target
+    }
+
+    /// A deploy that never finishes: its error halts the rollout.
+    pub fn stuck_deploy(reason: &str) -> Self {
+        let target = Self::failing_deploy(reason);
+        target.inner.lock().unwrap().deploy_halts = true;
         target
     }
 
@@ -165,6 +174,7 @@ impl Target for MemoryTarget {
         let mut state = self.inner.lock().unwrap();
         state.log.push(format!("deploy {version}"));
         match &state.deploy_error {
+            Some(reason) if state.deploy_halts => Err(ProviderError::new(reason.clone()).halting()),
             Some(reason) => Err(ProviderError::new(reason.clone())),
             None => Ok(()),
         }

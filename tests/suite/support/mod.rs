@@ -4,11 +4,14 @@
 //! started here stops when its handle drops, also when a test panics; a
 //! missing program fails the test with the command that installs it.
 
+pub mod admin_router;
 pub mod binary;
 pub mod ci;
+pub mod edgelb;
 pub mod haproxy;
 pub mod http_server;
 pub mod kube_api;
+pub mod marathon;
 pub mod memory;
 pub mod net;
 pub mod process;

@@ -1,0 +1,555 @@
+//! `target: marathon`: one Marathon app per version, created from a templated app
+//! definition with `POST /v2/apps`, followed on `/v2/deployments` until its deployment
+//! is gone and every task runs and passes its health checks; the old app is removed with
+//! `DELETE /v2/apps/{id}`.
+//!
+//! A task whose health check fails makes the deploy fail (the rollout rolls back); a
+//! deployment that outlives `timeout` halts the rollout, naming the deployment and what
+//! Marathon is waiting for, because only a person can tell whether it will ever finish.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::Target;
+use crate::clock::Clock;
+use crate::dcos;
+use crate::provider::ProviderError;
+use crate::spec::types::MarathonTarget as MarathonSpec;
+use crate::template::{TemplateContext, render_text};
+
+pub struct MarathonTarget {
+    spec: MarathonSpec,
+    template: TemplateContext,
+    base_dir: PathBuf,
+    client: dcos::Client,
+    clock: Arc<dyn Clock>,
+}
+
+/// Marathon's view of one app while it deploys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Deployments that affect the app: id and what it is doing now.
+    pub deployments: Vec<(String, String)>,
+    pub instances: u64,
+    pub running: u64,
+    pub healthy: u64,
+    /// Whether the app defines health checks (without any, running is ready).
+    pub health_checked: bool,
+    /// A task whose health check says it is not alive, with Marathon's words.
+    pub failing: Option<String>,
+}
+
+impl Progress {
+    pub fn ready(&self) -> bool {
+        self.deployments.is_empty()
+            && self.running == self.instances
+            && (!self.health_checked || self.healthy == self.instances)
+    }
+
+    fn summary(&self) -> String {
+        let health = if self.health_checked {
+            format!(", {} healthy", self.healthy)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} of {} tasks running{health}",
+            self.running, self.instances
+        )
+    }
+}
+
+impl MarathonTarget {
+    pub fn new(
+        spec: MarathonSpec,
+        template: TemplateContext,
+        base_dir: PathBuf,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ProviderError> {
+        let client = dcos::Client::new(
+            "Marathon",
+            dcos::Connection {
+                url: &spec.url,
+                token_env: spec.token_env.as_deref(),
+                ca_file: spec.ca_file.as_deref(),
+            },
+            &base_dir,
+            Duration::from_secs(30),
+        )?;
+        Ok(Self {
+            spec,
+            template,
+            base_dir,
+            client,
+            clock,
+        })
+    }
+
+    /// The app definition rendered for `version`, as JSON.
+    pub fn app_definition(&self, version: &str) -> Result<Value, ProviderError> {
+        let path = self.base_dir.join(&self.spec.app);
+        let source = std::fs::read_to_string(&path).map_err(|error| {
+            ProviderError::new(format!(
+                "cannot read the app definition {}: {error}",
+                path.display()
+            ))
+        })?;
+        let mut context = self.template.clone();
+        context.version = version.to_owned();
+        let text = render_text(&source, &context).map_err(|(message, hint)| {
+            let error = ProviderError::new(format!("{}: {message}", path.display()));
+            match hint {
+                Some(hint) => error.with_hint(hint),
+                None => error,
+            }
+        })?;
+        // YAML is a superset of JSON: one parser reads both.
+        let app: Value = serde_yaml::from_str(&text).map_err(|error| {
+            ProviderError::new(format!(
+                "the app definition {} is neither JSON nor YAML: {error}",
+                path.display()
+            ))
+        })?;
+        match app.get("id").and_then(Value::as_str) {
+            Some(id) if id.starts_with('/') => Ok(app),
+            Some(id) => Err(ProviderError::new(format!(
+                "the app definition {} has id `{id}`: Marathon ids here must be absolute (`/{id}`)",
+                path.display()
+            ))),
+            None => Err(ProviderError::new(format!(
+                "the app definition {} has no `id`",
+                path.display()
+            ))
+            .with_hint("give it an id that changes with the version, e.g. `/svc-{{ version }}`")),
+        }
+    }
+
+    /// The app id of `version`.
+    pub fn app_id(&self, version: &str) -> Result<String, ProviderError> {
+        let app = self.app_definition(version)?;
+        Ok(app
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Where the app stands: its deployments, tasks and health.
+    pub async fn progress(&self, id: &str) -> Result<Progress, ProviderError> {
+        let app = self
+            .client
+            .expect_success(Method::GET, &format!("/v2/apps{id}"), None)
+            .await?;
+        let app = app.get("app").unwrap_or(&app);
+        let instances = app.get("instances").and_then(Value::as_u64).unwrap_or(0);
+        let health_checked = app
+            .get("healthChecks")
+            .and_then(Value::as_array)
+            .is_some_and(|checks| !checks.is_empty());
+        let tasks = self
+            .client
+            .expect_success(Method::GET, &format!("/v2/apps{id}/tasks"), None)
+            .await?;
+        let tasks = tasks
+            .get("tasks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let running = tasks
+            .iter()
+            .filter(|task| match task.get("state").and_then(Value::as_str) {
+                Some(state) => state == "TASK_RUNNING",
+                // Marathon before 0.11 listed started tasks without a state.
+                None => task.get("startedAt").is_some_and(|at| !at.is_null()),
+            })
+            .count() as u64;
+        let results = |task: &Value| -> Vec<Value> {
+            task.get("healthCheckResults")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let alive = |result: &Value| result.get("alive").and_then(Value::as_bool) == Some(true);
+        let healthy = tasks
+            .iter()
+            .filter(|task| {
+                let results = results(task);
+                !results.is_empty() && results.iter().all(alive)
+            })
+            .count() as u64;
+        let failing = tasks.iter().find_map(|task| {
+            let failed = results(task)
+                .into_iter()
+                .find(|result| result.get("alive").and_then(Value::as_bool) == Some(false))?;
+            let task_id = task.get("id").and_then(Value::as_str).unwrap_or("?");
+            let failures = failed
+                .get("consecutiveFailures")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let cause = failed
+                .get("lastFailureCause")
+                .and_then(Value::as_str)
+                .map(|cause| format!(": {cause}"))
+                .unwrap_or_default();
+            Some(format!(
+                "task {task_id} fails its health check ({failures} consecutive failures{cause})"
+            ))
+        });
+        let deployments = self
+            .client
+            .expect_success(Method::GET, "/v2/deployments", None)
+            .await?;
+        let deployments = deployments
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|deployment| affects(deployment, id))
+            .map(|deployment| {
+                (
+                    deployment
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_owned(),
+                    waiting_on(deployment),
+                )
+            })
+            .collect();
+        Ok(Progress {
+            deployments,
+            instances,
+            running,
+            healthy,
+            health_checked,
+            failing,
+        })
+    }
+
+    /// Polls until the app is ready; a failing health check is an error, a deployment
+    /// still there after `timeout` halts.
+    pub async fn wait_ready(&self, id: &str) -> Result<(), ProviderError> {
+        let deadline = self.clock.now() + self.spec.timeout.get();
+        loop {
+            let progress = self.progress(id).await?;
+            if let Some(failing) = &progress.failing {
+                return Err(ProviderError::new(format!("{id}: {failing}")).with_hint(
+                    "the new app is removed; its task logs say why (`dcos task log <task id>`)",
+                ));
+            }
+            if progress.ready() {
+                return Ok(());
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return Err(self.stuck(id, &progress));
+            }
+            let next = now + self.spec.interval.get();
+            self.clock.sleep_until(next.min(deadline)).await;
+        }
+    }
+
+    fn stuck(&self, id: &str, progress: &Progress) -> ProviderError {
+        let waited = crate::duration::display(self.spec.timeout.get());
+        let message = match progress.deployments.as_slice() {
+            [] => format!("{id} is not ready after {waited}: {}", progress.summary()),
+            deployments => format!(
+                "Marathon deployment {} of {id} did not finish in {waited}: {}; {}",
+                deployments
+                    .iter()
+                    .map(|(deployment, _)| deployment.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                deployments
+                    .iter()
+                    .map(|(_, waiting)| waiting.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                progress.summary()
+            ),
+        };
+        ProviderError::new(message)
+            .with_hint(
+                "nothing was rolled back: look at the deployment (`dcos marathon deployment list`), \
+                 then cancel it or wait, and run greenlight again",
+            )
+            .halting()
+    }
+
+    /// Kills tasks of `id` and scales the app down by as many
+    /// (`POST /v2/tasks/delete?scale=true`); returns Marathon's deployment id.
+    pub async fn kill_tasks(&self, task_ids: &[String]) -> Result<Option<String>, ProviderError> {
+        let body = self
+            .client
+            .expect_success(
+                Method::POST,
+                "/v2/tasks/delete?scale=true",
+                Some(&json!({ "ids": task_ids })),
+            )
+            .await?;
+        Ok(body
+            .get("deploymentId")
+            .and_then(Value::as_str)
+            .map(str::to_owned))
+    }
+
+    /// Sets the app's instance count (`PUT /v2/apps/{id}`).
+    pub async fn scale(&self, id: &str, instances: u64) -> Result<(), ProviderError> {
+        self.client
+            .expect_success(
+                Method::PUT,
+                &format!("/v2/apps{id}"),
+                Some(&json!({ "instances": instances })),
+            )
+            .await
+            .map(drop)
+    }
+}
+
+/// Whether a deployment from `/v2/deployments` touches app `id`.
+fn affects(deployment: &Value, id: &str) -> bool {
+    deployment
+        .get("affectedApps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|app| app.as_str() == Some(id))
+}
+
+/// What a deployment is doing now, in Marathon's words: "step 1/2: ScaleApplication
+/// /svc-green (readiness check ready of task x not ready, last response HTTP 500)".
+fn waiting_on(deployment: &Value) -> String {
+    let step = match (
+        deployment.get("currentStep").and_then(Value::as_u64),
+        deployment.get("totalSteps").and_then(Value::as_u64),
+    ) {
+        (Some(current), Some(total)) => format!("step {current}/{total}: "),
+        _ => String::new(),
+    };
+    let actions: Vec<String> = deployment
+        .get("currentActions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|action| {
+            let name = action.get("action").and_then(Value::as_str).unwrap_or("?");
+            let app = action
+                .get("app")
+                .or_else(|| action.get("pod"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let readiness: Vec<String> = action
+                .get("readinessCheckResults")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|result| result.get("ready").and_then(Value::as_bool) != Some(true))
+                .map(|result| {
+                    let check = result.get("name").and_then(Value::as_str).unwrap_or("?");
+                    let task = result.get("taskId").and_then(Value::as_str).unwrap_or("?");
+                    let status = result
+                        .pointer("/lastResponse/status")
+                        .and_then(Value::as_u64)
+                        .map(|status| format!(", last response HTTP {status}"))
+                        .unwrap_or_default();
+                    format!("readiness check {check} of task {task} not ready{status}")
+                })
+                .collect();
+            if readiness.is_empty() {
+                format!("{name} {app}")
+            } else {
+                format!("{name} {app} ({})", readiness.join("; "))
+            }
+        })
+        .collect();
+    if actions.is_empty() {
+        format!("{step}no current action")
+    } else {
+        format!("{step}{}", actions.join(", "))
+    }
+}
+
+#[async_trait]
+impl Target for MarathonTarget {
+    fn describe(&self) -> String {
+        format!("marathon apps from {} at {}", self.spec.app, self.spec.url)
+    }
+
+    fn plan_deploy(&self, version: &str) -> Vec<String> {
+        match self.app_id(version) {
+            Ok(id) => vec![
+                format!(
+                    "POST {} (app {id} from {})",
+                    self.client.url("/v2/apps"),
+                    self.spec.app
+                ),
+                format!(
+                    "GET {}, {} and {} every {} until no deployment affects {id} and every task runs and is healthy (at most {})",
+                    self.client.url("/v2/deployments"),
+                    self.client.url(&format!("/v2/apps{id}")),
+                    self.client.url(&format!("/v2/apps{id}/tasks")),
+                    crate::duration::display(self.spec.interval.get()),
+                    crate::duration::display(self.spec.timeout.get()),
+                ),
+            ],
+            Err(error) => vec![format!("cannot render {}: {error}", self.spec.app)],
+        }
+    }
+
+    fn plan_retire(&self, version: &str) -> Vec<String> {
+        match self.app_id(version) {
+            Ok(id) => vec![format!(
+                "DELETE {}",
+                self.client.url(&format!("/v2/apps{id}"))
+            )],
+            Err(error) => vec![format!("cannot render {}: {error}", self.spec.app)],
+        }
+    }
+
+    async fn deploy(&self, version: &str) -> Result<(), ProviderError> {
+        let app = self.app_definition(version)?;
+        let id = app
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let what = format!("POST {}", self.client.url("/v2/apps"));
+        let answer = self
+            .client
+            .send(Method::POST, "/v2/apps", Some(&app))
+            .await?;
+        match answer.status {
+            status if status.is_success() => {}
+            // A re-run finds the app it created: bring it to the definition again.
+            StatusCode::CONFLICT => {
+                self.client
+                    .expect_success(Method::PUT, &format!("/v2/apps{id}"), Some(&app))
+                    .await?;
+            }
+            _ => return Err(self.client.refused(&what, &answer)),
+        }
+        self.wait_ready(&id).await
+    }
+
+    async fn retire(&self, version: &str) -> Result<(), ProviderError> {
+        let id = self.app_id(version)?;
+        let path = format!("/v2/apps{id}");
+        let answer = self.client.send(Method::DELETE, &path, None).await?;
+        if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(self
+                .client
+                .refused(&format!("DELETE {}", self.client.url(&path)), &answer))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_on_quotes_the_current_action_and_readiness() {
+        let deployment = json!({
+            "id": "d1", "affectedApps": ["/svc-green"], "currentStep": 1, "totalSteps": 2,
+            "currentActions": [{"action": "ScaleApplication", "app": "/svc-green",
+                "readinessCheckResults": [{"taskId": "svc-green.1", "name": "ready",
+                    "ready": false, "lastResponse": {"status": 503}}]}]
+        });
+        assert!(affects(&deployment, "/svc-green"));
+        assert!(!affects(&deployment, "/svc-blue"));
+        assert_eq!(
+            waiting_on(&deployment),
+            "step 1/2: ScaleApplication /svc-green (readiness check ready of task svc-green.1 not ready, last response HTTP 503)"
+        );
+    }
+
+    fn target_with_app(file: &str, text: &str) -> (tempfile::TempDir, MarathonTarget) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let template = crate::spec::load(
+            "t.yaml",
+            "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {name: svc}\ntarget: {command: {deploy: 'true'}}\nrouter: {command: {set: 'true', get: echo 0}}\nstrategy: {blueGreen: {}}\n",
+            &crate::spec::LoadOptions::default(),
+        )
+        .unwrap()
+        .context;
+        let spec = MarathonSpec {
+            url: "http://marathon.mesos:8080".into(),
+            token_env: None,
+            ca_file: None,
+            app: file.into(),
+            timeout: crate::duration::Span::from_secs(60),
+            interval: crate::duration::Span::from_secs(1),
+        };
+        let target = MarathonTarget::new(
+            spec,
+            template,
+            dir.path().to_owned(),
+            Arc::new(crate::clock::SystemClock),
+        )
+        .unwrap();
+        (dir, target)
+    }
+
+    #[test]
+    fn yaml_and_json_app_definitions_render_per_version() {
+        let (_dir, yaml) = target_with_app(
+            "svc.yaml",
+            "id: /svc-{{ version }}\ninstances: 2\nlabels:\n  VERSION: '{{ version }}'\n",
+        );
+        let app = yaml.app_definition("v2").unwrap();
+        assert_eq!(
+            app,
+            json!({"id": "/svc-v2", "instances": 2, "labels": {"VERSION": "v2"}})
+        );
+        assert_eq!(
+            yaml.plan_retire("v1"),
+            vec!["DELETE http://marathon.mesos:8080/v2/apps/svc-v1".to_owned()]
+        );
+        let (_dir, json) = target_with_app("svc.json", r#"{"id": "/svc-{{ version }}"}"#);
+        assert_eq!(json.app_id("green").unwrap(), "/svc-green");
+    }
+
+    #[test]
+    fn an_app_definition_without_an_absolute_id_or_with_a_typo_is_refused() {
+        let (_dir, relative) = target_with_app("svc.json", r#"{"id": "svc"}"#);
+        let error = relative.app_definition("v2").unwrap_err();
+        assert!(
+            error.message.contains("must be absolute (`/svc`)"),
+            "{error}"
+        );
+        let (_dir, missing) = target_with_app("svc.json", r#"{"instances": 1}"#);
+        let error = missing.app_definition("v2").unwrap_err();
+        assert!(error.message.contains("has no `id`"), "{error}");
+        let (_dir, typo) = target_with_app("svc.json", r#"{"id": "/svc-{{ verison }}"}"#);
+        let error = typo.app_definition("v2").unwrap_err();
+        assert!(error.message.contains("svc.json"), "{error}");
+    }
+
+    #[test]
+    fn ready_needs_no_deployment_every_task_running_and_healthy() {
+        let mut progress = Progress {
+            deployments: Vec::new(),
+            instances: 2,
+            running: 2,
+            healthy: 1,
+            health_checked: true,
+            failing: None,
+        };
+        assert!(!progress.ready());
+        progress.healthy = 2;
+        assert!(progress.ready());
+        progress.deployments.push(("d".into(), "x".into()));
+        assert!(!progress.ready());
+        progress.deployments.clear();
+        progress.health_checked = false;
+        progress.healthy = 0;
+        assert!(progress.ready());
+    }
+}
