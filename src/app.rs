@@ -18,10 +18,13 @@ use crate::sandbox::Sandbox;
 use crate::secrets::Masker;
 use crate::spec::kubernetes::ClusterSpec;
 use crate::spec::overrides::SetOverride;
+use crate::spec::pool::Pool;
 use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
 use crate::spec::{LoadOptions, LoadedSpec, SpecError, load};
 use crate::state::config_map::ConfigMapStateStore;
 use crate::state::file::FileStateStore;
+use crate::state::guard::{LockGuard, Refused};
+use crate::state::lock::Holder;
 use crate::state::{RecordPhase, StateStore};
 
 /// Why a command could not do what was asked (exit code 1).
@@ -42,6 +45,15 @@ pub enum AppError {
 pub(crate) const UNKNOWN_VERSION: &str = "0.0.0-validate";
 
 pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppError> {
+    read_spec_in(args, stable_version, Pool::default())
+}
+
+/// Reads the spec for a release whose stable version runs in `stable_pool`.
+pub(crate) fn read_spec_in(
+    args: &SpecArgs,
+    stable_version: &str,
+    stable_pool: Pool,
+) -> Result<LoadedSpec, AppError> {
     let file = args.config.display().to_string();
     let text = std::fs::read_to_string(&args.config).map_err(|error| {
         AppError::Usage(format!(
@@ -58,6 +70,7 @@ pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedS
         sets,
         vars: args.vars.clone(),
         ci: crate::ci::detect(|name| std::env::var(name).ok()),
+        stable_pool,
     };
     Ok(load(&file, &text, &options)?)
 }
@@ -106,23 +119,31 @@ async fn resolve(args: &SpecArgs) -> Result<(LoadedSpec, Box<dyn StateStore>), A
         args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION),
     )?;
     let store = state_store(&first.spec, &args.config);
-    let stable = match &args.stable_version {
-        Some(stable) => stable.clone(),
-        None => match store
+    // The record names the stable version, and for routers with pools which
+    // one is live; otherwise (`plan` with both versions given) it is not read.
+    let record = if args.stable_version.is_none() || first.context.servers.is_some() {
+        store
             .load()
             .await
             .map_err(|error| AppError::Provider(error.to_string()))?
-        {
-            Some(record) => record.stable_version,
-            None => {
-                return Err(AppError::Usage(format!(
-                    "the stable version is unknown: pass --stable-version (no record in {} yet; greenlight writes one after each rollout)",
-                    store.describe()
-                )));
-            }
-        },
+    } else {
+        None
     };
-    Ok((read_spec(args, &stable)?, store))
+    let pool = record
+        .as_ref()
+        .and_then(|record| record.stable_pool)
+        .unwrap_or_default();
+    let stable = match (&args.stable_version, record) {
+        (Some(stable), _) => stable.clone(),
+        (None, Some(record)) => record.stable_version,
+        (None, None) => {
+            return Err(AppError::Usage(format!(
+                "the stable version is unknown: pass --stable-version (no record in {} yet; greenlight writes one after each rollout)",
+                store.describe()
+            )));
+        }
+    };
+    Ok((read_spec_in(args, &stable, pool)?, store))
 }
 
 /// Paths in a spec are relative to the folder it is in.
@@ -256,6 +277,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
         router.as_ref(),
         store.as_ref(),
     );
+    let text = crate::plan_text::with_pools(text, loaded.context.servers.as_ref(), &release);
     print!("{text}");
     let report = Report::build(
         &release,
@@ -286,25 +308,63 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
 
 pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
-    let holder = holder();
-    if let Some(record) = store
+    let store: Arc<dyn StateStore> = store.into();
+    let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.force).await?;
+    let result = run_locked(args, &loaded, store.as_ref(), holder).await;
+    lock.release().await;
+    result
+}
+
+/// Takes the rollout's lock before anything changes; a live holder halts
+/// the command (exit 3) with its name and the lock's expiry.
+pub(crate) async fn take_lock(
+    store: &Arc<dyn StateStore>,
+    service: &str,
+    force: bool,
+) -> Result<(LockGuard, String), AppError> {
+    let holder = Holder::of_this_process(|name| std::env::var(name).ok());
+    let name = holder.name.clone();
+    LockGuard::acquire(store.clone(), Arc::new(SystemClock), holder, force)
+        .await
+        .map(|guard| (guard, name))
+        .map_err(|refused| {
+            let message = refused.explain(service, &store.describe());
+            match refused {
+                Refused::Busy(_) => AppError::Halted(message),
+                Refused::Failed(_) => AppError::Provider(message),
+            }
+        })
+}
+
+async fn run_locked(
+    args: &RolloutArgs,
+    loaded: &LoadedSpec,
+    store: &dyn StateStore,
+    holder: String,
+) -> Result<Outcome, AppError> {
+    // Under the lock, a rollout recorded in progress is one whose job is gone.
+    let record = store
         .load()
         .await
-        .map_err(|error| AppError::Provider(error.to_string()))?
+        .map_err(|error| AppError::Provider(error.to_string()))?;
+    if let Some(record) = &record
         && record.phase == RecordPhase::InProgress
-        && record.holder.as_deref() != Some(holder.as_str())
+        && record.new_version.as_deref() != Some(loaded.context.version.as_str())
     {
-        eprintln!(
-            "halted: a rollout of {} to {} is already in progress (held by {}, last update {}); wait for it, or clear {} once it is gone",
+        return Err(AppError::Halted(format!(
+            "a rollout of {} to {} is already in progress (held by {}, last update {}, {}% on {0}); its job holds no lock any more: run again with --version {1} to finish it, or `greenlight rollback` to undo it",
             record.name,
-            record.new_version.unwrap_or_default(),
-            record.holder.unwrap_or_else(|| "unknown".to_owned()),
+            record.new_version.as_deref().unwrap_or("?"),
+            record.holder.as_deref().unwrap_or("unknown"),
             record.updated_at,
-            store.describe()
-        );
-        return Ok(Outcome::Halted);
+            record.weight,
+        )));
     }
-    let context = provider_context(&loaded, spec_folder(&args.spec.config), None)?;
+    let stable_pool = record
+        .as_ref()
+        .and_then(|record| record.stable_pool)
+        .unwrap_or_default();
+    let context = provider_context(loaded, spec_folder(&args.spec.config), None)?;
     let providers = providers(&loaded.spec, &context, Arc::new(SystemClock))?;
     // Nothing is deployed when the router cannot even be read.
     providers.router.preflight().await.map_err(|error| {
@@ -313,8 +373,9 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
             providers.router.describe()
         ))
     })?;
-    let engine = engine(&loaded);
-    let release = release_of(&loaded);
+    confirm_live_split(record.as_ref(), store, providers.router.as_ref()).await?;
+    let engine = engine(loaded);
+    let release = release_of(loaded);
     let title = loaded.spec.report.title.as_deref();
     let platform = Platform::from_process_env();
     let mut reporters = platform.reporters(&Rollout {
@@ -325,8 +386,9 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         plan_text: None,
     });
     let checkpoint = Checkpoint {
-        store: store.as_ref(),
+        store,
         holder,
+        stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
     };
     let report = runner::run(
         &engine,
@@ -340,6 +402,29 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let written = write_reports(&report, args, title);
     platform.publish(&report, &written, title);
     Ok(report.outcome)
+}
+
+/// Reads where traffic really is and halts (exit 3) when the record says
+/// otherwise. A router that cannot be read before the first deploy (a
+/// command whose file does not exist yet) is not a reason to stop.
+async fn confirm_live_split(
+    record: Option<&crate::state::Record>,
+    store: &dyn StateStore,
+    router: &dyn crate::router::Router,
+) -> Result<(), AppError> {
+    match router.weight().await {
+        Ok(live) => {
+            crate::state::live::compare(record, &store.describe(), &router.describe(), live)
+                .map_err(|mismatch| AppError::Halted(mismatch.message))
+        }
+        Err(error) => {
+            tracing::warn!(
+                "could not read the live split from {} before deploying: {error}",
+                router.describe()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Writes `--report` and `--summary`; a failure is a warning, never a new
@@ -403,20 +488,4 @@ async fn next_signal() -> Option<&'static str> {
     {
         tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C")
     }
-}
-
-/// Who runs this rollout: the CI run, or this host and process.
-pub(crate) fn holder() -> String {
-    let facts = crate::ci::detect(|name| std::env::var(name).ok());
-    facts.run_url.unwrap_or_else(|| {
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .or_else(|| {
-                std::fs::read_to_string("/etc/hostname")
-                    .ok()
-                    .map(|name| name.trim().to_owned())
-            })
-            .unwrap_or_else(|| "localhost".to_owned());
-        format!("{host}:{}", std::process::id())
-    })
 }

@@ -51,12 +51,16 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
 
     let mut resolved = spec_args.clone();
     resolved.new_version = Some(release.new_version.clone());
-    let loaded = app::read_spec(&resolved, &release.stable_version)?;
+    let stable_pool = record
+        .as_ref()
+        .and_then(|record| record.stable_pool)
+        .unwrap_or_default();
+    let loaded = app::read_spec_in(&resolved, &release.stable_version, stable_pool)?;
     let context = app::provider_context(&loaded, app::spec_folder(&spec_args.config), None)?;
-    let provider = |error: crate::provider::ProviderError| AppError::Provider(error.to_string());
-    let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
-
     if command == Manual::Status {
+        let provider =
+            |error: crate::provider::ProviderError| AppError::Provider(error.to_string());
+        let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
         let live = router.weight().await.map_err(provider)?;
         print_status(
             record.as_ref(),
@@ -67,25 +71,42 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
         );
         return Ok(Outcome::Planned);
     }
-    if let Some(record) = record
-        .as_ref()
-        .filter(|record| record.phase == RecordPhase::InProgress)
-        && record.holder.as_deref() != Some(app::holder().as_str())
-        && !args.force
-    {
-        return Err(AppError::Halted(format!(
-            "a rollout of {} to {} is in progress, held by {}: stop that job, then run again with --force",
-            record.name,
-            record.new_version.as_deref().unwrap_or("?"),
-            record.holder.as_deref().unwrap_or("unknown")
-        )));
-    }
+    let store: std::sync::Arc<dyn StateStore> = store.into();
+    let (lock, _) = app::take_lock(&store, &loaded.spec.metadata.name, args.rollout.force).await?;
+    let pools = loaded.context.servers.is_some().then_some(stable_pool);
+    let result = act_locked(
+        command,
+        args,
+        &release,
+        &loaded,
+        &context,
+        store.as_ref(),
+        pools,
+    )
+    .await;
+    lock.release().await;
+    result
+}
 
-    let target = crate::target::from_spec(&loaded.spec.target, &context).map_err(provider)?;
+/// The command, once the lock is held.
+async fn act_locked(
+    command: Manual,
+    args: &ManualArgs,
+    release: &Release,
+    loaded: &crate::spec::LoadedSpec,
+    context: &crate::provider::ProviderContext,
+    store: &dyn StateStore,
+    stable_pool: Option<crate::spec::pool::Pool>,
+) -> Result<Outcome, AppError> {
+    let provider = |error: crate::provider::ProviderError| AppError::Provider(error.to_string());
+    let router = crate::router::from_spec(&loaded.spec.router, context).map_err(provider)?;
+    // Read again under the lock: the job that held it may have moved on.
+    let record = store.load().await.map_err(provider)?;
+    let target = crate::target::from_spec(&loaded.spec.target, context).map_err(provider)?;
     let mut timeline = Vec::new();
     let result = act(
         command,
-        &release,
+        release,
         record.as_ref(),
         target.as_ref(),
         router.as_ref(),
@@ -101,8 +122,8 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
             (Outcome::Failed, error.clone(), RecordPhase::Failed)
         }
     };
-    let record = Record::of(&release, phase, 0, None, SystemTime::now());
-    save_or_warn(store.as_ref(), &record).await;
+    let record = Record::of(release, phase, 0, None, SystemTime::now()).in_pools(stable_pool);
+    save_or_warn(store, &record).await;
 
     let plan = Plan {
         steps: Vec::new(),
@@ -110,7 +131,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
         analysis: None,
         ..Plan::from_spec(&loaded.spec)
     };
-    let report = Report::build(&release, &plan, outcome, reason.clone(), timeline);
+    let report = Report::build(release, &plan, outcome, reason.clone(), timeline);
     let title = loaded.spec.report.title.as_deref();
     let written = app::write_reports(&report, &args.rollout, title);
     Platform::from_process_env().publish(&report, &written, title);

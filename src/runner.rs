@@ -58,6 +58,8 @@ impl Cancellation {
 pub struct Checkpoint<'a> {
     pub store: &'a dyn StateStore,
     pub holder: String,
+    /// The pool the stable version runs in, for routers with fixed pools.
+    pub stable_pool: Option<crate::spec::pool::Pool>,
 }
 
 pub async fn run(
@@ -195,6 +197,7 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
         weight.percent(),
         Some(checkpoint.holder.clone()),
         now,
-    );
+    )
+    .in_pools(checkpoint.stable_pool);
     save_or_warn(checkpoint.store, &record).await;
 }

@@ -8,6 +8,7 @@ pub mod load;
 pub mod locate;
 pub mod overrides;
 pub mod path;
+pub mod pool;
 pub mod schema;
 pub mod template;
 pub mod types;

@@ -47,6 +47,9 @@ pub struct TemplateContext {
 pub struct Servers {
     pub stable: Vec<String>,
     pub new: Vec<String>,
+    /// The pool the new version goes to (`a` or `b`, see `spec::pool`), for
+    /// the deploy command.
+    pub pool: super::pool::Pool,
 }
 
 /// Names templates get from greenlight itself; a variable may not shadow them.
@@ -205,6 +208,7 @@ mod tests {
             servers: Some(Servers {
                 stable: vec!["blue1".into(), "blue2".into()],
                 new: vec!["green1".into()],
+                pool: crate::spec::pool::Pool::B,
             }),
             vars: BTreeMap::from([("image".into(), serde_json::json!("registry/checkout"))]),
         }

@@ -3,6 +3,11 @@
 
 pub mod config_map;
 pub mod file;
+mod file_lock;
+pub mod guard;
+mod lease;
+pub mod live;
+pub mod lock;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,6 +31,10 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
     pub updated_at: String,
+    /// For routers with fixed pools: the pool the stable version runs in
+    /// (`spec::pool`); the next release deploys to the other one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_pool: Option<crate::spec::pool::Pool>,
 }
 
 impl Record {
@@ -52,7 +61,22 @@ impl Record {
             weight: if promoted { 0 } else { weight },
             holder: holder.filter(|_| phase == RecordPhase::InProgress),
             updated_at: crate::clock::rfc3339_millis(at),
+            stable_pool: None,
         }
+    }
+
+    /// Records the pools of a release that started with the stable version
+    /// in `stable` (`None`: the router has no pools); once promoted, the new
+    /// version's pool is the stable one.
+    pub fn in_pools(mut self, stable: Option<crate::spec::pool::Pool>) -> Self {
+        self.stable_pool = stable.map(|pool| {
+            if self.phase == RecordPhase::Promoted {
+                pool.other()
+            } else {
+                pool
+            }
+        });
+        self
     }
 }
 
@@ -84,4 +108,15 @@ pub trait StateStore: Send + Sync {
     fn describe(&self) -> String;
     async fn load(&self) -> Result<Option<Record>, ProviderError>;
     async fn save(&self, record: &Record) -> Result<(), ProviderError>;
+    /// Takes the rollout's lock unless another holder has it and it has not
+    /// expired; a compare-and-swap, so of two jobs asking at once one wins.
+    async fn acquire(&self, request: &lock::Request) -> Result<lock::Acquired, ProviderError>;
+    /// Extends a lock this process holds; fails once another holder took it.
+    async fn renew(
+        &self,
+        held: &lock::Held,
+        now: std::time::SystemTime,
+    ) -> Result<lock::Held, ProviderError>;
+    /// Gives the lock up; one that another holder took meanwhile is left alone.
+    async fn release(&self, held: &lock::Held) -> Result<(), ProviderError>;
 }
