@@ -69,7 +69,7 @@ async fn rollout(
         stable_version: STABLE.to_owned(),
         sets,
         vars: vec![format!("new_url={}", sandbox.new_app().url())],
-        ci: crate::ci::detect(|name| std::env::var(name).ok()),
+        ci: crate::forge::detect(|name| std::env::var(name).ok()),
         stable_pool: Default::default(),
     };
     let loaded = load(SPEC_FILE, SPEC, &options)?;
@@ -90,7 +90,7 @@ async fn rollout(
         args.rate
     );
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
-        crate::ci::session::Platform::from_process_env().sections(),
+        crate::forge::session::Platform::from_process_env().sections(),
     ))];
     if let Some(step) = args.fault_after {
         reporters.push(Box::new(FaultInjector {

@@ -6,17 +6,18 @@
 use std::time::SystemTime;
 
 use crate::app::{self, AppError};
-use crate::ci::session::Platform;
 use crate::cli::ManualArgs;
+use crate::forge::session::Platform;
 
+use crate::deploy::Target;
 use crate::engine::machine::verify;
 use crate::engine::plan::Plan;
 use crate::engine::{Event, EventKind, Outcome};
 use crate::release::Release;
 use crate::report::Report;
-use crate::router::{Router, Weight};
+use crate::router::Router;
 use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
-use crate::target::Target;
+use crate::traffic::Weight;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manual {
@@ -102,7 +103,7 @@ async fn act_locked(
     let router = crate::router::from_spec(&loaded.spec.router, context).map_err(provider)?;
     // Read again under the lock: the job that held it may have moved on.
     let record = store.load().await.map_err(provider)?;
-    let target = crate::target::from_spec(&loaded.spec.target, context).map_err(provider)?;
+    let target = crate::deploy::from_spec(&loaded.spec.target, context).map_err(provider)?;
     let mut timeline = Vec::new();
     let result = act(
         command,

@@ -5,7 +5,7 @@
 //! deploying now could send users to a version that is not there.
 
 use super::{Record, RecordPhase};
-use crate::router::Weight;
+use crate::traffic::Weight;
 
 /// The router's live split disagrees with the record: what each side holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

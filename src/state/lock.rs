@@ -45,7 +45,7 @@ impl Holder {
 /// "<run URL> attempt <n> job <id>", naming the one CI job (two jobs of one
 /// run, or two attempts, are different holders).
 fn ci_job(lookup: &impl Fn(&str) -> Option<String>) -> Option<String> {
-    let facts = crate::ci::detect(lookup);
+    let facts = crate::forge::detect(lookup);
     let url = facts.run_url?;
     let parts = match facts.provider.as_str() {
         "github" => [("attempt", "GITHUB_RUN_ATTEMPT"), ("job", "GITHUB_JOB")],
