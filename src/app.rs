@@ -13,6 +13,7 @@ use crate::forge::session::{Command, Platform, Rollout, Written};
 use crate::provider::{ProviderContext, ProviderError};
 use crate::release::Release;
 use crate::report::{Report, json, markdown};
+use crate::resume::Decision;
 use crate::runner::{self, Cancellation, Checkpoint, Providers};
 use crate::sandbox::Sandbox;
 use crate::secrets::Masker;
@@ -26,6 +27,7 @@ use crate::state::file::FileStateStore;
 use crate::state::guard::{LockGuard, Refused};
 use crate::state::lock::Holder;
 use crate::state::{RecordPhase, StateStore};
+use crate::traffic::Weight;
 
 /// Why a command could not do what was asked (exit code 1).
 #[derive(Debug, thiserror::Error)]
@@ -360,6 +362,10 @@ async fn run_locked(
             record.weight,
         )));
     }
+    if let Some(done) = already_done(record.as_ref(), loaded, args)? {
+        eprintln!("{done}");
+        return Ok(Outcome::Promoted);
+    }
     let stable_pool = record
         .as_ref()
         .and_then(|record| record.stable_pool)
@@ -373,8 +379,31 @@ async fn run_locked(
             providers.router.describe()
         ))
     })?;
-    confirm_live_split(record.as_ref(), store, providers.router.as_ref()).await?;
+    let live = live_split(providers.router.as_ref()).await;
+    let interrupted = record.as_ref().filter(|record| {
+        matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted)
+            && record.new_version.as_deref() == Some(loaded.context.version.as_str())
+    });
     let engine = engine(loaded);
+    let (resume, verified) = match interrupted {
+        None => {
+            if let Some(live) = live {
+                crate::state::live::compare(
+                    record.as_ref(),
+                    &store.describe(),
+                    &providers.router.describe(),
+                    live,
+                )
+                .map_err(|mismatch| AppError::Halted(mismatch.message))?;
+            }
+            (None, Weight::ZERO)
+        }
+        Some(record) => match crate::resume::decide(record, live, &engine.plan) {
+            Decision::Fresh => (None, Weight::ZERO),
+            Decision::Resume(point, verified) => (Some(point), verified),
+            Decision::Halt(message) => return Err(AppError::Halted(message)),
+        },
+    };
     let release = release_of(loaded);
     let title = loaded.spec.report.title.as_deref();
     let platform = Platform::from_process_env();
@@ -389,6 +418,8 @@ async fn run_locked(
         store,
         holder,
         stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+        resume,
+        verified,
     };
     let report = runner::run(
         &engine,
@@ -404,27 +435,55 @@ async fn run_locked(
     Ok(report.outcome)
 }
 
-/// Reads where traffic really is and halts (exit 3) when the record says
-/// otherwise. A router that cannot be read before the first deploy (a
-/// command whose file does not exist yet) is not a reason to stop.
-async fn confirm_live_split(
-    record: Option<&crate::state::Record>,
-    store: &dyn StateStore,
-    router: &dyn crate::router::Router,
-) -> Result<(), AppError> {
-    match router.weight().await {
-        Ok(live) => {
-            crate::state::live::compare(record, &store.describe(), &router.describe(), live)
-                .map_err(|mismatch| AppError::Halted(mismatch.message))
-        }
-        Err(error) => {
+/// Where traffic really is; a router that cannot be read before the first
+/// deploy (a command whose file does not exist yet) is not a reason to stop.
+async fn live_split(router: &dyn crate::router::Router) -> Option<Weight> {
+    router
+        .weight()
+        .await
+        .map_err(|error| {
             tracing::warn!(
                 "could not read the live split from {} before deploying: {error}",
                 router.describe()
             );
-            Ok(())
+        })
+        .ok()
+}
+
+/// `run` for a version that is already stable: what to say instead of
+/// rolling it out onto itself. Flags that contradict the record halt.
+fn already_done(
+    record: Option<&crate::state::Record>,
+    loaded: &LoadedSpec,
+    args: &RolloutArgs,
+) -> Result<Option<String>, AppError> {
+    let version = &loaded.context.version;
+    let settled = record
+        .filter(|record| !matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted));
+    if let Some(record) = settled {
+        if record.phase == RecordPhase::Promoted && &record.stable_version == version {
+            return Ok(Some(format!(
+                "{version} is already stable: it was promoted at {}; nothing to do",
+                record.updated_at
+            )));
+        }
+        if let Some(flag) = &args.spec.stable_version
+            && flag != &record.stable_version
+        {
+            return Err(AppError::Halted(format!(
+                "--stable-version {flag} contradicts the record, which says {} is stable ({} at {}); nothing was changed. Drop the flag, or if traffic really is on {flag}, fix the record first",
+                record.stable_version,
+                crate::state::live::phase_name(record.phase),
+                record.updated_at
+            )));
         }
     }
+    if &loaded.context.stable_version == version {
+        return Err(AppError::Usage(format!(
+            "{version} is the stable version already: nothing to roll out; pass the new version with --version"
+        )));
+    }
+    Ok(None)
 }
 
 /// Writes `--report` and `--summary`; a failure is a warning, never a new

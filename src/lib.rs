@@ -21,6 +21,7 @@ pub mod process;
 pub mod provider;
 pub mod release;
 pub mod report;
+pub mod resume;
 pub mod router;
 pub mod runner;
 pub mod sandbox;

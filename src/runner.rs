@@ -8,12 +8,12 @@ use futures_util::future::join_all;
 use crate::checks::CheckRunner;
 use crate::clock::Clock;
 use crate::deploy::Target;
-use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
+use crate::engine::{Action, Engine, EventKind, Input, Outcome, Resume, State};
 use crate::metrics::MetricSource;
 use crate::provider::ProviderError;
 use crate::report::{Report, Reporter};
 use crate::router::Router;
-use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
+use crate::state::{Pending, Record, RecordPhase, StateStore, save_or_warn};
 use crate::traffic::Weight;
 
 /// How long a reporter may take over one live event.
@@ -61,6 +61,10 @@ pub struct Checkpoint<'a> {
     pub holder: String,
     /// The pool the stable version runs in, for routers with fixed pools.
     pub stable_pool: Option<crate::spec::pool::Pool>,
+    /// Where an interrupted rollout picks up, instead of starting afresh.
+    pub resume: Option<Resume>,
+    /// The weight the record had verified before this run (0 for a fresh one).
+    pub verified: Weight,
 }
 
 pub async fn run(
@@ -74,11 +78,14 @@ pub async fn run(
     let mut cancellation = cancellation;
     let mut cancel_sent = false;
     let mut state = State::new();
-    let mut input = Input::Start;
-    // Take the lock before deploying, not at the first weight: a second job
-    // must see this rollout while it is still deploying.
+    let mut input = checkpoint
+        .and_then(|checkpoint| checkpoint.resume.clone())
+        .map_or(Input::Start, Input::Resume);
+    // Recorded before deploying, not at the first weight: a second job must
+    // see this rollout while it is still deploying.
+    let mut saved_pending = None;
     if let Some(checkpoint) = checkpoint {
-        save(checkpoint, engine, &state, clock.now()).await;
+        save(checkpoint, engine, &state, clock.now(), None).await;
     }
     let mut reported = 0;
     loop {
@@ -106,10 +113,14 @@ pub async fn run(
             )
         });
         reported = state.timeline.len();
+        // Written before a change starts and again once it is verified, so a
+        // crash in between is recognised by the next run (`crate::resume`).
+        let pending = pending(engine, &state, &action);
         if let Some(checkpoint) = checkpoint
-            && (traffic_moved || matches!(action, Action::Finish(_)))
+            && (traffic_moved || matches!(action, Action::Finish(_)) || pending != saved_pending)
         {
-            save(checkpoint, engine, &state, clock.now()).await;
+            save(checkpoint, engine, &state, clock.now(), pending.clone()).await;
+            saved_pending = pending;
         }
         if !cancel_sent
             && state.can_cancel()
@@ -172,9 +183,45 @@ pub async fn run(
     }
 }
 
+/// The change `action` starts, as the record must show it while it runs.
+fn pending(engine: &Engine, state: &State, action: &Action) -> Option<Pending> {
+    if matches!(action, Action::Finish(_)) {
+        return None;
+    }
+    // Once a rollback starts, everything until the end belongs to it.
+    let rollback = state.timeline.iter().find_map(|event| match &event.kind {
+        EventKind::RollbackStarted { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    if let Some(reason) = rollback {
+        return Some(Pending::RollBack { reason });
+    }
+    if state
+        .timeline
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::Promoted { .. }))
+    {
+        return Some(Pending::Retire {
+            version: engine.stable_version.clone(),
+        });
+    }
+    match action {
+        Action::SetWeight(weight) => Some(Pending::Weight {
+            weight: weight.percent(),
+        }),
+        _ => None,
+    }
+}
+
 /// Records where the rollout stands; a failure to save is a warning, not a
 /// reason to stop moving traffic safely.
-async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: SystemTime) {
+async fn save(
+    checkpoint: &Checkpoint<'_>,
+    engine: &Engine,
+    state: &State,
+    now: SystemTime,
+    pending: Option<Pending>,
+) {
     let weight = state
         .timeline
         .iter()
@@ -184,7 +231,7 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
             EventKind::RollbackCompleted { weight } => Some(weight),
             _ => None,
         })
-        .unwrap_or(Weight::ZERO);
+        .unwrap_or(checkpoint.verified);
     let phase = match state.outcome {
         None => RecordPhase::InProgress,
         Some(Outcome::Promoted) => RecordPhase::Promoted,
@@ -200,5 +247,6 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
         now,
     )
     .in_pools(checkpoint.stable_pool);
+    let record = Record { pending, ..record };
     save_or_warn(checkpoint.store, &record).await;
 }

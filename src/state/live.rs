@@ -49,7 +49,7 @@ pub fn compare(
     })
 }
 
-fn phase_name(phase: RecordPhase) -> &'static str {
+pub fn phase_name(phase: RecordPhase) -> &'static str {
     match phase {
         RecordPhase::InProgress => "in progress",
         RecordPhase::Promoted => "promoted",
@@ -74,6 +74,7 @@ mod tests {
             holder: None,
             updated_at: "2026-01-01T00:00:00.000Z".into(),
             stable_pool: None,
+            pending: None,
         }
     }
 

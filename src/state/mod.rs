@@ -35,6 +35,27 @@ pub struct Record {
     /// (`spec::pool`); the next release deploys to the other one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_pool: Option<crate::spec::pool::Pool>,
+    /// A change started and not yet verified: written before the change,
+    /// cleared once it is read back, so a crash in between is recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// What was under way when the record was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "change")]
+pub enum Pending {
+    /// Moving traffic to `weight`% on the new version.
+    #[serde(rename = "weight")]
+    Weight { weight: u8 },
+    /// Putting all traffic back on the stable version, because of `reason`;
+    /// the new version must never get traffic again.
+    #[serde(rename = "rollback")]
+    RollBack { reason: String },
+    /// The new version serves 100% (verified) and `version`, the old one, is
+    /// being removed.
+    #[serde(rename = "retire")]
+    Retire { version: String },
 }
 
 impl Record {
@@ -62,6 +83,7 @@ impl Record {
             holder: holder.filter(|_| phase == RecordPhase::InProgress),
             updated_at: crate::clock::rfc3339_millis(at),
             stable_pool: None,
+            pending: None,
         }
     }
 

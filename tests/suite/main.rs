@@ -4,6 +4,7 @@ mod support;
 
 mod checks;
 mod cli;
+mod crash;
 mod demo;
 mod engine;
 mod forge_conformance;
