@@ -380,8 +380,10 @@ async fn run_locked(
         ))
     })?;
     let live = live_split(providers.router.as_ref()).await;
+    // In progress or halted, or failed half-way through its rollback.
     let interrupted = record.as_ref().filter(|record| {
-        matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted)
+        (matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted)
+            || record.pending.is_some())
             && record.new_version.as_deref() == Some(loaded.context.version.as_str())
     });
     let engine = engine(loaded);

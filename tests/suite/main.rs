@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cancel;
 mod checks;
 mod cli;
 mod crash;
