@@ -82,7 +82,7 @@ mod tests {
             },
         )
         .unwrap();
-        Plan::from_spec(&spec.spec)
+        Plan::from_spec(&spec.spec, &crate::router::capabilities(&spec.spec.router))
     }
 
     fn record(weight: u8, pending: Option<Pending>) -> Record {

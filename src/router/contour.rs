@@ -1,6 +1,6 @@
 //! `router: contour`: an HTTPProxy (projectcontour.io/v1) or a legacy
 //! IngressRoute (contour.heptio.com/v1beta1). Canary by the weights of two
-//! `routes[].services[]`; blue/green by delegation (seed 001): the root proxy
+//! `routes[].services[]`; blue/green by delegation: the root proxy
 //! includes (`includes[].name`, IngressRoute `routes[].delegate.name`) either
 //! the stable or the new child. Read-modify-write keeps everything else.
 

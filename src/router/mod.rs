@@ -14,6 +14,8 @@ pub mod split;
 use async_trait::async_trait;
 
 use crate::provider::ProviderError;
+use crate::spec::path::FieldPath;
+use crate::spec::validate::Problem;
 pub use crate::traffic::{Side, Weight};
 
 #[async_trait]
@@ -50,6 +52,38 @@ pub trait Router: Send + Sync {
     }
 }
 
+/// The rules each router adds to the spec's validation, for
+/// `LoadOptions::provider_rules`.
+pub fn check_spec(spec: &crate::spec::RolloutSpec, problems: &mut Vec<Problem>) {
+    use crate::spec::types::RouterSpec;
+    let path = FieldPath::root().key("router");
+    match &spec.router {
+        RouterSpec::Haproxy(haproxy) => {
+            haproxy::validate::check(haproxy, path.key("haproxy"), problems)
+        }
+        RouterSpec::Command(_)
+        | RouterSpec::Sandbox(_)
+        | RouterSpec::Service(_)
+        | RouterSpec::GatewayApi(_)
+        | RouterSpec::Contour(_)
+        | RouterSpec::Openshift(_) => {}
+    }
+}
+
+/// What the router a spec asks for can do besides setting a weight.
+pub fn capabilities(spec: &crate::spec::types::RouterSpec) -> crate::traffic::Capabilities {
+    use crate::spec::types::RouterSpec;
+    match spec {
+        RouterSpec::Haproxy(haproxy) => haproxy::capabilities(haproxy),
+        RouterSpec::Command(_)
+        | RouterSpec::Sandbox(_)
+        | RouterSpec::Service(_)
+        | RouterSpec::GatewayApi(_)
+        | RouterSpec::Contour(_)
+        | RouterSpec::Openshift(_) => crate::traffic::Capabilities::default(),
+    }
+}
+
 /// The router a spec asks for.
 pub fn from_spec(
     spec: &crate::spec::types::RouterSpec,
@@ -67,7 +101,7 @@ pub fn from_spec(
             Some(red_black) => Box::new(service_red_black::RedBlackRouter::new(
                 service,
                 red_black.clone(),
-                std::sync::Arc::new(crate::clock::SystemClock),
+                context.clock.clone(),
             )),
             None => Box::new(service::ServiceRouterProvider::new(service.clone())),
         },

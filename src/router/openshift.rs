@@ -1,4 +1,4 @@
-//! `router: openshift`: a Route's `spec.to` and `alternateBackends` (seed 004).
+//! `router: openshift`: a Route's `spec.to` and `alternateBackends`.
 //! Weights run 0–256 and a Route has at most 3 alternate backends. Percentages
 //! map the way `oc set route-backends` does: ×2, so 99%/1% is 198/2 and every
 //! whole percentage is exact. Blue/green (`switch`) changes `spec.to.name`.

@@ -1,5 +1,5 @@
 //! `router: service`: blue/green by switching a Service's `spec.selector`
-//! (seed 002). Traffic moves all at once, so only 0% and 100% exist. The
+//! Traffic moves all at once, so only 0% and 100% exist. The
 //! selector is replaced whole, on the Service's `resourceVersion`. The
 //! red/black variant (`redBlack`) is in `service_red_black.rs`.
 

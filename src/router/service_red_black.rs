@@ -1,4 +1,4 @@
-//! `router: service` with `redBlack` (seed 002's variant): the Service keeps
+//! `router: service` with `redBlack` (red/black): the Service keeps
 //! its selector, which requires a serving label; greenlight moves that label
 //! between the two Deployments' pod templates. The side that gains it is
 //! rolled out completely before the other side loses it, so the Service never

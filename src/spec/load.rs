@@ -12,7 +12,7 @@ use super::path::FieldPath;
 use super::pool::Pool;
 use super::template::{CiFacts, Servers, TemplateContext, render_document};
 use super::types::RolloutSpec;
-use super::validate::validate;
+use super::validate::{ProviderRules, validate};
 
 /// What the command line adds to the file.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +26,9 @@ pub struct LoadOptions {
     /// The pool the stable version runs in, for routers with fixed pools
     /// (`spec::pool`); the state record knows it.
     pub stable_pool: Pool,
+    /// The providers' own rules (see [`ProviderRules`]); `None` checks only
+    /// what every spec shares.
+    pub provider_rules: Option<ProviderRules>,
 }
 
 /// A spec ready to run, and the context its templates were rendered with.
@@ -102,7 +105,7 @@ pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec,
             .with_hint(hint)
     })?;
 
-    if let Some(problem) = validate(&spec).into_iter().next() {
+    if let Some(problem) = validate(&spec, options.provider_rules).into_iter().next() {
         let location = source.nearest(&problem.field);
         return Err(
             SpecError::new(origin_of(&problem.field, location), problem.message)

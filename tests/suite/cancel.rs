@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::support::binary::Greenlight;
 use crate::support::wait;
 
 /// greenlight's default cancel budget.
@@ -62,12 +63,9 @@ fn cancel(signals: &[&str], to: To, hung_query: bool) {
     let what = format!("{signals:?} to the {to:?} during {during}");
     let dir = TempDir::new().expect("temp dir");
     let spec = spec(dir.path(), hung_query);
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
-        .args(["run", "-f"])
-        .arg(&spec)
+    let mut child = Greenlight::on("run", &spec)
+        .into_std()
         .args(["--version", "v2", "--stable-version", "v1"])
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -5,10 +5,12 @@
 //! gate, and never with the record lost.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use tempfile::TempDir;
+
+use crate::support::binary::Greenlight;
 
 /// A canary whose every command can kill greenlight (`kill -9 $PPID`: the
 /// command's shell is greenlight's child) once, when `kill-<point>` exists.
@@ -56,12 +58,8 @@ state:
 }
 
 fn run(spec: &Path) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
-        .args(["run", "-f"])
-        .arg(spec)
+    Greenlight::on("run", spec)
         .args(["--version", "v2", "--stable-version", "v1"])
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
         .output()
         .expect("greenlight runs")
 }
@@ -225,12 +223,8 @@ fn a_run_for_the_version_already_promoted_does_nothing() {
         vec!["--version", "v2"],
         vec!["--version", "v2", "--stable-version", "v1"],
     ] {
-        let again = Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
-            .args(["run", "-f"])
-            .arg(&spec)
+        let again = Greenlight::on("run", &spec)
             .args(&args)
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITLAB_CI")
             .output()
             .expect("greenlight runs");
         assert_eq!(again.status.code(), Some(0), "{args:?}");

@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::json;
 use tempfile::TempDir;
 use wiremock::matchers::{any, method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::binary::Greenlight;
 use crate::support::ci::{SENTINEL, calls, lines, parse_github_output};
 use crate::support::file_driven_spec;
 
@@ -38,7 +38,7 @@ impl Job {
 
     /// Runs `greenlight COMMAND` with the environment action.yml gives it.
     async fn run(&self, command: &str, server: &MockServer) -> Output {
-        let mut cmd = Command::cargo_bin("greenlight").unwrap();
+        let mut cmd = Greenlight::new();
         cmd.args([command, "-f"])
             .arg(&self.spec)
             .args(["--version", "v2", "--stable-version", "v1", "--report"])

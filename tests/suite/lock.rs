@@ -11,6 +11,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::kubernetes::Cluster;
+use crate::support::binary::Greenlight;
 
 /// Pairs of runs started together, as in the measurement.
 const PAIRS: usize = 40;
@@ -31,15 +32,9 @@ fn spec(dir: &Path) -> PathBuf {
 const RUN_URL: &str = "https://github.com/acme/shop/actions/runs/7";
 
 fn greenlight(args: &[&str], same_ci_run: bool) -> Command {
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("greenlight"));
+    let mut command = Greenlight::new().into_std();
     command
         .args(args)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("GITHUB_OUTPUT")
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITHUB_EVENT_PATH")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

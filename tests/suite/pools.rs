@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::binary::Greenlight;
 use crate::support::haproxy::{BACKEND, Haproxy};
 use crate::support::http_server::{HttpServer, Response};
 use crate::support::net::http_client;
@@ -109,14 +110,8 @@ async fn three_consecutive_releases_with_one_spec_alternate_the_pools() {
     assert_eq!(count(&answers(haproxy.web, SAMPLE).await, "v1"), SAMPLE);
 
     for (stable, new) in [("v1", "v2"), ("v2", "v3"), ("v3", "v4")] {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_greenlight"));
-        command
-            .args(["run", "-f"])
-            .arg(&spec)
-            .args(["--version", new])
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITLAB_CI")
-            .kill_on_drop(true);
+        let mut command = Greenlight::on("run", &spec).into_tokio();
+        command.args(["--version", new]).kill_on_drop(true);
         if new == "v2" {
             command.args(["--stable-version", "v1"]);
         }
@@ -201,12 +196,8 @@ fn plan_shows_which_pool_serves_and_which_the_new_version_goes_to() {
         r#"{"name":"app","stableVersion":"v2","phase":"promoted","weight":0,"updatedAt":"2026-01-01T00:00:00.000Z","stablePool":"b"}"#,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .args(["plan", "-f"])
-        .arg(&spec)
+    let output = Greenlight::on("plan", &spec)
         .args(["--version", "v3"])
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);

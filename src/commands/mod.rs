@@ -1,0 +1,66 @@
+//! One module per subcommand, each thin: resolve the spec (`resolve`), build
+//! the providers and the engine (`compose`), run, write the report files.
+
+pub mod demo;
+pub mod manual;
+pub mod plan;
+pub mod run;
+pub mod validate;
+
+use crate::cli::RolloutArgs;
+pub use crate::error::AppError;
+use crate::forge::session::Written;
+use crate::report::{Report, json, markdown};
+
+/// Writes `--report` and `--summary`; a failure is a warning, never a new
+/// outcome. Returns the files that were written.
+pub(crate) fn write_reports<'a>(
+    report: &Report,
+    args: &'a RolloutArgs,
+    title: Option<&str>,
+) -> Written<'a> {
+    let report_written = args.report.as_deref().filter(|path| {
+        json::write(report, path)
+            .map_err(|error| tracing::warn!("{error}"))
+            .is_ok()
+    });
+    let summary_written = args.summary.as_deref().filter(|path| {
+        markdown::render(report, title)
+            .map_err(|error| format!("cannot render the summary: {error}"))
+            .and_then(|text| crate::report::write_file(path, &text))
+            .map_err(|error| tracing::warn!("{error}"))
+            .is_ok()
+    });
+    Written {
+        report: report_written,
+        summary: summary_written,
+    }
+}
+
+/// Takes the rollout's lock before anything changes; a live holder halts
+/// the command (exit 3) with its name and the lock's expiry. Returns the lock
+/// and this job's name for the record.
+pub(crate) async fn take_lock(
+    store: &std::sync::Arc<dyn crate::state::StateStore>,
+    service: &str,
+    force: bool,
+) -> Result<(crate::state::guard::LockGuard, String), AppError> {
+    use crate::state::guard::{LockGuard, Refused};
+    let holder = crate::state::lock::Holder::of_this_process(|name| std::env::var(name).ok());
+    let name = holder.name.clone();
+    LockGuard::acquire(
+        store.clone(),
+        std::sync::Arc::new(crate::clock::SystemClock),
+        holder,
+        force,
+    )
+    .await
+    .map(|guard| (guard, name))
+    .map_err(|refused| {
+        let message = refused.explain(service, &store.describe());
+        match refused {
+            Refused::Busy(_) => AppError::Halted(message),
+            Refused::Failed(_) => AppError::Provider(message),
+        }
+    })
+}
