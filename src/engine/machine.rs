@@ -43,7 +43,7 @@ pub enum Action {
 }
 
 /// Where a rollout interrupted by a crash picks up again (the runner decides
-/// it from the state record and the router; see `crate::resume`).
+/// it from the state record and the router before the run starts).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resume {
     /// Re-apply the verified weight of this step (0-based) and hold it again:
