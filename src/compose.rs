@@ -62,7 +62,7 @@ pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Provid
     };
     Ok(Providers {
         target: crate::deploy::from_spec(&spec.target, context).map_err(provider)?,
-        router: crate::router::from_spec(&spec.router, context).map_err(provider)?,
+        router: spec.router.build(context).map_err(provider)?,
         metrics: spec
             .analysis
             .iter()
@@ -106,5 +106,5 @@ pub(crate) fn engine_for(loaded: &LoadedSpec, plan: Plan) -> Engine {
 
 /// What the spec's router can do, which the plan is compiled from.
 pub(crate) fn capabilities(loaded: &LoadedSpec) -> crate::traffic::Capabilities {
-    crate::router::capabilities(&loaded.spec.router)
+    loaded.spec.router.capabilities()
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::clock::Clock;
 use crate::release::Release;
 use crate::sandbox::Sandbox;
-use crate::spec::template::TemplateContext;
+use crate::template::TemplateContext;
 
 /// What provider factories get besides their own spec.
 #[derive(Clone)]

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use crate::cli::SpecArgs;
 use crate::error::AppError;
+use crate::kubernetes::ClusterSpec;
+use crate::pool::Pool;
 use crate::release::Release;
-use crate::spec::kubernetes::ClusterSpec;
 use crate::spec::overrides::SetOverride;
-use crate::spec::pool::Pool;
-use crate::spec::types::{RolloutSpec, RouterSpec, StateSpec, TargetSpec};
+use crate::spec::types::{RolloutSpec, StateSpec, TargetSpec};
 use crate::spec::{LoadOptions, LoadedSpec, load};
 use crate::state::StateStore;
 use crate::state::config_map::ConfigMapStateStore;
@@ -48,7 +48,7 @@ impl Source {
     }
 
     /// `load` for a release whose stable version runs in `stable_pool`
-    /// (routers with fixed pools, `spec::pool`).
+    /// (routers with fixed pools, `crate::pool`).
     pub fn load_in(
         &self,
         args: &SpecArgs,
@@ -62,7 +62,6 @@ impl Source {
             sets: SetOverride::parse_all(&args.sets)?,
             vars: args.vars.clone(),
             ci: crate::forge::detect(|name| std::env::var(name).ok()),
-            provider_rules: Some(crate::router::check_spec),
             stable_pool,
         };
         Ok(load(&self.file, &self.text, &options)?)
@@ -97,13 +96,7 @@ fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
     if let TargetSpec::Kubernetes(target) = &spec.target {
         return Some(target.cluster());
     }
-    match &spec.router {
-        RouterSpec::Command(_) | RouterSpec::Sandbox(_) | RouterSpec::Haproxy(_) => None,
-        RouterSpec::Service(router) => Some(router.cluster()),
-        RouterSpec::GatewayApi(router) => Some(router.cluster()),
-        RouterSpec::Contour(router) => Some(router.cluster()),
-        RouterSpec::Openshift(router) => Some(router.cluster()),
-    }
+    spec.router.cluster()
 }
 
 /// Loads the spec with the real stable version: the flag, else the state record.

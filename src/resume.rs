@@ -82,7 +82,7 @@ mod tests {
             },
         )
         .unwrap();
-        Plan::from_spec(&spec.spec, &crate::router::capabilities(&spec.spec.router))
+        Plan::from_spec(&spec.spec, &spec.spec.router.capabilities())
     }
 
     fn record(weight: u8, pending: Option<Pending>) -> Record {

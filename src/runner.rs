@@ -61,7 +61,7 @@ pub struct Checkpoint<'a> {
     pub store: &'a dyn StateStore,
     pub holder: String,
     /// The pool the stable version runs in, for routers with fixed pools.
-    pub stable_pool: Option<crate::spec::pool::Pool>,
+    pub stable_pool: Option<crate::pool::Pool>,
     /// Where an interrupted rollout picks up, instead of starting afresh.
     pub resume: Option<Resume>,
     /// The weight the record had verified before this run (0 for a fresh one).

@@ -66,7 +66,7 @@ impl fmt::Display for Side {
 }
 
 /// What a router can do with traffic besides setting a weight. Each router
-/// states its own (`router::capabilities`); the plan is compiled from them,
+/// states its own (`RouterSpec::capabilities`); the plan is compiled from them,
 /// so the engine never asks which router it drives.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Capabilities {

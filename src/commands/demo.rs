@@ -69,15 +69,11 @@ async fn rollout(
         vars: vec![format!("new_url={}", sandbox.new_app().url())],
         ci: crate::forge::detect(|name| std::env::var(name).ok()),
         stable_pool: Default::default(),
-        provider_rules: Some(crate::router::check_spec),
     };
     let loaded = load(SPEC_FILE, SPEC, &options)?;
-    let steps = crate::engine::Plan::from_spec(
-        &loaded.spec,
-        &crate::router::capabilities(&loaded.spec.router),
-    )
-    .steps
-    .len();
+    let steps = crate::engine::Plan::from_spec(&loaded.spec, &loaded.spec.router.capabilities())
+        .steps
+        .len();
     if let Some(step) = args.fault_after.filter(|step| *step == 0 || *step >= steps) {
         return Err(AppError::Usage(format!(
             "--fault-after {step}: the demo has steps 1 to {steps}; faults can start after steps 1 to {}",
@@ -147,7 +143,7 @@ impl Reporter for FaultInjector {
             eprintln!(
                 "demo: {NEW} now fails {:.0}% of requests and adds {} of latency",
                 self.faults.error_rate * 100.0,
-                crate::spec::duration::display(self.faults.latency)
+                crate::duration::display(self.faults.latency)
             );
         }
     }

@@ -68,7 +68,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
     let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(SystemClock);
     let context = provider_context(&loaded, spec_folder(&spec_args.config), None, clock.clone())?;
     let provider = |error: crate::provider::ProviderError| AppError::Provider(error.to_string());
-    let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
+    let router = loaded.spec.router.build(&context).map_err(provider)?;
 
     if command == Manual::Status {
         let live = router.weight().await.map_err(provider)?;
@@ -113,7 +113,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
 struct Held<'a> {
     store: &'a dyn StateStore,
     holder: String,
-    stable_pool: Option<crate::spec::pool::Pool>,
+    stable_pool: Option<crate::pool::Pool>,
 }
 
 /// The command, once the lock is held.

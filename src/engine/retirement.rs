@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::duration::display;
 use crate::metrics::Measurement;
 use crate::provider::ProviderError;
-use crate::spec::duration::display;
 use crate::traffic::Side;
 
 use super::event::{Event, EventKind};

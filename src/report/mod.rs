@@ -16,8 +16,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
+use crate::duration::display;
 use crate::engine::{Event, EventKind};
-use crate::spec::duration::display;
 
 #[async_trait]
 pub trait Reporter: Send {

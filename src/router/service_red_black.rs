@@ -12,16 +12,16 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::service::selector_text;
+use super::service::{RedBlack, ServiceRouter};
 use super::{Router, Weight, split};
 use crate::clock::Clock;
+use crate::duration::display;
 use crate::kubernetes::json::map_mut;
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{Cluster, LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::duration::display;
-use crate::spec::types::{RedBlack, ServiceRouter};
 
 type Labels = BTreeMap<String, String>;
 

@@ -9,10 +9,10 @@ use super::error::{Origin, SpecError};
 use super::locate::SourceMap;
 use super::overrides::SetOverride;
 use super::path::FieldPath;
-use super::pool::Pool;
 use super::template::{CiFacts, Servers, TemplateContext, render_document};
 use super::types::RolloutSpec;
-use super::validate::{ProviderRules, validate};
+use super::validate::validate;
+use crate::pool::Pool;
 
 /// What the command line adds to the file.
 #[derive(Debug, Clone, Default)]
@@ -24,11 +24,8 @@ pub struct LoadOptions {
     pub vars: Vec<String>,
     pub ci: CiFacts,
     /// The pool the stable version runs in, for routers with fixed pools
-    /// (`spec::pool`); the state record knows it.
+    /// (`crate::pool`); the state record knows it.
     pub stable_pool: Pool,
-    /// The providers' own rules (see [`ProviderRules`]); `None` checks only
-    /// what every spec shares.
-    pub provider_rules: Option<ProviderRules>,
 }
 
 /// A spec ready to run, and the context its templates were rendered with.
@@ -77,7 +74,7 @@ pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec,
             .unwrap_or_else(|| at(location))
     };
 
-    super::pool::assign(&mut document, options.stable_pool);
+    crate::pool::assign(&mut document, options.stable_pool);
     let context = template_context(&document, options)?;
     render_document(&mut document, &context).map_err(|error| {
         let location = source.value(&error.field);
@@ -105,7 +102,7 @@ pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec,
             .with_hint(hint)
     })?;
 
-    if let Some(problem) = validate(&spec, options.provider_rules).into_iter().next() {
+    if let Some(problem) = validate(&spec).into_iter().next() {
         let location = source.nearest(&problem.field);
         return Err(
             SpecError::new(origin_of(&problem.field, location), problem.message)

@@ -5,36 +5,10 @@ use super::path::FieldPath;
 use super::template::BUILT_IN;
 use super::types::*;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub field: FieldPath,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-pub fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
-    Problem {
-        field,
-        message: message.into(),
-        hint: None,
-    }
-}
-
-impl Problem {
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-/// The rules a provider adds for its own part of the spec. Providers own
-/// them, and the spec cannot import providers, so the caller passes them in;
-/// they run where the providers sit in the document, so problems stay in
-/// document order.
-pub type ProviderRules = fn(&RolloutSpec, &mut Vec<Problem>);
+pub use crate::field::{Problem, problem};
 
 /// All problems in document order; the loader reports the first.
-pub fn validate(spec: &RolloutSpec, provider_rules: Option<ProviderRules>) -> Vec<Problem> {
+pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
     let root = FieldPath::root();
     let mut problems = Vec::new();
     if spec.metadata.name.trim().is_empty() || spec.metadata.name.contains(char::is_whitespace) {
@@ -55,9 +29,7 @@ pub fn validate(spec: &RolloutSpec, provider_rules: Option<ProviderRules>) -> Ve
         }
     }
     check_providers(spec, &mut problems);
-    if let Some(rules) = provider_rules {
-        rules(spec, &mut problems);
-    }
+    spec.router.check(root.key("router"), &mut problems);
     let analysis_on = spec.analysis.is_some();
     match &spec.strategy {
         StrategySpec::Canary(canary) => check_canary(
@@ -124,19 +96,6 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
             problems,
         ),
         TargetSpec::Sandbox(_) | TargetSpec::Kubernetes(_) => {}
-    }
-    match &spec.router {
-        RouterSpec::Command(router) => {
-            let path = root.key("router").key("command");
-            require_text(&router.set, path.key("set"), problems);
-            require_text(&router.get, path.key("get"), problems);
-        }
-        RouterSpec::Haproxy(_)
-        | RouterSpec::Sandbox(_)
-        | RouterSpec::Service(_)
-        | RouterSpec::GatewayApi(_)
-        | RouterSpec::Contour(_)
-        | RouterSpec::Openshift(_) => {}
     }
     super::kubernetes_rules::check(spec, problems);
 }

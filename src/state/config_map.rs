@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 use super::lease::Lease;
 use super::lock::{Acquired, Held, Request};
 use super::{Record, StateStore};
+use crate::kubernetes::ClusterSpec;
 use crate::kubernetes::error::{code, describe};
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::kubernetes::ClusterSpec;
 
 /// The data key holding the record as JSON.
 const KEY: &str = "record";

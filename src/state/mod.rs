@@ -32,9 +32,9 @@ pub struct Record {
     pub holder: Option<String>,
     pub updated_at: String,
     /// For routers with fixed pools: the pool the stable version runs in
-    /// (`spec::pool`); the next release deploys to the other one.
+    /// (`crate::pool`); the next release deploys to the other one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stable_pool: Option<crate::spec::pool::Pool>,
+    pub stable_pool: Option<crate::pool::Pool>,
     /// A change started and not yet verified: written before the change,
     /// cleared once it is read back, so a crash in between is recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +90,7 @@ impl Record {
     /// Records the pools of a release that started with the stable version
     /// in `stable` (`None`: the router has no pools); once promoted, the new
     /// version's pool is the stable one.
-    pub fn in_pools(mut self, stable: Option<crate::spec::pool::Pool>) -> Self {
+    pub fn in_pools(mut self, stable: Option<crate::pool::Pool>) -> Self {
         self.stable_pool = stable.map(|pool| {
             if self.phase == RecordPhase::Promoted {
                 pool.other()

@@ -9,6 +9,7 @@ mod client;
 mod config;
 mod router;
 mod servers_state;
+pub mod spec;
 mod split;
 mod stat;
 pub mod validate;
@@ -24,7 +25,7 @@ pub use split::{
 
 /// HAProxy drains: a server in `drain` state takes no new sessions and
 /// finishes its open ones, which `show stat` counts.
-pub fn capabilities(spec: &crate::spec::types::HaproxyRouterSpec) -> crate::traffic::Capabilities {
+pub fn capabilities(spec: &spec::HaproxyRouterSpec) -> crate::traffic::Capabilities {
     crate::traffic::Capabilities {
         drain: spec.drain.enabled.then(|| crate::traffic::Drain {
             timeout: spec.drain.timeout.get(),

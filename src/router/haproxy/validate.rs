@@ -2,10 +2,10 @@
 //! address, HAProxy names, each server on one side only, and weights HAProxy
 //! accepts.
 
+use super::spec::HaproxyRouterSpec;
 use super::{MAX_SERVER_WEIGHT, MIN_WEIGHT_PER_SIDE, RuntimeApiAddress, is_valid_name};
-use crate::spec::path::FieldPath;
-use crate::spec::types::HaproxyRouterSpec;
-use crate::spec::validate::{Problem, problem};
+use crate::field::FieldPath;
+use crate::field::{Problem, problem};
 
 pub fn check(spec: &HaproxyRouterSpec, path: FieldPath, problems: &mut Vec<Problem>) {
     if let Err(error) = spec.socket.parse::<RuntimeApiAddress>() {

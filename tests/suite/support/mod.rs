@@ -63,10 +63,7 @@ pub fn given(body: &str) -> Given {
         },
     )
     .unwrap_or_else(|error| panic!("test spec does not load: {error}"));
-    let plan = Plan::from_spec(
-        &loaded.spec,
-        &greenlight::router::capabilities(&loaded.spec.router),
-    );
+    let plan = Plan::from_spec(&loaded.spec, &loaded.spec.router.capabilities());
     let metrics = plan
         .analysis
         .iter()
@@ -119,7 +116,7 @@ impl Given {
     /// The short plan of a manual command (`promote`, `rollback`, `abort`)
     /// instead of the whole rollout.
     pub fn by_hand(mut self, mode: Mode) -> Self {
-        let router = greenlight::router::capabilities(&self.spec.router);
+        let router = self.spec.router.capabilities();
         self.plan = Plan::by_hand(&self.spec, &router, mode);
         self
     }

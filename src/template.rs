@@ -9,7 +9,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 use serde_yaml::Value;
 
-use super::path::FieldPath;
+use crate::field::FieldPath;
 
 /// Facts about the CI run, when there is one.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -47,9 +47,9 @@ pub struct TemplateContext {
 pub struct Servers {
     pub stable: Vec<String>,
     pub new: Vec<String>,
-    /// The pool the new version goes to (`a` or `b`, see `spec::pool`), for
+    /// The pool the new version goes to (`a` or `b`, see `crate::pool`), for
     /// the deploy command.
-    pub pool: super::pool::Pool,
+    pub pool: crate::pool::Pool,
 }
 
 /// Names templates get from greenlight itself; a variable may not shadow them.
@@ -208,7 +208,7 @@ mod tests {
             servers: Some(Servers {
                 stable: vec!["blue1".into(), "blue2".into()],
                 new: vec!["green1".into()],
-                pool: crate::spec::pool::Pool::B,
+                pool: crate::pool::Pool::B,
             }),
             vars: BTreeMap::from([("image".into(), serde_json::json!("registry/checkout"))]),
         }
