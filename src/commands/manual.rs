@@ -7,7 +7,7 @@
 
 use crate::cli::ManualArgs;
 use crate::clock::SystemClock;
-use crate::commands::{AppError, take_lock, write_reports};
+use crate::commands::{AppError, Publish, execute, take_lock};
 use crate::compose::{capabilities, engine_for, provider_context, providers};
 use crate::engine::Outcome;
 use crate::engine::plan::{Mode, Plan};
@@ -17,7 +17,7 @@ use crate::report::Reporter;
 use crate::report::console::ConsoleReporter;
 use crate::resolve::{Source, UNKNOWN_VERSION, spec_folder, state_store};
 use crate::router::Router;
-use crate::runner::{self, Checkpoint};
+use crate::runner::Checkpoint;
 use crate::state::{Record, RecordPhase, StateStore};
 use crate::traffic::Weight;
 
@@ -142,20 +142,23 @@ async fn by_hand(
         resume: None,
         verified: Weight::new(record.map_or(0, |record| record.weight)).unwrap_or(Weight::ZERO),
     };
+    let publish = Publish {
+        platform,
+        args: &args.rollout,
+        title: loaded.spec.report.title.as_deref(),
+    };
     // No cancellation: what a person asked for is carried out, like a
     // rollback `run` is already doing.
-    let report = runner::run(
+    let report = execute(
         &engine,
         &providers,
         clock.as_ref(),
         &mut reporters,
-        Some(&checkpoint),
+        &checkpoint,
         None,
+        &publish,
     )
     .await;
-    let title = loaded.spec.report.title.as_deref();
-    let written = write_reports(&report, &args.rollout, title);
-    platform.publish(&report, &written, title);
     let asked = match mode {
         Mode::Promote => Outcome::Promoted,
         _ => Outcome::RolledBack,

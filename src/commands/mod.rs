@@ -8,9 +8,14 @@ pub mod run;
 pub mod validate;
 
 use crate::cli::RolloutArgs;
+use crate::clock::Clock;
+use crate::engine::Engine;
 pub use crate::error::AppError;
+use crate::forge::session::Platform;
 use crate::forge::session::Written;
+use crate::report::Reporter;
 use crate::report::{Report, json, markdown};
+use crate::runner::{self, Cancellation, Checkpoint, Providers};
 
 /// Writes `--report` and `--summary`; a failure is a warning, never a new
 /// outcome. Returns the files that were written.
@@ -63,4 +68,37 @@ pub(crate) async fn take_lock(
             Refused::Failed(_) => AppError::Provider(message),
         }
     })
+}
+
+/// Where a command's final report goes: the files its flags name, and what
+/// the CI system reads.
+pub(crate) struct Publish<'a> {
+    pub platform: Platform,
+    pub args: &'a RolloutArgs,
+    pub title: Option<&'a str>,
+}
+
+/// Carries out the engine's plan under the lock, then writes the report files
+/// and publishes the outcome: `run` and the manual commands alike.
+pub(crate) async fn execute(
+    engine: &Engine,
+    providers: &Providers,
+    clock: &dyn Clock,
+    reporters: &mut [Box<dyn Reporter>],
+    lock: &Checkpoint<'_>,
+    cancellation: Option<Cancellation>,
+    publish: &Publish<'_>,
+) -> Report {
+    let report = runner::run(
+        engine,
+        providers,
+        clock,
+        reporters,
+        Some(lock),
+        cancellation,
+    )
+    .await;
+    let written = write_reports(&report, publish.args, publish.title);
+    publish.platform.publish(&report, &written, publish.title);
+    report
 }

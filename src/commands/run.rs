@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use crate::cli::RolloutArgs;
 use crate::clock::{Clock, SystemClock};
-use crate::commands::{AppError, take_lock, write_reports};
+use crate::commands::{AppError, Publish, execute, take_lock};
 use crate::compose::{engine, provider_context, providers};
 use crate::engine::Outcome;
 use crate::forge::session::{Command, Platform, Rollout};
 use crate::resolve::{release_of, resolve, spec_folder};
 use crate::resume::Decision;
-use crate::runner::{self, Cancellation, Checkpoint};
+use crate::runner::{Cancellation, Checkpoint};
 use crate::spec::LoadedSpec;
 use crate::state::{RecordPhase, StateStore};
 use crate::traffic::Weight;
@@ -111,17 +111,21 @@ async fn run_locked(
         resume,
         verified,
     };
-    let report = runner::run(
+    let publish = Publish {
+        platform,
+        args,
+        title,
+    };
+    let report = execute(
         &engine,
         &providers,
         clock.as_ref(),
         &mut reporters,
-        Some(&checkpoint),
+        &checkpoint,
         Some(cancel_on_signal()),
+        &publish,
     )
     .await;
-    let written = write_reports(&report, args, title);
-    platform.publish(&report, &written, title);
     Ok(report.outcome)
 }
 

@@ -47,15 +47,7 @@ pub struct StablePair {
     pub new: String,
 }
 
-impl ContourRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(ContourRouter);
 
 /// Contour sets no maxItems on `services`; this bound only stops runaway lists.
 const MAX_SERVICES: usize = 64;

@@ -37,15 +37,7 @@ pub struct GatewayApiRouter {
     pub namespace: Option<String>,
 }
 
-impl GatewayApiRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(GatewayApiRouter);
 
 /// `HTTPRouteRule.backendRefs` maxItems in the Gateway API CRD.
 pub const MAX_BACKEND_REFS: usize = 16;

@@ -40,6 +40,22 @@ pub trait RouterSettings {
     fn build(&self, context: &ProviderContext) -> Result<Box<dyn Router>, ProviderError>;
 }
 
+/// `cluster()` of a Kubernetes router's settings: its `context` and `namespace`.
+macro_rules! cluster_of {
+    ($settings:ty) => {
+        impl $settings {
+            /// The cluster and namespace its objects live in.
+            pub fn cluster(&self) -> $crate::kubernetes::ClusterSpec {
+                $crate::kubernetes::ClusterSpec {
+                    context: self.context.clone(),
+                    namespace: self.namespace.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use cluster_of;
+
 /// `RouterSettings` of a Kubernetes router built from its settings alone:
 /// its cluster is its `context` and `namespace`.
 macro_rules! kubernetes_router_settings {

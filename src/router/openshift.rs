@@ -32,15 +32,7 @@ pub struct OpenshiftRouter {
     pub namespace: Option<String>,
 }
 
-impl OpenshiftRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(OpenshiftRouter);
 
 /// `RouteSpec.alternateBackends` maxItems.
 pub const MAX_ALTERNATE_BACKENDS: usize = 3;

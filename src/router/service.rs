@@ -62,15 +62,7 @@ pub struct RedBlack {
     pub poll_interval: Span,
 }
 
-impl ServiceRouter {
-    /// The cluster and namespace its objects live in.
-    pub fn cluster(&self) -> crate::kubernetes::ClusterSpec {
-        crate::kubernetes::ClusterSpec {
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-}
+super::cluster_of!(ServiceRouter);
 
 pub struct ServiceRouterProvider {
     spec: ServiceRouter,
