@@ -45,9 +45,6 @@ pub enum Command {
 pub struct ManualArgs {
     #[command(flatten)]
     pub rollout: RolloutArgs,
-    /// Act even though another job holds the rollout's lock (stop that job first).
-    #[arg(long)]
-    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -130,4 +127,7 @@ pub struct RolloutArgs {
     /// Write the Markdown summary here.
     #[arg(long, value_name = "PATH")]
     pub summary: Option<PathBuf>,
+    /// Take the rollout's lock even from a job that still holds it (stop that job first).
+    #[arg(long)]
+    pub force: bool,
 }

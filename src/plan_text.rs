@@ -212,3 +212,28 @@ fn drain_lines(plan: &Plan, router: &dyn Router, side: Side) -> Vec<String> {
     }
     lines
 }
+
+/// Adds, under the plan's first line, which pool serves the stable version
+/// and which one the new version goes to (routers with fixed pools only).
+pub fn with_pools(
+    text: String,
+    servers: Option<&crate::spec::template::Servers>,
+    release: &Release,
+) -> String {
+    let Some(servers) = servers else {
+        return text;
+    };
+    let stable_pool = servers.pool.other();
+    let line = format!(
+        "Pools: {} serves from pool {stable_pool} ({}); {} goes to the idle pool {} ({}).",
+        release.stable_version,
+        servers.stable.join(", "),
+        release.new_version,
+        servers.pool,
+        servers.new.join(", "),
+    );
+    match text.split_once('\n') {
+        Some((first, rest)) => format!("{first}\n{line}\n{rest}"),
+        None => format!("{text}\n{line}\n"),
+    }
+}

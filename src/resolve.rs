@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::cli::SpecArgs;
 use crate::error::AppError;
 use crate::kubernetes::ClusterSpec;
+use crate::pool::Pool;
 use crate::release::Release;
 use crate::spec::overrides::SetOverride;
 use crate::spec::types::{RolloutSpec, StateSpec, TargetSpec};
@@ -43,12 +44,25 @@ impl Source {
         new: Option<&str>,
         stable: &str,
     ) -> Result<LoadedSpec, AppError> {
+        self.load_in(args, new, stable, Pool::default())
+    }
+
+    /// `load` for a release whose stable version runs in `stable_pool`
+    /// (routers with fixed pools, `crate::pool`).
+    pub fn load_in(
+        &self,
+        args: &SpecArgs,
+        new: Option<&str>,
+        stable: &str,
+        stable_pool: Pool,
+    ) -> Result<LoadedSpec, AppError> {
         let options = LoadOptions {
             version: new.unwrap_or(UNKNOWN_VERSION).to_owned(),
             stable_version: stable.to_owned(),
             sets: SetOverride::parse_all(&args.sets)?,
             vars: args.vars.clone(),
             ci: crate::forge::detect(|name| std::env::var(name).ok()),
+            stable_pool,
         };
         let loaded = crate::spec::load::load_bytes(&self.file, &self.bytes, &options)?;
         // Before anything runs: every output is masked from here on.
@@ -99,30 +113,39 @@ pub(crate) async fn resolve(
     }
     let source = Source::read(args)?;
     let new = args.new_version.as_deref();
-    if let Some(stable) = &args.stable_version {
-        let loaded = source.load(args, new, stable)?;
-        let store = state_store(&loaded.spec, &args.config);
-        return Ok((loaded, store));
-    }
-    // Only the record knows the stable version. Where the record is kept
-    // (the name, `state`, the cluster) does not depend on it, so a first
-    // load without it finds the store.
-    let located = source.load(args, new, UNKNOWN_VERSION)?;
+    // Where the record is kept (the name, `state`, the cluster) does not
+    // depend on the versions, so a first load finds the store.
+    let located = source.load(
+        args,
+        new,
+        args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION),
+    )?;
     let store = state_store(&located.spec, &args.config);
-    let stable = match store
+    // The record names the stable version and, for routers with pools, the
+    // live pool; otherwise (`plan` with both versions given) it is not read.
+    let pooled = located.context.servers.is_some();
+    if args.stable_version.is_some() && !pooled {
+        return Ok((located, store));
+    }
+    let record = store
         .load()
         .await
-        .map_err(|error| AppError::Provider(error.to_string()))?
-    {
-        Some(record) => record.stable_version,
-        None => {
+        .map_err(|error| AppError::Provider(error.to_string()))?;
+    let pool = record
+        .as_ref()
+        .and_then(|record| record.stable_pool)
+        .unwrap_or_default();
+    let stable = match (&args.stable_version, record) {
+        (Some(stable), _) => stable.clone(),
+        (None, Some(record)) => record.stable_version,
+        (None, None) => {
             return Err(AppError::Usage(format!(
                 "the stable version is unknown: pass --stable-version (no record in {} yet; greenlight writes one after each rollout)",
                 store.describe()
             )));
         }
     };
-    Ok((source.load(args, new, &stable)?, store))
+    Ok((source.load_in(args, new, &stable, pool)?, store))
 }
 
 /// Paths in a spec are relative to the folder it is in.

@@ -9,12 +9,12 @@ use crate::checks::CheckRunner;
 use crate::clock::Clock;
 use crate::deploy::Target;
 use crate::engine::plan::Mode;
-use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
+use crate::engine::{Action, Engine, EventKind, Input, Outcome, Resume, State};
 use crate::metrics::MetricSource;
 use crate::provider::ProviderError;
 use crate::report::{Report, Reporter};
 use crate::router::Router;
-use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
+use crate::state::{Pending, Record, RecordPhase, StateStore, save_or_warn};
 use crate::traffic::Weight;
 
 /// How long a reporter may take over one live event.
@@ -60,6 +60,12 @@ impl Cancellation {
 pub struct Checkpoint<'a> {
     pub store: &'a dyn StateStore,
     pub holder: String,
+    /// The pool the stable version runs in, for routers with fixed pools.
+    pub stable_pool: Option<crate::pool::Pool>,
+    /// Where an interrupted rollout picks up, instead of starting afresh.
+    pub resume: Option<Resume>,
+    /// The weight the record had verified before this run (0 for a fresh one).
+    pub verified: Weight,
 }
 
 pub async fn run(
@@ -73,11 +79,14 @@ pub async fn run(
     let mut cancellation = cancellation;
     let mut cancel_sent = false;
     let mut state = State::new();
-    let mut input = Input::Start;
-    // Take the lock before deploying, not at the first weight: a second job
-    // must see this rollout while it is still deploying.
+    let mut input = checkpoint
+        .and_then(|checkpoint| checkpoint.resume.clone())
+        .map_or(Input::Start, Input::Resume);
+    // Recorded before deploying, not at the first weight: a second job must
+    // see this rollout while it is still deploying.
+    let mut saved_pending = None;
     if let Some(checkpoint) = checkpoint {
-        save(checkpoint, engine, &state, clock.now()).await;
+        save(checkpoint, engine, &state, clock.now(), None).await;
     }
     let mut reported = 0;
     loop {
@@ -105,10 +114,14 @@ pub async fn run(
             )
         });
         reported = state.timeline.len();
+        // Written before a change starts and again once it is verified, so a
+        // crash in between is recognised by the next run (`crate::resume`).
+        let pending = pending(engine, &state, &action);
         if let Some(checkpoint) = checkpoint
-            && (traffic_moved || matches!(action, Action::Finish(_)))
+            && (traffic_moved || matches!(action, Action::Finish(_)) || pending != saved_pending)
         {
-            save(checkpoint, engine, &state, clock.now()).await;
+            save(checkpoint, engine, &state, clock.now(), pending.clone()).await;
+            saved_pending = pending;
         }
         if !cancel_sent
             && state.can_cancel()
@@ -118,15 +131,63 @@ pub async fn run(
             input = Input::Cancelled { reason };
             continue;
         }
-        input = match action {
-            Action::Deploy { version } => Input::Deployed(providers.target.deploy(&version).await),
-            Action::RunChecks { stage, step } => {
-                Input::Checked(providers.checks.run(stage, step).await)
-            }
-            Action::SetWeight(weight) => Input::WeightApplied(providers.router.apply(weight).await),
-            Action::Measure => Input::Measured(
-                join_all(providers.metrics.iter().map(|metric| metric.measure())).await,
+        // Until promotion, a cancellation cuts the call in flight short (a hung
+        // metric query, a slow deploy): traffic goes back to stable at once.
+        let can_cancel = state.can_cancel();
+        let cut = |call| cut_short(call, cancellation.clone(), can_cancel);
+        let cut_input = match &action {
+            Action::Deploy { version } => Some(
+                cut(Box::pin(async {
+                    Input::Deployed(providers.target.deploy(version).await)
+                }))
+                .await,
             ),
+            Action::RunChecks { stage, step } => Some(
+                cut(Box::pin(async {
+                    Input::Checked(providers.checks.run(*stage, *step).await)
+                }))
+                .await,
+            ),
+            Action::SetWeight(weight) if cancel_sent => Some(Some(
+                rollback_write(providers.router.as_ref(), *weight).await,
+            )),
+            Action::SetWeight(weight) => Some(
+                cut(Box::pin(async {
+                    Input::WeightApplied(providers.router.apply(*weight).await)
+                }))
+                .await,
+            ),
+            Action::Measure => Some(
+                cut(Box::pin(async {
+                    Input::Measured(
+                        join_all(providers.metrics.iter().map(|metric| metric.measure())).await,
+                    )
+                }))
+                .await,
+            ),
+            _ => None,
+        };
+        if let Some(done) = cut_input {
+            input = match done {
+                Some(input) => input,
+                None => {
+                    cancel_sent = true;
+                    Input::Cancelled {
+                        reason: cancellation
+                            .as_ref()
+                            .and_then(Cancellation::reason)
+                            .unwrap_or_else(|| "the rollout was cancelled".to_owned()),
+                    }
+                }
+            };
+            continue;
+        }
+        input = match action {
+            Action::Deploy { .. }
+            | Action::RunChecks { .. }
+            | Action::SetWeight(_)
+            // Handled above (they may be cut short); never reached.
+            | Action::Measure => Input::Woke,
             Action::SleepUntil(deadline) => {
                 match cancellation.as_mut().filter(|_| state.can_cancel()) {
                     Some(cancellation) => {
@@ -171,9 +232,88 @@ pub async fn run(
     }
 }
 
+/// How long the rollback's own router write may take once the job is
+/// cancelled: well inside the ~10 s a CI runner waits before SIGKILL.
+pub const CANCEL_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+type Call<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Input> + Send + 'a>>;
+
+/// Runs `call`, unless a cancellation arrives first while the rollout can
+/// still be cancelled: then the call is dropped (a command it runs is killed)
+/// and `None` says so.
+async fn cut_short(
+    call: Call<'_>,
+    cancellation: Option<Cancellation>,
+    can_cancel: bool,
+) -> Option<Input> {
+    match cancellation.filter(|_| can_cancel) {
+        Some(mut cancellation) => tokio::select! {
+            input = call => Some(input),
+            () = cancellation.cancelled() => None,
+        },
+        None => Some(call.await),
+    }
+}
+
+/// The rollback's router write after a cancellation, with its own budget; if
+/// it runs out, the rollback fails and the record keeps the last verified weight.
+async fn rollback_write(router: &dyn Router, weight: Weight) -> Input {
+    match tokio::time::timeout(CANCEL_BUDGET, router.apply(weight)).await {
+        Ok(read_back) => Input::WeightApplied(read_back),
+        Err(_) => Input::WeightApplied(Err(ProviderError::new(format!(
+            "{}: setting {weight} did not finish within the cancel budget of {}s",
+            router.describe(),
+            CANCEL_BUDGET.as_secs()
+        )))),
+    }
+}
+
+/// The change `action` starts, as the record must show it while it runs.
+fn pending(engine: &Engine, state: &State, action: &Action) -> Option<Pending> {
+    // Once a rollback starts, everything until the end belongs to it; one that
+    // ends unverified stays pending for the next run to finish.
+    let rollback = state.timeline.iter().find_map(|event| match &event.kind {
+        EventKind::RollbackStarted { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    let verified = state
+        .timeline
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::RollbackCompleted { .. }));
+    if matches!(action, Action::Finish(_)) {
+        return rollback
+            .filter(|_| !verified)
+            .map(|reason| Pending::RollBack { reason });
+    }
+    if let Some(reason) = rollback {
+        return Some(Pending::RollBack { reason });
+    }
+    if state
+        .timeline
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::Promoted { .. }))
+    {
+        return Some(Pending::Retire {
+            version: engine.stable_version.clone(),
+        });
+    }
+    match action {
+        Action::SetWeight(weight) => Some(Pending::Weight {
+            weight: weight.percent(),
+        }),
+        _ => None,
+    }
+}
+
 /// Records where the rollout stands; a failure to save is a warning, not a
 /// reason to stop moving traffic safely.
-async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: SystemTime) {
+async fn save(
+    checkpoint: &Checkpoint<'_>,
+    engine: &Engine,
+    state: &State,
+    now: SystemTime,
+    pending: Option<Pending>,
+) {
     let weight = state
         .timeline
         .iter()
@@ -183,7 +323,7 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
             EventKind::RollbackCompleted { weight } => Some(weight),
             _ => None,
         })
-        .unwrap_or(Weight::ZERO);
+        .unwrap_or(checkpoint.verified);
     let phase = match (engine.plan.mode, state.outcome) {
         (_, None) => RecordPhase::InProgress,
         // The earlier release now serves everything: it is the stable one.
@@ -200,6 +340,65 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
         weight.percent(),
         Some(checkpoint.holder.clone()),
         now,
-    );
+    )
+    .in_pools(checkpoint.stable_pool);
+    let record = Record { pending, ..record };
     save_or_warn(checkpoint.store, &record).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+
+    /// A router whose writes never finish (a hung API server).
+    struct Hung;
+
+    #[async_trait]
+    impl Router for Hung {
+        fn describe(&self) -> String {
+            "a hung router".into()
+        }
+        fn plan(&self, _: Weight) -> Vec<String> {
+            Vec::new()
+        }
+        async fn weight(&self) -> Result<Weight, ProviderError> {
+            std::future::pending().await
+        }
+        async fn set_weight(&self, _: Weight) -> Result<(), ProviderError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rollbacks_write_after_a_cancel_gives_up_at_the_budget() {
+        let started = tokio::time::Instant::now();
+        let Input::WeightApplied(Err(error)) = rollback_write(&Hung, Weight::ZERO).await else {
+            panic!("a hung write is an error");
+        };
+        assert_eq!(started.elapsed(), CANCEL_BUDGET);
+        assert!(
+            error
+                .message
+                .contains("did not finish within the cancel budget of 5s"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancellation_cuts_a_call_short_only_while_it_can_cancel() {
+        let (cancel, cancellation) = Cancellation::new();
+        let _ = cancel.send(Some("SIGINT".into()));
+        let hung = || -> Call<'static> { Box::pin(std::future::pending()) };
+        assert_eq!(
+            cut_short(hung(), Some(cancellation.clone()), true).await,
+            None
+        );
+        let quick: Call<'static> = Box::pin(async { Input::Woke });
+        assert_eq!(
+            cut_short(quick, Some(cancellation), false).await,
+            Some(Input::Woke)
+        );
+    }
 }

@@ -47,6 +47,9 @@ pub struct TemplateContext {
 pub struct Servers {
     pub stable: Vec<String>,
     pub new: Vec<String>,
+    /// The pool the new version goes to (`a` or `b`, see `crate::pool`), for
+    /// the deploy command.
+    pub pool: crate::pool::Pool,
 }
 
 /// Work one template may do (instructions, and bytes it builds or writes):
@@ -365,6 +368,7 @@ mod tests {
             servers: Some(Servers {
                 stable: vec!["blue1".into(), "blue2".into()],
                 new: vec!["green1".into()],
+                pool: crate::pool::Pool::B,
             }),
             vars: BTreeMap::from([("image".into(), serde_json::json!("registry/checkout"))]),
         }

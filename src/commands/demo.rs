@@ -78,6 +78,7 @@ async fn rollout(
         sets,
         vars: vec![format!("new_url={}", sandbox.new_app().url())],
         ci: crate::forge::detect(|name| std::env::var(name).ok()),
+        stable_pool: Default::default(),
     };
     let loaded = load(SPEC_FILE, SPEC, &options)?;
     let steps = crate::engine::Plan::from_spec(&loaded.spec, &loaded.spec.router.capabilities())

@@ -7,7 +7,7 @@
 
 use crate::cli::ManualArgs;
 use crate::clock::SystemClock;
-use crate::commands::{AppError, Publish, execute, holder};
+use crate::commands::{AppError, Publish, execute, take_lock};
 use crate::compose::{capabilities, engine_for, provider_context, providers};
 use crate::engine::Outcome;
 use crate::engine::plan::{Mode, Plan};
@@ -18,7 +18,7 @@ use crate::report::console::ConsoleReporter;
 use crate::resolve::{Source, UNKNOWN_VERSION, spec_folder, state_store};
 use crate::router::Router;
 use crate::runner::Checkpoint;
-use crate::state::{Record, RecordPhase, StateStore, held_elsewhere};
+use crate::state::{Record, RecordPhase, StateStore};
 use crate::traffic::Weight;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +55,15 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
     let name = first.spec.metadata.name.clone();
     let release = versions(command, args, name, record.as_ref(), store.as_ref())?;
 
-    let loaded = source.load(
+    let stable_pool = record
+        .as_ref()
+        .and_then(|record| record.stable_pool)
+        .unwrap_or_default();
+    let loaded = source.load_in(
         spec_args,
         Some(&release.new_version),
         &release.stable_version,
+        stable_pool,
     )?;
     let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(SystemClock);
     let context = provider_context(&loaded, spec_folder(&spec_args.config), None, clock.clone())?;
@@ -75,28 +80,67 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
             store.as_ref(),
         ));
     }
-    let holder = holder();
-    if let Some(record) = held_elsewhere(record.as_ref(), &holder)
-        && !args.force
-    {
-        return Err(AppError::Halted(format!(
-            "a rollout of {} to {} is in progress, held by {}: stop that job, then run again with --force",
-            record.name,
-            record.new_version.as_deref().unwrap_or("?"),
-            record.holder.as_deref().unwrap_or("unknown")
-        )));
-    }
+    let store: std::sync::Arc<dyn StateStore> = store.into();
+    let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.rollout.force).await?;
+    // Read again under the lock: the job that held it may have moved on.
+    let record = store.load().await.map_err(provider);
+    let result = match record {
+        Ok(record) => {
+            let held = Held {
+                store: store.as_ref(),
+                holder,
+                stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+            };
+            by_hand(
+                command,
+                args,
+                &release,
+                record.as_ref(),
+                &loaded,
+                &context,
+                clock,
+                held,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    lock.release().await;
+    result
+}
 
-    let mode = mode(command, &release, record.as_ref());
-    let plan = Plan::by_hand(&loaded.spec, &capabilities(&loaded), mode);
-    let engine = engine_for(&loaded, plan);
-    let providers = providers(&loaded.spec, &context)?;
+/// Where a command running under the lock records what it does.
+struct Held<'a> {
+    store: &'a dyn StateStore,
+    holder: String,
+    stable_pool: Option<crate::pool::Pool>,
+}
+
+/// The command, once the lock is held.
+#[allow(clippy::too_many_arguments)]
+async fn by_hand(
+    command: Manual,
+    args: &ManualArgs,
+    release: &Release,
+    record: Option<&Record>,
+    loaded: &crate::spec::LoadedSpec,
+    context: &crate::provider::ProviderContext,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    held: Held<'_>,
+) -> Result<String, AppError> {
+    let mode = mode(command, release, record);
+    let plan = Plan::by_hand(&loaded.spec, &capabilities(loaded), mode);
+    let engine = engine_for(loaded, plan);
+    let providers = providers(&loaded.spec, context)?;
     let platform = Platform::from_process_env();
     let mut reporters: Vec<Box<dyn Reporter>> =
         vec![Box::new(ConsoleReporter::new(platform.sections()))];
     let checkpoint = Checkpoint {
-        store: store.as_ref(),
-        holder,
+        store: held.store,
+        holder: held.holder,
+        stable_pool: held.stable_pool,
+        resume: None,
+        verified: Weight::new(record.map_or(0, |record| record.weight)).unwrap_or(Weight::ZERO),
     };
     let publish = Publish {
         platform,

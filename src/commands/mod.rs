@@ -42,19 +42,31 @@ pub(crate) fn write_reports<'a>(
     }
 }
 
-/// Who runs this rollout: the CI run, or this host and process.
-pub(crate) fn holder() -> String {
-    let facts = crate::forge::detect(|name| std::env::var(name).ok());
-    facts.run_url.unwrap_or_else(|| {
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .or_else(|| {
-                std::fs::read_to_string("/etc/hostname")
-                    .ok()
-                    .map(|name| name.trim().to_owned())
-            })
-            .unwrap_or_else(|| "localhost".to_owned());
-        format!("{host}:{}", std::process::id())
+/// Takes the rollout's lock before anything changes; a live holder halts
+/// the command (exit 3) with its name and the lock's expiry. Returns the lock
+/// and this job's name for the record.
+pub(crate) async fn take_lock(
+    store: &std::sync::Arc<dyn crate::state::StateStore>,
+    service: &str,
+    force: bool,
+) -> Result<(crate::state::guard::LockGuard, String), AppError> {
+    use crate::state::guard::{LockGuard, Refused};
+    let holder = crate::state::lock::Holder::of_this_process(|name| std::env::var(name).ok());
+    let name = holder.name.clone();
+    LockGuard::acquire(
+        store.clone(),
+        std::sync::Arc::new(crate::clock::SystemClock),
+        holder,
+        force,
+    )
+    .await
+    .map(|guard| (guard, name))
+    .map_err(|refused| {
+        let message = refused.explain(service, &store.describe());
+        match refused {
+            Refused::Busy(_) => AppError::Halted(message),
+            Refused::Failed(_) => AppError::Provider(message),
+        }
     })
 }
 

@@ -5,34 +5,60 @@ use std::sync::Arc;
 
 use crate::cli::RolloutArgs;
 use crate::clock::{Clock, SystemClock};
-use crate::commands::{AppError, Publish, execute, holder};
+use crate::commands::{AppError, Publish, execute, take_lock};
 use crate::compose::{engine, provider_context, providers};
 use crate::engine::Outcome;
 use crate::forge::session::{Command, Platform, Rollout};
 use crate::resolve::{release_of, resolve, spec_folder};
+use crate::resume::Decision;
 use crate::runner::{Cancellation, Checkpoint};
-use crate::state::held_elsewhere;
+use crate::spec::LoadedSpec;
+use crate::state::{RecordPhase, StateStore};
+use crate::traffic::Weight;
 
 pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
-    let holder = holder();
+    let store: Arc<dyn StateStore> = store.into();
+    let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.force).await?;
+    let result = run_locked(args, &loaded, store.as_ref(), holder).await;
+    lock.release().await;
+    result
+}
+
+async fn run_locked(
+    args: &RolloutArgs,
+    loaded: &LoadedSpec,
+    store: &dyn StateStore,
+    holder: String,
+) -> Result<Outcome, AppError> {
+    // Under the lock, a rollout recorded in progress is one whose job is gone.
     let record = store
         .load()
         .await
         .map_err(|error| AppError::Provider(error.to_string()))?;
-    if let Some(record) = held_elsewhere(record.as_ref(), &holder) {
-        eprintln!(
-            "halted: a rollout of {} to {} is already in progress (held by {}, last update {}); wait for it, or clear {} once it is gone",
+    if let Some(record) = &record
+        && record.phase == RecordPhase::InProgress
+        && record.new_version.as_deref() != Some(loaded.context.version.as_str())
+    {
+        return Err(AppError::Halted(format!(
+            "a rollout of {} to {} is already in progress (held by {}, last update {}, {}% on {1}); its job holds no lock any more: run again with --version {1} to finish it, or `greenlight rollback` to undo it",
             record.name,
-            record.new_version.as_deref().unwrap_or_default(),
+            record.new_version.as_deref().unwrap_or("?"),
             record.holder.as_deref().unwrap_or("unknown"),
             record.updated_at,
-            store.describe()
-        );
-        return Ok(Outcome::Halted);
+            record.weight,
+        )));
     }
+    if let Some(done) = already_done(record.as_ref(), loaded, args)? {
+        eprintln!("{done}");
+        return Ok(Outcome::Promoted);
+    }
+    let stable_pool = record
+        .as_ref()
+        .and_then(|record| record.stable_pool)
+        .unwrap_or_default();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let context = provider_context(&loaded, spec_folder(&args.spec.config), None, clock.clone())?;
+    let context = provider_context(loaded, spec_folder(&args.spec.config), None, clock.clone())?;
     let providers = providers(&loaded.spec, &context)?;
     // Nothing is deployed when the router cannot even be read.
     providers.router.preflight().await.map_err(|error| {
@@ -41,8 +67,34 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
             providers.router.describe()
         ))
     })?;
-    let engine = engine(&loaded);
-    let release = release_of(&loaded);
+    let live = live_split(providers.router.as_ref()).await;
+    // In progress or halted, or failed half-way through its rollback.
+    let interrupted = record.as_ref().filter(|record| {
+        (matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted)
+            || record.pending.is_some())
+            && record.new_version.as_deref() == Some(loaded.context.version.as_str())
+    });
+    let engine = engine(loaded);
+    let (resume, verified) = match interrupted {
+        None => {
+            if let Some(live) = live {
+                crate::state::live::compare(
+                    record.as_ref(),
+                    &store.describe(),
+                    &providers.router.describe(),
+                    live,
+                )
+                .map_err(|mismatch| AppError::Halted(mismatch.message))?;
+            }
+            (None, Weight::ZERO)
+        }
+        Some(record) => match crate::resume::decide(record, live, &engine.plan) {
+            Decision::Fresh => (None, Weight::ZERO),
+            Decision::Resume(point, verified) => (Some(point), verified),
+            Decision::Halt(message) => return Err(AppError::Halted(message)),
+        },
+    };
+    let release = release_of(loaded);
     let title = loaded.spec.report.title.as_deref();
     let platform = Platform::from_process_env();
     let mut reporters = platform.reporters(&Rollout {
@@ -53,8 +105,11 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         plan_text: None,
     });
     let checkpoint = Checkpoint {
-        store: store.as_ref(),
+        store,
         holder,
+        stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+        resume,
+        verified,
     };
     let publish = Publish {
         platform,
@@ -72,6 +127,57 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     )
     .await;
     Ok(report.outcome)
+}
+
+/// Where traffic really is; a router that cannot be read before the first
+/// deploy (a command whose file does not exist yet) is not a reason to stop.
+async fn live_split(router: &dyn crate::router::Router) -> Option<Weight> {
+    router
+        .weight()
+        .await
+        .map_err(|error| {
+            tracing::warn!(
+                "could not read the live split from {} before deploying: {error}",
+                router.describe()
+            );
+        })
+        .ok()
+}
+
+/// `run` for a version that is already stable: what to say instead of
+/// rolling it out onto itself. Flags that contradict the record halt.
+fn already_done(
+    record: Option<&crate::state::Record>,
+    loaded: &LoadedSpec,
+    args: &RolloutArgs,
+) -> Result<Option<String>, AppError> {
+    let version = &loaded.context.version;
+    let settled = record
+        .filter(|record| !matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted));
+    if let Some(record) = settled {
+        if record.phase == RecordPhase::Promoted && &record.stable_version == version {
+            return Ok(Some(format!(
+                "{version} is already stable: it was promoted at {}; nothing to do",
+                record.updated_at
+            )));
+        }
+        if let Some(flag) = &args.spec.stable_version
+            && flag != &record.stable_version
+        {
+            return Err(AppError::Halted(format!(
+                "--stable-version {flag} contradicts the record, which says {} is stable ({} at {}); nothing was changed. Drop the flag, or if traffic really is on {flag}, fix the record first",
+                record.stable_version,
+                crate::state::live::phase_name(record.phase),
+                record.updated_at
+            )));
+        }
+    }
+    if &loaded.context.stable_version == version {
+        return Err(AppError::Usage(format!(
+            "{version} is the stable version already: nothing to roll out; pass the new version with --version"
+        )));
+    }
+    Ok(None)
 }
 
 /// Turns SIGINT/SIGTERM (a cancelled CI job) into a cancellation: traffic goes

@@ -43,10 +43,25 @@ pub enum Action {
     Finish(Outcome),
 }
 
+/// Where a rollout interrupted by a crash picks up again (the runner decides
+/// it from the state record and the router before the run starts).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    /// Re-apply the verified weight of this step (0-based) and hold it again:
+    /// no step above it is repeated, nor the checks before traffic.
+    Step(usize),
+    /// Finish a rollback that had started: traffic to stable, remove the new version.
+    RollBack { reason: String },
+    /// Every gate had passed and 100% was verified: retire the old version.
+    Retire,
+}
+
 /// What happened since the last action.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     Start,
+    /// Instead of `Start`: continue an interrupted rollout.
+    Resume(Resume),
     Deployed(Result<(), ProviderError>),
     Checked(Vec<CheckResult>),
     /// The weight read back after setting it.
@@ -203,16 +218,38 @@ impl Engine {
                 self.start_by_hand(state, now)
             }
             (Phase::Idle, Input::Start) => {
+                self.start(state, now);
+                self.checkpoint(state, now, Checkpoint::PreRollout)
+            }
+            (Phase::Idle, Input::Resume(point)) => {
+                self.start(state, now);
+                let from = match &point {
+                    Resume::Step(step) => format!(
+                        "step {} ({})",
+                        step + 1,
+                        self.plan
+                            .steps
+                            .get(*step)
+                            .map_or(Weight::ZERO, |s| s.weight)
+                    ),
+                    Resume::RollBack { .. } => "its rollback".to_owned(),
+                    Resume::Retire => "the removal of the old version".to_owned(),
+                };
                 emit(
                     state,
-                    EventKind::Started {
-                        name: self.name.clone(),
-                        stable_version: self.stable_version.clone(),
-                        new_version: self.new_version.clone(),
+                    EventKind::Warning {
+                        message: format!(
+                            "resumed an interrupted rollout at {from}; earlier steps and checks are not repeated"
+                        ),
                     },
                 );
-                state.tallies = vec![Tally::default(); self.gate_count()];
-                self.checkpoint(state, now, Checkpoint::PreRollout)
+                match point {
+                    Resume::Step(step) => self.begin_step(state, now, step),
+                    Resume::RollBack { reason } => {
+                        self.roll_back(state, now, Outcome::RolledBack, reason)
+                    }
+                    Resume::Retire => self.promoted(state, now),
+                }
             }
             (Phase::Deploying, Input::Deployed(Ok(()))) => {
                 emit(
@@ -409,6 +446,19 @@ impl Engine {
                 self.finish(state, now, Outcome::Failed, error)
             }
         }
+    }
+
+    /// The first event of every run, fresh or resumed.
+    fn start(&self, state: &mut State, now: SystemTime) {
+        state.timeline.push(Event {
+            at: now,
+            kind: EventKind::Started {
+                name: self.name.clone(),
+                stable_version: self.stable_version.clone(),
+                new_version: self.new_version.clone(),
+            },
+        });
+        state.tallies = vec![Tally::default(); self.gate_count()];
     }
 
     /// The first action of a manual command's plan.

@@ -9,5 +9,5 @@ pub mod plan;
 mod retirement;
 
 pub use event::{Event, EventKind, Outcome};
-pub use machine::{Action, CheckKind, CheckResult, Engine, Input, State};
+pub use machine::{Action, CheckKind, CheckResult, Engine, Input, Resume, State};
 pub use plan::Plan;

@@ -12,6 +12,7 @@ use super::path::FieldPath;
 use super::template::{CiFacts, Servers, TemplateContext, render_document};
 use super::types::RolloutSpec;
 use super::validate::validate;
+use crate::pool::Pool;
 
 /// What the command line adds to the file.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,9 @@ pub struct LoadOptions {
     /// `--var NAME=VALUE` flags, as written.
     pub vars: Vec<String>,
     pub ci: CiFacts,
+    /// The pool the stable version runs in, for routers with fixed pools
+    /// (`crate::pool`); the state record knows it.
+    pub stable_pool: Pool,
 }
 
 /// A spec ready to run, and the context its templates were rendered with.
@@ -106,6 +110,7 @@ pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec,
             .unwrap_or_else(|| at(location))
     };
 
+    crate::pool::assign(&mut document, options.stable_pool);
     let context = template_context(&document, options)?;
     render_document(&mut document, &context).map_err(|error| {
         let location = source.value(&error.field);
@@ -219,14 +224,14 @@ fn template_context(document: &Value, options: &LoadOptions) -> Result<TemplateC
         version: options.version.clone(),
         stable_version: options.stable_version.clone(),
         ci: options.ci.clone(),
-        servers: servers(document),
+        servers: servers(document, options.stable_pool),
         vars,
     })
 }
 
 /// The router's server lists as written (names, not templates); a malformed list
 /// is left to deserialization and validation to report at its field.
-fn servers(document: &Value) -> Option<Servers> {
+fn servers(document: &Value, stable_pool: Pool) -> Option<Servers> {
     let haproxy = document.get("router")?.get("haproxy")?;
     let names = |key: &str| -> Vec<String> {
         haproxy
@@ -242,5 +247,6 @@ fn servers(document: &Value) -> Option<Servers> {
     Some(Servers {
         stable: names("stableServers"),
         new: names("newServers"),
+        pool: stable_pool.other(),
     })
 }

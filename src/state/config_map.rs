@@ -1,10 +1,13 @@
 //! `state: configMap`: the record in ConfigMap `greenlight-<name>`, in the
 //! cluster being changed, so any job with access to it resumes or rolls back.
-//! Saves are read-modify-write on the ConfigMap's `resourceVersion`.
+//! Saves are read-modify-write on the ConfigMap's `resourceVersion`; the lock
+//! is a Lease of the same name (`lease.rs`).
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use super::lease::Lease;
+use super::lock::{Acquired, Held, Request};
 use super::{Record, StateStore};
 use crate::kubernetes::ClusterSpec;
 use crate::kubernetes::error::{code, describe};
@@ -83,5 +86,20 @@ impl StateStore for ConfigMapStateStore {
         })
         .await
         .map(drop)
+    }
+
+    async fn acquire(&self, request: &Request) -> Result<Acquired, ProviderError> {
+        let cluster = self.cluster.get().await?;
+        Lease::new(cluster, &self.name).acquire(request).await
+    }
+
+    async fn renew(&self, held: &Held, now: std::time::SystemTime) -> Result<Held, ProviderError> {
+        let cluster = self.cluster.get().await?;
+        Lease::new(cluster, &self.name).renew(held, now).await
+    }
+
+    async fn release(&self, held: &Held) -> Result<(), ProviderError> {
+        let cluster = self.cluster.get().await?;
+        Lease::new(cluster, &self.name).release(held).await
     }
 }

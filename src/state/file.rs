@@ -4,16 +4,23 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
+use super::file_lock::FileLock;
+use super::lock::{Acquired, Held, Request};
 use super::{Record, StateStore};
 use crate::provider::ProviderError;
 
 pub struct FileStateStore {
     path: PathBuf,
+    lock: FileLock,
 }
 
 impl FileStateStore {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        let path = path.into();
+        Self {
+            lock: FileLock::beside(&path),
+            path,
+        }
     }
 }
 
@@ -63,5 +70,17 @@ impl StateStore for FileStateStore {
         tokio::fs::rename(&temporary, &self.path)
             .await
             .map_err(fail)
+    }
+
+    async fn acquire(&self, request: &Request) -> Result<Acquired, ProviderError> {
+        self.lock.acquire(request).await
+    }
+
+    async fn renew(&self, held: &Held, now: std::time::SystemTime) -> Result<Held, ProviderError> {
+        self.lock.renew(held, now).await
+    }
+
+    async fn release(&self, held: &Held) -> Result<(), ProviderError> {
+        self.lock.release(held).await
     }
 }

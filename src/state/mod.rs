@@ -3,6 +3,11 @@
 
 pub mod config_map;
 pub mod file;
+mod file_lock;
+pub mod guard;
+mod lease;
+pub mod live;
+pub mod lock;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,6 +31,31 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
     pub updated_at: String,
+    /// For routers with fixed pools: the pool the stable version runs in
+    /// (`crate::pool`); the next release deploys to the other one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_pool: Option<crate::pool::Pool>,
+    /// A change started and not yet verified: written before the change,
+    /// cleared once it is read back, so a crash in between is recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// What was under way when the record was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "change")]
+pub enum Pending {
+    /// Moving traffic to `weight`% on the new version.
+    #[serde(rename = "weight")]
+    Weight { weight: u8 },
+    /// Putting all traffic back on the stable version, because of `reason`;
+    /// the new version must never get traffic again.
+    #[serde(rename = "rollback")]
+    RollBack { reason: String },
+    /// The new version serves 100% (verified) and `version`, the old one, is
+    /// being removed.
+    #[serde(rename = "retire")]
+    Retire { version: String },
 }
 
 impl Record {
@@ -52,16 +82,24 @@ impl Record {
             weight: if promoted { 0 } else { weight },
             holder: holder.filter(|_| phase == RecordPhase::InProgress),
             updated_at: crate::clock::rfc3339_millis(at),
+            stable_pool: None,
+            pending: None,
         }
     }
-}
 
-/// The record of a rollout still in progress under another job's name: the
-/// lock every command that moves traffic respects (`holder` is this job).
-pub fn held_elsewhere<'r>(record: Option<&'r Record>, holder: &str) -> Option<&'r Record> {
-    record.filter(|record| {
-        record.phase == RecordPhase::InProgress && record.holder.as_deref() != Some(holder)
-    })
+    /// Records the pools of a release that started with the stable version
+    /// in `stable` (`None`: the router has no pools); once promoted, the new
+    /// version's pool is the stable one.
+    pub fn in_pools(mut self, stable: Option<crate::pool::Pool>) -> Self {
+        self.stable_pool = stable.map(|pool| {
+            if self.phase == RecordPhase::Promoted {
+                pool.other()
+            } else {
+                pool
+            }
+        });
+        self
+    }
 }
 
 /// Saves a record; a failure is a warning, never a reason to stop moving
@@ -92,4 +130,15 @@ pub trait StateStore: Send + Sync {
     fn describe(&self) -> String;
     async fn load(&self) -> Result<Option<Record>, ProviderError>;
     async fn save(&self, record: &Record) -> Result<(), ProviderError>;
+    /// Takes the rollout's lock unless another holder has it and it has not
+    /// expired; a compare-and-swap, so of two jobs asking at once one wins.
+    async fn acquire(&self, request: &lock::Request) -> Result<lock::Acquired, ProviderError>;
+    /// Extends a lock this process holds; fails once another holder took it.
+    async fn renew(
+        &self,
+        held: &lock::Held,
+        now: std::time::SystemTime,
+    ) -> Result<lock::Held, ProviderError>;
+    /// Gives the lock up; one that another holder took meanwhile is left alone.
+    async fn release(&self, held: &lock::Held) -> Result<(), ProviderError>;
 }

@@ -120,7 +120,9 @@ fn a_healthy_rollout_is_promoted_and_recorded() {
         "deploy v2\nretire v1\n"
     );
 
-    // The next rollout learns the stable version from the record.
+    // The next rollout learns the stable version from the record. A router's
+    // `get` prints the new version's share: v3 has none yet.
+    std::fs::write(dir.path().join("weight"), "0\n").unwrap();
     std::fs::write(dir.path().join("error-rate"), "0.5").unwrap();
     greenlight()
         .args(["run", "-f"])

@@ -2,8 +2,10 @@
 
 mod support;
 
+mod cancel;
 mod checks;
 mod cli;
+mod crash;
 mod dcos;
 mod dcos_conformance;
 mod demo;
@@ -16,7 +18,9 @@ mod gitlab;
 mod haproxy_prometheus;
 mod hostile;
 mod kubernetes;
+mod lock;
 mod manual;
+mod pools;
 mod prometheus_conformance;
 mod reports;
 mod spec_errors;

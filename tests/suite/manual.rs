@@ -68,9 +68,10 @@ fn rollback_needs_force_to_take_over_a_running_job() {
         60,
         Some("https://ci.example/run/7"),
     );
+    crate::lock::hold_lock(dir.path(), "ci-runner-7", 4242, std::time::Duration::ZERO);
     greenlight(dir.path(), &["rollback"])
         .code(3)
-        .stderr(contains("held by https://ci.example/run/7"));
+        .stderr(contains("held by ci-runner-7:4242 until"));
     assert_eq!(
         read(dir.path(), "weight").trim(),
         "60",

@@ -269,6 +269,11 @@ impl Then {
 
 /// A spec whose router and metric are files in `dir`, so a test can steer them.
 pub fn file_driven_spec(dir: &std::path::Path) -> std::path::PathBuf {
+    file_driven_spec_holding(dir, "200ms")
+}
+
+/// `file_driven_spec` with each of its two steps held for `hold`.
+pub fn file_driven_spec_holding(dir: &std::path::Path, hold: &str) -> std::path::PathBuf {
     let spec = format!(
         "apiVersion: greenlight.dev/v1alpha1
 kind: Rollout
@@ -285,8 +290,8 @@ router:
 strategy:
   canary:
     steps:
-      - {{weight: 20, hold: 200ms}}
-      - {{weight: 60, hold: 200ms}}
+      - {{weight: 20, hold: {hold}}}
+      - {{weight: 60, hold: {hold}}}
 analysis:
   interval: 100ms
   metrics:

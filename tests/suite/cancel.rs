@@ -1,0 +1,153 @@
+//! Cancellation as a CI runner does it: SIGINT, SIGTERM, or SIGINT then
+//! SIGTERM a second later, to greenlight's pid or to its whole process group,
+//! mid-step and during a metric query that hangs. Traffic must be back on
+//! stable and verified, the lock released, the record `rolled_back`, and the
+//! process gone within the cancel budget.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::binary::Greenlight;
+use crate::support::wait;
+
+/// greenlight's default cancel budget.
+const CANCEL_BUDGET: Duration = Duration::from_secs(5);
+
+/// The file-driven canary with a 30 s hold at 20%. Its metric reads
+/// `error-rate`: a file (a quick query), or a FIFO nobody writes (a query that
+/// hangs).
+fn spec(dir: &Path, hung_query: bool) -> PathBuf {
+    let error_rate = dir.join("error-rate");
+    if hung_query {
+        let made = Command::new("mkfifo")
+            .arg(&error_rate)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo {}", error_rate.display());
+    } else {
+        std::fs::write(&error_rate, "0").expect("write the error rate");
+    }
+    std::fs::write(dir.join("weight"), "0\n").expect("write the weight");
+    crate::support::file_driven_spec_holding(dir, "30s")
+}
+
+#[derive(Clone, Copy, Debug)]
+enum To {
+    Pid,
+    Group,
+}
+
+fn signal(name: &str, pid: u32, to: To) {
+    let target = match to {
+        To::Pid => pid.to_string(),
+        To::Group => format!("-{pid}"),
+    };
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), "--", &target])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {target}");
+}
+
+fn cancel(signals: &[&str], to: To, hung_query: bool) {
+    let during = if hung_query {
+        "a hung metric query"
+    } else {
+        "a step's hold"
+    };
+    let what = format!("{signals:?} to the {to:?} during {during}");
+    let dir = TempDir::new().expect("temp dir");
+    let spec = spec(dir.path(), hung_query);
+    let mut child = Greenlight::on("run", &spec)
+        .into_std()
+        .args(["--version", "v2", "--stable-version", "v1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own process group, as a runner starts a job step.
+        .process_group(0)
+        .spawn()
+        .expect("greenlight starts");
+    let weight = dir.path().join("weight");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(wait::until(
+        "step 1 at 20%",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || {
+            let now = std::fs::read_to_string(&weight).unwrap_or_default();
+            std::future::ready(if now.trim() == "20" { Ok(()) } else { Err(now) })
+        },
+    ));
+    // Into the hold, or into the hung query.
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = Instant::now();
+    for (index, name) in signals.iter().enumerate() {
+        if index > 0 {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        signal(name, child.id(), to);
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < CANCEL_BUDGET + Duration::from_secs(5),
+            "{what}: still running after {:?}",
+            signalled.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    assert!(took < CANCEL_BUDGET, "{what}: exit took {took:?}\n{stderr}");
+    assert_eq!(status.code(), Some(2), "{what}: {stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&weight).unwrap_or_default().trim(),
+        "0",
+        "{what}: traffic back on stable"
+    );
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|error| panic!("{what}: no record: {error}"));
+    assert_eq!(record["phase"], "rolled_back", "{what}");
+    assert!(
+        !dir.path().join("state.json.lock").exists(),
+        "{what}: the lock was released"
+    );
+    assert!(
+        stderr.contains("rollback verified"),
+        "{what}: the rollback was verified:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_cancelled_job_during_a_hung_metric_query_rolls_back_within_the_budget() {
+    for to in [To::Pid, To::Group] {
+        for signals in [&["INT"][..], &["TERM"], &["INT", "TERM"]] {
+            cancel(signals, to, true);
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_job_mid_step_rolls_back_within_the_budget() {
+    cancel(&["INT"], To::Pid, false);
+    cancel(&["INT", "TERM"], To::Group, false);
+}

@@ -1,0 +1,239 @@
+//! The crash matrix: the real binary with the command router and the file
+//! store, `kill -9` at each phase of a rollout (a runner that dies), then the
+//! same command again. Every case must end `promoted` or `rolled_back` with no
+//! person touching a file, never with traffic back on a version that failed a
+//! gate, and never with the record lost.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::binary::Greenlight;
+
+/// A canary whose every command can kill greenlight (`kill -9 $PPID`: the
+/// command's shell is greenlight's child) once, when `kill-<point>` exists.
+fn spec(dir: &Path) -> PathBuf {
+    let d = dir.display();
+    let kill = |point: &str| {
+        format!("if [ -f {d}/kill-{point} ]; then rm {d}/kill-{point}; kill -9 $PPID; fi")
+    };
+    let spec = format!(
+        "apiVersion: greenlight.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: checkout
+target:
+  command:
+    deploy: echo deploy $GREENLIGHT_VERSION >> {d}/log; {deploy}
+    retire: echo retire $GREENLIGHT_VERSION >> {d}/log; {retire}
+router:
+  command:
+    set: echo $GREENLIGHT_WEIGHT > {d}/weight; echo $GREENLIGHT_WEIGHT >> {d}/history; {set}
+    get: cat {d}/weight
+strategy:
+  canary:
+    steps:
+      - {{weight: 20, hold: 600ms}}
+      - {{weight: 60, hold: 600ms}}
+analysis:
+  interval: 200ms
+  metrics:
+    - name: error-rate
+      query: {{command: '{measure}; cat {d}/error-rate'}}
+      max: 0.05
+state:
+  file: {d}/state.json
+",
+        deploy = kill("deploy"),
+        retire = kill("retire"),
+        set = kill("set-$GREENLIGHT_WEIGHT"),
+        measure = kill("measure"),
+    );
+    std::fs::write(dir.join("weight"), "0\n").expect("write the weight");
+    let path = dir.join("greenlight.yaml");
+    std::fs::write(&path, spec).expect("write the spec");
+    path
+}
+
+fn run(spec: &Path) -> Output {
+    Greenlight::on("run", spec)
+        .args(["--version", "v2", "--stable-version", "v1"])
+        .output()
+        .expect("greenlight runs")
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+}
+
+struct Case {
+    name: &'static str,
+    kill_at: &'static str,
+    error_rate: &'static str,
+    /// The outcome the re-run must reach, and its exit code.
+    ends: (&'static str, i32),
+}
+
+const CASES: [Case; 8] = [
+    Case {
+        name: "after deploy",
+        kill_at: "deploy",
+        error_rate: "0",
+        ends: ("promoted", 0),
+    },
+    Case {
+        name: "after setting step 1 (20%)",
+        kill_at: "set-20",
+        error_rate: "0",
+        ends: ("promoted", 0),
+    },
+    Case {
+        name: "during the analysis hold",
+        kill_at: "measure",
+        error_rate: "0",
+        ends: ("promoted", 0),
+    },
+    Case {
+        name: "after setting step 2 (60%)",
+        kill_at: "set-60",
+        error_rate: "0",
+        ends: ("promoted", 0),
+    },
+    Case {
+        name: "during promotion (100%)",
+        kill_at: "set-100",
+        error_rate: "0",
+        ends: ("promoted", 0),
+    },
+    Case {
+        name: "during retire of the old version",
+        kill_at: "retire",
+        error_rate: "0",
+        ends: ("promoted", 0),
+    },
+    Case {
+        name: "during rollback (gate failed, 0% set)",
+        kill_at: "set-0",
+        error_rate: "0.5",
+        ends: ("rolled_back", 2),
+    },
+    Case {
+        name: "during rollback's removal of the new version",
+        kill_at: "retire",
+        error_rate: "0.5",
+        ends: ("rolled_back", 2),
+    },
+];
+
+#[test]
+fn a_rollout_killed_at_any_phase_converges_when_run_again() {
+    let mut table = vec!["| kill -9 | first run | re-run | traffic after |".to_owned()];
+    for case in CASES {
+        let dir = TempDir::new().expect("temp dir");
+        let spec = spec(dir.path());
+        std::fs::write(dir.path().join("error-rate"), case.error_rate).expect("error rate");
+        std::fs::write(dir.path().join(format!("kill-{}", case.kill_at)), "").expect("trigger");
+
+        let first = run(&spec);
+        assert_eq!(
+            first.status.code(),
+            None,
+            "{}: greenlight was not killed: {}",
+            case.name,
+            String::from_utf8_lossy(&first.stderr)
+        );
+        let history = read(dir.path(), "history");
+        let history_at_kill = history.lines().count();
+        let weight_at_kill: u8 = history
+            .lines()
+            .last()
+            .and_then(|line| line.parse().ok())
+            .unwrap_or(0);
+
+        let again = run(&spec);
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        let record: Value = serde_json::from_str(&read(dir.path(), "state.json"))
+            .unwrap_or_else(|error| panic!("{}: the record is lost: {error}", case.name));
+        let (outcome, code) = case.ends;
+        assert_eq!(
+            (record["phase"].as_str(), again.status.code()),
+            (Some(outcome), Some(code)),
+            "{}: {stderr}\nrecord: {record}",
+            case.name
+        );
+        assert!(
+            !dir.path().join("state.json.lock").exists(),
+            "{}: the lock was released",
+            case.name
+        );
+        let weight = read(dir.path(), "weight").trim().to_owned();
+        let log = read(dir.path(), "log");
+        let after: Vec<u8> = read(dir.path(), "history")
+            .lines()
+            .skip(history_at_kill)
+            .filter_map(|line| line.parse().ok())
+            .collect();
+        if case.kill_at != "deploy" {
+            assert!(
+                stderr.contains("resumed an interrupted rollout"),
+                "{}: the re-run does not say it resumed:\n{stderr}",
+                case.name
+            );
+        }
+        if outcome == "promoted" {
+            // No step below the weight the crash left is repeated.
+            assert!(
+                after.iter().all(|weight| *weight >= weight_at_kill) && after.is_sorted(),
+                "{}: weights set after the crash at {weight_at_kill}%: {after:?}",
+                case.name
+            );
+            assert_eq!(weight, "100", "{}", case.name);
+            assert!(log.ends_with("retire v1\n"), "{}: {log}", case.name);
+            assert_eq!(record["stableVersion"], "v2", "{}", case.name);
+        } else {
+            assert_eq!(weight, "0", "{}", case.name);
+            assert!(log.contains("retire v2"), "{}: {log}", case.name);
+            // The version that failed its gate never got traffic again.
+            assert!(
+                after.iter().all(|weight| *weight == 0),
+                "{}: weights set after the crash: {after:?}",
+                case.name
+            );
+        }
+        table.push(format!(
+            "| {} | killed | {outcome}, exit {code} | {weight}% on v2 |",
+            case.name
+        ));
+    }
+    eprintln!("{}", table.join("\n"));
+}
+
+#[test]
+fn a_run_for_the_version_already_promoted_does_nothing() {
+    let dir = TempDir::new().expect("temp dir");
+    let spec = spec(dir.path());
+    std::fs::write(dir.path().join("error-rate"), "0").expect("error rate");
+    assert_eq!(run(&spec).status.code(), Some(0));
+    let log = read(dir.path(), "log");
+    let history = read(dir.path(), "history");
+
+    for args in [
+        vec!["--version", "v2"],
+        vec!["--version", "v2", "--stable-version", "v1"],
+    ] {
+        let again = Greenlight::on("run", &spec)
+            .args(&args)
+            .output()
+            .expect("greenlight runs");
+        assert_eq!(again.status.code(), Some(0), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&again.stderr).contains("v2 is already stable"),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        assert_eq!(read(dir.path(), "log"), log, "nothing deployed or removed");
+        assert_eq!(read(dir.path(), "history"), history, "no traffic moved");
+    }
+}

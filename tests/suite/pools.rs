@@ -1,0 +1,210 @@
+//! Consecutive releases on fixed pools, through the real binary and a real
+//! HAProxy: one unchanged spec (`stableServers: [blue]`, `newServers:
+//! [green]`) releases v1 → v2 → v3 → v4. Each release deploys to the idle
+//! pool, so during step 1 about the step's share of real requests is answered
+//! by the new version and the rest by the version that was live; after each,
+//! every request by the new one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::binary::Greenlight;
+use crate::support::haproxy::{BACKEND, Haproxy};
+use crate::support::http_server::{HttpServer, Response};
+use crate::support::net::http_client;
+use crate::support::rollout::describe;
+use crate::support::wait;
+
+/// Requests sampled during step 1 and after promotion.
+const SAMPLE: usize = 100;
+
+/// An app server standing for one pool: it answers with the version deployed
+/// to the pool (the content of `pool-<name>`), or 503 when none is.
+async fn pool_server(dir: &Path, pool: &str) -> HttpServer {
+    let file = dir.join(format!("pool-{pool}"));
+    HttpServer::start(Arc::new(move |_| {
+        match std::fs::read_to_string(&file)
+            .map(|text| text.trim().to_owned())
+            .unwrap_or_default()
+        {
+            version if version.is_empty() => Response::text(503, "nothing deployed here"),
+            version => Response::text(200, version),
+        }
+    }))
+    .await
+}
+
+fn spec(dir: &Path, socket: &Path) -> PathBuf {
+    let dir_text = dir.display();
+    let spec = format!(
+        r#"apiVersion: greenlight.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: app
+target:
+  command:
+    deploy: echo $GREENLIGHT_VERSION > {dir_text}/pool-{{{{ servers.pool }}}}
+    retire: for f in {dir_text}/pool-*; do if [ "$(cat $f)" = "$GREENLIGHT_VERSION" ]; then rm $f; fi; done
+router:
+  haproxy:
+    socket: {socket}
+    backend: {BACKEND}
+    stableServers: [blue]
+    newServers: [green]
+    drain: {{timeout: 5s, interval: 100ms}}
+strategy:
+  canary:
+    steps:
+      - {{weight: 20, hold: 10s}}
+state:
+  file: {dir_text}/state.json
+"#,
+        socket = socket.display(),
+    );
+    let path = dir.join("greenlight.yaml");
+    std::fs::write(&path, spec).unwrap_or_else(|e| panic!("cannot write {path:?}: {e}"));
+    path
+}
+
+/// Who answers `SAMPLE` requests through HAProxy: (version, count), errors as "503".
+async fn answers(web: std::net::SocketAddr, requests: usize) -> Vec<(String, usize)> {
+    let client = http_client();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for _ in 0..requests {
+        let answer = match client.get(format!("http://{web}/")).send().await {
+            Ok(response) if response.status().is_success() => {
+                response.text().await.unwrap_or_default()
+            }
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(error) => format!("error: {error}"),
+        };
+        match counts.iter_mut().find(|(seen, _)| *seen == answer) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((answer, 1)),
+        }
+    }
+    counts.sort();
+    counts
+}
+
+fn count(answers: &[(String, usize)], version: &str) -> usize {
+    answers
+        .iter()
+        .find(|(seen, _)| seen == version)
+        .map_or(0, |(_, count)| *count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_consecutive_releases_with_one_spec_alternate_the_pools() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+    std::fs::write(dir.path().join("pool-a"), "v1").unwrap_or_else(|e| panic!("{e}"));
+    let blue = pool_server(dir.path(), "a").await;
+    let green = pool_server(dir.path(), "b").await;
+    let haproxy = Haproxy::start(
+        &[("blue".to_owned(), blue.addr, 256)],
+        &[("green".to_owned(), green.addr, 0)],
+    )
+    .await;
+    let spec = spec(dir.path(), &haproxy.socket);
+    assert_eq!(count(&answers(haproxy.web, SAMPLE).await, "v1"), SAMPLE);
+
+    for (stable, new) in [("v1", "v2"), ("v2", "v3"), ("v3", "v4")] {
+        let mut command = Greenlight::on("run", &spec).into_tokio();
+        command.args(["--version", new]).kill_on_drop(true);
+        if new == "v2" {
+            command.args(["--stable-version", "v1"]);
+        }
+        let run = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start greenlight: {e}"));
+
+        // Step 1: some server of the idle pool gets weight.
+        wait::until(
+            &format!("{new} to get traffic"),
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || {
+                let weights = haproxy.weights();
+                let deployed = std::fs::read_to_string(dir.path().join("pool-a"))
+                    .unwrap_or_default()
+                    + &std::fs::read_to_string(dir.path().join("pool-b")).unwrap_or_default();
+                std::future::ready(
+                    if weights.iter().all(|(_, weight)| *weight > 0) && deployed.contains(new) {
+                        Ok(())
+                    } else {
+                        Err(format!("{weights:?}"))
+                    },
+                )
+            },
+        )
+        .await;
+        // HAProxy's weighted round robin puts a server that just got weight
+        // first in line for a moment: the share is measured after that.
+        let first = answers(haproxy.web, 20).await;
+        let started = std::time::Instant::now();
+        let during = answers(haproxy.web, SAMPLE).await;
+        let on_new = count(&during, new);
+        let on_stable = count(&during, stable);
+        assert!(
+            (SAMPLE * 10 / 100..=SAMPLE * 30 / 100).contains(&on_new)
+                && on_new + on_stable == SAMPLE,
+            "{stable} → {new}, step 1 at 20%: answers {during:?} (first {first:?}; weights {:?} after {:?})",
+            haproxy.weights(),
+            started.elapsed()
+        );
+
+        let output = tokio::time::timeout(Duration::from_secs(60), run.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("{stable} → {new} did not finish in 60 s"))
+            .unwrap_or_else(|e| panic!("greenlight did not run: {e}"));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{stable} → {new}: {}",
+            describe(&output)
+        );
+        let after = answers(haproxy.web, SAMPLE).await;
+        assert_eq!(
+            count(&after, new),
+            SAMPLE,
+            "after {stable} → {new}: {after:?}"
+        );
+    }
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("no record: {e}"));
+    assert_eq!(
+        (
+            record["stableVersion"].as_str(),
+            record["stablePool"].as_str()
+        ),
+        (Some("v4"), Some("b")),
+        "{record}"
+    );
+}
+
+#[test]
+fn plan_shows_which_pool_serves_and_which_the_new_version_goes_to() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+    let spec = spec(dir.path(), &dir.path().join("admin.sock"));
+    std::fs::write(
+        dir.path().join("state.json"),
+        r#"{"name":"app","stableVersion":"v2","phase":"promoted","weight":0,"updatedAt":"2026-01-01T00:00:00.000Z","stablePool":"b"}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let output = Greenlight::on("plan", &spec)
+        .args(["--version", "v3"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Pools: v2 serves from pool b (green); v3 goes to the idle pool a (blue).")
+            && stdout.contains("pool-a"),
+        "{}",
+        describe(&output)
+    );
+}
