@@ -273,7 +273,7 @@ fn pending(engine: &Engine, state: &State, action: &Action) -> Option<Pending> {
     // Once a rollback starts, everything until the end belongs to it; one that
     // ends unverified stays pending for the next run to finish.
     let rollback = state.timeline.iter().find_map(|event| match &event.kind {
-        EventKind::RollbackStarted { reason } => Some(reason.clone()),
+        EventKind::RollbackStarted { reason, .. } => Some(reason.clone()),
         _ => None,
     });
     let verified = state

@@ -77,10 +77,10 @@ fn schema_for(dir: &Path, object: &Value) -> Value {
         ("route.openshift.io/v1", "Route") => {
             crd_schema(dir, "openshift-route/routes.crd.yaml", "v1")
         }
-        ("apps/v1", "Deployment") => openapi_schema(
+        ("apps/v1", kind @ ("Deployment" | "ReplicaSet")) => openapi_schema(
             dir,
             "kubernetes/apis__apps__v1_openapi.json",
-            "io.k8s.api.apps.v1.Deployment",
+            &format!("io.k8s.api.apps.v1.{kind}"),
         ),
         ("v1", kind @ ("Service" | "ConfigMap" | "Pod")) => openapi_schema(
             dir,

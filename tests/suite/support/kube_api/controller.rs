@@ -199,7 +199,8 @@ fn pod(deployment: &Value, name: &str, set: &Key, hash: &str, start: &Start<'_>)
     json!({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": namespace, "labels": labels, "resourceVersion": "1",
                         "uid": format!("uid-pod-{name}"),
-                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": set.name, "controller": true}]},
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": set.name,
+                                             "uid": format!("uid-rs-{}", set.name), "controller": true}]},
            "spec": spec, "status": status})
 }
 
