@@ -272,6 +272,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
         plan: &plan,
         title,
         plan_text: Some(text),
+        final_limit: loaded.spec.report.final_limit(),
     };
     // No events for a plan: the comment gets the final report at once.
     for mut reporter in platform.forge_reporters(&rollout) {
@@ -323,6 +324,7 @@ pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
         plan: &engine.plan,
         title,
         plan_text: None,
+        final_limit: loaded.spec.report.final_limit(),
     });
     let checkpoint = Checkpoint {
         store: store.as_ref(),

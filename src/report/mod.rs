@@ -7,6 +7,7 @@ pub mod github;
 pub mod gitlab;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
 mod model;
 pub mod sticky;
@@ -20,6 +21,8 @@ use async_trait::async_trait;
 use crate::engine::{Event, EventKind};
 use crate::spec::duration::display;
 
+/// A report the runner feeds inline: it must not wait on anything remote
+/// (forge reports go through [`live::LiveReports`]).
 #[async_trait]
 pub trait Reporter: Send {
     /// Called as each event happens, for live progress.

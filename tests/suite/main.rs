@@ -12,6 +12,7 @@ mod github_action;
 mod gitlab;
 mod haproxy_prometheus;
 mod kubernetes;
+mod live_reports;
 mod manual;
 mod prometheus_conformance;
 mod reports;
