@@ -8,10 +8,10 @@ use greenlight::manual::Manual;
 
 fn main() -> ExitCode {
     // Before anything is printed: the runner hides these values from the log.
-    if greenlight::ci::is_github_actions() {
+    if greenlight::forge::is_github_actions() {
         print!(
             "{}",
-            greenlight::ci::github::mask_commands(&|name| std::env::var(name).ok())
+            greenlight::forge::github::mask_commands(&|name| std::env::var(name).ok())
         );
         let _ = std::io::Write::flush(&mut std::io::stdout());
     }
@@ -87,7 +87,7 @@ async fn manual(command: Manual, args: &greenlight::cli::ManualArgs) -> Result<O
 fn report_error(error: &AppError) {
     eprintln!("error: {error}");
     if let AppError::Spec(spec) = error
-        && greenlight::ci::is_github_actions()
+        && greenlight::forge::is_github_actions()
         && let Some((file, location)) = spec.file_location()
     {
         let (line, column) = location.map_or((1, 1), |at| (at.line, at.column));

@@ -45,9 +45,9 @@ pub struct Warnings {
 
 impl Warnings {
     /// A `::warning::` line on GitHub Actions, a `warning:` line elsewhere.
-    pub fn to_log() -> Self {
-        Self::to(|message| {
-            if crate::ci::is_github_actions() {
+    pub fn to_log(github_actions: bool) -> Self {
+        Self::to(move |message| {
+            if github_actions {
                 println!("::warning::{}", escape_command(message));
             } else {
                 eprintln!("warning: {message}");

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use greenlight::ci::session::{Command, Platform, Rollout};
 use greenlight::engine::{Event, EventKind, Outcome};
+use greenlight::forge::session::{Command, Platform, Rollout};
 use greenlight::report::live::{ForgeReporter, LiveReports, Warnings};
 use greenlight::report::{Report, Reporter, describe_event};
 

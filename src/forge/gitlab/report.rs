@@ -7,8 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::sticky::{ApiError, NoteApi};
-use crate::ci::gitlab::Settings;
+use super::Settings;
+use crate::report::sticky::{ApiError, NoteApi};
 
 /// Notes are listed 100 at a time; this many pages is 10,000 notes.
 const MAX_PAGES: u32 = 100;
@@ -56,8 +56,8 @@ impl MergeRequestNotes {
         let http = reqwest::Client::builder()
             .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
-            .connect_timeout(super::live::CONNECT_TIMEOUT)
-            .timeout(super::live::CALL_TIMEOUT)
+            .connect_timeout(crate::report::live::CONNECT_TIMEOUT)
+            .timeout(crate::report::live::CALL_TIMEOUT)
             .build()
             .map_err(|error| format!("cannot build the GitLab client: {error}"))?;
         Ok(Some(Self {

@@ -7,11 +7,11 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Report;
-use super::live::{CALL_TIMEOUT, CONNECT_TIMEOUT, ForgeReporter};
-use super::sticky::{ApiError, NoteApi};
-use crate::ci::github::Settings;
+use super::Settings;
 use crate::engine::{Event, EventKind, Outcome};
+use crate::report::Report;
+use crate::report::live::{CALL_TIMEOUT, CONNECT_TIMEOUT, ForgeReporter};
+use crate::report::sticky::{ApiError, NoteApi};
 
 /// Comments are listed 100 at a time; this many pages is 10,000 comments.
 const MAX_PAGES: u32 = 100;
@@ -333,7 +333,7 @@ impl ForgeReporter for DeploymentReporter {
             Outcome::RolledBack | Outcome::Failed => "failure",
             Outcome::Halted | Outcome::Planned => "inactive",
         };
-        let headline = super::markdown::headline(report).replace("**", "");
+        let headline = crate::report::markdown::headline(report).replace("**", "");
         self.status(id, state, &headline).await
     }
 }
