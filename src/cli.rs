@@ -75,7 +75,7 @@ pub struct DemoArgs {
 }
 
 fn parse_delay(text: &str) -> Result<Duration, String> {
-    crate::spec::duration::Delay::parse(text).map(|delay| delay.get())
+    crate::duration::Delay::parse(text).map(|delay| delay.get())
 }
 
 #[derive(Debug, Clone, Args)]

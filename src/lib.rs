@@ -4,28 +4,32 @@
 //! imperative shell (the [`runner`] and the providers: [`deploy`], [`router`],
 //! [`metrics`], [`state`]). Reports consume the engine's events.
 
-pub mod app;
 pub mod checks;
 pub mod cli;
 pub mod clock;
-pub mod demo;
+pub mod commands;
+pub mod compose;
 pub mod deploy;
+pub mod duration;
 pub mod engine;
+pub mod error;
+pub mod field;
 pub mod forge;
 pub mod judge;
 pub mod kubernetes;
-pub mod manual;
 pub mod metrics;
 pub mod plan_text;
 pub mod process;
 pub mod provider;
 pub mod release;
 pub mod report;
+pub mod resolve;
 pub mod router;
 pub mod runner;
 pub mod sandbox;
 pub mod secrets;
 pub mod spec;
 pub mod state;
+pub mod template;
 pub mod text;
 pub mod traffic;

@@ -1,10 +1,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use greenlight::app::{self, AppError};
 use greenlight::cli::{Cli, Command};
+use greenlight::commands::manual::Manual;
+use greenlight::commands::{self, AppError};
 use greenlight::engine::Outcome;
-use greenlight::manual::Manual;
 
 fn main() -> ExitCode {
     // Before anything is printed: the runner hides these values from the log.
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            // Help and --version are answers, not errors; usage errors exit 1 (DESIGN.md).
+            // Help and --version are answers, not errors; usage errors exit 1.
             return if error.use_stderr() {
                 ExitCode::from(1)
             } else {
@@ -51,11 +51,21 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Run(args) => app::run(args).await,
-            Command::Plan(args) => app::plan(args).await,
-            Command::Validate(args) => app::validate(args).map(|()| Outcome::Planned),
-            Command::Demo(args) => greenlight::demo::run(args).await,
-            // Done as asked is exit 0, whatever the outcome (DESIGN.md).
+            Command::Run(args) => commands::run::run(args).await,
+            Command::Plan(args) => commands::plan::plan(args).await.map(|text| {
+                print!("{text}");
+                Outcome::Planned
+            }),
+            Command::Validate(args) => commands::validate::validate(args).map(|text| {
+                println!("{text}");
+                Outcome::Planned
+            }),
+            Command::Demo(args) if args.print_spec => {
+                print!("{}", greenlight::commands::demo::SPEC);
+                Ok(Outcome::Planned)
+            }
+            Command::Demo(args) => commands::demo::run(args).await,
+            // Done as asked is exit 0; a halt is 3 and a failure 1.
             Command::Promote(args) => manual(Manual::Promote, args).await,
             Command::Rollback(args) => manual(Manual::Rollback, args).await,
             Command::Abort(args) => manual(Manual::Abort, args).await,
@@ -79,9 +89,9 @@ fn main() -> ExitCode {
 }
 
 async fn manual(command: Manual, args: &greenlight::cli::ManualArgs) -> Result<Outcome, AppError> {
-    greenlight::manual::run(command, args)
-        .await
-        .map(|_| Outcome::Planned)
+    let text = commands::manual::run(command, args).await?;
+    print!("{text}");
+    Ok(Outcome::Planned)
 }
 
 fn report_error(error: &AppError) {

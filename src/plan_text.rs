@@ -4,11 +4,11 @@
 use std::fmt::Write;
 
 use crate::deploy::Target;
+use crate::duration::display;
 use crate::engine::Plan;
 use crate::engine::plan::StrategyKind;
 use crate::release::Release;
 use crate::router::Router;
-use crate::spec::duration::display;
 use crate::spec::types::{Check, RolloutSpec};
 use crate::state::StateStore;
 use crate::traffic::{Side, Weight};

@@ -84,7 +84,7 @@ pub async fn run_shell(
         ))),
         Err(_) => Err(ProviderError::new(format!(
             "`{script}` did not finish within {}",
-            crate::spec::duration::display(timeout)
+            crate::duration::display(timeout)
         ))
         .with_hint("raise the timeout, or make the command finish sooner")),
     }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
+use crate::clock::Clock;
 use crate::release::Release;
 use crate::sandbox::Sandbox;
-use crate::spec::template::TemplateContext;
+use crate::template::TemplateContext;
 
 /// What provider factories get besides their own spec.
 #[derive(Clone)]
@@ -26,6 +27,10 @@ pub struct ProviderContext {
     pub interval: Duration,
     /// The sandbox, inside `greenlight demo` only.
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The one clock of the command: providers that wait (a Deployment's
+    /// rollout, retried checks) wait on it, so tests can run them on a
+    /// virtual clock.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ProviderContext {

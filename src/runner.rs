@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use crate::checks::CheckRunner;
 use crate::clock::Clock;
 use crate::deploy::Target;
+use crate::engine::plan::Mode;
 use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
 use crate::metrics::MetricSource;
 use crate::provider::ProviderError;
@@ -174,12 +175,15 @@ async fn save(checkpoint: &Checkpoint<'_>, engine: &Engine, state: &State, now: 
             _ => None,
         })
         .unwrap_or(Weight::ZERO);
-    let phase = match state.outcome {
-        None => RecordPhase::InProgress,
-        Some(Outcome::Promoted) => RecordPhase::Promoted,
-        Some(Outcome::RolledBack) => RecordPhase::RolledBack,
-        Some(Outcome::Halted) => RecordPhase::Halted,
-        Some(Outcome::Failed | Outcome::Planned) => RecordPhase::Failed,
+    let phase = match (engine.plan.mode, state.outcome) {
+        (_, None) => RecordPhase::InProgress,
+        // The earlier release now serves everything: it is the stable one.
+        (Mode::Return, Some(Outcome::RolledBack)) => RecordPhase::Promoted,
+        (Mode::Abort, Some(Outcome::RolledBack)) => RecordPhase::Aborted,
+        (_, Some(Outcome::Promoted)) => RecordPhase::Promoted,
+        (_, Some(Outcome::RolledBack)) => RecordPhase::RolledBack,
+        (_, Some(Outcome::Halted)) => RecordPhase::Halted,
+        (_, Some(Outcome::Failed | Outcome::Planned)) => RecordPhase::Failed,
     };
     let record = Record::of(
         &engine.release(),

@@ -64,3 +64,21 @@ impl fmt::Display for Side {
         })
     }
 }
+
+/// What a router can do with traffic besides setting a weight. Each router
+/// states its own (`RouterSpec::capabilities`); the plan is compiled from them,
+/// so the engine never asks which router it drives.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Capabilities {
+    /// Takes a version's servers out of rotation before it is removed and
+    /// counts their open sessions; `None` when the router cannot, or the spec
+    /// turned it off.
+    pub drain: Option<Drain>,
+}
+
+/// How long open sessions get to finish, and how often to count them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Drain {
+    pub timeout: std::time::Duration,
+    pub interval: std::time::Duration,
+}

@@ -7,9 +7,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Certificate, Method};
 
 use super::Attempt;
+use crate::duration::display;
 use crate::provider::ProviderError;
 use crate::secrets::Masker;
-use crate::spec::duration::display;
 use crate::spec::types::{HttpCheck, HttpExpectations};
 
 /// Bodies are read up to this size; a bigger one is cut and says so.

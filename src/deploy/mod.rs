@@ -41,7 +41,7 @@ pub fn from_spec(
             context.release.clone(),
             context.template.clone(),
             context.base_dir.clone(),
-            std::sync::Arc::new(crate::clock::SystemClock),
+            context.clock.clone(),
         )),
     })
 }

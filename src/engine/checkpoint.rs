@@ -7,7 +7,7 @@ use crate::traffic::Side;
 
 use super::event::{Event, EventKind, Outcome, StepNumber};
 use super::machine::{Action, Cause, Engine, Phase, State};
-use super::plan::CheckStage;
+use super::plan::{CheckStage, Mode};
 
 /// A point where checks run, and what comes after it.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,7 +103,12 @@ impl Engine {
             }
             (Checkpoint::OnRollback(cause), failure) => {
                 self.warn(state, now, failure);
-                self.retire(state, now, Side::New, Some(cause))
+                if self.plan.mode == Mode::Abort {
+                    let (outcome, reason) = self.ending(Some(cause));
+                    self.finish(state, now, outcome, reason)
+                } else {
+                    self.retire(state, now, Side::New, Some(cause))
+                }
             }
         }
     }

@@ -132,7 +132,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The process exit code DESIGN.md fixes for each outcome.
+    /// The process exit code of each outcome: 0 promoted (or planned), 2 rolled
+    /// back, 3 halted for a person, 1 failed (see the README).
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Promoted | Outcome::Planned => 0,

@@ -12,7 +12,7 @@ use crate::traffic::{Side, Weight};
 use super::analysis::{Decision, Tally, judge};
 use super::checkpoint::Checkpoint;
 use super::event::{CheckRecord, Event, EventKind, Outcome, StepNumber};
-use super::plan::{CheckStage, Plan};
+use super::plan::{CheckStage, Mode, Plan};
 use super::retirement::{Retirement, Stage};
 
 /// What the runner must do next.
@@ -198,6 +198,9 @@ impl Engine {
     ) -> Action {
         let emit = |state: &mut State, kind| state.timeline.push(Event { at: now, kind });
         match (phase, input) {
+            (Phase::Idle, Input::Start) if self.plan.mode.by_hand() => {
+                self.start_by_hand(state, now)
+            }
             (Phase::Idle, Input::Start) => {
                 emit(
                     state,
@@ -217,8 +220,18 @@ impl Engine {
                         version: self.new_version.clone(),
                     },
                 );
-                self.checkpoint(state, now, Checkpoint::BeforeTraffic)
+                if self.plan.mode == Mode::Return {
+                    self.promote(state, now)
+                } else {
+                    self.checkpoint(state, now, Checkpoint::BeforeTraffic)
+                }
             }
+            (Phase::Deploying, Input::Deployed(Err(error))) if self.plan.mode.by_hand() => self
+                .fail(
+                    state,
+                    now,
+                    format!("deploying {}: {error}", self.new_version),
+                ),
             (Phase::Deploying, Input::Deployed(Err(error))) => {
                 emit(
                     state,
@@ -305,6 +318,8 @@ impl Engine {
                         );
                         self.promoted(state, now)
                     }
+                    // Asked for by hand, a change that did not happen is a failure.
+                    Err(problem) if self.plan.mode.by_hand() => self.fail(state, now, problem),
                     Err(problem) => self.halt(
                         state,
                         now,
@@ -340,15 +355,8 @@ impl Engine {
             {
                 let version = self.version_of(retirement.side).to_owned();
                 self.record_retired(state, now, &version, result);
-                match retirement.cause {
-                    Some(cause) => self.finish(state, now, cause.outcome, cause.reason),
-                    None => self.finish(
-                        state,
-                        now,
-                        Outcome::Promoted,
-                        format!("{} passed every gate", self.new_version),
-                    ),
-                }
+                let (outcome, reason) = self.ending(retirement.cause);
+                self.finish(state, now, outcome, reason)
             }
             (Phase::RollingBack(cause), Input::WeightApplied(read_back)) => {
                 match verify(Weight::ZERO, read_back) {
@@ -391,6 +399,70 @@ impl Engine {
                     },
                 );
                 self.finish(state, now, Outcome::Failed, error)
+            }
+        }
+    }
+
+    /// The first action of a manual command's plan.
+    fn start_by_hand(&self, state: &mut State, now: SystemTime) -> Action {
+        match self.plan.mode {
+            Mode::Promote => self.promote(state, now),
+            Mode::Return => {
+                state.phase = Phase::Deploying;
+                Action::Deploy {
+                    version: self.new_version.clone(),
+                }
+            }
+            Mode::RollBack => self.roll_back(
+                state,
+                now,
+                Outcome::RolledBack,
+                "rolled back by hand".to_owned(),
+            ),
+            Mode::Abort => self.roll_back(
+                state,
+                now,
+                Outcome::RolledBack,
+                "aborted by hand".to_owned(),
+            ),
+            Mode::Rollout => self.fail(
+                state,
+                now,
+                "internal error: a rollout started as a manual command".to_owned(),
+            ),
+        }
+    }
+
+    /// How the plan ends once the version it removes is gone: after a
+    /// rollback (`cause`) with its outcome, else as its mode promised.
+    pub(super) fn ending(&self, cause: Option<Cause>) -> (Outcome, String) {
+        let (stable, new) = (&self.stable_version, &self.new_version);
+        match (self.plan.mode, cause) {
+            (Mode::RollBack, Some(cause)) => (
+                cause.outcome,
+                format!(
+                    "{}: all traffic is on {stable}; {new} removed",
+                    cause.reason
+                ),
+            ),
+            (Mode::Abort, Some(cause)) => (
+                cause.outcome,
+                format!(
+                    "{}: all traffic is on {stable}; {new} is left running",
+                    cause.reason
+                ),
+            ),
+            (_, Some(cause)) => (cause.outcome, cause.reason),
+            (Mode::Promote, None) => (
+                Outcome::Promoted,
+                format!("{new} promoted by hand; {stable} retired"),
+            ),
+            (Mode::Return, None) => (
+                Outcome::RolledBack,
+                format!("rolled back by hand from {stable} to {new}"),
+            ),
+            (Mode::Rollout | Mode::RollBack | Mode::Abort, None) => {
+                (Outcome::Promoted, format!("{new} passed every gate"))
             }
         }
     }
@@ -586,6 +658,17 @@ impl Engine {
         });
         state.phase = Phase::RollingBack(Cause { outcome, reason });
         Action::SetWeight(Weight::ZERO)
+    }
+
+    /// Ends with a failure that changes nothing more: what was asked could not be done.
+    pub(super) fn fail(&self, state: &mut State, now: SystemTime, error: String) -> Action {
+        state.timeline.push(Event {
+            at: now,
+            kind: EventKind::Failed {
+                error: error.clone(),
+            },
+        });
+        self.finish(state, now, Outcome::Failed, error)
     }
 
     pub(super) fn halt(&self, state: &mut State, now: SystemTime, reason: String) -> Action {

@@ -8,11 +8,14 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::judge::Threshold;
-use crate::spec::types::{AnalysisSpec, NoDataPolicy, RolloutSpec, RouterSpec, StrategySpec};
-use crate::traffic::Weight;
+use crate::spec::types::{AnalysisSpec, NoDataPolicy, RolloutSpec, StrategySpec};
+use crate::traffic::{Capabilities, Weight};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
+    /// A whole rollout, or one of the commands a person runs by hand.
+    #[serde(skip)]
+    pub mode: Mode,
     pub strategy: StrategyKind,
     pub steps: Vec<Step>,
     /// The points of the rollout that have checks to run.
@@ -26,6 +29,32 @@ pub struct Plan {
     pub before_retire: Vec<WaitGate>,
 }
 
+/// What the engine is asked to do. Every command that moves traffic is a plan
+/// the same engine runs, so the manual commands verify, drain, wait for the
+/// wait-until gates, run their hooks and report exactly like `run`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// `run`: checks, deploy, the steps, promotion, then the old version retired.
+    #[default]
+    Rollout,
+    /// `promote`: straight to 100%, then the stable version retired.
+    Promote,
+    /// `rollback` to an earlier release: deploy it, send it all traffic, then
+    /// retire the version it replaces.
+    Return,
+    /// `rollback`: back to 0%, then the new version retired.
+    RollBack,
+    /// `abort`: back to 0%; the new version keeps running.
+    Abort,
+}
+
+impl Mode {
+    /// Whether a person asked for this now, rather than a rollout deciding it.
+    pub fn by_hand(self) -> bool {
+        self != Mode::Rollout
+    }
+}
+
 /// How long to wait for a condition, and how often to look.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Waiting {
@@ -33,7 +62,8 @@ pub struct Waiting {
     pub interval: Duration,
 }
 
-/// Wait until `metric` is at or below `max` (seed 003: the old version's pending work).
+/// Wait until `metric` is at or below `max`: the old version's pending work
+/// (queued jobs, open transactions) must be done before it is removed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WaitGate {
     pub metric: String,
@@ -106,8 +136,8 @@ pub struct Gate {
 }
 
 impl Plan {
-    /// Compiles a validated spec.
-    pub fn from_spec(spec: &RolloutSpec) -> Self {
+    /// Compiles a validated spec for a router that can do what `router` says.
+    pub fn from_spec(spec: &RolloutSpec, router: &Capabilities) -> Self {
         let analysis_on = spec.analysis.is_some();
         let step = |weight: i64, hold: Duration, analysis: Option<bool>| Step {
             weight: Weight::clamped(weight),
@@ -152,13 +182,10 @@ impl Plan {
                 )
             }
         };
-        let drain = match &spec.router {
-            RouterSpec::Haproxy(haproxy) if haproxy.drain.enabled => Some(Waiting {
-                timeout: haproxy.drain.timeout.get(),
-                interval: haproxy.drain.interval.get(),
-            }),
-            _ => None,
-        };
+        let drain = router.drain.map(|drain| Waiting {
+            timeout: drain.timeout,
+            interval: drain.interval,
+        });
         let before_retire = spec
             .analysis
             .iter()
@@ -174,6 +201,7 @@ impl Plan {
             })
             .collect();
         Self {
+            mode: Mode::Rollout,
             strategy,
             steps,
             check_stages: check_stages(spec),
@@ -181,6 +209,32 @@ impl Plan {
             scale_down_delay,
             drain,
             before_retire,
+        }
+    }
+
+    /// The short plan of a manual command: no steps and no analysis, the hooks
+    /// of the stage it ends in, and the same drain and wait-until gates before
+    /// a version is removed. A person decided, so nothing waits for
+    /// `scaleDownDelay`.
+    pub fn by_hand(spec: &RolloutSpec, router: &Capabilities, mode: Mode) -> Self {
+        let full = Self::from_spec(spec, router);
+        let stage = match mode {
+            Mode::Rollout => return full,
+            Mode::Promote | Mode::Return => CheckStage::PostRollout,
+            Mode::RollBack | Mode::Abort => CheckStage::OnRollback,
+        };
+        Self {
+            mode,
+            steps: Vec::new(),
+            check_stages: full
+                .check_stages
+                .iter()
+                .copied()
+                .filter(|present| *present == stage)
+                .collect(),
+            analysis: None,
+            scale_down_delay: Duration::ZERO,
+            ..full
         }
     }
 }

@@ -1,18 +1,18 @@
-//! Removing a version (seed 003): drain its servers, then, for the old version
+//! Removing a version: drain its servers, then, for the old version
 //! after a promotion, wait until every wait-until gate is met; then remove it.
 
 use std::time::{Duration, SystemTime};
 
+use crate::duration::display;
 use crate::metrics::Measurement;
 use crate::provider::ProviderError;
-use crate::spec::duration::display;
 use crate::traffic::Side;
 
 use super::event::{Event, EventKind};
 use super::machine::{Action, Cause, Engine, Phase, State, millis};
 use super::plan::Waiting;
 
-/// Removing one version (seed 003): drain its servers, then, for the old version
+/// Removing one version: drain its servers, then, for the old version
 /// after a promotion, wait until every wait-until gate is met; then remove it.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Retirement {

@@ -6,7 +6,7 @@ pub mod github;
 pub mod gitlab;
 pub mod session;
 
-use crate::spec::template::CiFacts;
+use crate::template::CiFacts;
 
 /// Reads the CI facts from environment variables (`lookup` is `std::env::var`
 /// in production, a map in tests).

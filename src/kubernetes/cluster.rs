@@ -6,7 +6,13 @@ use kube::config::{Config, KubeConfigOptions};
 use tokio::sync::OnceCell;
 
 use crate::provider::ProviderError;
-use crate::spec::kubernetes::ClusterSpec;
+
+/// Which cluster and namespace an object lives in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterSpec {
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+}
 
 /// A client and the namespace objects default to.
 pub struct Cluster {

@@ -14,7 +14,7 @@ pub mod rollout;
 pub mod rollout_status;
 pub mod update;
 
-pub use cluster::{Cluster, LazyCluster};
+pub use cluster::{Cluster, ClusterSpec, LazyCluster};
 pub use resource::Resource;
 
 /// The field manager of every write greenlight makes.

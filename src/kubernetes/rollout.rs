@@ -12,6 +12,16 @@ use super::{Cluster, Resource};
 use crate::clock::Clock;
 use crate::provider::ProviderError;
 
+/// How long a Deployment may take to roll out, unless the spec says (10 minutes).
+pub fn default_timeout() -> crate::duration::Span {
+    crate::duration::Span::from_secs(600)
+}
+
+/// How often to look at a Deployment being rolled out, unless the spec says.
+pub fn default_poll_interval() -> crate::duration::Span {
+    crate::duration::Span::from_secs(2)
+}
+
 /// How long to wait, how often to look, and the spec field that sets the limit
 /// (named in the hint when it runs out).
 pub struct Patience<'a> {
@@ -50,7 +60,7 @@ pub async fn rolled_out(
             return Err(ProviderError::new(format!(
                 "{} was not ready within {}: {waiting}",
                 deployments.what(name),
-                crate::spec::duration::display(patience.timeout)
+                crate::duration::display(patience.timeout)
             ))
             .with_hint(format!(
                 "raise `{}`, or look at the pods' events",

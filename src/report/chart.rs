@@ -6,9 +6,9 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use super::Report;
+use crate::duration::display;
 use crate::engine::EventKind;
 use crate::judge::format_value;
-use crate::spec::duration::display;
 
 /// More points than this make an unreadable chart: keep every n-th.
 const MAX_POINTS: usize = 40;

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Report, Reporter};
+use crate::duration::display;
 use crate::engine::Event;
-use crate::spec::duration::display;
 
 /// A forge that does not accept a connection this fast is down.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,11 +44,12 @@ pub struct Warnings {
 }
 
 impl Warnings {
-    /// A `::warning::` line on GitHub Actions, a `warning:` line elsewhere.
+    /// A `::warning::` line on GitHub Actions, a `warning:` line elsewhere;
+    /// on stderr, like the console's `::group::` lines.
     pub fn to_log(github_actions: bool) -> Self {
         Self::to(move |message| {
             if github_actions {
-                println!("::warning::{}", escape_command(message));
+                eprintln!("::warning::{}", escape_command(message));
             } else {
                 eprintln!("warning: {message}");
             }

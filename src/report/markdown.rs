@@ -6,10 +6,10 @@ use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
 use super::{Report, StepStatus, describe_event};
+use crate::duration::display;
 use crate::engine::plan::StrategyKind;
 use crate::engine::{EventKind, Outcome};
 use crate::judge::Verdict;
-use crate::spec::duration::display;
 
 const SUMMARY: &str = include_str!("templates/summary.md.j2");
 const COMMENT: &str = include_str!("templates/comment.md.j2");

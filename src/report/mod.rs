@@ -17,8 +17,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
+use crate::duration::display;
 use crate::engine::{Event, EventKind};
-use crate::spec::duration::display;
 
 /// A report the runner feeds inline: it must not wait on anything remote
 /// (forge reports go through [`live::LiveReports`]).

@@ -4,12 +4,32 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Router, Weight};
+use crate::field::{FieldPath, Problem, problem};
 use crate::process::run_shell;
 use crate::provider::ProviderError;
 use crate::release::Release;
-use crate::spec::types::CommandRouter;
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommandRouter {
+    /// Sends `$GREENLIGHT_WEIGHT` percent of traffic to the new version.
+    pub set: String,
+    /// Prints the percentage the new version receives now (read back after every change).
+    pub get: String,
+}
+
+/// Both commands must say something.
+pub fn check(spec: &CommandRouter, path: FieldPath, problems: &mut Vec<Problem>) {
+    for (command, field) in [(&spec.set, "set"), (&spec.get, "get")] {
+        if command.trim().is_empty() {
+            problems.push(problem(path.key(field), "must not be empty"));
+        }
+    }
+}
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -76,5 +96,25 @@ impl Router for CommandRouterProvider {
                 finished.last_words()
             )))
         }
+    }
+}
+
+impl super::RouterSettings for CommandRouter {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+
+    fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        check(self, path, problems);
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn super::Router>, ProviderError> {
+        Ok(Box::new(CommandRouterProvider::new(
+            self.clone(),
+            context.release.clone(),
+        )))
     }
 }

@@ -1,10 +1,12 @@
 //! `router: contour`: an HTTPProxy (projectcontour.io/v1) or a legacy
 //! IngressRoute (contour.heptio.com/v1beta1). Canary by the weights of two
-//! `routes[].services[]`; blue/green by delegation (seed 001): the root proxy
+//! `routes[].services[]`; blue/green by delegation: the root proxy
 //! includes (`includes[].name`, IngressRoute `routes[].delegate.name`) either
 //! the stable or the new child. Read-modify-write keeps everything else.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::backends::Pair;
@@ -14,7 +16,38 @@ use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::types::{ContourRouter, StablePair};
+
+/// `router: contour`: an HTTPProxy (or a legacy IngressRoute), by weights or by delegation.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContourRouter {
+    /// The HTTPProxy (or IngressRoute) greenlight edits.
+    pub proxy: String,
+    /// Edit a legacy `IngressRoute` (contour.heptio.com/v1beta1) instead of an HTTPProxy.
+    #[serde(default)]
+    pub legacy: bool,
+    /// Canary: `routes[].services[].weight` of these two Services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<StablePair>,
+    /// Blue/green: the root proxy includes (`includes[].name`; `delegate.name` on an
+    /// IngressRoute) the stable or the new child proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<StablePair>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Two object names: the stable version's and the new version's.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StablePair {
+    pub stable: String,
+    pub new: String,
+}
+
+super::cluster_of!(ContourRouter);
 
 /// Contour sets no maxItems on `services`; this bound only stops runaway lists.
 const MAX_SERVICES: usize = 64;
@@ -252,3 +285,5 @@ impl Router for ContourRouterProvider {
             .map(drop)
     }
 }
+
+super::kubernetes_router_settings!(ContourRouter, "contour", ContourRouterProvider);

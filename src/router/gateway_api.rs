@@ -5,6 +5,8 @@
 //! exactly as read (Flagger rewrites them: fluxcd/flagger#1857).
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::backends::Pair;
@@ -14,7 +16,28 @@ use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::types::GatewayApiRouter;
+
+/// `router: gatewayApi`: weights of an HTTPRoute's `backendRefs`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GatewayApiRouter {
+    /// The HTTPRoute's name.
+    pub route: String,
+    /// Names (`rules[].name`) of the rules greenlight owns. Default: every rule
+    /// with a backendRef to the stable or the new Service. Other rules are never touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    /// The stable version's Service.
+    pub stable_service: String,
+    /// The new version's Service (added beside the stable one when missing).
+    pub new_service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+super::cluster_of!(GatewayApiRouter);
 
 /// `HTTPRouteRule.backendRefs` maxItems in the Gateway API CRD.
 pub const MAX_BACKEND_REFS: usize = 16;
@@ -197,3 +220,5 @@ impl Router for GatewayApiRouterProvider {
         .map(drop)
     }
 }
+
+super::kubernetes_router_settings!(GatewayApiRouter, "gatewayApi", GatewayApiRouterProvider);

@@ -13,8 +13,72 @@ pub mod split;
 
 use async_trait::async_trait;
 
-use crate::provider::ProviderError;
+use crate::field::{FieldPath, Problem};
+use crate::kubernetes::ClusterSpec;
+use crate::provider::{ProviderContext, ProviderError};
+use crate::traffic::Capabilities;
 pub use crate::traffic::{Side, Weight};
+
+/// What a router's settings in the spec know about it. Each router's spec
+/// struct implements this beside the router; `RouterSpec` only picks one.
+pub trait RouterSettings {
+    /// Its key under `router:` (`haproxy`, `gatewayApi`, …).
+    fn kind(&self) -> &'static str;
+    /// Rules its settings must follow that the types cannot express, at
+    /// `path` (`router.<kind>`).
+    fn check(&self, _path: FieldPath, _problems: &mut Vec<Problem>) {}
+    /// What the router can do besides setting a weight.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    /// The Kubernetes cluster it routes in, if any: the state record is kept
+    /// there when the target has no cluster.
+    fn cluster(&self) -> Option<ClusterSpec> {
+        None
+    }
+    /// The router itself.
+    fn build(&self, context: &ProviderContext) -> Result<Box<dyn Router>, ProviderError>;
+}
+
+/// `cluster()` of a Kubernetes router's settings: its `context` and `namespace`.
+macro_rules! cluster_of {
+    ($settings:ty) => {
+        impl $settings {
+            /// The cluster and namespace its objects live in.
+            pub fn cluster(&self) -> $crate::kubernetes::ClusterSpec {
+                $crate::kubernetes::ClusterSpec {
+                    context: self.context.clone(),
+                    namespace: self.namespace.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use cluster_of;
+
+/// `RouterSettings` of a Kubernetes router built from its settings alone:
+/// its cluster is its `context` and `namespace`.
+macro_rules! kubernetes_router_settings {
+    ($settings:ty, $kind:literal, $router:ty) => {
+        impl $crate::router::RouterSettings for $settings {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+
+            fn cluster(&self) -> Option<$crate::kubernetes::ClusterSpec> {
+                Some(<$settings>::cluster(self))
+            }
+
+            fn build(
+                &self,
+                _context: &$crate::provider::ProviderContext,
+            ) -> Result<Box<dyn $crate::router::Router>, $crate::provider::ProviderError> {
+                Ok(Box::new(<$router>::new(self.clone())))
+            }
+        }
+    };
+}
+pub(crate) use kubernetes_router_settings;
 
 #[async_trait]
 pub trait Router: Send + Sync {
@@ -48,35 +112,4 @@ pub trait Router: Send + Sync {
     async fn drain(&self, _side: Side) -> Result<Option<u64>, ProviderError> {
         Ok(None)
     }
-}
-
-/// The router a spec asks for.
-pub fn from_spec(
-    spec: &crate::spec::types::RouterSpec,
-    context: &crate::provider::ProviderContext,
-) -> Result<Box<dyn Router>, ProviderError> {
-    use crate::spec::types::RouterSpec;
-    Ok(match spec {
-        RouterSpec::Command(command) => Box::new(command::CommandRouterProvider::new(
-            command.clone(),
-            context.release.clone(),
-        )),
-        RouterSpec::Haproxy(spec) => Box::new(haproxy::HaproxyRouter::from_spec(spec)?),
-        RouterSpec::Sandbox(_) => Box::new(sandbox::SandboxRouter::new(context.sandbox()?)),
-        RouterSpec::Service(service) => match &service.red_black {
-            Some(red_black) => Box::new(service_red_black::RedBlackRouter::new(
-                service,
-                red_black.clone(),
-                std::sync::Arc::new(crate::clock::SystemClock),
-            )),
-            None => Box::new(service::ServiceRouterProvider::new(service.clone())),
-        },
-        RouterSpec::GatewayApi(route) => {
-            Box::new(gateway_api::GatewayApiRouterProvider::new(route.clone()))
-        }
-        RouterSpec::Contour(proxy) => Box::new(contour::ContourRouterProvider::new(proxy.clone())),
-        RouterSpec::Openshift(route) => {
-            Box::new(openshift::OpenshiftRouterProvider::new(route.clone()))
-        }
-    })
 }

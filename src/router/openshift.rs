@@ -1,9 +1,11 @@
-//! `router: openshift`: a Route's `spec.to` and `alternateBackends` (seed 004).
+//! `router: openshift`: a Route's `spec.to` and `alternateBackends`.
 //! Weights run 0–256 and a Route has at most 3 alternate backends. Percentages
 //! map the way `oc set route-backends` does: ×2, so 99%/1% is 198/2 and every
 //! whole percentage is exact. Blue/green (`switch`) changes `spec.to.name`.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Router, Weight, split};
@@ -12,7 +14,25 @@ use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::types::OpenshiftRouter;
+
+/// `router: openshift`: a Route's `spec.to` and `alternateBackends`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OpenshiftRouter {
+    /// The Route's name.
+    pub route: String,
+    pub stable_service: String,
+    pub new_service: String,
+    /// Blue/green: switch `spec.to.name` instead of splitting by weights.
+    #[serde(default)]
+    pub switch: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+super::cluster_of!(OpenshiftRouter);
 
 /// `RouteSpec.alternateBackends` maxItems.
 pub const MAX_ALTERNATE_BACKENDS: usize = 3;
@@ -224,3 +244,5 @@ impl Router for OpenshiftRouterProvider {
             .map(drop)
     }
 }
+
+super::kubernetes_router_settings!(OpenshiftRouter, "openshift", OpenshiftRouterProvider);

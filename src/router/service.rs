@@ -1,9 +1,14 @@
 //! `router: service`: blue/green by switching a Service's `spec.selector`
-//! (seed 002). Traffic moves all at once, so only 0% and 100% exist. The
+//! Traffic moves all at once, so only 0% and 100% exist. The
 //! selector is replaced whole, on the Service's `resourceVersion`. The
 //! red/black variant (`redBlack`) is in `service_red_black.rs`.
 
+use std::collections::BTreeMap;
+
+use crate::duration::Span;
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Router, Weight, split};
@@ -12,7 +17,52 @@ use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::types::ServiceRouter;
+
+/// `router: service`: blue/green by switching a Service's `spec.selector`, or
+/// red/black by moving a label the Service selects between two Deployments'
+/// pod templates (all at once either way).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceRouter {
+    /// The Service's name.
+    pub name: String,
+    /// Blue/green: the whole selector that picks the stable version's pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stable_selector: BTreeMap<String, String>,
+    /// Blue/green: the whole selector that picks the new version's pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub new_selector: BTreeMap<String, String>,
+    /// Red/black: the Service keeps its selector, and the serving label moves
+    /// from the stable Deployment's pod template to the new one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub red_black: Option<RedBlack>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `router.service.redBlack`: which label serves, and the two Deployments that take turns.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedBlack {
+    /// The label (or labels) the Service's selector requires, e.g. `{serving: "true"}`.
+    /// It must not be part of the Deployments' own `spec.selector`.
+    pub label: BTreeMap<String, String>,
+    /// The stable version's Deployment, e.g. `web-{{ stable_version }}`.
+    pub stable_deployment: String,
+    /// The new version's Deployment, e.g. `web-{{ version }}`.
+    pub new_deployment: String,
+    /// How long a Deployment may take to roll out its labelled pods, and the
+    /// other one to lose the label, before the switch fails.
+    #[serde(default = "crate::kubernetes::rollout::default_timeout")]
+    pub timeout: Span,
+    /// How often the rollout is checked.
+    #[serde(default = "crate::kubernetes::rollout::default_poll_interval")]
+    pub poll_interval: Span,
+}
+
+super::cluster_of!(ServiceRouter);
 
 pub struct ServiceRouterProvider {
     spec: ServiceRouter,
@@ -102,5 +152,29 @@ impl Router for ServiceRouterProvider {
         })
         .await
         .map(drop)
+    }
+}
+
+impl super::RouterSettings for ServiceRouter {
+    fn kind(&self) -> &'static str {
+        "service"
+    }
+
+    fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {
+        Some(ServiceRouter::cluster(self))
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Router>, ProviderError> {
+        Ok(match &self.red_black {
+            Some(red_black) => Box::new(super::service_red_black::RedBlackRouter::new(
+                self,
+                red_black.clone(),
+                context.clock.clone(),
+            )),
+            None => Box::new(ServiceRouterProvider::new(self.clone())),
+        })
     }
 }

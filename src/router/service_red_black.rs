@@ -1,4 +1,4 @@
-//! `router: service` with `redBlack` (seed 002's variant): the Service keeps
+//! `router: service` with `redBlack` (red/black): the Service keeps
 //! its selector, which requires a serving label; greenlight moves that label
 //! between the two Deployments' pod templates. The side that gains it is
 //! rolled out completely before the other side loses it, so the Service never
@@ -12,16 +12,16 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::service::selector_text;
+use super::service::{RedBlack, ServiceRouter};
 use super::{Router, Weight, split};
 use crate::clock::Clock;
+use crate::duration::display;
 use crate::kubernetes::json::map_mut;
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{Cluster, LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::duration::display;
-use crate::spec::types::{RedBlack, ServiceRouter};
 
 type Labels = BTreeMap<String, String>;
 

@@ -18,7 +18,9 @@ mod test_support;
 pub use app::{AppServer, Faults, HEALTH_PATH, InvalidFaults, VERSION_HEADER};
 pub use load::{DEFAULT_RATE, LoadCounters, LoadCounts, LoadError, LoadGenerator, MAX_RATE};
 pub use proxy::{ProxyError, Upstreams, WeightOutOfRange, WeightedProxy};
-pub use stats::{Clock, ManualClock, Retention, Side, SystemClock, TrafficStats, WindowStats};
+pub use stats::{
+    Instants, ManualInstants, RealInstants, Retention, Side, TrafficStats, WindowStats,
+};
 
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};

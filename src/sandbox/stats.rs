@@ -11,16 +11,18 @@ use super::lock;
 /// Which side of a rollout a request was routed to: the router's own notion.
 pub use crate::traffic::Side;
 
-/// Source of record timestamps, injectable so tests can move time without sleeping.
-pub trait Clock: Send + Sync + 'static {
+/// Source of the records' monotonic timestamps (`Instant`s, not the wall
+/// time of `crate::clock::Clock`), injectable so tests can move time without
+/// sleeping.
+pub trait Instants: Send + Sync + 'static {
     fn now(&self) -> Instant;
 }
 
 /// The real monotonic clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+pub struct RealInstants;
 
-impl Clock for SystemClock {
+impl Instants for RealInstants {
     fn now(&self) -> Instant {
         Instant::now()
     }
@@ -28,11 +30,11 @@ impl Clock for SystemClock {
 
 /// A clock that only moves when told to, for deterministic tests of windows and retention.
 #[derive(Debug, Clone)]
-pub struct ManualClock {
+pub struct ManualInstants {
     now: Arc<Mutex<Instant>>,
 }
 
-impl ManualClock {
+impl ManualInstants {
     /// Starts at the current real instant so `Instant` arithmetic stays in range.
     pub fn new() -> Self {
         Self {
@@ -45,13 +47,13 @@ impl ManualClock {
     }
 }
 
-impl Default for ManualClock {
+impl Default for ManualInstants {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Clock for ManualClock {
+impl Instants for ManualInstants {
     fn now(&self) -> Instant {
         *lock(&self.now)
     }
@@ -102,7 +104,7 @@ pub struct TrafficStats {
 }
 
 struct Inner {
-    clock: Arc<dyn Clock>,
+    clock: Arc<dyn Instants>,
     retention: Retention,
     /// Ordered by `at` because timestamps are taken under this lock from a monotonic clock.
     records: Mutex<VecDeque<Record>>,
@@ -126,10 +128,10 @@ impl Default for TrafficStats {
 impl TrafficStats {
     /// Real clock, default retention.
     pub fn new() -> Self {
-        Self::with_clock(SystemClock, Retention::default())
+        Self::with_clock(RealInstants, Retention::default())
     }
 
-    pub fn with_clock(clock: impl Clock, retention: Retention) -> Self {
+    pub fn with_clock(clock: impl Instants, retention: Retention) -> Self {
         Self {
             inner: Arc::new(Inner {
                 clock: Arc::new(clock),
@@ -224,8 +226,8 @@ fn percentile(sorted: &[Duration], percent: usize) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    fn stats_with_manual_clock(retention: Retention) -> (TrafficStats, ManualClock) {
-        let clock = ManualClock::new();
+    fn stats_with_manual_clock(retention: Retention) -> (TrafficStats, ManualInstants) {
+        let clock = ManualInstants::new();
         (TrafficStats::with_clock(clock.clone(), retention), clock)
     }
 

@@ -1,18 +1,18 @@
 //! The rollout spec: its types, how it is loaded and templated, and its checks.
 
-pub mod duration;
 pub mod error;
 pub mod kubernetes;
 mod kubernetes_rules;
 pub mod load;
 pub mod locate;
 pub mod overrides;
-pub mod path;
+mod router;
 pub mod schema;
-pub mod template;
 pub mod types;
 pub mod validate;
 
+// The vocabulary the spec shares with the providers lives below both.
+pub use crate::{duration, field as path, template};
 pub use error::SpecError;
 pub use load::{LoadOptions, LoadedSpec, load};
 pub use types::RolloutSpec;

@@ -5,27 +5,7 @@ use super::path::FieldPath;
 use super::template::BUILT_IN;
 use super::types::*;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub field: FieldPath,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-pub(super) fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
-    Problem {
-        field,
-        message: message.into(),
-        hint: None,
-    }
-}
-
-impl Problem {
-    pub(super) fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
+pub use crate::field::{Problem, problem};
 
 /// All problems in document order; the loader reports the first.
 pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
@@ -49,6 +29,7 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
         }
     }
     check_providers(spec, &mut problems);
+    spec.router.check(root.key("router"), &mut problems);
     let analysis_on = spec.analysis.is_some();
     match &spec.strategy {
         StrategySpec::Canary(canary) => check_canary(
@@ -116,89 +97,7 @@ fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
         ),
         TargetSpec::Sandbox(_) | TargetSpec::Kubernetes(_) => {}
     }
-    match &spec.router {
-        RouterSpec::Command(router) => {
-            let path = root.key("router").key("command");
-            require_text(&router.set, path.key("set"), problems);
-            require_text(&router.get, path.key("get"), problems);
-        }
-        RouterSpec::Haproxy(haproxy) => {
-            check_haproxy(haproxy, root.key("router").key("haproxy"), problems)
-        }
-        RouterSpec::Sandbox(_)
-        | RouterSpec::Service(_)
-        | RouterSpec::GatewayApi(_)
-        | RouterSpec::Contour(_)
-        | RouterSpec::Openshift(_) => {}
-    }
     super::kubernetes_rules::check(spec, problems);
-}
-
-fn check_haproxy(spec: &HaproxyRouterSpec, path: FieldPath, problems: &mut Vec<Problem>) {
-    use crate::router::haproxy::{
-        MAX_SERVER_WEIGHT, MIN_WEIGHT_PER_SIDE, RuntimeApiAddress, is_valid_name,
-    };
-    if let Err(error) = spec.socket.parse::<RuntimeApiAddress>() {
-        problems.push(
-            problem(path.key("socket"), error.to_string())
-                .hint("the address of a `stats socket ... level admin` line of haproxy.cfg"),
-        );
-    }
-    let name_hint = "HAProxy names use only letters, digits, '-', '_', '.' and ':'";
-    if !is_valid_name(&spec.backend) {
-        problems.push(
-            problem(
-                path.key("backend"),
-                format!("{:?} is not a valid HAProxy backend name", spec.backend),
-            )
-            .hint(name_hint),
-        );
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for side in ["stableServers", "newServers"] {
-        let servers = if side == "stableServers" {
-            &spec.stable_servers
-        } else {
-            &spec.new_servers
-        };
-        if servers.is_empty() {
-            problems.push(
-                problem(path.key(side), "list at least one server")
-                    .hint("the `server` names of the backend in haproxy.cfg"),
-            );
-        }
-        for (index, server) in servers.iter().enumerate() {
-            let field = path.key(side).index(index);
-            if !is_valid_name(server) {
-                problems.push(
-                    problem(
-                        field,
-                        format!("{server:?} is not a valid HAProxy server name"),
-                    )
-                    .hint(name_hint),
-                );
-            } else if !seen.insert(server.as_str()) {
-                problems.push(problem(
-                    field,
-                    format!("server {server} is listed twice (a server is either stable or new)"),
-                ));
-            }
-        }
-    }
-    if !(MIN_WEIGHT_PER_SIDE..=MAX_SERVER_WEIGHT).contains(&spec.weight_per_side) {
-        problems.push(
-            problem(
-                path.key("weightPerSide"),
-                format!(
-                    "must be between {MIN_WEIGHT_PER_SIDE} and {MAX_SERVER_WEIGHT}, got {}",
-                    spec.weight_per_side
-                ),
-            )
-            .hint(format!(
-                "HAProxy weights stop at {MAX_SERVER_WEIGHT}; below {MIN_WEIGHT_PER_SIDE} two percentages could map to the same weights"
-            )),
-        );
-    }
 }
 
 pub(super) fn require_text(text: &str, field: FieldPath, problems: &mut Vec<Problem>) {

@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Record, StateStore};
+use crate::kubernetes::ClusterSpec;
 use crate::kubernetes::error::{code, describe};
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
-use crate::spec::kubernetes::ClusterSpec;
 
 /// The data key holding the record as JSON.
 const KEY: &str = "record";

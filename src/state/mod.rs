@@ -56,6 +56,14 @@ impl Record {
     }
 }
 
+/// The record of a rollout still in progress under another job's name: the
+/// lock every command that moves traffic respects (`holder` is this job).
+pub fn held_elsewhere<'r>(record: Option<&'r Record>, holder: &str) -> Option<&'r Record> {
+    record.filter(|record| {
+        record.phase == RecordPhase::InProgress && record.holder.as_deref() != Some(holder)
+    })
+}
+
 /// Saves a record; a failure is a warning, never a reason to stop moving
 /// traffic safely.
 pub async fn save_or_warn(store: &dyn StateStore, record: &Record) {

@@ -14,6 +14,7 @@ use greenlight::spec::{LoadOptions, load};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::binary::Greenlight;
 use crate::support::{epoch, spec_yaml};
 
 fn http_client() -> reqwest::Client {
@@ -272,7 +273,7 @@ state: {{file: {dir}/state.json}}
     );
     std::fs::write(dir.path().join("greenlight.yaml"), spec).unwrap();
     let report = dir.path().join("report.json");
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"));
+    let mut command = Greenlight::new().into_std();
     command
         .current_dir(dir.path())
         .args([

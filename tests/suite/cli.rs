@@ -1,19 +1,18 @@
 //! The binary as users and CI call it.
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use predicates::str::contains;
 use tempfile::TempDir;
 
+use crate::support::binary::Greenlight;
 use crate::support::file_driven_spec;
 
 /// The binary, as run outside CI: when the suite itself runs on GitHub Actions
 /// or GitLab CI, a `run` or `plan` here must not write to that job's outputs,
 /// summary or pull request.
-fn greenlight() -> Command {
-    let mut command = Command::cargo_bin("greenlight").expect("the greenlight binary is built");
-    command.env_remove("GITHUB_ACTIONS").env_remove("GITLAB_CI");
-    command
+fn greenlight() -> Greenlight {
+    Greenlight::new()
 }
 
 #[test]
@@ -59,28 +58,26 @@ fn the_schema_is_json_and_describes_the_spec() {
     assert_eq!(schema["additionalProperties"], false);
 }
 
-#[test]
-fn the_example_validates_and_plans() {
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/command/greenlight.yaml"
+/// Validates `examples/<name>/greenlight.yaml`, then plans v1 → v2 with it.
+fn validate_and_plan(name: &str) -> assert_cmd::assert::Assert {
+    let example = format!(
+        "{}/examples/{name}/greenlight.yaml",
+        env!("CARGO_MANIFEST_DIR")
     );
     greenlight()
-        .args(["validate", "-f", example])
+        .args(["validate", "-f", &example])
         .assert()
         .success();
     greenlight()
-        .args([
-            "plan",
-            "-f",
-            example,
-            "--version",
-            "v2",
-            "--stable-version",
-            "v1",
-        ])
+        .args(["plan", "-f", &example, "--version", "v2"])
+        .args(["--stable-version", "v1"])
         .assert()
         .success()
+}
+
+#[test]
+fn the_example_validates_and_plans() {
+    validate_and_plan("command")
         .stdout(contains(
             "step 2: send 50% to v2 and hold 4s, measuring error-rate (≤ 0.05) every 2s",
         ))
@@ -219,7 +216,7 @@ fn sigterm_during_a_step_puts_traffic_back_on_stable() {
     let spec = file_driven_spec(dir.path());
     std::fs::write(dir.path().join("error-rate"), "0.01").unwrap();
     // Hold the first step long enough to be interrupted in it.
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
+    let child = greenlight()
         .args(["run", "-f"])
         .arg(&spec)
         .args([
@@ -230,7 +227,6 @@ fn sigterm_during_a_step_puts_traffic_back_on_stable() {
             "--set",
             "strategy.canary.steps.0.hold=1m",
         ])
-        .env_remove("GITHUB_ACTIONS")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -268,19 +264,7 @@ fn sigterm_during_a_step_puts_traffic_back_on_stable() {
 
 #[test]
 fn the_haproxy_example_plans_the_exact_runtime_api_commands() {
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/haproxy/greenlight.yaml"
-    );
-    greenlight()
-        .args(["validate", "-f", example])
-        .assert()
-        .success();
-    greenlight()
-        .args(["plan", "-f", example, "--version", "v2"])
-        .args(["--stable-version", "v1"])
-        .assert()
-        .success()
+    validate_and_plan("haproxy")
         .stdout(contains(
             "step 1: send 10% to v2 and hold 2m, measuring error-rate (≤ 0.01) every 30s
      set server app/green1 weight 13
@@ -352,4 +336,17 @@ fn a_secret_a_command_prints_never_reaches_the_report() {
     );
     assert!(!everything.contains("sentinel-5ec2e7"), "{everything}");
     assert!(everything.contains("login failed for ***"), "{everything}");
+}
+
+/// The whole `plan` text of each example, so any change to what a user reads
+/// shows up in review. The repository's path is replaced by `[repo]`.
+#[test]
+fn the_plan_text_of_the_examples() {
+    for example in ["command", "haproxy"] {
+        let assert = validate_and_plan(example);
+        let text = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+        insta::with_settings!({filters => vec![(env!("CARGO_MANIFEST_DIR"), "[repo]")]}, {
+            insta::assert_snapshot!(format!("plan_{example}_example"), text);
+        });
+    }
 }

@@ -1,8 +1,10 @@
 //! `greenlight demo` end to end, with real HTTP traffic and short steps.
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::str::contains;
 use tempfile::TempDir;
+
+use crate::support::binary::Greenlight;
 
 /// Shortens the embedded spec so a whole demo takes about five seconds.
 const SHORT: [&str; 6] = [
@@ -15,12 +17,12 @@ const SHORT: [&str; 6] = [
 ];
 
 fn demo(out: &TempDir, extra: &[&str]) -> assert_cmd::assert::Assert {
-    let mut command = Command::cargo_bin("greenlight").expect("the greenlight binary is built");
+    let mut command = Greenlight::new();
     command.arg("demo").arg("--out").arg(out.path());
     for set in SHORT {
         command.args(["--set", set]);
     }
-    command.args(extra).env_remove("GITHUB_ACTIONS").assert()
+    command.args(extra).assert()
 }
 
 fn report(out: &TempDir) -> serde_json::Value {
@@ -139,8 +141,7 @@ fn print_spec_shows_the_embedded_example() {
         "/examples/demo/greenlight.yaml"
     ))
     .unwrap();
-    Command::cargo_bin("greenlight")
-        .unwrap()
+    Greenlight::new()
         .args(["demo", "--print-spec"])
         .assert()
         .success()

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use greenlight::engine::plan::CheckStage;
+use greenlight::engine::plan::{CheckStage, Mode};
 use greenlight::engine::{EventKind, Outcome};
 use greenlight::judge::Verdict;
 use greenlight::traffic::Side;
@@ -473,7 +473,7 @@ async fn a_cancelled_job_puts_traffic_back_on_stable() {
     assert_eq!(then.target.log(), vec!["deploy v2", "retire v2"]);
 }
 
-// ------------------------------------------ seed 003: drain and wait before removing
+// ------------------------------------------ drain and wait before removing a version
 
 fn with_wait_gate(extra: &str) -> String {
     format!(
@@ -644,4 +644,56 @@ async fn a_drain_that_never_empties_halts_after_promotion_and_warns_after_rollba
         kind,
         EventKind::Warning { message } if message.starts_with("v2 was not removed: draining the new servers (v2): the provider failed 3 time(s) in a row: socket gone")
     )));
+}
+
+// ------------------------------------------- manual commands: short plans, same engine
+
+#[tokio::test]
+async fn promote_by_hand_drains_waits_for_the_gates_then_retires_stable() {
+    let then = given(&with_wait_gate(""))
+        .by_hand(Mode::Promote)
+        .drain(Duration::from_secs(30), Duration::from_secs(2))
+        .router(MemoryRouter::draining(vec![Ok(3), Ok(0)]))
+        .wait_gate("pending-jobs", vec![data(2.0), data(0.0)])
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::Promoted);
+    assert_eq!(then.weights_set(), vec![100]);
+    assert_eq!(then.router.drains(), vec![Side::Stable; 2]);
+    assert_eq!(then.waits[0].calls(), 2);
+    assert_eq!(then.target.log(), vec!["retire v1"]);
+    assert_eq!(then.report.reason, "v2 promoted by hand; v1 retired");
+}
+
+#[tokio::test]
+async fn rollback_by_hand_drains_the_new_servers_and_removes_them() {
+    let then = given(CANARY)
+        .by_hand(Mode::RollBack)
+        .drain(Duration::from_secs(30), Duration::from_secs(2))
+        .router(MemoryRouter::draining(vec![Ok(0)]))
+        .when_run()
+        .await;
+
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    assert_eq!(then.weights_set(), vec![0]);
+    assert_eq!(then.router.drains(), vec![Side::New]);
+    assert_eq!(then.target.log(), vec!["retire v2"]);
+    assert_eq!(
+        then.report.reason,
+        "rolled back by hand: all traffic is on v1; v2 removed"
+    );
+}
+
+#[tokio::test]
+async fn abort_by_hand_puts_traffic_back_and_removes_nothing() {
+    let then = given(CANARY).by_hand(Mode::Abort).when_run().await;
+
+    assert_eq!(then.outcome(), Outcome::RolledBack);
+    assert_eq!(then.weights_set(), vec![0]);
+    assert!(then.target.log().is_empty());
+    assert_eq!(
+        then.report.reason,
+        "aborted by hand: all traffic is on v1; v2 is left running"
+    );
 }

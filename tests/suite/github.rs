@@ -6,10 +6,9 @@ use greenlight::forge::session::{Command, Platform, Rollout};
 use greenlight::report::Reporter;
 use greenlight::report::comment::{self, Stage};
 use serde_json::json;
-use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::ci::{self, Call, SENTINEL, calls, lines};
+use crate::support::ci::{self, Call, SENTINEL, calls, lines, respond};
 use crate::support::*;
 
 pub const SPEC: &str = "
@@ -30,20 +29,6 @@ analysis:
 ";
 
 const MARKER: &str = "<!-- greenlight:checkout:production -->";
-
-async fn respond(
-    server: &MockServer,
-    verb: &str,
-    route: &str,
-    status: u16,
-    body: serde_json::Value,
-) {
-    Mock::given(method(verb))
-        .and(path_regex(route))
-        .respond_with(ResponseTemplate::new(status).set_body_json(body))
-        .mount(server)
-        .await;
-}
 
 /// A GitHub with no greenlight comment on PR 7 yet.
 async fn fresh_github() -> MockServer {

@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::json;
 use tempfile::TempDir;
 use wiremock::matchers::{any, method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::binary::Greenlight;
 use crate::support::ci::{SENTINEL, calls, lines, parse_github_output};
 use crate::support::file_driven_spec;
 
@@ -38,7 +38,7 @@ impl Job {
 
     /// Runs `greenlight COMMAND` with the environment action.yml gives it.
     async fn run(&self, command: &str, server: &MockServer) -> Output {
-        let mut cmd = Command::cargo_bin("greenlight").unwrap();
+        let mut cmd = Greenlight::new();
         cmd.args([command, "-f"])
             .arg(&self.spec)
             .args(["--version", "v2", "--stable-version", "v1", "--report"])
@@ -232,13 +232,12 @@ async fn a_broken_github_leaves_the_rollback_and_exit_code_2_alone() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     // One warning for the whole run, however many calls failed.
-    let stdout = text(&output.stdout);
-    let warnings: Vec<&str> = stdout
+    let warnings: Vec<&str> = stderr
         .lines()
         .filter(|line| line.starts_with("::warning::"))
         .collect();
-    assert_eq!(warnings.len(), 1, "{stdout}");
-    assert!(warnings[0].contains("GitHub answered 500"), "{stdout}");
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("GitHub answered 500"), "{stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
     assert_eq!(job.outputs()["outcome"], "rolled_back");
     assert!(

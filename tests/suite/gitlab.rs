@@ -3,35 +3,20 @@
 
 use std::process::Output;
 
-use assert_cmd::Command;
 use greenlight::engine::Outcome;
 use greenlight::forge::session::{Command as CiCommand, Platform, Rollout};
 use greenlight::report::{Reporter, junit};
 use serde_json::json;
 use tempfile::TempDir;
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::github::SPEC;
-use crate::support::ci::{self, SENTINEL, calls, lines};
+use crate::support::binary::Greenlight;
+use crate::support::ci::{self, SENTINEL, calls, lines, respond};
 use crate::support::*;
 
 const NOTES: &str = "/api/v4/projects/42/merge_requests/5/notes";
 const MARKER: &str = "<!-- greenlight:checkout:production -->";
-
-async fn respond(
-    server: &MockServer,
-    verb: &str,
-    route: &str,
-    status: u16,
-    body: serde_json::Value,
-) {
-    Mock::given(method(verb))
-        .and(path_regex(route))
-        .respond_with(ResponseTemplate::new(status).set_body_json(body))
-        .mount(server)
-        .await;
-}
 
 async fn gitlab(existing: serde_json::Value) -> MockServer {
     let server = MockServer::start().await;
@@ -196,7 +181,7 @@ impl Job {
 
     /// Runs `greenlight run` the way the component does, in the project directory.
     async fn run(&self, server: &MockServer, token: Option<&str>) -> Output {
-        let mut cmd = Command::cargo_bin("greenlight").unwrap();
+        let mut cmd = Greenlight::new();
         cmd.current_dir(self.dir.path())
             .args(["run", "--version", "v2", "--stable-version", "v1"])
             .args([

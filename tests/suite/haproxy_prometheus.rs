@@ -749,6 +749,18 @@ fn events(report: &serde_json::Value, kind: &str) -> usize {
     })
 }
 
+/// HAProxy itself: all weight on new1, and stable1 left in drain (admin state 8).
+fn assert_all_on_new_and_stable_drained(rollout: &HaproxyRollout) {
+    assert_eq!(rollout.weights(), (0, 256));
+    assert!(
+        rollout
+            .haproxy
+            .command("show servers state app")
+            .contains(" stable1 127.0.0.1 2 8 "),
+        "stable1 is left in drain"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_of_a_healthy_version_is_promoted_and_haproxy_agrees() {
     let rollout = HaproxyRollout::start(Faults::NONE).await;
@@ -776,16 +788,43 @@ async fn rollout_of_a_healthy_version_is_promoted_and_haproxy_agrees() {
         "{gates:?}"
     );
     assert_eq!(events(&report, "drained"), 1);
-    // HAProxy itself: all weight on new1, stable1 drained.
-    assert_eq!(rollout.weights(), (0, 256));
-    assert!(
-        rollout
-            .haproxy
-            .command("show servers state app")
-            .contains(" stable1 127.0.0.1 2 8 "),
-        "stable1 is left in drain"
-    );
+    assert_all_on_new_and_stable_drained(&rollout);
     assert_eq!(rollout.target_log(), "deploy v2\nretire v1\n");
+}
+
+/// `promote` is a short plan of the same engine: it drains the old servers in
+/// HAProxy and waits for the wait-until gate before it retires the old version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_by_hand_drains_the_old_servers_and_waits_for_the_wait_until_gates() {
+    let rollout = HaproxyRollout::start(Faults::NONE).await;
+    let steps = Steps {
+        before_retire: Some(
+            r#"sum(haproxy_server_current_sessions{proxy="app",server=~"{{ servers.stable | join("|") }}"})"#,
+        ),
+        ..Steps::default()
+    };
+    let spec = rollout.spec(
+        &rollout.admin_socket(),
+        HaproxyRollout::error_rate(),
+        &steps,
+    );
+    let output = rollout.run_verb("promote", &spec).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = rollout.report();
+    assert_eq!(report["outcome"], "promoted");
+    let kinds: Vec<&str> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["weight_set", "promoted", "drained", "wait_gate", "retired"],
+        "{report}"
+    );
+    assert_all_on_new_and_stable_drained(&rollout);
+    assert_eq!(rollout.target_log(), "retire v1\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

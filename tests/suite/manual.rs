@@ -3,20 +3,16 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::str::contains;
 use tempfile::TempDir;
 
+use crate::support::binary::Greenlight;
 use crate::support::file_driven_spec;
 
 fn greenlight(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     let spec = file_driven_spec(dir);
-    let mut command = Command::cargo_bin("greenlight").expect("the greenlight binary is built");
-    command.arg(args[0]).arg("-f").arg(spec).args(&args[1..]);
-    command
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
-        .assert()
+    Greenlight::on(args[0], spec).args(&args[1..]).assert()
 }
 
 fn record(dir: &Path, phase: &str, weight: u8, holder: Option<&str>) {
@@ -178,4 +174,21 @@ fn a_rolled_back_version_is_not_promoted_again() {
         .code(1)
         .stderr(contains("nothing to promote"));
     assert_eq!(read(dir.path(), "weight").trim(), "0");
+}
+
+/// What a person sees on the console when promoting by hand: the same event
+/// lines as `run`, then the outcome. Clock times and paths are masked.
+#[test]
+fn the_console_output_of_promote() {
+    let dir = TempDir::new().unwrap();
+    record(dir.path(), "halted", 20, None);
+    let assert = greenlight(dir.path(), &["promote"]).code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let dir = dir.path().display().to_string();
+    insta::with_settings!({filters => vec![
+        (r"\d\d:\d\d:\d\d\.\d\d\d", "[time]"),
+        (dir.as_str(), "[dir]"),
+    ]}, {
+        insta::assert_snapshot!("promote_console", stderr);
+    });
 }

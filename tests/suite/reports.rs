@@ -4,29 +4,17 @@ use greenlight::report::{json, markdown};
 
 use crate::support::*;
 
-const SPEC: &str = "
-strategy:
-  canary:
-    steps:
-      - {weight: 10, hold: 30s}
-      - {weight: 50, hold: 30s}
-smoke:
-  - name: healthz
-    command: 'true'
-analysis:
-  interval: 15s
-  metrics:
-    - name: error-rate
-      query: {command: 'true'}
-      max: 0.05
-    - name: p99-latency-ms
-      query: {command: 'true'}
-      max: 300
-";
+/// The GitHub tests' canary with a second gate.
+fn spec() -> String {
+    format!(
+        "{}    - name: p99-latency-ms\n      query: {{command: 'true'}}\n      max: 300\n",
+        crate::github::SPEC
+    )
+}
 
 #[tokio::test]
 async fn promote() {
-    let then = given(SPEC)
+    let then = given(&spec())
         .metric(
             "error-rate",
             vec![data(0.004), data(0.01), data(0.012), data(0.009)],
@@ -46,7 +34,7 @@ async fn promote() {
 
 #[tokio::test]
 async fn rollback() {
-    let then = given(SPEC)
+    let then = given(&spec())
         .metric("error-rate", vec![data(0.004), data(0.01), data(0.31)])
         .metric(
             "p99-latency-ms",
@@ -63,7 +51,7 @@ async fn rollback() {
 
 #[tokio::test]
 async fn the_json_report_keeps_the_contract() {
-    let then = given(SPEC).when_run().await;
+    let then = given(&spec()).when_run().await;
     let report: serde_json::Value =
         serde_json::from_str(&json::render(&then.report).unwrap()).unwrap();
     assert_eq!(report["outcome"], "promoted");

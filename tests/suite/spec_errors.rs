@@ -1,9 +1,11 @@
 //! Bad input: one clear error naming file:line:column and the field, exit 1,
 //! and nothing changed anywhere.
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::str::contains;
 use tempfile::TempDir;
+
+use crate::support::binary::Greenlight;
 
 const GOOD: &str = "\
 apiVersion: greenlight.dev/v1alpha1
@@ -39,8 +41,8 @@ struct Case {
     expected: &'static str,
 }
 
-fn greenlight() -> Command {
-    Command::cargo_bin("greenlight").expect("the greenlight binary is built")
+fn greenlight() -> Greenlight {
+    Greenlight::new()
 }
 
 /// Writes the broken spec, runs `validate` and `run` on it, and checks both

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::kubernetes::Resource;
 use crate::provider::ProviderError;
-use crate::spec::template::{TemplateContext, render_text};
+use crate::template::{TemplateContext, render_text};
 
 /// One object to apply.
 #[derive(Debug, Clone)]

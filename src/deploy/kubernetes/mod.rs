@@ -21,8 +21,8 @@ use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::{Cluster, LazyCluster};
 use crate::provider::ProviderError;
 use crate::release::Release;
-use crate::spec::template::TemplateContext;
 use crate::spec::types::{KubernetesTarget, RetireMode};
+use crate::template::TemplateContext;
 
 pub struct KubernetesTargetProvider {
     spec: KubernetesTarget,

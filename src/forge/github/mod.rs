@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::secrets::Secret;
-use crate::spec::template::CiFacts;
+use crate::template::CiFacts;
 
 /// Where a token can come from: the action's contract first, then the usual
 /// name for workflows that run the binary themselves.

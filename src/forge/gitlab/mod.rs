@@ -5,7 +5,7 @@
 pub mod report;
 
 use crate::secrets::Secret;
-use crate::spec::template::CiFacts;
+use crate::template::CiFacts;
 
 /// Read by `artifacts:reports:junit` in the component (relative to the project directory).
 pub const JUNIT_FILE: &str = "greenlight-junit.xml";

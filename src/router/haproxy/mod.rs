@@ -9,8 +9,10 @@ mod client;
 mod config;
 mod router;
 mod servers_state;
+pub mod spec;
 mod split;
 mod stat;
+pub mod validate;
 
 pub use address::{BadAddress, RuntimeApiAddress};
 pub use client::RuntimeApi;
@@ -20,3 +22,14 @@ pub use servers_state::ServerState;
 pub use split::{
     DEFAULT_WEIGHT_PER_SIDE, MAX_SERVER_WEIGHT, MIN_WEIGHT_PER_SIDE, Split, percent, weights,
 };
+
+/// HAProxy drains: a server in `drain` state takes no new sessions and
+/// finishes its open ones, which `show stat` counts.
+pub fn capabilities(spec: &spec::HaproxyRouterSpec) -> crate::traffic::Capabilities {
+    crate::traffic::Capabilities {
+        drain: spec.drain.enabled.then(|| crate::traffic::Drain {
+            timeout: spec.drain.timeout.get(),
+            interval: spec.drain.interval.get(),
+        }),
+    }
+}

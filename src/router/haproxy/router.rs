@@ -4,10 +4,10 @@ use super::address::RuntimeApiAddress;
 use super::client::RuntimeApi;
 use super::config::HaproxyConfig;
 use super::servers_state::{self, ServerState};
+use super::spec::HaproxyRouterSpec;
 use super::{split, stat};
 use crate::provider::ProviderError;
 use crate::router::{Router, Side, Weight};
-use crate::spec::types::HaproxyRouterSpec;
 
 /// The administrative states `set server <b>/<s> state` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use super::gateway_api::{route, routes};
 use super::{Cluster, DEPLOYMENTS, SERVICES, canary};
+use crate::support::binary::Greenlight;
 use crate::support::kube_api::{Behaviour, TOKEN};
 
 const ROUTER: &str = "  gatewayApi:\n    route: web\n    stableService: 'web-{{ stable_version }}'\n    newService: 'web-{{ version }}'";
@@ -101,12 +102,10 @@ fn the_context_named_in_the_spec_is_used_instead_of_the_current_one() {
     )
     .unwrap();
     let run = |contexts: &[&str]| {
-        assert_cmd::Command::cargo_bin("greenlight")
-            .unwrap()
+        Greenlight::new()
             .current_dir(cluster.dir.path())
             .env("KUBECONFIG", &path)
             .env("HOME", cluster.dir.path())
-            .env_remove("GITHUB_ACTIONS")
             .args([
                 "run",
                 "-f",

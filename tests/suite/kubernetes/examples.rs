@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde::Deserialize;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::support::binary::Greenlight;
 use crate::support::kube_api::{FakeKube, Logged, NAMESPACE};
 
 fn examples() -> Vec<PathBuf> {
@@ -109,11 +109,9 @@ fn every_kubernetes_example_validates_plans_and_runs_with_its_role() {
         let fake = FakeKube::start();
         let home = TempDir::new().expect("temp dir");
         let greenlight = |args: &[&str]| {
-            Command::cargo_bin("greenlight")
-                .expect("the binary")
+            Greenlight::new()
                 .env("KUBECONFIG", fake.kubeconfig(home.path()))
                 .env("HOME", home.path())
-                .env_remove("GITHUB_ACTIONS")
                 .args(args)
                 .output()
                 .expect("greenlight runs")

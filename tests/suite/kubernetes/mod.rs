@@ -13,10 +13,10 @@ mod service_red_black;
 use std::path::PathBuf;
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::support::binary::Greenlight;
 use crate::support::kube_api::{FakeKube, NAMESPACE, TOKEN};
 
 pub const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/shop/deployments";
@@ -139,13 +139,10 @@ impl Cluster {
 
     pub fn greenlight(&self, args: &[&str]) -> Output {
         let kubeconfig = self.fake.kubeconfig(self.dir.path());
-        Command::cargo_bin("greenlight")
-            .expect("the greenlight binary is built")
+        Greenlight::new()
             .current_dir(self.dir.path())
             .env("KUBECONFIG", kubeconfig)
             .env("HOME", self.dir.path())
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITLAB_CI")
             .args(args)
             .output()
             .expect("greenlight runs")

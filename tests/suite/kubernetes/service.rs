@@ -1,4 +1,4 @@
-//! `router: service` through the binary (seed 002).
+//! `router: service` through the binary (blue/green by selector).
 
 use serde_json::json;
 

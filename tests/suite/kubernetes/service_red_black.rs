@@ -1,4 +1,4 @@
-//! `router: service` with `redBlack` through the binary (seed 002's variant):
+//! `router: service` with `redBlack` through the binary (red/black):
 //! the serving label moves between the Deployments' pod templates.
 
 use serde_json::{Value, json};

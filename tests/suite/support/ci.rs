@@ -7,7 +7,23 @@ use greenlight::forge::github::Settings as GitHub;
 use greenlight::forge::gitlab::Settings as GitLab;
 use greenlight::release::Release;
 use greenlight::secrets::Secret;
-use wiremock::MockServer;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Answers `verb` requests whose path matches `route` with `status` and a JSON `body`.
+pub async fn respond(
+    server: &MockServer,
+    verb: &str,
+    route: &str,
+    status: u16,
+    body: serde_json::Value,
+) {
+    Mock::given(method(verb))
+        .and(path_regex(route))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(server)
+        .await;
+}
 
 /// Must never show up anywhere but the Authorization header and ::add-mask::.
 pub const SENTINEL: &str = "ghp_SENTINEL_do_not_print_0123456789";

@@ -4,6 +4,7 @@
 //! started here stops when its handle drops, also when a test panics; a
 //! missing program fails the test with the command that installs it.
 
+pub mod binary;
 pub mod ci;
 pub mod haproxy;
 pub mod http_server;
@@ -19,11 +20,11 @@ pub mod wait;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use greenlight::clock::ManualClock;
-use greenlight::engine::plan::Waiting;
+use greenlight::engine::plan::{Mode, Waiting};
 use greenlight::engine::{Engine, EventKind, Outcome, Plan};
 use greenlight::report::{Report, Reporter};
 use greenlight::runner::{self, Providers};
-use greenlight::spec::{LoadOptions, load};
+use greenlight::spec::{LoadOptions, RolloutSpec, load};
 
 pub use memory::{MemoryChecks, MemoryRouter, MemoryTarget, ScriptedMetric, data, error, no_data};
 
@@ -40,6 +41,7 @@ pub fn spec_yaml(body: &str) -> String {
 }
 
 pub struct Given {
+    spec: RolloutSpec,
     plan: Plan,
     metrics: Vec<(String, ScriptedMetric)>,
     waits: Vec<(String, ScriptedMetric)>,
@@ -61,7 +63,7 @@ pub fn given(body: &str) -> Given {
         },
     )
     .unwrap_or_else(|error| panic!("test spec does not load: {error}"));
-    let plan = Plan::from_spec(&loaded.spec);
+    let plan = Plan::from_spec(&loaded.spec, &loaded.spec.router.capabilities());
     let metrics = plan
         .analysis
         .iter()
@@ -74,6 +76,7 @@ pub fn given(body: &str) -> Given {
         .map(|gate| (gate.metric.clone(), ScriptedMetric::new(vec![data(0.0)])))
         .collect();
     Given {
+        spec: loaded.spec,
         plan,
         metrics,
         waits,
@@ -107,6 +110,14 @@ impl Given {
             panic!("no wait-until gate named {metric}")
         };
         *source = ScriptedMetric::new(answers);
+        self
+    }
+
+    /// The short plan of a manual command (`promote`, `rollback`, `abort`)
+    /// instead of the whole rollout.
+    pub fn by_hand(mut self, mode: Mode) -> Self {
+        let router = self.spec.router.capabilities();
+        self.plan = Plan::by_hand(&self.spec, &router, mode);
         self
     }
 

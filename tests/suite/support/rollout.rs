@@ -32,6 +32,8 @@ pub struct HaproxyRollout {
 pub struct Steps {
     pub hold: &'static str,
     pub consecutive_error_limit: u32,
+    /// The PromQL of a wait-until gate (`max: 0`) that guards retiring a version.
+    pub before_retire: Option<&'static str>,
 }
 
 impl Default for Steps {
@@ -39,6 +41,7 @@ impl Default for Steps {
         Self {
             hold: "2s",
             consecutive_error_limit: 3,
+            before_retire: None,
         }
     }
 }
@@ -103,9 +106,12 @@ analysis:
       query:
         prometheus: '{promql}'
       max: 0.05
-state:
+{before_retire}state:
   file: {dir}/state.json
 "#,
+            before_retire = steps.before_retire.map_or(String::new(), |promql| format!(
+                "  beforeRetire:\n    - name: pending-work\n      query:\n        prometheus: '{promql}'\n      max: 0\n      timeout: 20s\n      interval: 500ms\n"
+            )),
             hold = steps.hold,
             errors = steps.consecutive_error_limit,
             prometheus = self.prometheus.url(),
@@ -126,20 +132,27 @@ state:
 
     /// `greenlight run` on `spec`, v1 → v2, writing the JSON report.
     pub fn command(&self, spec: &Path) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_greenlight"));
+        self.command_for("run", spec)
+    }
+
+    /// `greenlight <verb>` on `spec`, v1 → v2, writing the JSON report.
+    pub fn command_for(&self, verb: &str, spec: &Path) -> tokio::process::Command {
+        let mut command = super::binary::Greenlight::on(verb, spec).into_tokio();
         command
-            .args(["run", "-f"])
-            .arg(spec)
             .args(["--version", "v2", "--stable-version", "v1", "--report"])
             .arg(self.report_path())
-            .env_remove("GITHUB_ACTIONS")
             .kill_on_drop(true);
         command
     }
 
     /// Runs to the end; the child is killed if the test gives up or panics.
     pub async fn run(&self, spec: &Path) -> Output {
-        match tokio::time::timeout(RUN_TIMEOUT, self.command(spec).output()).await {
+        self.run_verb("run", spec).await
+    }
+
+    /// Runs `greenlight <verb>` to the end, like [`Self::run`].
+    pub async fn run_verb(&self, verb: &str, spec: &Path) -> Output {
+        match tokio::time::timeout(RUN_TIMEOUT, self.command_for(verb, spec).output()).await {
             Ok(output) => output.unwrap_or_else(|e| panic!("cannot run greenlight: {e}")),
             Err(_) => panic!("greenlight did not finish within {RUN_TIMEOUT:?}"),
         }

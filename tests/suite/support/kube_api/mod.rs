@@ -1,5 +1,5 @@
-//! An HTTP fake of the Kubernetes API server (DESIGN.md, "Real components in
-//! tests"): it keeps objects, honours resourceVersion, applies merge, JSON and
+//! An HTTP fake of the Kubernetes API server, where no real one runs in
+//! tests: it keeps objects, honours resourceVersion, applies merge, JSON and
 //! apply patches, lists by label, rejects what the real server rejects (limits
 //! written down in `limits.rs`), checks the bearer token, and injects faults.
 //! Built on hyper 1 directly: kube already compiles it, and the fake needs no

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::app::{self, AppError};
 use crate::cli::DemoArgs;
 use crate::clock::SystemClock;
+use crate::commands::AppError;
+use crate::commands::run::cancel_on_signal;
+use crate::compose as app;
 use crate::engine::{Event, EventKind, Outcome};
 use crate::report::console::ConsoleReporter;
 use crate::report::{Report, Reporter, json, markdown};
@@ -20,16 +22,12 @@ use crate::spec::overrides::SetOverride;
 use crate::spec::{LoadOptions, load};
 
 /// The spec the demo runs, embedded so the binary needs no files.
-pub const SPEC: &str = include_str!("../examples/demo/greenlight.yaml");
+pub const SPEC: &str = include_str!("../../examples/demo/greenlight.yaml");
 const SPEC_FILE: &str = "examples/demo/greenlight.yaml";
 const STABLE: &str = "v1";
 const NEW: &str = "v2";
 
 pub async fn run(args: &DemoArgs) -> Result<Outcome, AppError> {
-    if args.print_spec {
-        print!("{SPEC}");
-        return Ok(Outcome::Planned);
-    }
     let faults = Faults {
         error_rate: args.error_rate,
         latency: args.latency,
@@ -72,15 +70,23 @@ async fn rollout(
         ci: crate::forge::detect(|name| std::env::var(name).ok()),
     };
     let loaded = load(SPEC_FILE, SPEC, &options)?;
-    let steps = crate::engine::Plan::from_spec(&loaded.spec).steps.len();
+    let steps = crate::engine::Plan::from_spec(&loaded.spec, &loaded.spec.router.capabilities())
+        .steps
+        .len();
     if let Some(step) = args.fault_after.filter(|step| *step == 0 || *step >= steps) {
         return Err(AppError::Usage(format!(
             "--fault-after {step}: the demo has steps 1 to {steps}; faults can start after steps 1 to {}",
             steps - 1
         )));
     }
-    let context = app::provider_context(&loaded, Path::new("."), Some(Arc::clone(sandbox)))?;
-    let providers = app::providers(&loaded.spec, &context, Arc::new(SystemClock))?;
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+    let context = app::provider_context(
+        &loaded,
+        Path::new("."),
+        Some(Arc::clone(sandbox)),
+        clock.clone(),
+    )?;
+    let providers = app::providers(&loaded.spec, &context)?;
     let engine = app::engine(&loaded);
 
     eprintln!(
@@ -102,10 +108,10 @@ async fn rollout(
     let report = runner::run(
         &engine,
         &providers,
-        &SystemClock,
+        clock.as_ref(),
         &mut reporters,
         None,
-        Some(app::cancel_on_signal()),
+        Some(cancel_on_signal()),
     )
     .await;
     progress.abort();
@@ -136,7 +142,7 @@ impl Reporter for FaultInjector {
             eprintln!(
                 "demo: {NEW} now fails {:.0}% of requests and adds {} of latency",
                 self.faults.error_rate * 100.0,
-                crate::spec::duration::display(self.faults.latency)
+                crate::duration::display(self.faults.latency)
             );
         }
     }

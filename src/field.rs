@@ -89,6 +89,29 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// What is wrong with one field of the spec, found after it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: FieldPath,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+pub fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
+    Problem {
+        field,
+        message: message.into(),
+        hint: None,
+    }
+}
+
+impl Problem {
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

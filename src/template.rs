@@ -9,7 +9,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 use serde_yaml::Value;
 
-use super::path::FieldPath;
+use crate::field::FieldPath;
 
 /// Facts about the CI run, when there is one.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

@@ -1,0 +1,241 @@
+//! What a person does by hand, usually from a `workflow_dispatch` job:
+//! `promote`, `rollback`, `abort` and `status`. Each acts at once on the
+//! rollout the state record describes. Every command that moves traffic is a
+//! short plan (`engine::plan::Mode`) that the same engine and runner as `run`
+//! carry out: the same lock, verified weights, drain, wait-until gates,
+//! hooks, state record and reports.
+
+use crate::cli::ManualArgs;
+use crate::clock::SystemClock;
+use crate::commands::{AppError, Publish, execute, holder};
+use crate::compose::{capabilities, engine_for, provider_context, providers};
+use crate::engine::Outcome;
+use crate::engine::plan::{Mode, Plan};
+use crate::forge::session::Platform;
+use crate::release::Release;
+use crate::report::Reporter;
+use crate::report::console::ConsoleReporter;
+use crate::resolve::{Source, UNKNOWN_VERSION, spec_folder, state_store};
+use crate::router::Router;
+use crate::runner::Checkpoint;
+use crate::state::{Record, RecordPhase, StateStore, held_elsewhere};
+use crate::traffic::Weight;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manual {
+    Promote,
+    Rollback,
+    Abort,
+    Status,
+}
+
+impl Manual {
+    fn verb(self) -> &'static str {
+        match self {
+            Manual::Promote => "promote",
+            Manual::Rollback => "roll back",
+            Manual::Abort => "abort",
+            Manual::Status => "show",
+        }
+    }
+}
+
+/// Runs a manual command; `Ok` means it did what was asked (exit 0), with
+/// what to print on stdout (`status` only).
+pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError> {
+    let spec_args = &args.rollout.spec;
+    let source = Source::read(spec_args)?;
+    // The versions come from the record; where it is kept does not depend on them.
+    let first = source.load(spec_args, None, UNKNOWN_VERSION)?;
+    let store = state_store(&first.spec, &spec_args.config);
+    let record = store
+        .load()
+        .await
+        .map_err(|error| AppError::Provider(error.to_string()))?;
+    let name = first.spec.metadata.name.clone();
+    let release = versions(command, args, name, record.as_ref(), store.as_ref())?;
+
+    let loaded = source.load(
+        spec_args,
+        Some(&release.new_version),
+        &release.stable_version,
+    )?;
+    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(SystemClock);
+    let context = provider_context(&loaded, spec_folder(&spec_args.config), None, clock.clone())?;
+    let provider = |error: crate::provider::ProviderError| AppError::Provider(error.to_string());
+    let router = loaded.spec.router.build(&context).map_err(provider)?;
+
+    if command == Manual::Status {
+        let live = router.weight().await.map_err(provider)?;
+        return Ok(status_text(
+            record.as_ref(),
+            &release,
+            live,
+            router.as_ref(),
+            store.as_ref(),
+        ));
+    }
+    let holder = holder();
+    if let Some(record) = held_elsewhere(record.as_ref(), &holder)
+        && !args.force
+    {
+        return Err(AppError::Halted(format!(
+            "a rollout of {} to {} is in progress, held by {}: stop that job, then run again with --force",
+            record.name,
+            record.new_version.as_deref().unwrap_or("?"),
+            record.holder.as_deref().unwrap_or("unknown")
+        )));
+    }
+
+    let mode = mode(command, &release, record.as_ref());
+    let plan = Plan::by_hand(&loaded.spec, &capabilities(&loaded), mode);
+    let engine = engine_for(&loaded, plan);
+    let providers = providers(&loaded.spec, &context)?;
+    let platform = Platform::from_process_env();
+    let mut reporters: Vec<Box<dyn Reporter>> =
+        vec![Box::new(ConsoleReporter::new(platform.sections()))];
+    let checkpoint = Checkpoint {
+        store: store.as_ref(),
+        holder,
+    };
+    let publish = Publish {
+        platform,
+        args: &args.rollout,
+        title: loaded.spec.report.title.as_deref(),
+    };
+    // No cancellation: what a person asked for is carried out, like a
+    // rollback `run` is already doing.
+    let report = execute(
+        &engine,
+        &providers,
+        clock.as_ref(),
+        &mut reporters,
+        &checkpoint,
+        None,
+        &publish,
+    )
+    .await;
+    let asked = match mode {
+        Mode::Promote => Outcome::Promoted,
+        _ => Outcome::RolledBack,
+    };
+    match report.outcome {
+        outcome if outcome == asked => {
+            eprintln!("{}", report.reason);
+            Ok(String::new())
+        }
+        Outcome::Halted => Err(AppError::Halted(report.reason.clone())),
+        _ => Err(AppError::Provider(report.reason.clone())),
+    }
+}
+
+/// The plan a command runs: `rollback` to a version that is not the pending
+/// one goes back to an earlier release.
+fn mode(command: Manual, release: &Release, record: Option<&Record>) -> Mode {
+    let returning = record
+        .is_none_or(|record| record.new_version.as_deref() != Some(release.new_version.as_str()));
+    match command {
+        Manual::Promote => Mode::Promote,
+        Manual::Rollback if returning => Mode::Return,
+        Manual::Rollback => Mode::RollBack,
+        Manual::Abort | Manual::Status => Mode::Abort,
+    }
+}
+
+/// Which versions the command acts on: the record's, unless the flags say otherwise.
+fn versions(
+    command: Manual,
+    args: &ManualArgs,
+    name: String,
+    record: Option<&Record>,
+    store: &dyn StateStore,
+) -> Result<Release, AppError> {
+    let spec = &args.rollout.spec;
+    let stable = spec
+        .stable_version
+        .clone()
+        .or_else(|| record.map(|record| record.stable_version.clone()));
+    let Some(stable) = stable else {
+        return Err(AppError::Usage(format!(
+            "nothing to {}: {} has no record of this service; pass --stable-version (and --version)",
+            command.verb(),
+            store.describe()
+        )));
+    };
+    // Only a rollout still under way (or stopped for a person) has a new
+    // version to act on; after a rollback or a failure it was already removed.
+    let pending = record
+        .filter(|record| {
+            matches!(
+                record.phase,
+                RecordPhase::InProgress | RecordPhase::Halted | RecordPhase::Aborted
+            )
+        })
+        .and_then(|record| record.new_version.clone());
+    let new = match (command, spec.new_version.clone(), pending) {
+        (Manual::Rollback, Some(target), _) if target != stable => target,
+        // `rollback --version <stable>` means: back to stable, undo what is pending.
+        (Manual::Rollback, Some(_), Some(pending)) => pending,
+        (Manual::Rollback, Some(_), None) => {
+            return Err(AppError::Usage(format!(
+                "nothing to roll back: {stable} already serves all traffic and no rollout is in progress"
+            )));
+        }
+        (_, Some(version), _) | (_, None, Some(version)) => version,
+        (Manual::Status, None, None) => stable.clone(),
+        (_, None, None) => {
+            return Err(AppError::Usage(format!(
+                "nothing to {}: no rollout of this service is in progress (stable version {stable}); {}",
+                command.verb(),
+                match command {
+                    Manual::Rollback => "pass --version with the version to go back to",
+                    _ => "pass --version to name the new version",
+                }
+            )));
+        }
+    };
+    Ok(Release {
+        name,
+        stable_version: stable,
+        new_version: new,
+    })
+}
+
+/// What `status` prints: the record and the router's live weight.
+fn status_text(
+    record: Option<&Record>,
+    release: &Release,
+    live: Weight,
+    router: &dyn Router,
+    store: &dyn StateStore,
+) -> String {
+    let mut lines = Vec::new();
+    match record {
+        Some(record) => {
+            lines.push(format!(
+                "{}: {:?} (recorded {})",
+                record.name, record.phase, record.updated_at
+            ));
+            lines.push(format!("  stable version: {}", record.stable_version));
+            if let Some(new) = &record.new_version {
+                lines.push(format!(
+                    "  new version:    {new} at {}% when last verified",
+                    record.weight
+                ));
+            }
+            if let Some(holder) = &record.holder {
+                lines.push(format!("  held by:        {holder}"));
+            }
+        }
+        None => lines.push(format!(
+            "no rollout recorded in {} (stable version {})",
+            store.describe(),
+            release.stable_version
+        )),
+    }
+    lines.push(format!(
+        "  {} sends {live} to the new version now",
+        router.describe()
+    ));
+    lines.join("\n") + "\n"
+}

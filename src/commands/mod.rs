@@ -1,0 +1,92 @@
+//! One module per subcommand, each thin: resolve the spec (`resolve`), build
+//! the providers and the engine (`compose`), run, write the report files.
+
+pub mod demo;
+pub mod manual;
+pub mod plan;
+pub mod run;
+pub mod validate;
+
+use crate::cli::RolloutArgs;
+use crate::clock::Clock;
+use crate::engine::Engine;
+pub use crate::error::AppError;
+use crate::forge::session::Platform;
+use crate::forge::session::Written;
+use crate::report::Reporter;
+use crate::report::{Report, json, markdown};
+use crate::runner::{self, Cancellation, Checkpoint, Providers};
+
+/// Writes `--report` and `--summary`; a failure is a warning, never a new
+/// outcome. Returns the files that were written.
+pub(crate) fn write_reports<'a>(
+    report: &Report,
+    args: &'a RolloutArgs,
+    title: Option<&str>,
+) -> Written<'a> {
+    let report_written = args.report.as_deref().filter(|path| {
+        json::write(report, path)
+            .map_err(|error| tracing::warn!("{error}"))
+            .is_ok()
+    });
+    let summary_written = args.summary.as_deref().filter(|path| {
+        markdown::render(report, title)
+            .map_err(|error| format!("cannot render the summary: {error}"))
+            .and_then(|text| crate::report::write_file(path, &text))
+            .map_err(|error| tracing::warn!("{error}"))
+            .is_ok()
+    });
+    Written {
+        report: report_written,
+        summary: summary_written,
+    }
+}
+
+/// Who runs this rollout: the CI run, or this host and process.
+pub(crate) fn holder() -> String {
+    let facts = crate::forge::detect(|name| std::env::var(name).ok());
+    facts.run_url.unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|name| name.trim().to_owned())
+            })
+            .unwrap_or_else(|| "localhost".to_owned());
+        format!("{host}:{}", std::process::id())
+    })
+}
+
+/// Where a command's final report goes: the files its flags name, and what
+/// the CI system reads.
+pub(crate) struct Publish<'a> {
+    pub platform: Platform,
+    pub args: &'a RolloutArgs,
+    pub title: Option<&'a str>,
+}
+
+/// Carries out the engine's plan under the lock, then writes the report files
+/// and publishes the outcome: `run` and the manual commands alike.
+pub(crate) async fn execute(
+    engine: &Engine,
+    providers: &Providers,
+    clock: &dyn Clock,
+    reporters: &mut [Box<dyn Reporter>],
+    lock: &Checkpoint<'_>,
+    cancellation: Option<Cancellation>,
+    publish: &Publish<'_>,
+) -> Report {
+    let report = runner::run(
+        engine,
+        providers,
+        clock,
+        reporters,
+        Some(lock),
+        cancellation,
+    )
+    .await;
+    let written = write_reports(&report, publish.args, publish.title);
+    publish.platform.publish(&report, &written, publish.title);
+    report
+}
