@@ -17,9 +17,6 @@ use crate::router::Router;
 use crate::state::{Pending, Record, RecordPhase, StateStore, save_or_warn};
 use crate::traffic::Weight;
 
-/// How long a reporter may take over one live event.
-const LIVE_REPORT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Everything a rollout talks to.
 pub struct Providers {
     pub target: Box<dyn Target>,
@@ -94,17 +91,11 @@ pub async fn run(
         state = next;
         let fresh = &state.timeline[reported..];
         for event in fresh {
+            // Reporters answer at once: the console writes a line, and the
+            // forge reports only queue the event for their background task
+            // (report::live), so a slow forge never holds traffic back.
             for reporter in reporters.iter_mut() {
-                // A slow forge (a PR comment) must never hold traffic back,
-                // least of all a rollback: live updates get a short budget.
-                if tokio::time::timeout(LIVE_REPORT_BUDGET, reporter.event(event))
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(
-                        "a live report took over {LIVE_REPORT_BUDGET:?} and was skipped"
-                    );
-                }
+                reporter.event(event).await;
             }
         }
         let traffic_moved = fresh.iter().any(|event| {

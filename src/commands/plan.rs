@@ -51,6 +51,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
         plan: &plan,
         title,
         plan_text: Some(text.clone()),
+        final_limit: loaded.spec.report.final_limit(),
     };
     // No events for a plan: the comment gets the final report at once.
     for mut reporter in platform.forge_reporters(&rollout) {

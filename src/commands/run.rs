@@ -103,6 +103,7 @@ async fn run_locked(
         plan: &engine.plan,
         title,
         plan_text: None,
+        final_limit: loaded.spec.report.final_limit(),
     });
     let checkpoint = Checkpoint {
         store,

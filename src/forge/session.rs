@@ -11,6 +11,7 @@ use super::{github, gitlab};
 use crate::engine::{Outcome, Plan};
 use crate::release::Release;
 use crate::report::console::{ConsoleReporter, Sections};
+use crate::report::live::{ForgeReporter, LiveReports, Warnings};
 use crate::report::sticky::StickyReporter;
 use crate::report::{Report, Reporter, comment, junit, markdown};
 
@@ -37,6 +38,8 @@ pub struct Rollout<'a> {
     pub title: Option<&'a str>,
     /// The `plan` command's text, for the comment.
     pub plan_text: Option<String>,
+    /// How long the final report may take (`report.finalTimeout`).
+    pub final_limit: std::time::Duration,
 }
 
 /// The files `--report` and `--summary` were written to.
@@ -76,10 +79,25 @@ impl Platform {
         }
     }
 
-    /// The PR/MR comment and the GitHub deployment, when they are asked for
-    /// and possible; otherwise a warning that says why not.
+    /// The forge reports behind one background task, so that the rollout
+    /// never waits on the forge; none when there is nothing to report to.
     pub fn forge_reporters(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn Reporter>> {
-        let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+        let reporters = self.forge_publishers(rollout);
+        if reporters.is_empty() {
+            return Vec::new();
+        }
+        vec![Box::new(LiveReports::start(
+            reporters,
+            rollout.final_limit,
+            Warnings::to_log(matches!(self, Self::GitHub(_))),
+        ))]
+    }
+
+    /// The GitHub deployment and the PR/MR comment, in the order the final
+    /// report updates them, when they are asked for and possible; otherwise a
+    /// warning that says why not.
+    pub fn forge_publishers(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn ForgeReporter>> {
+        let mut reporters: Vec<Box<dyn ForgeReporter>> = Vec::new();
         match self {
             Self::GitHub(settings) => {
                 let deployment = settings.deployment && rollout.command == Command::Run;
@@ -93,12 +111,14 @@ impl Platform {
                         return reporters;
                     }
                 };
-                if settings.comment {
-                    let notes = PullRequestComments::new(api.clone(), settings);
-                    reporters.push(sticky(notes, rollout, &settings.environment));
-                }
+                // The deployment status first: it is what GitHub shows beside
+                // the commit, and the final report may run out of time.
                 if deployment {
-                    reporters.push(Box::new(DeploymentReporter::new(api, settings)));
+                    reporters.push(Box::new(DeploymentReporter::new(api.clone(), settings)));
+                }
+                if settings.comment {
+                    let notes = PullRequestComments::new(api, settings);
+                    reporters.push(sticky(notes, rollout, &settings.environment));
                 }
             }
             Self::GitLab(settings) if settings.comment => match MergeRequestNotes::new(settings) {
@@ -130,7 +150,7 @@ fn sticky<A: crate::report::sticky::NoteApi + 'static>(
     api: A,
     rollout: &Rollout<'_>,
     environment: &str,
-) -> Box<dyn Reporter> {
+) -> Box<dyn ForgeReporter> {
     let reporter = StickyReporter::new(
         api,
         comment::marker(&rollout.release.name, environment),

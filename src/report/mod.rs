@@ -6,6 +6,7 @@ pub mod console;
 mod gitlab_sections;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
 mod model;
 pub mod sticky;
@@ -19,6 +20,8 @@ use async_trait::async_trait;
 use crate::duration::display;
 use crate::engine::{Event, EventKind};
 
+/// A report the runner feeds inline: it must not wait on anything remote
+/// (forge reports go through [`live::LiveReports`]).
 #[async_trait]
 pub trait Reporter: Send {
     /// Called as each event happens, for live progress.

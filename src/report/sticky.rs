@@ -5,8 +5,9 @@
 
 use async_trait::async_trait;
 
+use super::Report;
 use super::comment::{self, Stage};
-use super::{Report, Reporter};
+use super::live::ForgeReporter;
 use crate::engine::{Event, EventKind, Outcome, Plan};
 use crate::release::Release;
 
@@ -127,11 +128,11 @@ fn is_milestone(kind: &EventKind) -> bool {
 }
 
 #[async_trait]
-impl<A: NoteApi> Reporter for StickyReporter<A> {
-    async fn event(&mut self, event: &Event) {
-        self.timeline.push(event.clone());
-        if !is_milestone(&event.kind) || self.given_up {
-            return;
+impl<A: NoteApi> ForgeReporter for StickyReporter<A> {
+    async fn update(&mut self, events: &[Event]) -> Result<(), String> {
+        self.timeline.extend_from_slice(events);
+        if self.given_up || !events.iter().any(|event| is_milestone(&event.kind)) {
+            return Ok(());
         }
         // The outcome is not known yet; the live view never shows it.
         let report = Report::build(
@@ -141,13 +142,8 @@ impl<A: NoteApi> Reporter for StickyReporter<A> {
             String::new(),
             self.timeline.clone(),
         );
-        let published = match self.render(&report, Stage::Live) {
-            Ok(body) => self.publish(&body).await,
-            Err(error) => Err(error),
-        };
-        if let Err(error) = published {
-            tracing::warn!("{error}");
-        }
+        let body = self.render(&report, Stage::Live)?;
+        self.publish(&body).await
     }
 
     async fn finish(&mut self, report: &Report) -> Result<(), String> {

@@ -699,6 +699,20 @@ pub struct ReportSpec {
     /// The heading of the Markdown summary (default: "greenlight: <name>").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// How long the final report may take over the PR/MR comment and the
+    /// deployment status together before greenlight gives up (default 20s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_timeout: Option<Span>,
+}
+
+/// Long enough for a healthy forge to take two calls, short enough that a
+/// hanging one does not keep the job.
+pub const DEFAULT_FINAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl ReportSpec {
+    pub fn final_limit(&self) -> std::time::Duration {
+        self.final_timeout.map_or(DEFAULT_FINAL_TIMEOUT, Span::get)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

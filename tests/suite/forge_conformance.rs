@@ -41,6 +41,7 @@ fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
         plan: &given.plan(),
         title: None,
         plan_text: None,
+        final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
     })
 }
 

@@ -18,6 +18,7 @@ mod gitlab;
 mod haproxy_prometheus;
 mod hostile;
 mod kubernetes;
+mod live_reports;
 mod lock;
 mod manual;
 mod pools;

@@ -2,18 +2,16 @@
 //! statuses, through octocrab's raw routes. octocrab's `update_comment` sends
 //! POST where GitHub wants PATCH, and it has no typed deployments API.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use octocrab::Octocrab;
-use octocrab::service::middleware::retry::RetryConfig;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::Settings;
 use crate::engine::{Event, EventKind, Outcome};
+use crate::report::Report;
+use crate::report::live::{CALL_TIMEOUT, CONNECT_TIMEOUT, ForgeReporter};
 use crate::report::sticky::{ApiError, NoteApi};
-use crate::report::{Report, Reporter};
 
 /// Comments are listed 100 at a time; this many pages is 10,000 comments.
 const MAX_PAGES: u32 = 100;
@@ -75,12 +73,12 @@ impl GitHubApi {
             .base_uri(settings.api_url.as_str())
             .map_err(|error| format!("GITHUB_API_URL={} is not a URL: {error}", settings.api_url))?
             .personal_token(token.expose().to_owned())
-            // Reporting must not hold a rollout up: short timeouts, two quick
-            // retries on 5xx, then a warning and the rollout goes on.
-            .add_retry_config(RetryConfig::Simple(2))
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .set_write_timeout(Some(Duration::from_secs(30)))
+            // Built without octocrab's `retry` feature: a live update is
+            // superseded by the next one anyway, and the final report has its
+            // own time limit over all its calls.
+            .set_connect_timeout(Some(CONNECT_TIMEOUT))
+            .set_read_timeout(Some(CALL_TIMEOUT))
+            .set_write_timeout(Some(CALL_TIMEOUT))
             .build()
             .map_err(|error| format!("cannot build the GitHub client: {error}"))?;
         Ok(Self { crab, repository })
@@ -206,6 +204,8 @@ pub struct DeploymentReporter {
     run_url: Option<String>,
     sha: Option<String>,
     id: Option<u64>,
+    /// Whether creating the deployment was tried (once per run).
+    tried: bool,
 }
 
 impl DeploymentReporter {
@@ -217,7 +217,20 @@ impl DeploymentReporter {
             run_url: settings.run_url.clone(),
             sha: settings.sha.clone(),
             id: None,
+            tried: false,
         }
+    }
+
+    /// Creates the deployment and marks it in progress, once.
+    async fn start(&mut self, name: &str, stable: &str, new: &str) -> Result<(), String> {
+        if self.tried {
+            return Ok(());
+        }
+        self.tried = true;
+        let description = format!("greenlight: {name} {stable} → {new}");
+        let id = self.create(&description).await?;
+        self.id = Some(id);
+        self.status(id, "in_progress", &description).await
     }
 
     async fn create(&self, description: &str) -> Result<u64, String> {
@@ -293,30 +306,25 @@ fn truncate_description(text: &str) -> String {
 }
 
 #[async_trait]
-impl Reporter for DeploymentReporter {
-    async fn event(&mut self, event: &Event) {
-        let EventKind::Started {
-            name,
-            stable_version,
-            new_version,
-        } = &event.kind
-        else {
-            return;
-        };
-        let description = format!("greenlight: {name} {stable_version} → {new_version}");
-        let started = match self.create(&description).await {
-            Ok(id) => {
-                self.id = Some(id);
-                self.status(id, "in_progress", &description).await
+impl ForgeReporter for DeploymentReporter {
+    async fn update(&mut self, events: &[Event]) -> Result<(), String> {
+        for event in events {
+            if let EventKind::Started {
+                name,
+                stable_version,
+                new_version,
+            } = &event.kind
+            {
+                return self.start(name, stable_version, new_version).await;
             }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = started {
-            tracing::warn!("{error}");
         }
+        Ok(())
     }
 
     async fn finish(&mut self, report: &Report) -> Result<(), String> {
+        // The live update may never have gone out (the rollout ended first).
+        self.start(&report.name, &report.stable_version, &report.new_version)
+            .await?;
         let Some(id) = self.id else {
             return Ok(());
         };

@@ -1,8 +1,6 @@
 //! GitLab: the sticky merge-request note, through API v4 with a
 //! `PRIVATE-TOKEN` (`CI_JOB_TOKEN` is not allowed to write notes).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -58,8 +56,8 @@ impl MergeRequestNotes {
         let http = reqwest::Client::builder()
             .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(crate::report::live::CONNECT_TIMEOUT)
+            .timeout(crate::report::live::CALL_TIMEOUT)
             .build()
             .map_err(|error| format!("cannot build the GitLab client: {error}"))?;
         Ok(Some(Self {

@@ -37,6 +37,11 @@ pub fn release() -> Release {
 }
 
 pub fn github(server: &MockServer) -> GitHub {
+    github_at(server.uri())
+}
+
+/// GitHub settings for an API at `api_url`.
+pub fn github_at(api_url: String) -> GitHub {
     GitHub {
         token: Secret::new(Some(SENTINEL.into())),
         comment: true,
@@ -44,7 +49,7 @@ pub fn github(server: &MockServer) -> GitHub {
         deployment: true,
         environment: "production".into(),
         environment_url: Some("https://checkout.example.com".into()),
-        api_url: server.uri(),
+        api_url,
         repository: Some("acme/shop".into()),
         sha: Some("abc123".into()),
         run_url: Some("https://github.com/acme/shop/actions/runs/7".into()),
@@ -55,11 +60,16 @@ pub fn github(server: &MockServer) -> GitHub {
 }
 
 pub fn gitlab(server: &MockServer) -> GitLab {
+    gitlab_at(server.uri())
+}
+
+/// GitLab settings for an instance at `url`.
+pub fn gitlab_at(url: String) -> GitLab {
     GitLab {
         token: Secret::new(Some(SENTINEL.into())),
         comment: true,
         environment: "production".into(),
-        api_url: Some(format!("{}/api/v4", server.uri())),
+        api_url: Some(format!("{url}/api/v4")),
         project_id: Some("42".into()),
         merge_request: Some(5),
     }

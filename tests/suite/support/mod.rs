@@ -156,8 +156,17 @@ impl Given {
     }
 
     /// Runs with `reporters` listening, as `greenlight run` does.
-    pub async fn when_run_with(self, mut reporters: Vec<Box<dyn Reporter>>) -> Then {
-        let clock = ManualClock::starting_at(epoch());
+    pub async fn when_run_with(self, reporters: Vec<Box<dyn Reporter>>) -> Then {
+        self.when_run_on(&ManualClock::starting_at(epoch()), reporters)
+            .await
+    }
+
+    /// Runs on `clock` with `reporters` listening.
+    pub async fn when_run_on(
+        self,
+        clock: &dyn greenlight::clock::Clock,
+        mut reporters: Vec<Box<dyn Reporter>>,
+    ) -> Then {
         let engine = Engine {
             plan: self.plan,
             name: "checkout".into(),
@@ -188,7 +197,7 @@ impl Given {
         let report = runner::run(
             &engine,
             &providers,
-            &clock,
+            clock,
             &mut reporters,
             None,
             cancellation,
@@ -224,6 +233,34 @@ impl Reporter for CancelAtStep {
 
     async fn finish(&mut self, _report: &Report) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// tokio's clock, paused in a test: whatever really waits (a timeout on a
+/// socket that never answers) moves it, so a stall shows in the timeline.
+pub struct TokioClock {
+    start: SystemTime,
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub fn starting_at(start: SystemTime) -> Self {
+        Self {
+            start,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl greenlight::clock::Clock for TokioClock {
+    fn now(&self) -> SystemTime {
+        self.start + self.origin.elapsed()
+    }
+
+    async fn sleep_until(&self, deadline: SystemTime) {
+        let wait = deadline.duration_since(self.start).unwrap_or_default();
+        tokio::time::sleep_until(self.origin + wait).await;
     }
 }
 
