@@ -33,7 +33,7 @@ async fn respond(
         .await;
 }
 
-async fn gitlab(existing: serde_json::Value) -> MockServer {
+pub(crate) async fn gitlab(existing: serde_json::Value) -> MockServer {
     let server = MockServer::start().await;
     respond(&server, "GET", &format!("^{NOTES}$"), 200, existing).await;
     respond(
