@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::CheckSuite;
-use crate::ci::session::{Command, Platform, Rollout, Written};
 use crate::cli::{RolloutArgs, SpecArgs};
 use crate::clock::Clock;
 use crate::clock::SystemClock;
 use crate::engine::{Engine, Outcome, Plan};
+use crate::forge::session::{Command, Platform, Rollout, Written};
 use crate::provider::{ProviderContext, ProviderError};
 use crate::release::Release;
 use crate::report::{Report, json, markdown};
@@ -57,11 +57,11 @@ pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedS
         stable_version: stable_version.to_owned(),
         sets,
         vars: args.vars.clone(),
-        ci: crate::ci::detect(|name| std::env::var(name).ok()),
+        ci: crate::forge::detect(|name| std::env::var(name).ok()),
     };
     let loaded = crate::spec::load::load_bytes(&file, &bytes, &options)?;
     // Before anything runs: every output is masked from here on.
-    crate::secrets::hold_spec_secrets(&loaded.spec, crate::ci::is_github_actions());
+    crate::secrets::hold_spec_secrets(&loaded.spec, crate::forge::is_github_actions());
     Ok(loaded)
 }
 
@@ -188,7 +188,7 @@ pub fn providers(
         })
     };
     Ok(Providers {
-        target: crate::target::from_spec(&spec.target, context).map_err(provider)?,
+        target: crate::deploy::from_spec(&spec.target, context).map_err(provider)?,
         router: crate::router::from_spec(&spec.router, context).map_err(provider)?,
         metrics: spec
             .analysis
@@ -250,7 +250,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let plan = Plan::from_spec(&loaded.spec);
     let context = provider_context(&loaded, spec_folder(&args.spec.config), None)?;
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
-    let target = crate::target::from_spec(&loaded.spec.target, &context).map_err(provider)?;
+    let target = crate::deploy::from_spec(&loaded.spec.target, &context).map_err(provider)?;
     let router = crate::router::from_spec(&loaded.spec.router, &context).map_err(provider)?;
     let text = crate::plan_text::render(
         &loaded.spec,
@@ -411,7 +411,7 @@ async fn next_signal() -> Option<&'static str> {
 
 /// Who runs this rollout: the CI run, or this host and process.
 pub(crate) fn holder() -> String {
-    let facts = crate::ci::detect(|name| std::env::var(name).ok());
+    let facts = crate::forge::detect(|name| std::env::var(name).ok());
     facts.run_url.unwrap_or_else(|| {
         let host = std::env::var("HOSTNAME")
             .ok()

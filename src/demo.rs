@@ -69,7 +69,7 @@ async fn rollout(
         stable_version: STABLE.to_owned(),
         sets,
         vars: vec![format!("new_url={}", sandbox.new_app().url())],
-        ci: crate::ci::detect(|name| std::env::var(name).ok()),
+        ci: crate::forge::detect(|name| std::env::var(name).ok()),
     };
     let loaded = load(SPEC_FILE, SPEC, &options)?;
     let steps = crate::engine::Plan::from_spec(&loaded.spec).steps.len();
@@ -89,7 +89,7 @@ async fn rollout(
         args.rate
     );
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
-        crate::ci::session::Platform::from_process_env().sections(),
+        crate::forge::session::Platform::from_process_env().sections(),
     ))];
     if let Some(step) = args.fault_after {
         reporters.push(Box::new(FaultInjector {

@@ -1,16 +1,17 @@
 //! greenlight: progressive delivery from CI.
 //!
 //! A functional core (the [`engine`], a pure state machine) inside an
-//! imperative shell (the [`runner`] and the providers: [`target`], [`router`],
+//! imperative shell (the [`runner`] and the providers: [`deploy`], [`router`],
 //! [`metrics`], [`state`]). Reports consume the engine's events.
 
 pub mod app;
 pub mod checks;
-pub mod ci;
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod deploy;
 pub mod engine;
+pub mod forge;
 pub mod judge;
 pub mod kubernetes;
 pub mod manual;
@@ -26,5 +27,5 @@ pub mod sandbox;
 pub mod secrets;
 pub mod spec;
 pub mod state;
-pub mod target;
 pub mod text;
+pub mod traffic;

@@ -8,7 +8,7 @@ use greenlight::manual::Manual;
 
 fn main() -> ExitCode {
     // Before anything is printed: the runner hides these values from the log.
-    if greenlight::ci::is_github_actions() {
+    if greenlight::forge::is_github_actions() {
         let secrets = greenlight::secrets::current();
         print!(
             "{}",
@@ -89,7 +89,7 @@ fn report_error(error: &AppError) {
     let shown = greenlight::secrets::mask(&error.to_string());
     eprintln!("error: {shown}");
     if let AppError::Spec(spec) = error
-        && greenlight::ci::is_github_actions()
+        && greenlight::forge::is_github_actions()
         && let Some((file, location)) = spec.file_location()
     {
         let (line, column) = location.map_or((1, 1), |at| (at.line, at.column));

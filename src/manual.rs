@@ -6,17 +6,18 @@
 use std::time::SystemTime;
 
 use crate::app::{self, AppError};
-use crate::ci::session::Platform;
 use crate::cli::ManualArgs;
+use crate::forge::session::Platform;
 
+use crate::deploy::Target;
 use crate::engine::machine::verify;
 use crate::engine::plan::Plan;
 use crate::engine::{Event, EventKind, Outcome};
 use crate::release::Release;
 use crate::report::Report;
-use crate::router::{Router, Weight};
+use crate::router::Router;
 use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
-use crate::target::Target;
+use crate::traffic::Weight;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manual {
@@ -81,7 +82,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<Outcome, AppError
         )));
     }
 
-    let target = crate::target::from_spec(&loaded.spec.target, &context).map_err(provider)?;
+    let target = crate::deploy::from_spec(&loaded.spec.target, &context).map_err(provider)?;
     let mut timeline = Vec::new();
     let result = act(
         command,

@@ -3,14 +3,15 @@
 
 use std::fmt::Write;
 
+use crate::deploy::Target;
 use crate::engine::Plan;
 use crate::engine::plan::StrategyKind;
 use crate::release::Release;
-use crate::router::{Router, Side, Weight};
+use crate::router::Router;
 use crate::spec::duration::display;
 use crate::spec::types::{Check, RolloutSpec};
 use crate::state::StateStore;
-use crate::target::Target;
+use crate::traffic::{Side, Weight};
 
 pub fn render(
     spec: &RolloutSpec,

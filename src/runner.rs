@@ -7,13 +7,14 @@ use futures_util::future::join_all;
 
 use crate::checks::CheckRunner;
 use crate::clock::Clock;
+use crate::deploy::Target;
 use crate::engine::{Action, Engine, EventKind, Input, Outcome, State};
 use crate::metrics::MetricSource;
 use crate::provider::ProviderError;
 use crate::report::{Report, Reporter};
-use crate::router::{Router, Weight};
+use crate::router::Router;
 use crate::state::{Record, RecordPhase, StateStore, save_or_warn};
-use crate::target::Target;
+use crate::traffic::Weight;
 
 /// How long a reporter may take over one live event.
 const LIVE_REPORT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::router::Side;
+use crate::traffic::Side;
 
 use super::event::{Event, EventKind, Outcome, StepNumber};
 use super::machine::{Action, Cause, Engine, Phase, State};

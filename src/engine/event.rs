@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 
 use crate::engine::plan::CheckStage;
 use crate::judge::Verdict;
-use crate::router::Weight;
+use crate::traffic::Weight;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {

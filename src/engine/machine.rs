@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use crate::judge::Verdict;
 use crate::metrics::Measurement;
 use crate::provider::ProviderError;
-use crate::router::{Side, Weight};
 use crate::spec::types::NoDataPolicy;
+use crate::traffic::{Side, Weight};
 
 use super::analysis::{Decision, Tally, judge};
 use super::checkpoint::Checkpoint;

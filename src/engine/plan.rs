@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::judge::Threshold;
-use crate::router::Weight;
 use crate::spec::types::{AnalysisSpec, NoDataPolicy, RolloutSpec, RouterSpec, StrategySpec};
+use crate::traffic::Weight;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {

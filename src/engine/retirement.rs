@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::metrics::Measurement;
 use crate::provider::ProviderError;
-use crate::router::Side;
 use crate::spec::duration::display;
+use crate::traffic::Side;
 
 use super::event::{Event, EventKind};
 use super::machine::{Action, Cause, Engine, Phase, State, millis};

@@ -7,8 +7,11 @@
 
 pub mod cluster;
 pub mod error;
+pub mod json;
 pub mod objects;
 pub mod resource;
+pub mod rollout;
+pub mod rollout_status;
 pub mod update;
 
 pub use cluster::{Cluster, LazyCluster};

@@ -7,8 +7,8 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 use async_trait::async_trait;
 
+use super::gitlab_sections as gitlab;
 use super::{Report, Reporter, describe_event, markdown};
-use crate::ci::gitlab;
 use crate::engine::{Event, EventKind};
 use crate::judge::Verdict;
 

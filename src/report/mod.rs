@@ -3,8 +3,7 @@
 mod chart;
 pub mod comment;
 pub mod console;
-pub mod github;
-pub mod gitlab;
+mod gitlab_sections;
 pub mod json;
 pub mod junit;
 pub mod markdown;

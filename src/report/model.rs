@@ -10,7 +10,7 @@ use crate::engine::plan::{Plan, StrategyKind};
 use crate::engine::{Event, EventKind, Outcome};
 use crate::judge::{Threshold, Verdict};
 use crate::release::Release;
-use crate::router::Weight;
+use crate::traffic::Weight;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {

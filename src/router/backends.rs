@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::json::{str_at, weight_at};
+use crate::kubernetes::json::{str_at, weight_at};
 use crate::provider::ProviderError;
 
 /// Keys of the stable entry that are about that backend only, so a new entry

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::backends::Pair;
-use super::json::{array_mut, str_at};
 use super::{Router, Weight, split};
+use crate::kubernetes::json::{array_mut, str_at};
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};

@@ -5,78 +5,16 @@ pub mod command;
 pub mod contour;
 pub mod gateway_api;
 pub mod haproxy;
-mod json;
 pub mod openshift;
 pub mod sandbox;
 pub mod service;
 pub mod service_red_black;
 pub mod split;
 
-use std::fmt;
-
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::provider::ProviderError;
-
-/// Share of traffic on the new version, in percent (0–100).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "u8", into = "u8")]
-pub struct Weight(u8);
-
-impl Weight {
-    pub const ZERO: Weight = Weight(0);
-    pub const FULL: Weight = Weight(100);
-
-    pub fn new(percent: u8) -> Option<Self> {
-        (percent <= 100).then_some(Self(percent))
-    }
-
-    /// For values already validated to lie in 0–100.
-    pub(crate) fn clamped(percent: i64) -> Self {
-        Self(percent.clamp(0, 100) as u8)
-    }
-
-    pub fn percent(self) -> u8 {
-        self.0
-    }
-}
-
-impl TryFrom<u8> for Weight {
-    type Error = String;
-    fn try_from(percent: u8) -> Result<Self, Self::Error> {
-        Self::new(percent).ok_or_else(|| format!("weight {percent} is above 100"))
-    }
-}
-
-impl From<Weight> for u8 {
-    fn from(weight: Weight) -> u8 {
-        weight.0
-    }
-}
-
-impl fmt::Display for Weight {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}%", self.0)
-    }
-}
-
-/// The servers of one version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Stable,
-    New,
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Stable => "stable",
-            Side::New => "new",
-        })
-    }
-}
+pub use crate::traffic::{Side, Weight};
 
 #[async_trait]
 pub trait Router: Send + Sync {

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::json::map_mut;
 use super::{Router, Weight, split};
+use crate::kubernetes::json::map_mut;
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};

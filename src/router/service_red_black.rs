@@ -11,17 +11,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::json::map_mut;
 use super::service::selector_text;
 use super::{Router, Weight, split};
 use crate::clock::Clock;
+use crate::kubernetes::json::map_mut;
 use crate::kubernetes::objects::Objects;
+use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{Cluster, LazyCluster, Resource};
 use crate::provider::ProviderError;
 use crate::spec::duration::display;
 use crate::spec::types::{RedBlack, ServiceRouter};
-use crate::target::kubernetes::wait::{self, Patience};
 
 type Labels = BTreeMap<String, String>;
 
@@ -265,7 +265,7 @@ impl Router for RedBlackRouter {
         let cluster = self.cluster.get().await?;
         let selector = self.service_selector(cluster).await?;
         self.set_label(cluster, gains, true).await?;
-        wait::rolled_out(cluster, None, gains, &self.patience())
+        rollout::rolled_out(cluster, None, gains, &self.patience())
             .await
             .map_err(|error| {
                 error.context(format!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::lock;
 
 /// Which side of a rollout a request was routed to: the router's own notion.
-pub use crate::router::Side;
+pub use crate::traffic::Side;
 
 /// Source of record timestamps, injectable so tests can move time without sleeping.
 pub trait Clock: Send + Sync + 'static {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use greenlight::engine::plan::CheckStage;
 use greenlight::engine::{EventKind, Outcome};
 use greenlight::judge::Verdict;
-use greenlight::router::Side;
+use greenlight::traffic::Side;
 
 use crate::support::*;
 

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use greenlight::ci::session::{Command, Platform, Rollout};
 use greenlight::engine::Outcome;
+use greenlight::forge::session::{Command, Platform, Rollout};
 use greenlight::report::Reporter;
 use serde_json::Value;
 use wiremock::matchers::{method, path_regex};
@@ -96,7 +96,7 @@ async fn github_comments_with_the_real_bodies() {
         created,
     )
     .await;
-    let settings = greenlight::ci::github::Settings {
+    let settings = greenlight::forge::github::Settings {
         deployment: false,
         ..ci::github(&server)
     };
@@ -149,7 +149,7 @@ async fn github_deployments_with_the_real_bodies() {
         json(&dir, "github/deployment-status.json"),
     )
     .await;
-    let settings = greenlight::ci::github::Settings {
+    let settings = greenlight::forge::github::Settings {
         comment: false,
         ..ci::github(&server)
     };
@@ -193,7 +193,7 @@ async fn a_202_auto_merge_answer_is_a_warning_not_a_new_outcome() {
         merged,
     )
     .await;
-    let settings = greenlight::ci::github::Settings {
+    let settings = greenlight::forge::github::Settings {
         comment: false,
         ..ci::github(&server)
     };

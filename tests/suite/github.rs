@@ -1,8 +1,8 @@
 //! GitHub: the sticky PR comment and the deployment, against a wiremock
 //! GitHub, with the exact requests asserted.
 
-use greenlight::ci::session::{Command, Platform, Rollout};
 use greenlight::engine::{EventKind, Outcome};
+use greenlight::forge::session::{Command, Platform, Rollout};
 use greenlight::report::Reporter;
 use greenlight::report::comment::{self, Stage};
 use serde_json::json;
@@ -91,7 +91,10 @@ async fn fresh_github() -> MockServer {
     server
 }
 
-fn reporters(settings: greenlight::ci::github::Settings, given: &Given) -> Vec<Box<dyn Reporter>> {
+fn reporters(
+    settings: greenlight::forge::github::Settings,
+    given: &Given,
+) -> Vec<Box<dyn Reporter>> {
     Platform::GitHub(settings).forge_reporters(&Rollout {
         command: Command::Run,
         release: &ci::release(),
@@ -101,8 +104,8 @@ fn reporters(settings: greenlight::ci::github::Settings, given: &Given) -> Vec<B
     })
 }
 
-fn comment_only(server: &MockServer) -> greenlight::ci::github::Settings {
-    greenlight::ci::github::Settings {
+fn comment_only(server: &MockServer) -> greenlight::forge::github::Settings {
+    greenlight::forge::github::Settings {
         deployment: false,
         ..ci::github(server)
     }
@@ -258,7 +261,7 @@ async fn a_push_comments_on_the_pull_request_of_its_commit() {
         json!({"id": 1201}),
     )
     .await;
-    let settings = greenlight::ci::github::Settings {
+    let settings = greenlight::forge::github::Settings {
         pr: None,
         ..comment_only(&server)
     };
@@ -293,7 +296,7 @@ async fn a_commit_without_a_pull_request_gets_no_comment() {
         json!([]),
     )
     .await;
-    let settings = greenlight::ci::github::Settings {
+    let settings = greenlight::forge::github::Settings {
         pr: None,
         ..comment_only(&server)
     };
@@ -310,7 +313,7 @@ async fn a_commit_without_a_pull_request_gets_no_comment() {
 
 async fn deployment_calls(given: Given) -> (Outcome, Vec<Call>) {
     let server = fresh_github().await;
-    let settings = greenlight::ci::github::Settings {
+    let settings = greenlight::forge::github::Settings {
         comment: false,
         ..ci::github(&server)
     };

@@ -4,8 +4,8 @@
 use std::process::Output;
 
 use assert_cmd::Command;
-use greenlight::ci::session::{Command as CiCommand, Platform, Rollout};
 use greenlight::engine::Outcome;
+use greenlight::forge::session::{Command as CiCommand, Platform, Rollout};
 use greenlight::report::{Reporter, junit};
 use serde_json::json;
 use tempfile::TempDir;
@@ -135,7 +135,7 @@ async fn a_rerun_updates_the_existing_note() {
 #[tokio::test]
 async fn without_a_merge_request_there_is_no_note_and_no_call() {
     let server = gitlab(json!([])).await;
-    let settings = greenlight::ci::gitlab::Settings {
+    let settings = greenlight::forge::gitlab::Settings {
         merge_request: None,
         ..ci::gitlab(&server)
     };

@@ -10,11 +10,12 @@ use greenlight::metrics::http::{HttpJsonConfig, HttpJsonSource};
 use greenlight::metrics::prometheus::{PrometheusAuth, PrometheusConfig, PrometheusSource};
 use greenlight::metrics::{Measurement, MetricSource};
 use greenlight::provider::ProviderError;
+use greenlight::router::Router;
 use greenlight::router::haproxy::{
     HaproxyConfig, HaproxyRouter, RuntimeApiAddress, ServerAdminState,
 };
-use greenlight::router::{Router, Side, Weight};
 use greenlight::sandbox::{AppServer, Faults};
+use greenlight::traffic::{Side, Weight};
 
 use crate::support::haproxy::{BACKEND, Haproxy};
 use crate::support::http_server::{HttpServer, Response};

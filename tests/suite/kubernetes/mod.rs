@@ -3,12 +3,12 @@
 
 mod conformance;
 mod contour;
+mod deploy;
 mod examples;
 mod gateway_api;
 mod openshift;
 mod service;
 mod service_red_black;
-mod target;
 
 use std::path::PathBuf;
 use std::process::Output;

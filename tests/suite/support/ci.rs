@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use greenlight::ci::github::Settings as GitHub;
-use greenlight::ci::gitlab::Settings as GitLab;
+use greenlight::forge::github::Settings as GitHub;
+use greenlight::forge::gitlab::Settings as GitLab;
 use greenlight::release::Release;
 use greenlight::secrets::Secret;
 use wiremock::MockServer;

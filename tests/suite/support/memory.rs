@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use greenlight::checks::CheckRunner;
+use greenlight::deploy::Target;
 use greenlight::engine::plan::CheckStage;
 use greenlight::engine::{CheckKind, CheckResult};
 use greenlight::metrics::{Measurement, MetricSource};
 use greenlight::provider::ProviderError;
-use greenlight::router::{Router, Side, Weight};
-use greenlight::target::Target;
+use greenlight::router::Router;
+use greenlight::traffic::{Side, Weight};
 
 pub type Answer = Result<Measurement, ProviderError>;
 

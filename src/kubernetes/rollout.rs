@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::objects::Objects;
 use super::rollout_status::{self, Rollout};
+use super::{Cluster, Resource};
 use crate::clock::Clock;
-use crate::kubernetes::objects::Objects;
-use crate::kubernetes::{Cluster, Resource};
 use crate::provider::ProviderError;
 
 /// How long to wait, how often to look, and the spec field that sets the limit

@@ -5,12 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::github::report::{DeploymentReporter, GitHubApi, PullRequestComments};
+use super::gitlab::report::MergeRequestNotes;
 use super::{github, gitlab};
 use crate::engine::{Outcome, Plan};
 use crate::release::Release;
 use crate::report::console::{ConsoleReporter, Sections};
-use crate::report::github::{DeploymentReporter, GitHubApi, PullRequestComments};
-use crate::report::gitlab::MergeRequestNotes;
 use crate::report::sticky::StickyReporter;
 use crate::report::{Report, Reporter, comment, junit, markdown};
 

@@ -9,8 +9,8 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::sticky::{ApiError, NoteApi};
-use crate::ci::gitlab::Settings;
+use super::Settings;
+use crate::report::sticky::{ApiError, NoteApi};
 
 /// Notes are listed 100 at a time; this many pages is 10,000 notes.
 const MAX_PAGES: u32 = 100;

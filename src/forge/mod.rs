@@ -1,4 +1,6 @@
-//! Which CI system runs us, and the facts templates and reports need from it.
+//! The CI systems greenlight runs in (forges): which one runs us, the facts
+//! templates and reports need from it, and per forge its runtime protocol and
+//! its reporters (PR/MR comments, deployments).
 
 pub mod github;
 pub mod gitlab;

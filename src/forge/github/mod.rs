@@ -1,5 +1,8 @@
 //! The GitHub Actions runtime protocol: workflow commands (`::add-mask::`),
-//! the event payload, `GITHUB_OUTPUT` and the job summary file.
+//! the event payload, `GITHUB_OUTPUT` and the job summary file. The reporters
+//! that talk to GitHub's API are in [`report`].
+
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};

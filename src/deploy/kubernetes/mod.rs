@@ -5,8 +5,6 @@
 //! router switches, are never touched).
 
 pub mod manifests;
-pub mod rollout_status;
-pub mod wait;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,11 +13,11 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use self::manifests::Manifest;
-use self::wait::Patience;
 use super::Target;
 use crate::clock::Clock;
 use crate::kubernetes::error::{code, describe};
 use crate::kubernetes::objects::Objects;
+use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::{Cluster, LazyCluster};
 use crate::provider::ProviderError;
 use crate::release::Release;
@@ -90,7 +88,7 @@ impl KubernetesTargetProvider {
             poll: self.spec.poll_interval.get(),
             setting: "target.kubernetes.timeout",
         };
-        wait::rolled_out(
+        rollout::rolled_out(
             cluster,
             manifest.namespace.as_deref(),
             &manifest.name,

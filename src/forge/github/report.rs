@@ -10,10 +10,10 @@ use octocrab::service::middleware::retry::RetryConfig;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::sticky::{ApiError, NoteApi};
-use super::{Report, Reporter};
-use crate::ci::github::Settings;
+use super::Settings;
 use crate::engine::{Event, EventKind, Outcome};
+use crate::report::sticky::{ApiError, NoteApi};
+use crate::report::{Report, Reporter};
 
 /// Comments are listed 100 at a time; this many pages is 10,000 comments.
 const MAX_PAGES: u32 = 100;
@@ -325,7 +325,7 @@ impl Reporter for DeploymentReporter {
             Outcome::RolledBack | Outcome::Failed => "failure",
             Outcome::Halted | Outcome::Planned => "inactive",
         };
-        let headline = super::markdown::headline(report).replace("**", "");
+        let headline = crate::report::markdown::headline(report).replace("**", "");
         self.status(id, state, &headline).await
     }
 }
