@@ -18,7 +18,7 @@ use crate::support::*;
 const NOTES: &str = "/api/v4/projects/42/merge_requests/5/notes";
 const MARKER: &str = "<!-- greenlight:checkout:production -->";
 
-async fn gitlab(existing: serde_json::Value) -> MockServer {
+pub(crate) async fn gitlab(existing: serde_json::Value) -> MockServer {
     let server = MockServer::start().await;
     respond(&server, "GET", &format!("^{NOTES}$"), 200, existing).await;
     respond(

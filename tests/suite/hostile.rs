@@ -179,7 +179,16 @@ fn files_with_leaks(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
     found
 }
 
-async fn run_leaky(auth: &str) -> (TempDir, Output, MockServer, MockServer, MockServer) {
+#[derive(Clone, Copy, PartialEq)]
+enum Forge {
+    GitHub,
+    GitLab,
+}
+
+async fn run_leaky(
+    auth: &str,
+    forge_kind: Forge,
+) -> (TempDir, Output, MockServer, MockServer, MockServer) {
     let elsewhere = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200))
@@ -187,7 +196,10 @@ async fn run_leaky(auth: &str) -> (TempDir, Output, MockServer, MockServer, Mock
         .await;
     let prometheus = echoing_prometheus(&elsewhere).await;
     let endpoint = echoing_endpoint().await;
-    let forge = crate::github_action::github().await;
+    let forge = match forge_kind {
+        Forge::GitHub => crate::github_action::github().await,
+        Forge::GitLab => crate::gitlab::gitlab(json!([])).await,
+    };
     let dir = TempDir::new().unwrap();
     let spec = leaky_spec(dir.path(), &prometheus.uri(), &endpoint.uri(), auth);
     std::fs::write(
@@ -196,7 +208,8 @@ async fn run_leaky(auth: &str) -> (TempDir, Output, MockServer, MockServer, Mock
     )
     .unwrap();
     let mut cmd = Command::cargo_bin("greenlight").unwrap();
-    cmd.args(["run", "-f"])
+    cmd.current_dir(dir.path())
+        .args(["run", "-f"])
         .arg(&spec)
         .args(["--version", "v2", "--stable-version", "v1", "--report"])
         .arg(dir.path().join("out/report.json"))
@@ -204,27 +217,35 @@ async fn run_leaky(auth: &str) -> (TempDir, Output, MockServer, MockServer, Mock
         .arg(dir.path().join("out/summary.md"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_API_URL", forge.uri())
-        .env("GITHUB_SERVER_URL", "https://github.com")
-        .env("GITHUB_REPOSITORY", "acme/shop")
-        .env("GITHUB_RUN_ID", "7")
-        .env("GITHUB_SHA", "abc123")
-        .env("GITHUB_EVENT_PATH", dir.path().join("event.json"))
-        .env("GITHUB_OUTPUT", dir.path().join("github_output"))
-        .env("GITHUB_STEP_SUMMARY", dir.path().join("step_summary.md"))
-        .env("GREENLIGHT_GITHUB_TOKEN", "ghs_forge_token_1234")
-        .env("GREENLIGHT_COMMENT", "true")
-        .env("GREENLIGHT_SUMMARY", "true")
-        .env("GREENLIGHT_DEPLOYMENT", "true")
-        .env("GREENLIGHT_ENVIRONMENT", "production")
         // Names that say nothing about secrets: only the spec tells greenlight.
         .env("PROM_BEARER", SENTINEL)
         .env("PROM_USER", SENTINEL)
         .env("PROM_PASS", SENTINEL)
         .env("PROM_TOKEN", SENTINEL)
         .env("CHECK_KEY", SENTINEL)
-        .env("API_KEY_VAR", SENTINEL);
+        .env("API_KEY_VAR", SENTINEL)
+        .env("GREENLIGHT_COMMENT", "true")
+        .env("GREENLIGHT_ENVIRONMENT", "production");
+    if forge_kind == Forge::GitLab {
+        cmd.env("GITLAB_CI", "true")
+            .env("CI_API_V4_URL", format!("{}/api/v4", forge.uri()))
+            .env("CI_PROJECT_ID", "42")
+            .env("CI_MERGE_REQUEST_IID", "5")
+            .env("GITLAB_TOKEN", "glpat-forge-token-1234");
+    } else {
+        cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", forge.uri())
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_RUN_ID", "7")
+            .env("GITHUB_SHA", "abc123")
+            .env("GITHUB_EVENT_PATH", dir.path().join("event.json"))
+            .env("GITHUB_OUTPUT", dir.path().join("github_output"))
+            .env("GITHUB_STEP_SUMMARY", dir.path().join("step_summary.md"))
+            .env("GREENLIGHT_GITHUB_TOKEN", "ghs_forge_token_1234")
+            .env("GREENLIGHT_SUMMARY", "true")
+            .env("GREENLIGHT_DEPLOYMENT", "true");
+    }
     let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
@@ -273,8 +294,11 @@ async fn assert_sentinel_nowhere(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn basic_auth_credentials_echoed_back_reach_no_output() {
-    let (dir, output, forge, elsewhere, prometheus) =
-        run_leaky("{basic: {usernameEnv: PROM_USER, passwordEnv: PROM_PASS}}").await;
+    let (dir, output, forge, elsewhere, prometheus) = run_leaky(
+        "{basic: {usernameEnv: PROM_USER, passwordEnv: PROM_PASS}}",
+        Forge::GitHub,
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     // Provider errors, never a pass: the run halts.
     assert_eq!(output.status.code(), Some(3), "{stderr}");
@@ -300,7 +324,7 @@ async fn basic_auth_credentials_echoed_back_reach_no_output() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bearer_token_echoed_back_reaches_no_output() {
     let (dir, output, forge, elsewhere, _prometheus) =
-        run_leaky("{bearerTokenEnv: PROM_BEARER}").await;
+        run_leaky("{bearerTokenEnv: PROM_BEARER}", Forge::GitHub).await;
     assert_eq!(
         output.status.code(),
         Some(3),
@@ -346,6 +370,40 @@ async fn a_bearer_token_echoed_back_reaches_no_output() {
     );
     insta::assert_json_snapshot!("hostile_report_errors", errors);
     insta::assert_snapshot!("hostile_comment", stable(&comment));
+}
+
+/// On GitLab: the MR note, the dotenv file and JUnit are masked too.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_gitlab_the_note_dotenv_and_junit_carry_no_secret() {
+    let (dir, output, forge, elsewhere, _prometheus) = run_leaky(
+        "{basic: {usernameEnv: PROM_USER, passwordEnv: PROM_PASS}}",
+        Forge::GitLab,
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        written.iter().any(|name| name.ends_with(".env"))
+            && written.iter().any(|name| name.ends_with(".xml")),
+        "{written:?}"
+    );
+    let notes = calls(&forge).await;
+    assert!(
+        notes.iter().any(|call| call.body["body"]
+            .as_str()
+            .is_some_and(|body| body.contains("***"))),
+        "the note does not show the masked error"
+    );
+    assert_sentinel_nowhere(dir.path(), &output, &forge, &elsewhere).await;
 }
 
 /// Values no gate can compare, from each metric source: never promoted.
