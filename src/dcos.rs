@@ -11,7 +11,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::provider::ProviderError;
-use crate::secrets::{EnvLookup, Secret, from_env, process_env};
+use crate::provider::secret_from_env;
+use crate::secrets::{EnvLookup, Secret, process_env};
 
 /// How to reach one DC/OS service, from a spec.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +81,7 @@ impl Client {
     fn token(&self, env: EnvLookup<'_>) -> Result<Option<Secret>, ProviderError> {
         self.token_env
             .as_deref()
-            .map(|var| from_env(env, var, "the DC/OS ACS token"))
+            .map(|var| secret_from_env(env, var, "the DC/OS ACS token"))
             .transpose()
     }
 

@@ -105,7 +105,7 @@ pub async fn run_shell_until(
         finished = work => Ok(finished),
         () = tokio::time::sleep(timeout) => Err(ProviderError::new(format!(
             "`{script}` did not finish within {}",
-            crate::spec::duration::display(timeout)
+            crate::duration::display(timeout)
         ))
         .with_hint("raise the timeout, or make the command finish sooner")),
         () = cancelled => Err(ProviderError::new(format!("`{script}` was cancelled"))),
@@ -171,7 +171,7 @@ impl ProcessGroup {
                     return Err(ProviderError::new(format!(
                         "processes of group {} survived SIGKILL for {}",
                         self.id(),
-                        crate::spec::duration::display(GRACE)
+                        crate::duration::display(GRACE)
                     ))
                     .with_hint(
                         "a process stuck in the kernel (state D) cannot be killed; check the host",

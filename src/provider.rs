@@ -96,3 +96,45 @@ impl fmt::Display for ProviderError {
 }
 
 impl std::error::Error for ProviderError {}
+
+/// Reads the credential `what` (e.g. "the Prometheus bearer token") from the variable `var`.
+/// The error names the variable, never its value.
+pub fn secret_from_env(
+    env: crate::secrets::EnvLookup<'_>,
+    var: &str,
+    what: &str,
+) -> Result<crate::secrets::Secret, ProviderError> {
+    let hint = || format!("set {var} in the CI job's environment, e.g. from a masked secret");
+    match env(var) {
+        None => Err(
+            ProviderError::new(format!("environment variable {var} ({what}) is not set"))
+                .with_hint(hint()),
+        ),
+        value => crate::secrets::Secret::new(value).ok_or_else(|| {
+            ProviderError::new(format!("environment variable {var} ({what}) is empty"))
+                .with_hint(hint())
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_empty_secret_names_the_variable_never_the_value() {
+        let set = |_: &str| Some("s3cr3t".to_owned());
+        let secret = secret_from_env(&set, "TOKEN", "a token").unwrap();
+        assert_eq!(secret.expose(), "s3cr3t");
+        let missing = |_: &str| None;
+        let err =
+            secret_from_env(&missing, "PROM_TOKEN", "the Prometheus bearer token").unwrap_err();
+        assert_eq!(
+            err.message,
+            "environment variable PROM_TOKEN (the Prometheus bearer token) is not set"
+        );
+        let empty = |_: &str| Some(String::new());
+        let err = secret_from_env(&empty, "PROM_TOKEN", "x").unwrap_err();
+        assert!(err.message.contains("is empty"), "{}", err.message);
+    }
+}

@@ -66,7 +66,7 @@ impl Source {
         };
         let loaded = crate::spec::load::load_bytes(&self.file, &self.bytes, &options)?;
         // Before anything runs: every output is masked from here on.
-        crate::secrets::hold_spec_secrets(&loaded.spec, crate::forge::is_github_actions());
+        crate::spec::secrets::hold_spec_secrets(&loaded.spec, crate::forge::is_github_actions());
         Ok(loaded)
     }
 }

@@ -86,7 +86,7 @@ impl HttpJsonSource {
         for (name, var) in &config.headers {
             let header = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| ProviderError::new(format!("{name:?} is not a valid header name")))?;
-            let value = secret::from_env(env, var, &format!("the {name} header"))?;
+            let value = crate::provider::secret_from_env(env, var, &format!("the {name} header"))?;
             let mut value = HeaderValue::from_str(value.expose()).map_err(|_| {
                 ProviderError::new(format!(
                     "environment variable {var} (the {name} header) holds characters a header cannot carry"

@@ -120,17 +120,23 @@ impl PrometheusSource {
         })?;
         let credentials = match &config.auth {
             PrometheusAuth::None => Credentials::None,
-            PrometheusAuth::Bearer { token_env } => Credentials::Bearer(secret::from_env(
-                env,
-                token_env,
-                "the Prometheus bearer token",
-            )?),
+            PrometheusAuth::Bearer { token_env } => Credentials::Bearer(
+                crate::provider::secret_from_env(env, token_env, "the Prometheus bearer token")?,
+            ),
             PrometheusAuth::Basic {
                 username_env,
                 password_env,
             } => Credentials::Basic {
-                username: secret::from_env(env, username_env, "the Prometheus user name")?,
-                password: secret::from_env(env, password_env, "the Prometheus password")?,
+                username: crate::provider::secret_from_env(
+                    env,
+                    username_env,
+                    "the Prometheus user name",
+                )?,
+                password: crate::provider::secret_from_env(
+                    env,
+                    password_env,
+                    "the Prometheus password",
+                )?,
             },
         };
         if config.query.trim().is_empty() {

@@ -101,7 +101,7 @@ fn escape_command(message: &str) -> String {
 }
 
 enum Message {
-    Event(Event),
+    Event(Box<Event>),
     Final(Box<Report>, oneshot::Sender<()>),
 }
 
@@ -143,7 +143,7 @@ impl Reporter for LiveReports {
     async fn event(&mut self, event: &Event) {
         // Never waits: the task may be stuck on the forge. An error means the
         // task is gone (it was given the final report), and then this is stale.
-        let _ = self.sender.send(Message::Event(event.clone()));
+        let _ = self.sender.send(Message::Event(Box::new(event.clone())));
     }
 
     async fn finish(&mut self, report: &Report) -> Result<(), String> {
@@ -184,7 +184,7 @@ async fn publish(
         let mut last = Some(first);
         while let Some(message) = last.take() {
             match message {
-                Message::Event(event) => events.push(event),
+                Message::Event(event) => events.push(*event),
                 Message::Final(report, done) => {
                     for reporter in &mut reporters {
                         if let Err(error) = reporter.finish(&report).await {

@@ -3,14 +3,10 @@
 //! goes through a `Masker`.
 
 mod mask;
-mod spec;
 
 use std::fmt;
 
 pub use mask::{MASK, Masker, current, is_secret_name, mask, remember};
-pub use spec::secrets_of;
-
-use crate::provider::ProviderError;
 
 /// Looks up an environment variable. Injectable so tests need not touch the process
 /// environment (`std::env::set_var` is unsafe in edition 2024).
@@ -19,23 +15,6 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// The process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
-}
-
-/// Adds every secret `spec` names to the masker every output goes through and,
-/// on GitHub Actions, asks the runner to mask them too (`::add-mask::`).
-pub fn hold_spec_secrets(spec: &crate::spec::types::RolloutSpec, github_actions: bool) {
-    let secrets = secrets_of(spec, &process_env);
-    let known = current();
-    let new: Vec<&String> = secrets
-        .secrets()
-        .iter()
-        .filter(|secret| !known.secrets().contains(secret))
-        .collect();
-    remember(&secrets);
-    if github_actions && !new.is_empty() {
-        print!("{}", add_mask_commands(new));
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-    }
 }
 
 /// `::add-mask::` for each secret, one per line of it (the runner masks single
@@ -129,52 +108,15 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Reads the credential `what` (e.g. "the Prometheus bearer token") from the variable `var`.
-/// The error names the variable, never its value.
-pub fn from_env(env: EnvLookup<'_>, var: &str, what: &str) -> Result<Secret, ProviderError> {
-    match env(var) {
-        Some(value) if !value.is_empty() => Ok(Secret(value)),
-        Some(_) => Err(
-            ProviderError::new(format!("environment variable {var} ({what}) is empty")).with_hint(
-                format!("set {var} in the CI job's environment, e.g. from a masked secret"),
-            ),
-        ),
-        None => Err(
-            ProviderError::new(format!("environment variable {var} ({what}) is not set"))
-                .with_hint(format!(
-                    "set {var} in the CI job's environment, e.g. from a masked secret"
-                )),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn debug_never_shows_the_value() {
-        let env = |_: &str| Some("s3cr3t".to_owned());
-        let secret = from_env(&env, "TOKEN", "a token").unwrap();
+        let secret = Secret::new(Some("s3cr3t".to_owned())).unwrap();
         assert_eq!(format!("{secret:?}"), "Secret(***)");
         assert_eq!(Secret::new(Some("  ".into())), None);
         assert_eq!(secret.expose(), "s3cr3t");
-    }
-
-    #[test]
-    fn missing_or_empty_names_the_variable() {
-        let missing = |_: &str| None;
-        let err = from_env(&missing, "PROM_TOKEN", "the Prometheus bearer token").unwrap_err();
-        assert_eq!(
-            err.message,
-            "environment variable PROM_TOKEN (the Prometheus bearer token) is not set"
-        );
-        let empty = |_: &str| Some(String::new());
-        assert!(
-            from_env(&empty, "PROM_TOKEN", "x")
-                .unwrap_err()
-                .message
-                .contains("is empty")
-        );
     }
 }

@@ -8,6 +8,7 @@ pub mod locate;
 pub mod overrides;
 mod router;
 pub mod schema;
+pub mod secrets;
 pub mod types;
 pub mod validate;
 pub mod yaml;

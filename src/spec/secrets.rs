@@ -3,8 +3,8 @@
 
 use reqwest::Url;
 
-use super::{EnvLookup, Masker};
-use crate::spec::types::{Check, QuerySpec, RolloutSpec};
+use super::types::{Check, QuerySpec, RolloutSpec};
+use crate::secrets::{EnvLookup, Masker, add_mask_commands, current, process_env, remember};
 
 /// Header names whose literal values in a spec are credentials.
 const CREDENTIAL_HEADERS: [&str; 5] = ["authorization", "cookie", "token", "key", "secret"];
@@ -130,6 +130,23 @@ fn decoded(part: &str) -> String {
         }
     }
     String::from_utf8(out).unwrap_or_else(|_| part.to_owned())
+}
+
+/// Adds every secret `spec` names to the masker every output goes through and,
+/// on GitHub Actions, asks the runner to mask them too (`::add-mask::`).
+pub fn hold_spec_secrets(spec: &RolloutSpec, github_actions: bool) {
+    let secrets = secrets_of(spec, &process_env);
+    let known = current();
+    let new: Vec<&String> = secrets
+        .secrets()
+        .iter()
+        .filter(|secret| !known.secrets().contains(secret))
+        .collect();
+    remember(&secrets);
+    if github_actions && !new.is_empty() {
+        print!("{}", add_mask_commands(new));
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
 }
 
 #[cfg(test)]
