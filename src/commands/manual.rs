@@ -11,10 +11,8 @@ use crate::commands::{AppError, Publish, execute, take_lock};
 use crate::compose::{capabilities, engine_for, provider_context, providers};
 use crate::engine::Outcome;
 use crate::engine::plan::{Mode, Plan};
-use crate::forge::session::Platform;
+use crate::forge::session::{Command, Platform, Rollout};
 use crate::release::Release;
-use crate::report::Reporter;
-use crate::report::console::ConsoleReporter;
 use crate::resolve::{Source, UNKNOWN_VERSION, spec_folder, state_store};
 use crate::router::Router;
 use crate::runner::Checkpoint;
@@ -133,8 +131,16 @@ async fn by_hand(
     let engine = engine_for(loaded, plan);
     let providers = providers(&loaded.spec, context)?;
     let platform = Platform::from_process_env();
-    let mut reporters: Vec<Box<dyn Reporter>> =
-        vec![Box::new(ConsoleReporter::new(platform.sections()))];
+    // The deployment and the comment of the rollout say what the person did.
+    let mut reporters = platform.reporters(&Rollout {
+        command: Command::ByHand,
+        release,
+        plan: &engine.plan,
+        title: loaded.spec.report.title.as_deref(),
+        plan_text: None,
+        final_limit: loaded.spec.report.final_limit(),
+        webhook: loaded.spec.report.webhook.as_ref(),
+    });
     let checkpoint = Checkpoint {
         store: held.store,
         holder: held.holder,

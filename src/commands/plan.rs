@@ -52,6 +52,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
         title,
         plan_text: Some(text.clone()),
         final_limit: loaded.spec.report.final_limit(),
+        webhook: loaded.spec.report.webhook.as_ref(),
     };
     // No events for a plan: the comment gets the final report at once.
     for mut reporter in platform.forge_reporters(&rollout) {

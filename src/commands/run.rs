@@ -104,6 +104,7 @@ async fn run_locked(
         title,
         plan_text: None,
         final_limit: loaded.spec.report.final_limit(),
+        webhook: loaded.spec.report.webhook.as_ref(),
     });
     let checkpoint = Checkpoint {
         store,

@@ -6,7 +6,98 @@ pub mod github;
 pub mod gitlab;
 pub mod session;
 
+use std::sync::{Arc, Mutex};
+
 use crate::template::CiFacts;
+
+/// The ids of what the forge reporters wrote (the comment or note, the
+/// deployment), shared between the background task that writes them and the
+/// outputs published at the end. Clones share the same ids.
+#[derive(Debug, Clone, Default)]
+pub struct Published(Arc<Mutex<PublishedIds>>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishedIds {
+    pub comment: Option<u64>,
+    pub deployment: Option<u64>,
+}
+
+impl Published {
+    fn with(&self, change: impl FnOnce(&mut PublishedIds)) {
+        change(
+            &mut self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+    }
+
+    pub fn comment(&self, id: u64) {
+        self.with(|ids| ids.comment = Some(id));
+    }
+
+    pub fn deployment(&self, id: u64) {
+        self.with(|ids| ids.deployment = Some(id));
+    }
+
+    pub fn ids(&self) -> PublishedIds {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Whose PR/MR comment is ours: a comment that carries the marker but was
+/// written by someone else is left alone (updating it would fail, and it is
+/// not ours to change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Author {
+    /// Not asked yet.
+    Unknown,
+    Is(String),
+    /// The forge could not say who the token is: the marker alone decides.
+    Anyone,
+}
+
+impl Author {
+    pub(crate) fn given(login: Option<String>) -> Self {
+        login.map_or(Self::Unknown, Self::Is)
+    }
+
+    /// What the forge answered when asked who the token is; a failure is a
+    /// warning that says how to name the author instead.
+    pub(crate) fn asked(answer: Result<String, String>, setting: &str) -> Self {
+        match answer {
+            Ok(login) => Self::Is(login),
+            Err(error) => {
+                tracing::warn!(
+                    "{error}: the comment is found by its marker alone, so a comment someone else wrote with it would be taken for ours; set {setting}"
+                );
+                Self::Anyone
+            }
+        }
+    }
+
+    pub(crate) fn login(&self) -> Option<String> {
+        match self {
+            Self::Is(login) => Some(login.clone()),
+            Self::Unknown | Self::Anyone => None,
+        }
+    }
+}
+
+/// A comment is ours when it carries the marker and, when the author is
+/// known, was written by them.
+pub(crate) fn is_ours(
+    body: Option<&str>,
+    written_by: Option<&str>,
+    marker: &str,
+    author: Option<&str>,
+) -> bool {
+    body.is_some_and(|body| body.contains(marker))
+        && author.is_none_or(|author| written_by == Some(author))
+}
 
 /// Reads the CI facts from environment variables (`lookup` is `std::env::var`
 /// in production, a map in tests).
@@ -90,6 +181,23 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn a_comment_is_ours_by_marker_and_author() {
+        let marker = "<!-- greenlight:checkout:production -->";
+        let body = Some("<!-- greenlight:checkout:production -->\nreport");
+        assert!(is_ours(body, Some("bot"), marker, Some("bot")));
+        assert!(!is_ours(body, Some("alice"), marker, Some("bot")));
+        assert!(!is_ours(body, None, marker, Some("bot")));
+        assert!(is_ours(body, Some("alice"), marker, None));
+        assert!(!is_ours(Some("LGTM"), Some("bot"), marker, Some("bot")));
+        assert_eq!(Author::given(None), Author::Unknown);
+        assert_eq!(Author::asked(Err("403".into()), "X").login(), None);
+        assert_eq!(
+            Author::asked(Ok("bot".into()), "X").login().as_deref(),
+            Some("bot")
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::release::Release;
 use crate::report::console::{ConsoleReporter, Sections};
 use crate::report::live::{ForgeReporter, LiveReports, Warnings};
 use crate::report::sticky::StickyReporter;
+use crate::report::webhook::Webhook;
 use crate::report::{Report, Reporter, comment, junit, markdown};
+use crate::spec::types::WebhookSpec;
 
 /// The CI system, with what greenlight needs from it.
 #[derive(Debug, Clone)]
@@ -23,11 +25,13 @@ pub enum Platform {
     Local,
 }
 
-/// Which command is reporting: only `run` makes a GitHub deployment.
+/// Which command is reporting: `run` makes a GitHub deployment, a command
+/// run by hand (`promote`, `rollback`, `abort`) updates it, `plan` has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Run,
     Plan,
+    ByHand,
 }
 
 /// What a reporter needs to know about the rollout before it starts.
@@ -40,6 +44,8 @@ pub struct Rollout<'a> {
     pub plan_text: Option<String>,
     /// How long the final report may take (`report.finalTimeout`).
     pub final_limit: std::time::Duration,
+    /// The chat notification (`report.webhook`), if any.
+    pub webhook: Option<&'a WebhookSpec>,
 }
 
 /// The files `--report` and `--summary` were written to.
@@ -93,14 +99,28 @@ impl Platform {
         ))]
     }
 
-    /// The GitHub deployment and the PR/MR comment, in the order the final
-    /// report updates them, when they are asked for and possible; otherwise a
-    /// warning that says why not.
+    /// The GitHub deployment, the PR/MR comment and the chat message, when
+    /// they are asked for and possible; otherwise a warning that says why not.
     pub fn forge_publishers(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn ForgeReporter>> {
+        let mut reporters = self.api_publishers(rollout);
+        // A plan decides nothing: no chat message.
+        if let Some(webhook) = rollout.webhook
+            && rollout.command != Command::Plan
+        {
+            match self.webhook(webhook, rollout) {
+                Ok(webhook) => reporters.push(Box::new(webhook)),
+                Err(error) => tracing::warn!("{error}: no chat notification"),
+            }
+        }
+        reporters
+    }
+
+    /// What goes through the forge's API.
+    fn api_publishers(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn ForgeReporter>> {
         let mut reporters: Vec<Box<dyn ForgeReporter>> = Vec::new();
         match self {
             Self::GitHub(settings) => {
-                let deployment = settings.deployment && rollout.command == Command::Run;
+                let deployment = settings.deployment && rollout.command != Command::Plan;
                 if !settings.comment && !deployment {
                     return reporters;
                 }
@@ -114,7 +134,11 @@ impl Platform {
                 // The deployment status first: it is what GitHub shows beside
                 // the commit, and the final report may run out of time.
                 if deployment {
-                    reporters.push(Box::new(DeploymentReporter::new(api.clone(), settings)));
+                    let reporter = DeploymentReporter::new(api.clone(), settings);
+                    reporters.push(Box::new(match rollout.command {
+                        Command::ByHand => reporter.reusing(),
+                        Command::Run | Command::Plan => reporter,
+                    }));
                 }
                 if settings.comment {
                     let notes = PullRequestComments::new(api, settings);
@@ -132,12 +156,36 @@ impl Platform {
         reporters
     }
 
+    fn webhook(&self, spec: &WebhookSpec, rollout: &Rollout<'_>) -> Result<Webhook, String> {
+        let url = crate::provider::secret_from_env(
+            &crate::secrets::process_env,
+            &spec.url_env,
+            "the chat webhook URL",
+        )
+        .map_err(|error| error.to_string())?;
+        Webhook::new(
+            url,
+            spec.format,
+            rollout.title.map(str::to_owned),
+            self.run_url(),
+        )
+    }
+
+    /// The link to this job's run, for messages read outside the forge.
+    fn run_url(&self) -> Option<String> {
+        match self {
+            Self::GitHub(settings) => settings.run_url.clone(),
+            Self::GitLab(settings) => settings.run_url.clone(),
+            Self::Local => None,
+        }
+    }
+
     /// Writes what this CI reads after the run: GitHub outputs and the job
     /// summary; GitLab's JUnit and dotenv reports.
     pub fn publish(&self, report: &Report, written: &Written<'_>, title: Option<&str>) {
         let result = match self {
             Self::GitHub(settings) => publish_github(settings, report, written, title),
-            Self::GitLab(_) => publish_gitlab(report, written),
+            Self::GitLab(settings) => publish_gitlab(settings, report, written),
             Self::Local => Ok(()),
         };
         if let Err(error) = result {
@@ -204,7 +252,7 @@ fn publish_github(
 ) -> Result<(), String> {
     let mut problems = Vec::new();
     if let Some(path) = &settings.output {
-        let pairs = outputs(
+        let mut pairs = outputs(
             report,
             written,
             [
@@ -215,6 +263,9 @@ fn publish_github(
                 "summary",
             ],
         );
+        let ids = settings.published.ids();
+        pairs.extend(ids.comment.map(|id| ("comment-id", id.to_string())));
+        pairs.extend(ids.deployment.map(|id| ("deployment-id", id.to_string())));
         if let Err(error) = github::write_outputs(path, &pairs) {
             problems.push(error);
         }
@@ -237,10 +288,14 @@ fn publish_github(
     }
 }
 
-fn publish_gitlab(report: &Report, written: &Written<'_>) -> Result<(), String> {
+fn publish_gitlab(
+    settings: &gitlab::Settings,
+    report: &Report,
+    written: &Written<'_>,
+) -> Result<(), String> {
     // Not GREENLIGHT_REPORT/GREENLIGHT_SUMMARY: later jobs get these as
     // variables, and GREENLIGHT_SUMMARY is already a switch.
-    let pairs = outputs(
+    let mut pairs = outputs(
         report,
         written,
         [
@@ -251,6 +306,9 @@ fn publish_gitlab(report: &Report, written: &Written<'_>) -> Result<(), String> 
             "GREENLIGHT_SUMMARY_PATH",
         ],
     );
+    if let Some(id) = settings.published.ids().comment {
+        pairs.push(("GREENLIGHT_COMMENT_ID", id.to_string()));
+    }
     let dotenv = crate::report::write_file(Path::new(gitlab::DOTENV_FILE), &gitlab::dotenv(&pairs));
     let junit = crate::report::write_file(Path::new(gitlab::JUNIT_FILE), &junit::render(report));
     match (dotenv, junit) {

@@ -85,7 +85,7 @@ impl Warnings {
         );
         if !problems.is_empty() {
             (self.say)(&format!(
-                "PR/MR comment or deployment not fully updated: {}",
+                "not every report got through (PR/MR comment, deployment, chat message): {}",
                 problems.join("; ")
             ));
         }
@@ -172,8 +172,8 @@ impl Reporter for LiveReports {
 }
 
 /// The background task: waits for work, takes everything queued, and
-/// publishes the newest state; the final report goes out in reporter order
-/// (the deployment status before the comment).
+/// publishes the newest state; the final report goes to every reporter at
+/// once, so that a slow forge cannot starve the others of the time limit.
 async fn publish(
     mut reporters: Vec<Box<dyn ForgeReporter>>,
     mut receiver: mpsc::UnboundedReceiver<Message>,
@@ -186,8 +186,11 @@ async fn publish(
             match message {
                 Message::Event(event) => events.push(*event),
                 Message::Final(report, done) => {
-                    for reporter in &mut reporters {
-                        if let Err(error) = reporter.finish(&report).await {
+                    let finishing = reporters
+                        .iter_mut()
+                        .map(|reporter| reporter.finish(&report));
+                    for result in futures_util::future::join_all(finishing).await {
+                        if let Err(error) = result {
                             warnings.note(&error);
                         }
                     }

@@ -10,6 +10,7 @@ pub mod live;
 pub mod markdown;
 mod model;
 pub mod sticky;
+pub mod webhook;
 
 pub use model::{CheckDigest, GateDigest, Report, StepDigest, StepStatus};
 

@@ -22,6 +22,14 @@ pub enum ApiError {
     Retry(String),
 }
 
+impl ApiError {
+    pub fn into_message(self) -> String {
+        match self {
+            Self::Skip(text) | Self::Stop(text) | Self::Retry(text) => text,
+        }
+    }
+}
+
 /// The three calls a sticky comment needs from a forge.
 #[async_trait]
 pub trait NoteApi: Send {
@@ -89,10 +97,10 @@ impl<A: NoteApi> StickyReporter<A> {
         };
         match result {
             Ok(()) => Ok(()),
+            // A warning, once: the run's reporting problems are said together.
             Err(ApiError::Skip(message)) => {
                 self.given_up = true;
-                eprintln!("{}", crate::secrets::mask(&message));
-                Ok(())
+                Err(message)
             }
             Err(ApiError::Stop(message)) => {
                 self.given_up = true;

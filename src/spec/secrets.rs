@@ -59,6 +59,9 @@ pub fn secrets_of(spec: &RolloutSpec, env: EnvLookup<'_>) -> Masker {
             }
         }
     }
+    if let Some(webhook) = &spec.report.webhook {
+        variable(&mut masker, &webhook.url_env);
+    }
     if let Ok(document) = serde_json::to_value(spec) {
         add_url_userinfo(&document, &mut masker);
     }

@@ -703,6 +703,35 @@ pub struct ReportSpec {
     /// deployment status together before greenlight gives up (default 20s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_timeout: Option<Span>,
+    /// A chat message when a command that moves traffic ends (promoted, rolled
+    /// back, halted, failed) with the summary's headline, the link to the run
+    /// and each step's numbers. Sent with the final report, within
+    /// `finalTimeout`; never on the traffic path, and a failure is a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookSpec {
+    /// The environment variable that holds the webhook URL. The URL is a
+    /// secret (whoever has it can post): greenlight masks it in every log and
+    /// report, so keep it in a masked CI secret.
+    pub url_env: String,
+    /// What the endpoint reads: `slack` (an incoming webhook), `teams` (a
+    /// Workflows webhook that posts an Adaptive Card) or `json`
+    /// (greenlight's own fields, for anything else). Default `json`.
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    Slack,
+    Teams,
+    #[default]
+    Json,
 }
 
 /// Long enough for a healthy forge to take two calls, short enough that a

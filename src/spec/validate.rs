@@ -29,6 +29,18 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
         }
     }
     check_providers(spec, &mut problems);
+    if let Some(webhook) = &spec.report.webhook {
+        let name = webhook.url_env.trim();
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '=') {
+            problems.push(
+                problem(
+                    root.key("report").key("webhook").key("urlEnv"),
+                    "name the environment variable that holds the webhook URL",
+                )
+                .hint("e.g. `urlEnv: SLACK_WEBHOOK_URL`, set from a masked CI secret: the URL itself never goes in the spec"),
+            );
+        }
+    }
     spec.router.check(root.key("router"), &mut problems);
     let analysis_on = spec.analysis.is_some();
     match &spec.strategy {

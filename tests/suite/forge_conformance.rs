@@ -42,6 +42,7 @@ fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
         title: None,
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
+        webhook: None,
     })
 }
 
@@ -221,6 +222,14 @@ async fn gitlab_notes_with_the_real_bodies() {
     respond(
         &server,
         "GET",
+        "^/api/v4/user$",
+        200,
+        serde_json::json!({"id": 9, "username": ci::BOT}),
+    )
+    .await;
+    respond(
+        &server,
+        "GET",
         &format!("^{notes}$"),
         200,
         json(&dir, "gitlab/issue-notes-list.example.json"),
@@ -236,10 +245,11 @@ async fn gitlab_notes_with_the_real_bodies() {
     );
 
     let calls = calls(&server).await;
-    assert_eq!(lines(&calls)[1], format!("POST {notes}"));
+    assert_eq!(lines(&calls)[0], "GET /api/v4/user");
+    assert_eq!(lines(&calls)[2], format!("POST {notes}"));
     let put = format!("PUT {notes}/{id}");
     assert!(
-        lines(&calls)[2..].iter().all(|line| *line == put),
+        lines(&calls)[3..].iter().all(|line| *line == put),
         "{:#?}",
         lines(&calls)
     );
@@ -249,7 +259,7 @@ async fn gitlab_notes_with_the_real_bodies() {
         section.contains("| `body`"),
         "the excerpt no longer documents `body`"
     );
-    for call in &calls[1..] {
+    for call in &calls[2..] {
         assert_eq!(keys(&call.body), BTreeSet::from(["body".to_owned()]));
     }
 }

@@ -87,6 +87,7 @@ fn reporters(
         title: None,
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
+        webhook: None,
     })
 }
 
@@ -214,7 +215,7 @@ async fn a_rerun_finds_its_comment_and_updates_it_instead_of_adding_one() {
         json!([
             {"id": 5, "body": "LGTM"},
             {"id": 6, "body": "<!-- greenlight:checkout:staging -->\nanother environment"},
-            {"id": 99, "body": format!("{MARKER}\nthe previous run")},
+            {"id": 99, "body": format!("{MARKER}\nthe previous run"), "user": {"login": ci::BOT}},
         ]),
     )
     .await;

@@ -11,7 +11,9 @@ use wiremock::matchers::{any, method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::binary::Greenlight;
-use crate::support::ci::{SENTINEL, calls, lines, parse_github_output};
+use crate::support::ci::{
+    BOT, Call, SENTINEL, assert_all, calls, lines, parse_github_output, respond,
+};
 use crate::support::file_driven_spec;
 
 struct Job {
@@ -38,6 +40,11 @@ impl Job {
 
     /// Runs `greenlight COMMAND` with the environment action.yml gives it.
     async fn run(&self, command: &str, server: &MockServer) -> Output {
+        self.run_with(command, server, &[]).await
+    }
+
+    /// `run`, with some of the environment changed (an empty value unsets).
+    async fn run_with(&self, command: &str, server: &MockServer, env: &[(&str, &str)]) -> Output {
         let mut cmd = Greenlight::new();
         cmd.args([command, "-f"])
             .arg(&self.spec)
@@ -62,10 +69,26 @@ impl Job {
             .env("GREENLIGHT_SUMMARY", "true")
             .env("GREENLIGHT_DEPLOYMENT", "true")
             .env("GREENLIGHT_ENVIRONMENT", "production");
+        for (name, value) in env {
+            match value {
+                &"" => cmd.env_remove(name),
+                value => cmd.env(name, value),
+            };
+        }
         // The binary blocks; the mock server needs this runtime to answer.
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
             .unwrap()
+    }
+
+    /// A rollout the last job left halted at 20%.
+    fn halted_at_20(&self) {
+        std::fs::write(
+            self.file("state.json"),
+            r#"{"name":"checkout","stableVersion":"v1","newVersion":"v2","phase":"halted","weight":20,"updatedAt":"2026-01-01T00:00:00.000Z"}"#,
+        )
+        .unwrap();
+        std::fs::write(self.file("weight"), "20\n").unwrap();
     }
 
     fn outputs(&self) -> std::collections::BTreeMap<String, String> {
@@ -94,6 +117,7 @@ impl Job {
 pub(crate) async fn github() -> MockServer {
     let server = MockServer::start().await;
     for (verb, route, status, body) in [
+        ("GET", r"^/user$", 200, json!({"login": BOT})),
         (
             "GET",
             r"^/repos/acme/shop/issues/7/comments$",
@@ -180,6 +204,8 @@ async fn a_run_in_the_action_publishes_everything_and_masks_the_token_first() {
     assert_eq!(outputs["new-version"], "v2");
     assert_eq!(Path::new(&outputs["report"]), job.file("out/report.json"));
     assert_eq!(Path::new(&outputs["summary"]), job.file("out/summary.md"));
+    assert_eq!(outputs["comment-id"], "1001");
+    assert_eq!(outputs["deployment-id"], "42");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&outputs["report"]).unwrap()).unwrap();
     assert_eq!(report["outcome"], "promoted");
@@ -259,11 +285,12 @@ async fn a_plan_is_commented_and_its_outputs_written_but_nothing_deployed() {
     assert_eq!(
         lines(&calls),
         [
+            "GET /user",
             "GET /repos/acme/shop/issues/7/comments?per_page=100&page=1",
             "POST /repos/acme/shop/issues/7/comments",
         ]
     );
-    let body = calls[1].body["body"].as_str().unwrap();
+    let body = calls[2].body["body"].as_str().unwrap();
     assert!(
         body.starts_with("<!-- greenlight:checkout:production -->\n📋 **checkout v2 planned**"),
         "{body}"
@@ -291,4 +318,242 @@ async fn a_nearly_full_job_summary_still_gets_the_verdict() {
     let ours = &summary[used.len()..];
     assert!(ours.starts_with("✅ **checkout v2 promoted**"), "{ours}");
     assert!(ours.contains("the JSON report has everything"), "{ours}");
+}
+
+/// The requests of one kind (the deployment's or the comment's), in order:
+/// the two are written side by side.
+fn of<'a>(lines: &[&'a str], prefixes: &[&str]) -> Vec<&'a str> {
+    lines
+        .iter()
+        .copied()
+        .filter(|line| prefixes.iter().any(|prefix| line.starts_with(prefix)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manual_rollback_updates_the_rollouts_deployment_and_comment() {
+    let server = github().await;
+    // The rollout's deployment among others of the environment, newest first.
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/repos/acme/shop/deployments$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 43, "description": "greenlight: payments v7 → v8"},
+            {"id": 42, "description": "greenlight: checkout v1 → v2"},
+            {"id": 41, "description": "greenlight: checkout v0 → v1"},
+        ])))
+        .mount(&server)
+        .await;
+    // A workflow_dispatch run: no pull request in the event; the commit has one.
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/repos/acme/shop/commits/abc123/pulls$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"number": 7}])))
+        .mount(&server)
+        .await;
+    let comments = json!([
+        {"id": 1001, "body": "<!-- greenlight:checkout:production -->\nthe rollout", "user": {"login": BOT}},
+    ]);
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/repos/acme/shop/issues/7/comments$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(comments))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let job = Job::new("0.01");
+    job.halted_at_20();
+    std::fs::write(
+        job.file("event.json"),
+        json!({"inputs": {"command": "rollback"}}).to_string(),
+    )
+    .unwrap();
+    let output = job
+        .run_with("rollback", &server, &[("GITHUB_REF", "refs/heads/main")])
+        .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read_to_string(job.file("weight")).unwrap().trim(),
+        "0"
+    );
+
+    let calls = calls(&server).await;
+    let lines = lines(&calls);
+    let deployment = of(
+        &lines,
+        &[
+            "GET /repos/acme/shop/deployments",
+            "POST /repos/acme/shop/deployments",
+        ],
+    );
+    assert_eq!(
+        deployment,
+        [
+            "GET /repos/acme/shop/deployments?environment=production&per_page=100",
+            "POST /repos/acme/shop/deployments/42/statuses",
+            "POST /repos/acme/shop/deployments/42/statuses",
+        ]
+    );
+    let statuses: Vec<&Call> = calls
+        .iter()
+        .filter(|call| call.line.ends_with("/statuses"))
+        .collect();
+    assert_eq!(statuses[0].body["state"], "in_progress");
+    assert_eq!(statuses[1].body["state"], "failure");
+    let description = statuses[1].body["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("↩️ checkout v2 rolled back"),
+        "{description}"
+    );
+    assert_eq!(
+        statuses[1].body["log_url"],
+        "https://github.com/acme/shop/actions/runs/7"
+    );
+
+    let comment = of(
+        &lines,
+        &[
+            "GET /user",
+            "GET /repos/acme/shop/commits",
+            "GET /repos/acme/shop/issues",
+            "POST /repos/acme/shop/issues",
+            "PATCH",
+        ],
+    );
+    assert_eq!(
+        comment[..3],
+        [
+            "GET /repos/acme/shop/commits/abc123/pulls",
+            "GET /user",
+            "GET /repos/acme/shop/issues/7/comments?per_page=100&page=1",
+        ]
+    );
+    assert!(comment.len() >= 4, "{comment:#?}");
+    assert_all(&comment[3..], "PATCH /repos/acme/shop/issues/comments/1001");
+    assert_eq!(deployment.len() + comment.len(), lines.len(), "{lines:#?}");
+    let last = calls
+        .iter()
+        .rev()
+        .find(|call| call.line.starts_with("PATCH"))
+        .unwrap();
+    let body = last.body["body"].as_str().unwrap();
+    assert!(body.contains("checkout v2 rolled back"), "{body}");
+
+    let outputs = job.outputs();
+    assert_eq!(outputs["outcome"], "rolled_back");
+    assert_eq!(outputs["comment-id"], "1001");
+    assert_eq!(outputs["deployment-id"], "42");
+    assert_no_token(&job, &output, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn someone_elses_comment_with_the_marker_is_left_alone() {
+    let server = github().await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/repos/acme/shop/issues/7/comments$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 500, "body": "<!-- greenlight:checkout:production -->\ncopied from the bot", "user": {"login": "alice"}},
+        ])))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let job = Job::new("0.01");
+    let output = job
+        .run_with("run", &server, &[("GREENLIGHT_DEPLOYMENT", "false")])
+        .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let calls = calls(&server).await;
+    let lines = lines(&calls);
+    assert_eq!(
+        lines[..4],
+        [
+            "GET /user",
+            "GET /repos/acme/shop/issues/7/comments?per_page=100&page=1",
+            "POST /repos/acme/shop/issues/7/comments",
+            "PATCH /repos/acme/shop/issues/comments/1001",
+        ]
+    );
+    assert_all(&lines[3..], "PATCH /repos/acme/shop/issues/comments/1001");
+    assert_eq!(job.outputs()["comment-id"], "1001");
+    assert!(
+        !text(&output.stderr).contains("::warning::"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// A GitHub where the token cannot ask who it is, as with an app installation token.
+async fn github_for_an_app_token(comments: serde_json::Value) -> MockServer {
+    let server = MockServer::start().await;
+    let forbidden = json!({"message": "Resource not accessible by integration"});
+    respond(&server, "GET", r"^/user$", 403, forbidden).await;
+    respond(
+        &server,
+        "GET",
+        r"^/repos/acme/shop/issues/7/comments$",
+        200,
+        comments,
+    )
+    .await;
+    respond(
+        &server,
+        "POST",
+        r"^/repos/acme/shop/issues/7/comments$",
+        201,
+        json!({"id": 1001}),
+    )
+    .await;
+    respond(
+        &server,
+        "PATCH",
+        r"^/repos/acme/shop/issues/comments/(501|1001)$",
+        200,
+        json!({"id": 501}),
+    )
+    .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_job_token_finds_its_comment_by_the_bot_login_the_action_names() {
+    let server = github_for_an_app_token(json!([
+        {"id": 500, "body": "<!-- greenlight:checkout:production -->\ncopied", "user": {"login": "alice"}},
+        {"id": 501, "body": "<!-- greenlight:checkout:production -->\nlast run", "user": {"login": "github-actions[bot]"}},
+    ]))
+    .await;
+    let job = Job::new("0.01");
+    let env = [
+        ("GREENLIGHT_DEPLOYMENT", "false"),
+        ("GREENLIGHT_COMMENT_AUTHOR", "github-actions[bot]"),
+    ];
+    let output = job.run_with("run", &server, &env).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let found = calls(&server).await;
+    let found = lines(&found);
+    assert_eq!(
+        found[0],
+        "GET /repos/acme/shop/issues/7/comments?per_page=100&page=1"
+    );
+    assert_all(&found[1..], "PATCH /repos/acme/shop/issues/comments/501");
+
+    // Without the login, the 403 on GET /user is said once, with the
+    // setting that fixes it; the marker alone finds the comment.
+    let job = Job::new("0.01");
+    let server = github_for_an_app_token(json!([])).await;
+    let output = job
+        .run_with("run", &server, &[("GREENLIGHT_DEPLOYMENT", "false")])
+        .await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot ask GitHub who the token is").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("GREENLIGHT_COMMENT_AUTHOR"), "{stderr}");
+    assert_eq!(
+        lines(&calls(&server).await)[..3],
+        [
+            "GET /user",
+            "GET /repos/acme/shop/issues/7/comments?per_page=100&page=1",
+            "POST /repos/acme/shop/issues/7/comments",
+        ]
+    );
 }

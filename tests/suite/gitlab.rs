@@ -12,7 +12,7 @@ use wiremock::MockServer;
 
 use crate::github::SPEC;
 use crate::support::binary::Greenlight;
-use crate::support::ci::{self, SENTINEL, calls, lines, respond};
+use crate::support::ci::{self, SENTINEL, assert_all, calls, lines, respond};
 use crate::support::*;
 
 const NOTES: &str = "/api/v4/projects/42/merge_requests/5/notes";
@@ -20,6 +20,14 @@ const MARKER: &str = "<!-- greenlight:checkout:production -->";
 
 pub(crate) async fn gitlab(existing: serde_json::Value) -> MockServer {
     let server = MockServer::start().await;
+    respond(
+        &server,
+        "GET",
+        "^/api/v4/user$",
+        200,
+        json!({"id": 9, "username": ci::BOT}),
+    )
+    .await;
     respond(&server, "GET", &format!("^{NOTES}$"), 200, existing).await;
     respond(
         &server,
@@ -48,7 +56,19 @@ fn reporters(server: &MockServer, given: &Given) -> Vec<Box<dyn Reporter>> {
         title: None,
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
+        webhook: None,
     })
+}
+
+/// After `first`: whose note is ours, the notes, a new note (301), then
+/// only updates of it.
+fn created_then_updated(lines: &[&str], first: &[&str]) {
+    let list = format!("GET {NOTES}?sort=asc&order_by=created_at&per_page=100&page=1");
+    let post = format!("POST {NOTES}");
+    let mut expected = first.to_vec();
+    expected.extend(["GET /api/v4/user", &list, &post]);
+    assert_eq!(lines[..expected.len()], expected, "{lines:#?}");
+    assert_all(&lines[expected.len()..], &format!("PUT {NOTES}/301"));
 }
 
 fn healthy() -> Given {
@@ -67,20 +87,7 @@ async fn the_note_is_created_once_then_updated_with_a_private_token() {
     assert_eq!(then.outcome(), Outcome::Promoted);
 
     let calls = calls(&server).await;
-    let lines = lines(&calls);
-    assert_eq!(
-        lines[..2],
-        [
-            format!("GET {NOTES}?sort=asc&order_by=created_at&per_page=100&page=1").as_str(),
-            format!("POST {NOTES}").as_str(),
-        ]
-    );
-    assert!(
-        lines[2..]
-            .iter()
-            .all(|line| *line == format!("PUT {NOTES}/301")),
-        "{lines:#?}"
-    );
+    created_then_updated(&lines(&calls), &[]);
     for call in &calls {
         let token = call
             .headers
@@ -100,7 +107,7 @@ async fn the_note_is_created_once_then_updated_with_a_private_token() {
 async fn a_rerun_updates_the_existing_note() {
     let server = gitlab(json!([
         {"id": 76, "body": "Looks good"},
-        {"id": 77, "body": format!("{MARKER}\nold run")},
+        {"id": 77, "body": format!("{MARKER}\nold run"), "author": {"username": ci::BOT}},
     ]))
     .await;
     let given = healthy();
@@ -108,20 +115,16 @@ async fn a_rerun_updates_the_existing_note() {
     given.when_run_with(reporters).await;
     let calls = calls(&server).await;
     let lines = lines(&calls);
-    assert!(lines[0].starts_with("GET "));
-    assert!(
-        lines[1..]
-            .iter()
-            .all(|line| *line == format!("PUT {NOTES}/77")),
-        "{lines:#?}"
-    );
+    assert!(lines[..2].iter().all(|line| line.starts_with("GET ")));
+    assert_all(&lines[2..], &format!("PUT {NOTES}/77"));
 }
 
 #[tokio::test]
-async fn without_a_merge_request_there_is_no_note_and_no_call() {
+async fn without_a_merge_request_or_a_commit_there_is_no_note_and_no_call() {
     let server = gitlab(json!([])).await;
     let settings = greenlight::forge::gitlab::Settings {
         merge_request: None,
+        sha: None,
         ..ci::gitlab(&server)
     };
     let given = healthy();
@@ -132,6 +135,7 @@ async fn without_a_merge_request_there_is_no_note_and_no_call() {
         title: None,
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
+        webhook: None,
     };
     assert!(
         Platform::GitLab(settings)
@@ -181,6 +185,16 @@ impl Job {
 
     /// Runs `greenlight run` the way the component does, in the project directory.
     async fn run(&self, server: &MockServer, token: Option<&str>) -> Output {
+        self.run_with(server, token, &[]).await
+    }
+
+    /// `run` with some of the environment changed (an empty value unsets).
+    async fn run_with(
+        &self,
+        server: &MockServer,
+        token: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
         let mut cmd = Greenlight::new();
         cmd.current_dir(self.dir.path())
             .args(["run", "--version", "v2", "--stable-version", "v1"])
@@ -196,12 +210,19 @@ impl Job {
             .env("CI_API_V4_URL", format!("{}/api/v4", server.uri()))
             .env("CI_PROJECT_ID", "42")
             .env("CI_MERGE_REQUEST_IID", "5")
+            .env("CI_COMMIT_SHA", "abc123")
             .env("CI_JOB_URL", "https://gitlab.example/acme/shop/-/jobs/9")
             .env("CI_JOB_TOKEN", "job-token-cannot-post-notes")
             .env("GREENLIGHT_ENVIRONMENT", "production")
             .env("GREENLIGHT_COMMENT", "true");
         if let Some(token) = token {
             cmd.env("GITLAB_TOKEN", token);
+        }
+        for (name, value) in env {
+            match value {
+                &"" => cmd.env_remove(name),
+                value => cmd.env(name, value),
+            };
         }
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
@@ -231,7 +252,7 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
     assert_eq!(
         dotenv,
         format!(
-            "GREENLIGHT_OUTCOME=promoted\nGREENLIGHT_STABLE_VERSION=v1\nGREENLIGHT_NEW_VERSION=v2\nGREENLIGHT_REPORT_PATH={0}/greenlight-report.json\nGREENLIGHT_SUMMARY_PATH={0}/greenlight-summary.md\n",
+            "GREENLIGHT_OUTCOME=promoted\nGREENLIGHT_STABLE_VERSION=v1\nGREENLIGHT_NEW_VERSION=v2\nGREENLIGHT_REPORT_PATH={0}/greenlight-report.json\nGREENLIGHT_SUMMARY_PATH={0}/greenlight-summary.md\nGREENLIGHT_COMMENT_ID=301\n",
             root.display()
         )
     );
@@ -275,4 +296,68 @@ async fn without_gitlab_token_the_warning_says_why_the_job_token_is_not_enough()
         job.read("greenlight.env")
             .starts_with("GREENLIGHT_OUTCOME=promoted\n")
     );
+}
+
+const COMMIT_MERGE_REQUESTS: &str = "/api/v4/projects/42/repository/commits/abc123/merge_requests";
+
+/// A promotion in a branch pipeline (no `CI_MERGE_REQUEST_IID`) whose
+/// commit belongs to `merge_requests`; its stderr.
+async fn branch_pipeline(merge_requests: serde_json::Value) -> (MockServer, Job, String) {
+    let server = gitlab(json!([])).await;
+    let route = format!("^{COMMIT_MERGE_REQUESTS}$");
+    respond(&server, "GET", &route, 200, merge_requests).await;
+    let job = Job::new();
+    let output = job
+        .run_with(&server, Some(SENTINEL), &[("CI_MERGE_REQUEST_IID", "")])
+        .await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    (server, job, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_branch_pipeline_finds_its_merge_request_from_the_commit() {
+    let (server, job, stderr) = branch_pipeline(json!([
+        {"iid": 4, "project_id": 42, "state": "merged"},
+        {"iid": 5, "project_id": 42, "state": "opened"},
+    ]))
+    .await;
+    let lookup = format!("GET {COMMIT_MERGE_REQUESTS}");
+    created_then_updated(&lines(&calls(&server).await), &[&lookup]);
+    assert!(
+        job.read("greenlight.env")
+            .contains("GREENLIGHT_COMMENT_ID=301\n")
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_branch_pipeline_without_a_merge_request_says_so_once() {
+    let (server, job, stderr) = branch_pipeline(json!([])).await;
+    assert_eq!(
+        lines(&calls(&server).await),
+        [format!("GET {COMMIT_MERGE_REQUESTS}").as_str()]
+    );
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("belongs to no merge request"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].starts_with("warning: "), "{stderr}");
+    assert!(!job.read("greenlight.env").contains("GREENLIGHT_COMMENT_ID"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn someone_elses_note_with_the_marker_is_left_alone() {
+    let server = gitlab(json!([
+        {"id": 76, "body": format!("{MARKER}\nquoted by a reviewer"), "author": {"username": "alice"}},
+    ]))
+    .await;
+    let job = Job::new();
+    let output = job.run(&server, Some(SENTINEL)).await;
+    assert_eq!(output.status.code(), Some(0));
+    let calls = calls(&server).await;
+    let lines = lines(&calls);
+    assert_eq!(lines[2], format!("POST {NOTES}"));
+    assert_all(&lines[3..], &format!("PUT {NOTES}/301"));
 }

@@ -137,6 +137,7 @@ fn github_and_gitlab(url: &str, given: &Given) -> Vec<Box<dyn ForgeReporter>> {
         title: None,
         plan_text: None,
         final_limit: LIMIT,
+        webhook: None,
     };
     let mut reporters =
         Platform::GitHub(crate::support::ci::github_at(url.to_owned())).forge_publishers(&rollout);
@@ -182,11 +183,18 @@ async fn a_hanging_forge_changes_nothing_but_the_final_wait(given: fn() -> Given
     // At most the call in flight and the final one.
     assert!(healthy.final_report <= Duration::from_millis(600));
 
-    // The hanging one: the final report stops at its limit, said in one line.
-    assert_eq!(hanging.final_report, LIMIT);
+    // The hanging one: the final report goes to every reporter side by side,
+    // so each gives up at its call's own timeout, within the limit; said in
+    // one line.
+    let call = greenlight::report::live::CALL_TIMEOUT;
+    assert!(
+        (call..=LIMIT).contains(&hanging.final_report),
+        "{:?}",
+        hanging.final_report
+    );
     assert_eq!(hanging.warnings.len(), 1, "{:#?}", hanging.warnings);
     assert!(
-        hanging.warnings[0].contains("did not take the final report within 15s"),
+        hanging.warnings[0].starts_with("not every report got through"),
         "{}",
         hanging.warnings[0]
     );

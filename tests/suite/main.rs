@@ -25,3 +25,4 @@ mod pools;
 mod prometheus_conformance;
 mod reports;
 mod spec_errors;
+mod webhook;

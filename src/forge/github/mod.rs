@@ -40,6 +40,11 @@ pub struct Settings {
     pub pr: Option<u64>,
     pub output: Option<PathBuf>,
     pub step_summary: Option<PathBuf>,
+    /// Whose sticky comment is ours (`GREENLIGHT_COMMENT_AUTHOR`, a login such
+    /// as `github-actions[bot]`); unset asks GitHub who the token is.
+    pub comment_author: Option<String>,
+    /// The ids the reporters wrote, for the `comment-id` and `deployment-id` outputs.
+    pub published: super::Published,
 }
 
 impl Settings {
@@ -66,6 +71,10 @@ impl Settings {
             step_summary: lookup("GITHUB_STEP_SUMMARY")
                 .filter(|path| !path.is_empty())
                 .map(PathBuf::from),
+            comment_author: lookup("GREENLIGHT_COMMENT_AUTHOR")
+                .map(|login| login.trim().to_owned())
+                .filter(|login| !login.is_empty()),
+            published: super::Published::default(),
         }
     }
 }

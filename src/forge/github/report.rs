@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::Settings;
 use crate::engine::{Event, EventKind, Outcome};
+use crate::forge::{Author, Published, is_ours};
 use crate::report::Report;
 use crate::report::live::{CALL_TIMEOUT, CONNECT_TIMEOUT, ForgeReporter};
 use crate::report::sticky::{ApiError, NoteApi};
@@ -28,6 +29,20 @@ struct Comment {
     id: u64,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    user: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct Deployment {
+    id: u64,
+    #[serde(default)]
+    description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +103,16 @@ impl GitHubApi {
         format!("/repos/{}/{path}", self.repository)
     }
 
+    /// Who the token is (`GET /user`); an app installation token cannot ask.
+    async fn login(&self) -> Result<String, ApiError> {
+        let user: User = self
+            .crab
+            .get("/user", None::<&()>)
+            .await
+            .map_err(|error| classify("cannot ask GitHub who the token is", error))?;
+        Ok(user.login)
+    }
+
     /// The pull request a pushed commit came from (the first GitHub lists).
     async fn pull_request_of(&self, sha: &str) -> Result<Option<u64>, ApiError> {
         let pulls: Vec<PullRequest> = self
@@ -105,6 +130,8 @@ pub struct PullRequestComments {
     api: GitHubApi,
     pr: Option<u64>,
     sha: Option<String>,
+    author: Author,
+    published: Published,
 }
 
 impl PullRequestComments {
@@ -113,7 +140,22 @@ impl PullRequestComments {
             api,
             pr: settings.pr,
             sha: settings.sha.clone(),
+            author: Author::given(settings.comment_author.clone()),
+            published: settings.published.clone(),
         }
+    }
+
+    /// The login whose comment is ours, asked once; `None` when GitHub cannot
+    /// say (the marker alone then finds the comment).
+    async fn author(&mut self) -> Option<String> {
+        if matches!(self.author, Author::Unknown) {
+            let asked = self.api.login().await.map_err(ApiError::into_message);
+            self.author = Author::asked(
+                asked,
+                "GREENLIGHT_COMMENT_AUTHOR (the action sets github-actions[bot] for the job token)",
+            );
+        }
+        self.author.login()
     }
 
     async fn number(&mut self) -> Result<u64, ApiError> {
@@ -141,6 +183,7 @@ impl PullRequestComments {
 impl NoteApi for PullRequestComments {
     async fn find(&mut self, marker: &str) -> Result<Option<u64>, ApiError> {
         let pr = self.number().await?;
+        let author = self.author().await;
         for page in 1..=MAX_PAGES {
             let comments: Vec<Comment> = self
                 .api
@@ -152,10 +195,8 @@ impl NoteApi for PullRequestComments {
                 .await
                 .map_err(|error| classify("cannot list the pull request's comments", error))?;
             if let Some(found) = comments.iter().find(|comment| {
-                comment
-                    .body
-                    .as_deref()
-                    .is_some_and(|body| body.contains(marker))
+                let login = comment.user.as_ref().map(|user| user.login.as_str());
+                is_ours(comment.body.as_deref(), login, marker, author.as_deref())
             }) {
                 return Ok(Some(found.id));
             }
@@ -177,6 +218,7 @@ impl NoteApi for PullRequestComments {
             )
             .await
             .map_err(|error| classify("cannot create the pull request comment", error))?;
+        self.published.comment(created.id);
         Ok(created.id)
     }
 
@@ -190,23 +232,33 @@ impl NoteApi for PullRequestComments {
             )
             .await
             .map_err(|error| classify("cannot update the pull request comment", error))?;
+        self.published.comment(id);
         Ok(())
     }
 }
 
 /// One GitHub deployment per rollout: `in_progress` when it starts, then
 /// `success` (promoted), `failure` (rolled back or failed) or `inactive`
-/// (halted: neither live nor gone until a person decides).
+/// (halted: neither live nor gone until a person decides). A command run by
+/// hand (`promote`, `rollback`, `abort`) updates the deployment its rollout
+/// made, and makes one only when there is none (`rollback --version` to an
+/// earlier release).
 pub struct DeploymentReporter {
     api: GitHubApi,
     environment: String,
     environment_url: Option<String>,
     run_url: Option<String>,
     sha: Option<String>,
+    /// Look for the rollout's deployment before making one.
+    reuse: bool,
+    published: Published,
     id: Option<u64>,
     /// Whether creating the deployment was tried (once per run).
     tried: bool,
 }
+
+/// Deployments are listed newest first; the rollout's is among the latest.
+const RECENT_DEPLOYMENTS: u32 = 100;
 
 impl DeploymentReporter {
     pub fn new(api: GitHubApi, settings: &Settings) -> Self {
@@ -216,21 +268,62 @@ impl DeploymentReporter {
             environment_url: settings.environment_url.clone(),
             run_url: settings.run_url.clone(),
             sha: settings.sha.clone(),
+            reuse: false,
+            published: settings.published.clone(),
             id: None,
             tried: false,
         }
     }
 
-    /// Creates the deployment and marks it in progress, once.
+    /// For a command run by hand: updates the deployment of the rollout it
+    /// acts on.
+    pub fn reusing(mut self) -> Self {
+        self.reuse = true;
+        self
+    }
+
+    /// Creates (or finds) the deployment and marks it in progress, once.
     async fn start(&mut self, name: &str, stable: &str, new: &str) -> Result<(), String> {
         if self.tried {
             return Ok(());
         }
         self.tried = true;
         let description = format!("greenlight: {name} {stable} → {new}");
-        let id = self.create(&description).await?;
+        let found = if self.reuse {
+            self.find(&description).await?
+        } else {
+            None
+        };
+        let id = match found {
+            Some(id) => id,
+            None => self.create(&description).await?,
+        };
         self.id = Some(id);
+        self.published.deployment(id);
         self.status(id, "in_progress", &description).await
+    }
+
+    /// The newest deployment of this environment that the rollout of these
+    /// versions made (its description names them).
+    async fn find(&self, description: &str) -> Result<Option<u64>, String> {
+        let deployments: Vec<Deployment> = self
+            .api
+            .crab
+            .get(
+                self.api.route("deployments"),
+                Some(&[
+                    ("environment", self.environment.clone()),
+                    ("per_page", RECENT_DEPLOYMENTS.to_string()),
+                ]),
+            )
+            .await
+            .map_err(|error| {
+                ApiError::into_message(classify("cannot list the deployments", error))
+            })?;
+        Ok(deployments
+            .iter()
+            .find(|deployment| deployment.description.as_deref() == Some(description))
+            .map(|deployment| deployment.id))
     }
 
     async fn create(&self, description: &str) -> Result<u64, String> {
@@ -251,7 +344,9 @@ impl DeploymentReporter {
                 }))),
             )
             .await
-            .map_err(|error| message(classify("cannot create the deployment", error)))?;
+            .map_err(|error| {
+                ApiError::into_message(classify("cannot create the deployment", error))
+            })?;
         created.id.ok_or_else(|| {
             format!(
                 "GitHub did not create the deployment: {}",
@@ -281,18 +376,12 @@ impl DeploymentReporter {
             )
             .await
             .map_err(|error| {
-                message(classify(
+                ApiError::into_message(classify(
                     &format!("cannot set the deployment status to {state}"),
                     error,
                 ))
             })?;
         Ok(())
-    }
-}
-
-fn message(error: ApiError) -> String {
-    match error {
-        ApiError::Skip(text) | ApiError::Stop(text) | ApiError::Retry(text) => text,
     }
 }
 

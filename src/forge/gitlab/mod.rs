@@ -25,6 +25,12 @@ pub struct Settings {
     pub project_id: Option<String>,
     /// `CI_MERGE_REQUEST_IID`: only set in merge-request pipelines.
     pub merge_request: Option<u64>,
+    /// `CI_COMMIT_SHA`: a branch pipeline finds its merge request from it.
+    pub sha: Option<String>,
+    /// The job's page (`CI_JOB_URL`), for the chat notification.
+    pub run_url: Option<String>,
+    /// The note's id, for the `GREENLIGHT_COMMENT_ID` dotenv variable.
+    pub published: super::Published,
 }
 
 impl Settings {
@@ -36,6 +42,9 @@ impl Settings {
             api_url: lookup("CI_API_V4_URL").filter(|url| !url.is_empty()),
             project_id: lookup("CI_PROJECT_ID").filter(|id| !id.is_empty()),
             merge_request: facts.pr,
+            sha: facts.sha.clone(),
+            run_url: facts.run_url.clone(),
+            published: super::Published::default(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! GitLab: the sticky merge-request note, through API v4 with a
-//! `PRIVATE-TOKEN` (`CI_JOB_TOKEN` is not allowed to write notes).
+//! `PRIVATE-TOKEN` (`CI_JOB_TOKEN` is not allowed to write notes). A branch
+//! pipeline has no merge-request IID; its merge request is found from the
+//! commit.
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -8,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Settings;
+use crate::forge::{Author, Published, is_ours};
 use crate::report::sticky::{ApiError, NoteApi};
 
 /// Notes are listed 100 at a time; this many pages is 10,000 notes.
@@ -21,19 +24,52 @@ struct Note {
     id: u64,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    author: Option<Username>,
+}
+
+/// A note's author, or the token's user (`GET /user`).
+#[derive(Deserialize)]
+struct Username {
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct MergeRequest {
+    iid: u64,
+    project_id: u64,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+/// Which merge request the note goes on.
+enum Target {
+    /// `…/projects/ID/merge_requests/IID/notes`
+    Notes(String),
+    /// A branch pipeline: the merge request of this commit, looked up once.
+    Commit(String),
 }
 
 pub struct MergeRequestNotes {
     http: reqwest::Client,
-    /// `…/projects/ID/merge_requests/IID/notes`
-    notes_url: String,
+    /// `…/api/v4`
+    api: String,
+    /// The project id or its encoded path.
+    project: String,
+    target: Target,
+    author: Author,
+    published: Published,
 }
 
 impl MergeRequestNotes {
-    /// `Ok(None)` when this pipeline has no merge request to write to.
+    /// `Ok(None)` when this pipeline has no merge request to write to: no
+    /// merge-request IID, and no commit or token to find one with.
     pub fn new(settings: &Settings) -> Result<Option<Self>, String> {
-        let Some(merge_request) = settings.merge_request else {
-            return Ok(None);
+        let target = match (settings.merge_request, &settings.sha, &settings.token) {
+            (Some(iid), _, _) => Target::Notes(iid.to_string()),
+            // A branch pipeline that was not given a token asked for no note.
+            (None, Some(sha), Some(_)) => Target::Commit(sha.clone()),
+            (None, _, _) => return Ok(None),
         };
         let token = settings.token.as_ref().ok_or(MISSING_TOKEN)?;
         let api = settings
@@ -60,14 +96,79 @@ impl MergeRequestNotes {
             .timeout(crate::report::live::CALL_TIMEOUT)
             .build()
             .map_err(|error| format!("cannot build the GitLab client: {error}"))?;
+        let api = api.trim_end_matches('/').to_owned();
+        let project = encode_segment(project);
+        let target = match target {
+            Target::Notes(iid) => Target::Notes(notes_url(&api, &project, &iid)),
+            commit => commit,
+        };
         Ok(Some(Self {
             http,
-            notes_url: format!(
-                "{}/projects/{}/merge_requests/{merge_request}/notes",
-                api.trim_end_matches('/'),
-                encode_segment(project)
-            ),
+            api,
+            project,
+            target,
+            author: Author::Unknown,
+            published: settings.published.clone(),
         }))
+    }
+
+    /// The notes of the merge request: the pipeline's, or the one the commit
+    /// belongs to (an open one first).
+    async fn notes_url(&mut self) -> Result<String, ApiError> {
+        let sha = match &self.target {
+            Target::Notes(url) => return Ok(url.clone()),
+            Target::Commit(sha) => sha.clone(),
+        };
+        let url = format!(
+            "{}/projects/{}/repository/commits/{sha}/merge_requests",
+            self.api, self.project
+        );
+        let found: Vec<MergeRequest> = self
+            .call(
+                "cannot find the merge request of the commit",
+                Method::GET,
+                &url,
+                None,
+            )
+            .await?;
+        let chosen = found
+            .iter()
+            .find(|request| request.state.as_deref() == Some("opened"))
+            .or_else(|| found.first())
+            .ok_or_else(|| {
+                ApiError::Skip(format!(
+                    "commit {sha} belongs to no merge request, so there is no merge-request note; the job's JUnit and dotenv reports have the outcome"
+                ))
+            })?;
+        let url = notes_url(
+            &self.api,
+            &chosen.project_id.to_string(),
+            &chosen.iid.to_string(),
+        );
+        self.target = Target::Notes(url.clone());
+        Ok(url)
+    }
+
+    /// The token's user, whose note is ours; asked once.
+    async fn author(&mut self) -> Option<String> {
+        if matches!(self.author, Author::Unknown) {
+            let url = format!("{}/user", self.api);
+            let asked: Result<Username, ApiError> = self
+                .call(
+                    "cannot ask GitLab who the token is",
+                    Method::GET,
+                    &url,
+                    None,
+                )
+                .await;
+            self.author = Author::asked(
+                asked
+                    .map(|user| user.username)
+                    .map_err(ApiError::into_message),
+                "a GITLAB_TOKEN that can read its own user (`read_user` or `api` scope)",
+            );
+        }
+        self.author.login()
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -105,6 +206,10 @@ impl MergeRequestNotes {
     }
 }
 
+fn notes_url(api: &str, project: &str, merge_request: &str) -> String {
+    format!("{api}/projects/{project}/merge_requests/{merge_request}/notes")
+}
+
 /// A project id is a number or a `group/project` path, which must be encoded.
 fn encode_segment(segment: &str) -> String {
     segment
@@ -121,11 +226,10 @@ fn encode_segment(segment: &str) -> String {
 #[async_trait]
 impl NoteApi for MergeRequestNotes {
     async fn find(&mut self, marker: &str) -> Result<Option<u64>, ApiError> {
+        let notes_url = self.notes_url().await?;
+        let author = self.author().await;
         for page in 1..=MAX_PAGES {
-            let url = format!(
-                "{}?sort=asc&order_by=created_at&per_page=100&page={page}",
-                self.notes_url
-            );
+            let url = format!("{notes_url}?sort=asc&order_by=created_at&per_page=100&page={page}");
             let notes: Vec<Note> = self
                 .call(
                     "cannot list the merge request's notes",
@@ -135,9 +239,8 @@ impl NoteApi for MergeRequestNotes {
                 )
                 .await?;
             if let Some(found) = notes.iter().find(|note| {
-                note.body
-                    .as_deref()
-                    .is_some_and(|body| body.contains(marker))
+                let username = note.author.as_ref().map(|user| user.username.as_str());
+                is_ours(note.body.as_deref(), username, marker, author.as_deref())
             }) {
                 return Ok(Some(found.id));
             }
@@ -149,26 +252,30 @@ impl NoteApi for MergeRequestNotes {
     }
 
     async fn create(&mut self, body: &str) -> Result<u64, ApiError> {
+        let notes_url = self.notes_url().await?;
         let note: Note = self
             .call(
                 "cannot create the merge-request note",
                 Method::POST,
-                &self.notes_url,
+                &notes_url,
                 Some(&json!({ "body": body })),
             )
             .await?;
+        self.published.comment(note.id);
         Ok(note.id)
     }
 
     async fn update(&mut self, id: u64, body: &str) -> Result<(), ApiError> {
+        let notes_url = self.notes_url().await?;
         let _: Note = self
             .call(
                 "cannot update the merge-request note",
                 Method::PUT,
-                &format!("{}/{id}", self.notes_url),
+                &format!("{notes_url}/{id}"),
                 Some(&json!({ "body": body })),
             )
             .await?;
+        self.published.comment(id);
         Ok(())
     }
 }

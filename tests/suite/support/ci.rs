@@ -28,6 +28,9 @@ pub async fn respond(
 /// Must never show up anywhere but the Authorization header and ::add-mask::.
 pub const SENTINEL: &str = "ghp_SENTINEL_do_not_print_0123456789";
 
+/// The login (GitHub) or username (GitLab) the test token belongs to.
+pub const BOT: &str = "greenlight-bot";
+
 pub fn release() -> Release {
     Release {
         name: "checkout".into(),
@@ -56,6 +59,8 @@ pub fn github_at(api_url: String) -> GitHub {
         pr: Some(7),
         output: None,
         step_summary: None,
+        comment_author: Some(BOT.into()),
+        published: Default::default(),
     }
 }
 
@@ -72,6 +77,9 @@ pub fn gitlab_at(url: String) -> GitLab {
         api_url: Some(format!("{url}/api/v4")),
         project_id: Some("42".into()),
         merge_request: Some(5),
+        sha: Some("abc123".into()),
+        run_url: Some("https://gitlab.example/acme/shop/-/jobs/9".into()),
+        published: Default::default(),
     }
 }
 
@@ -111,6 +119,14 @@ pub async fn calls(server: &MockServer) -> Vec<Call> {
 
 pub fn lines(calls: &[Call]) -> Vec<&str> {
     calls.iter().map(|call| call.line.as_str()).collect()
+}
+
+/// Asserts that every one of `lines` is `expected` (the updates of one comment).
+pub fn assert_all(lines: &[&str], expected: &str) {
+    assert!(
+        lines.iter().all(|line| *line == expected),
+        "all {expected}: {lines:#?}"
+    );
 }
 
 /// Reads `GITHUB_OUTPUT` back the way the runner does, heredocs included.
