@@ -30,12 +30,15 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
     }
     check_providers(spec, &mut problems);
     if let Some(webhook) = &spec.report.webhook {
-        let name = webhook.url_env.trim();
-        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '=') {
+        // Never echoed: a URL given here by mistake is the secret itself.
+        let name = &webhook.url_env;
+        let is_variable_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_variable_name {
             problems.push(
                 problem(
                     root.key("report").key("webhook").key("urlEnv"),
-                    "name the environment variable that holds the webhook URL",
+                    "name the environment variable that holds the webhook URL (letters, digits and `_`), not the URL itself",
                 )
                 .hint("e.g. `urlEnv: SLACK_WEBHOOK_URL`, set from a masked CI secret: the URL itself never goes in the spec"),
             );

@@ -338,3 +338,26 @@ fn a_margin_that_is_no_percentage() {
         expected: "25:20: analysis.metrics[0].maxIncrease: `lots` is not a margin; write a percentage like `50%`",
     });
 }
+
+#[test]
+fn a_webhook_url_in_place_of_its_variable_is_refused_without_echoing_it() {
+    use predicates::prelude::PredicateBooleanExt;
+    let case = Case {
+        from: "analysis:\n",
+        to: "report:\n  webhook: {urlEnv: 'https://hooks.slack.com/services/T0/B0/secret', format: slack}\nanalysis:\n",
+        expected: "20:21: report.webhook.urlEnv: name the environment variable that holds the webhook URL (letters, digits and `_`), not the URL itself",
+    };
+    assert_rejected(&case);
+    let dir = TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join("greenlight.yaml"),
+        GOOD.replacen(case.from, case.to, 1),
+    )
+    .unwrap();
+    greenlight()
+        .current_dir(dir.path())
+        .args(["validate", "--var", "marker=/dev/null"])
+        .assert()
+        .code(1)
+        .stderr(contains("services/T0/B0/secret").not());
+}
