@@ -7,7 +7,7 @@
 
 use crate::cli::ManualArgs;
 use crate::clock::SystemClock;
-use crate::commands::{AppError, Publish, execute, take_lock};
+use crate::commands::{AppError, Publish, execute, report_links, take_lock};
 use crate::compose::{capabilities, engine_for, provider_context, providers};
 use crate::engine::Outcome;
 use crate::engine::plan::{Mode, Plan};
@@ -131,6 +131,7 @@ async fn by_hand(
     let engine = engine_for(loaded, plan);
     let providers = providers(&loaded.spec, context)?;
     let platform = Platform::from_process_env();
+    let links = report_links(loaded, &args.rollout.spec, &release.new_version);
     // The deployment and the comment of the rollout say what the person did.
     let mut reporters = platform.reporters(&Rollout {
         command: Command::ByHand,
@@ -140,6 +141,7 @@ async fn by_hand(
         plan_text: None,
         final_limit: loaded.spec.report.final_limit(),
         webhook: loaded.spec.report.webhook.as_ref(),
+        links: links.clone(),
     });
     let checkpoint = Checkpoint {
         store: held.store,
@@ -152,6 +154,7 @@ async fn by_hand(
         platform,
         args: &args.rollout,
         title: loaded.spec.report.title.as_deref(),
+        links,
     };
     // No cancellation: what a person asked for is carried out, like a
     // rollback `run` is already doing.

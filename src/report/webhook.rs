@@ -200,12 +200,9 @@ impl ForgeReporter for Webhook {
     }
 
     async fn finish(&mut self, report: &Report) -> Result<(), String> {
-        let body = payload(
-            self.format,
-            report,
-            self.title.as_deref(),
-            self.run_url.as_deref(),
-        );
+        // The report's own run link when the command set one.
+        let run_url = report.links.run.as_deref().or(self.run_url.as_deref());
+        let body = payload(self.format, report, self.title.as_deref(), run_url);
         // The URL is the secret: errors never name it.
         let response = self
             .http
@@ -279,6 +276,7 @@ mod tests {
             checks: Vec::new(),
             blast_radius: None,
             timeline: Vec::new(),
+            links: Default::default(),
         }
     }
 

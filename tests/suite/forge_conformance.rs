@@ -43,6 +43,7 @@ fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
         webhook: None,
+        links: Default::default(),
     })
 }
 

@@ -138,6 +138,7 @@ fn github_and_gitlab(url: &str, given: &Given) -> Vec<Box<dyn ForgeReporter>> {
         plan_text: None,
         final_limit: LIMIT,
         webhook: None,
+        links: Default::default(),
     };
     let mut reporters =
         Platform::GitHub(crate::support::ci::github_at(url.to_owned())).forge_publishers(&rollout);
