@@ -47,13 +47,13 @@ async fn run_locked(
     {
         if !run_args.supersede {
             return Err(AppError::Halted(format!(
-                "a rollout of {} to {} is already in progress ({}, held by {}, last update {}, {}% on {1}); its job holds no lock any more: run again with --version {1} to finish it, `greenlight rollback` to undo it, or run this again with --supersede to roll {1} back first",
+                "a rollout of {} to {} is already in progress (held by {}, last update {}, {}% on {1}, {}); its job holds no lock any more: run again with --version {1} to finish it, `greenlight rollback` to undo it, or run this again with --supersede to roll {1} back first",
                 other.name,
                 other.new_version.as_deref().unwrap_or("?"),
-                crate::state::live::phase_name(other.phase),
                 other.holder.as_deref().unwrap_or("unknown"),
                 other.updated_at,
                 other.weight,
+                crate::state::live::phase_name(other.phase),
             )));
         }
         crate::commands::manual::supersede(args, other, store, &holder).await?;
