@@ -317,12 +317,13 @@ fn versions(
     };
     // Only a rollout still under way (or stopped for a person) has a new
     // version to act on; after a rollback or a failure it was already removed.
+    // A rollback that could not finish (`pending`) still has it to remove.
     let pending = record
         .filter(|record| {
             matches!(
                 record.phase,
                 RecordPhase::InProgress | RecordPhase::Halted | RecordPhase::Aborted
-            )
+            ) || record.pending.is_some()
         })
         .and_then(|record| record.new_version.clone());
     let new = match (command, spec.new_version.clone(), pending) {

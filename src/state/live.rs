@@ -51,17 +51,19 @@ pub fn compare(
 
 /// For a command acting on the rollout `record` holds (`promote`,
 /// `rollback`, `abort`): the router must send the share the record last
-/// verified, or the one the change it had started (`Pending`) was setting.
-/// A settled record is compared as [`compare`] does.
+/// verified, or the one the change it had started (`Pending`) was setting,
+/// also when that change was a rollback that failed. A settled record is
+/// compared as [`compare`] does.
 pub fn compare_pending(
     record: Option<&Record>,
     store: &str,
     router: &str,
     live: Weight,
 ) -> Result<(), Mismatch> {
-    let Some(record) = record
-        .filter(|record| matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted))
-    else {
+    let Some(record) = record.filter(|record| {
+        matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted)
+            || record.pending.is_some()
+    }) else {
         return compare(record, store, router, live);
     };
     let new = record.new_version.as_deref().unwrap_or("the new version");

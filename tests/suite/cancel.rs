@@ -162,16 +162,22 @@ fn a_cancelled_job_mid_step_rolls_back_within_the_budget() {
 
 /// A router whose write of 0% hangs: with `--cancel-budget 1s` the cancelled
 /// run gives up on it after 1 s (plus 1 s to read the router back), and the
-/// record says where traffic was left.
+/// record says where traffic was left; once the router answers again,
+/// `greenlight rollback` (what the error says to run) finishes the rollback.
 #[test]
 fn a_rollback_write_that_outlasts_the_cancel_budget_leaves_a_record_of_where_traffic_is() {
     let dir = TempDir::new().expect("temp dir");
     let spec = spec(dir.path(), false);
     let text = std::fs::read_to_string(&spec).expect("read the spec");
+    let hang = dir.path().join("hang");
     let hung_zero = text.replace(
         "set: echo $GREENLIGHT_WEIGHT",
-        "set: if [ $GREENLIGHT_WEIGHT = 0 ]; then sleep 30; fi; echo $GREENLIGHT_WEIGHT",
+        &format!(
+            "set: if [ $GREENLIGHT_WEIGHT = 0 ] && [ -f {} ]; then sleep 30; fi; echo $GREENLIGHT_WEIGHT",
+            hang.display()
+        ),
     );
+    std::fs::write(&hang, "").expect("make the router hang");
     assert_ne!(hung_zero, text, "the spec's router changed");
     std::fs::write(&spec, hung_zero).expect("write the spec");
     let child = start_at_step_one(&spec, &["--cancel-budget", "1s"]);
@@ -205,4 +211,23 @@ fn a_rollback_write_that_outlasts_the_cancel_budget_leaves_a_record_of_where_tra
         !dir.path().join("state.json.lock").exists(),
         "the lock was released"
     );
+
+    std::fs::remove_file(&hang).expect("the router answers again");
+    let rollback = Greenlight::on("rollback", &spec)
+        .output()
+        .expect("greenlight runs");
+    let stderr = String::from_utf8_lossy(&rollback.stderr);
+    assert_eq!(rollback.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("weight"))
+            .unwrap_or_default()
+            .trim(),
+        "0",
+        "{stderr}"
+    );
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state.json")).unwrap_or_default(),
+    )
+    .expect("the record is JSON");
+    assert_eq!(record["phase"], "rolled_back", "{record}");
 }
