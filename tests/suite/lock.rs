@@ -365,6 +365,8 @@ fn a_rerun_of_the_same_ci_job_takes_the_lock_over_at_once_and_resumes() {
             false,
         );
         ci_env(&mut same, forge, first);
+        // GitLab's JUnit and dotenv files are written where the job runs.
+        same.current_dir(dir.path());
         let same = together(vec![same]).remove(0);
         assert_eq!(same.code(), 3, "{forge}: {}", same.stderr());
         assert!(
@@ -381,6 +383,7 @@ fn a_rerun_of_the_same_ci_job_takes_the_lock_over_at_once_and_resumes() {
             false,
         );
         ci_env(&mut rerun, forge, again);
+        rerun.current_dir(dir.path());
         let rerun = together(vec![rerun]).remove(0);
         let stderr = rerun.stderr();
         assert_eq!(rerun.code(), 0, "{forge}: {stderr}");
