@@ -242,7 +242,7 @@ async fn by_hand(
     let engine = engine_for(loaded, plan);
     let providers = providers(&loaded.spec, context)?;
     let platform = Platform::from_process_env();
-    let links = report_links(loaded, &args.rollout.spec, &release.new_version);
+    let links = report_links(loaded, &args.spec, &release.new_version);
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
         ConsoleReporter::new(platform.sections()).with_links(links.clone()),
     )];
