@@ -24,6 +24,10 @@ pub struct CiFacts {
     pub run_url: Option<String>,
     /// The inputs of a manual run (GitHub `workflow_dispatch`), as strings.
     pub inputs: BTreeMap<String, String>,
+    /// The one CI job this process runs as (the run URL with its attempt and
+    /// job): it names the lock's holder. Not a template value.
+    #[serde(skip)]
+    pub job: Option<String>,
 }
 
 /// What templates can see.

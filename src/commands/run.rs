@@ -19,7 +19,7 @@ use crate::traffic::Weight;
 pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
     let (loaded, store) = resolve(&args.spec).await?;
     let store: Arc<dyn StateStore> = store.into();
-    let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.force).await?;
+    let (lock, holder) = take_lock(&store, &loaded, args.force).await?;
     let result = run_locked(args, &loaded, store.as_ref(), holder).await;
     lock.release().await;
     result

@@ -11,6 +11,12 @@ use crate::template::CiFacts;
 /// Reads the CI facts from environment variables (`lookup` is `std::env::var`
 /// in production, a map in tests).
 pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
+    let mut facts = run_facts(&lookup);
+    facts.job = job_name(&facts, &lookup);
+    facts
+}
+
+fn run_facts(lookup: &impl Fn(&str) -> Option<String>) -> CiFacts {
     let is = |name: &str| lookup(name).is_some_and(|value| value == "true");
     if is("GITHUB_ACTIONS") {
         let run_url = match (
@@ -43,6 +49,7 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
             pr,
             run_url,
             inputs: event.inputs,
+            job: None,
         }
     } else if is("GITLAB_CI") {
         CiFacts {
@@ -52,6 +59,7 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
             pr: lookup("CI_MERGE_REQUEST_IID").and_then(|iid| iid.parse().ok()),
             run_url: lookup("CI_JOB_URL").or_else(|| lookup("CI_PIPELINE_URL")),
             inputs: Default::default(),
+            job: None,
         }
     } else {
         CiFacts {
@@ -59,6 +67,24 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
             ..CiFacts::default()
         }
     }
+}
+
+/// "<run URL> attempt <n> job <id>", naming the one CI job (two jobs of one
+/// run, or two attempts, are different lock holders).
+fn job_name(facts: &CiFacts, lookup: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    let url = facts.run_url.clone()?;
+    let parts = match facts.provider.as_str() {
+        "github" => [("attempt", "GITHUB_RUN_ATTEMPT"), ("job", "GITHUB_JOB")],
+        "gitlab" => [("pipeline", "CI_PIPELINE_ID"), ("job", "CI_JOB_ID")],
+        _ => return Some(url),
+    };
+    let mut name = url;
+    for (label, variable) in parts {
+        if let Some(value) = lookup(variable).filter(|value| !value.is_empty()) {
+            name.push_str(&format!(" {label} {value}"));
+        }
+    }
+    Some(name)
 }
 
 pub fn is_gitlab_ci() -> bool {
@@ -150,5 +176,30 @@ mod tests {
         let facts = detect(env(&[("GITLAB_CI", "true"), ("CI_MERGE_REQUEST_IID", "9")]));
         assert_eq!((facts.provider.as_str(), facts.pr), ("gitlab", Some(9)));
         assert_eq!(detect(env(&[])).provider, "local");
+    }
+
+    #[test]
+    fn two_jobs_of_one_ci_run_have_different_names() {
+        let env = |job: &'static str| {
+            move |name: &str| {
+                match name {
+                    "GITHUB_ACTIONS" => Some("true"),
+                    "GITHUB_SERVER_URL" => Some("https://github.com"),
+                    "GITHUB_REPOSITORY" => Some("acme/shop"),
+                    "GITHUB_RUN_ID" => Some("42"),
+                    "GITHUB_RUN_ATTEMPT" => Some("2"),
+                    "GITHUB_JOB" => Some(job),
+                    "HOSTNAME" => Some("runner-7"),
+                    _ => None,
+                }
+                .map(str::to_owned)
+            }
+        };
+        let deploy = detect(env("deploy")).job;
+        assert_eq!(
+            deploy.as_deref(),
+            Some("https://github.com/acme/shop/actions/runs/42 attempt 2 job deploy")
+        );
+        assert_ne!(deploy, detect(env("canary")).job);
     }
 }

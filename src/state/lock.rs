@@ -22,12 +22,11 @@ pub struct Holder {
 }
 
 impl Holder {
-    /// This process, named after the CI job it runs in (`lookup` reads the
-    /// environment).
-    pub fn of_this_process(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// This process, named after the CI job it runs in (`job`, a CI fact
+    /// resolved with the spec; `lookup` reads the environment for the host).
+    pub fn of_this_process(job: Option<&str>, lookup: impl Fn(&str) -> Option<String>) -> Self {
         let host = this_host(&lookup);
         let pid = std::process::id();
-        let job = ci_job(&lookup);
         let name = match job {
             Some(job) => format!("{job} (on {host}, pid {pid})"),
             None => format!("{host}:{pid}"),
@@ -40,25 +39,6 @@ impl Holder {
     pub fn is_gone(&self, here: &Holder) -> bool {
         self.host == here.host && self.pid != here.pid && !process_runs(self.pid)
     }
-}
-
-/// "<run URL> attempt <n> job <id>", naming the one CI job (two jobs of one
-/// run, or two attempts, are different holders).
-fn ci_job(lookup: &impl Fn(&str) -> Option<String>) -> Option<String> {
-    let facts = crate::forge::detect(lookup);
-    let url = facts.run_url?;
-    let parts = match facts.provider.as_str() {
-        "github" => [("attempt", "GITHUB_RUN_ATTEMPT"), ("job", "GITHUB_JOB")],
-        "gitlab" => [("pipeline", "CI_PIPELINE_ID"), ("job", "CI_JOB_ID")],
-        _ => return Some(url),
-    };
-    let mut name = url;
-    for (label, variable) in parts {
-        if let Some(value) = lookup(variable).filter(|value| !value.is_empty()) {
-            name.push_str(&format!(" {label} {value}"));
-        }
-    }
-    Some(name)
 }
 
 fn this_host(lookup: &impl Fn(&str) -> Option<String>) -> String {
@@ -248,7 +228,7 @@ mod tests {
     #[test]
     fn a_holder_on_this_host_that_no_longer_runs_is_gone() {
         let now = SystemTime::UNIX_EPOCH + START;
-        let here = Holder::of_this_process(|_| None);
+        let here = Holder::of_this_process(None, |_| None);
         // Our own parent runs; pid 0 is never a process of ours in /proc.
         let alive = Holder {
             pid: std::os::unix::process::parent_id(),
@@ -275,34 +255,6 @@ mod tests {
             Lock::new(remote, now, LOCK_DURATION).takeover(&here, now, false),
             None
         );
-    }
-
-    #[test]
-    fn two_jobs_of_one_ci_run_are_different_holders() {
-        let env = |job: &'static str| {
-            move |name: &str| {
-                match name {
-                    "GITHUB_ACTIONS" => Some("true"),
-                    "GITHUB_SERVER_URL" => Some("https://github.com"),
-                    "GITHUB_REPOSITORY" => Some("acme/shop"),
-                    "GITHUB_RUN_ID" => Some("42"),
-                    "GITHUB_RUN_ATTEMPT" => Some("2"),
-                    "GITHUB_JOB" => Some(job),
-                    "HOSTNAME" => Some("runner-7"),
-                    _ => None,
-                }
-                .map(str::to_owned)
-            }
-        };
-        let deploy = Holder::of_this_process(env("deploy"));
-        assert!(
-            deploy
-                .name
-                .starts_with("https://github.com/acme/shop/actions/runs/42 attempt 2 job deploy"),
-            "{}",
-            deploy.name
-        );
-        assert_ne!(deploy.name, Holder::of_this_process(env("canary")).name);
     }
 
     #[test]
