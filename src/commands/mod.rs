@@ -55,10 +55,12 @@ pub(crate) async fn take_lock(
 ) -> Result<(crate::state::guard::LockGuard, String), AppError> {
     use crate::state::guard::{LockGuard, Refused};
     let service = &loaded.spec.metadata.name;
-    let holder =
-        crate::state::lock::Holder::of_this_process(loaded.context.ci.job.as_deref(), |name| {
-            std::env::var(name).ok()
-        });
+    let ci = &loaded.context.ci;
+    let holder = crate::state::lock::Holder::of_this_process(
+        ci.job.as_deref(),
+        ci.job_attempt.clone(),
+        |name| std::env::var(name).ok(),
+    );
     let name = holder.name.clone();
     LockGuard::acquire(
         store.clone(),

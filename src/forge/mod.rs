@@ -7,13 +7,14 @@ pub mod gitlab;
 pub mod links;
 pub mod session;
 
-use crate::template::CiFacts;
+use crate::template::{CiFacts, CiJob};
 
 /// Reads the CI facts from environment variables (`lookup` is `std::env::var`
 /// in production, a map in tests).
 pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
     let mut facts = run_facts(&lookup);
     facts.job = job_name(&facts, &lookup);
+    facts.job_attempt = job_attempt(&facts, &lookup);
     facts
 }
 
@@ -51,6 +52,7 @@ fn run_facts(lookup: &impl Fn(&str) -> Option<String>) -> CiFacts {
             run_url,
             inputs: event.inputs,
             job: None,
+            job_attempt: None,
         }
     } else if is("GITLAB_CI") {
         CiFacts {
@@ -61,6 +63,7 @@ fn run_facts(lookup: &impl Fn(&str) -> Option<String>) -> CiFacts {
             run_url: lookup("CI_JOB_URL").or_else(|| lookup("CI_PIPELINE_URL")),
             inputs: Default::default(),
             job: None,
+            job_attempt: None,
         }
     } else {
         CiFacts {
@@ -86,6 +89,31 @@ fn job_name(facts: &CiFacts, lookup: &impl Fn(&str) -> Option<String>) -> Option
         }
     }
     Some(name)
+}
+
+/// The job this process runs as across its attempts, if the CI system says enough.
+fn job_attempt(facts: &CiFacts, lookup: &impl Fn(&str) -> Option<String>) -> Option<CiJob> {
+    let value = |name: &str| lookup(name).filter(|value| !value.is_empty());
+    let is = |name: &str| value(name).is_some_and(|value| value == "true");
+    let (run, job, attempt) = if is("GITHUB_ACTIONS") {
+        (
+            facts.run_url.clone()?,
+            value("GITHUB_JOB")?,
+            value("GITHUB_RUN_ATTEMPT")?,
+        )
+    } else if is("GITLAB_CI") {
+        (
+            value("CI_PIPELINE_URL").or_else(|| value("CI_PIPELINE_ID"))?,
+            value("CI_JOB_NAME")?,
+            value("CI_JOB_ID")?,
+        )
+    } else {
+        return None;
+    };
+    Some(CiJob {
+        job: format!("{run} job {job}"),
+        attempt: attempt.parse().ok()?,
+    })
 }
 
 pub fn is_gitlab_ci() -> bool {

@@ -19,19 +19,40 @@ pub struct Holder {
     pub name: String,
     pub host: String,
     pub pid: u32,
+    /// The CI job this holder runs as, when it runs in one: a re-run of the
+    /// same job takes its lock over at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiJob>,
 }
 
+pub use crate::template::CiJob;
+
 impl Holder {
-    /// This process, named after the CI job it runs in (`job`, a CI fact
-    /// resolved with the spec; `lookup` reads the environment for the host).
-    pub fn of_this_process(job: Option<&str>, lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// This process, named after the CI job it runs in (`job` and `ci`, CI
+    /// facts resolved with the spec; `lookup` reads the environment for the host).
+    pub fn of_this_process(
+        job: Option<&str>,
+        ci: Option<CiJob>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
         let host = this_host(&lookup);
         let pid = std::process::id();
         let name = match job {
             Some(job) => format!("{job} (on {host}, pid {pid})"),
             None => format!("{host}:{pid}"),
         };
-        Self { name, host, pid }
+        Self {
+            name,
+            host,
+            pid,
+            ci,
+        }
+    }
+
+    /// Whether `self` is a later attempt of the CI job `earlier` runs as:
+    /// that attempt was cancelled or failed, so its lock is free at once.
+    pub fn reruns(&self, earlier: &Holder) -> bool {
+        matches!((&self.ci, &earlier.ci), (Some(mine), Some(theirs)) if mine.reruns(theirs))
     }
 
     /// Whether this holder is known to be gone: a process on this host that no
@@ -91,6 +112,8 @@ impl Lock {
             Some(Takeover::Expired)
         } else if self.holder.is_gone(here) {
             Some(Takeover::HolderGone)
+        } else if here.reruns(&self.holder) {
+            Some(Takeover::Rerun)
         } else if force {
             Some(Takeover::Forced)
         } else {
@@ -112,6 +135,8 @@ impl Lock {
 pub enum Takeover {
     Expired,
     HolderGone,
+    /// A later attempt of the same CI job.
+    Rerun,
     Forced,
 }
 
@@ -206,7 +231,14 @@ mod tests {
             name: format!("{host}:{pid}"),
             host: host.into(),
             pid,
+            ci: None,
         }
+    }
+
+    /// This process as the CI job `lookup` describes.
+    fn in_ci(lookup: impl Fn(&str) -> Option<String>) -> Holder {
+        let facts = crate::forge::detect(&lookup);
+        Holder::of_this_process(facts.job.as_deref(), facts.job_attempt, lookup)
     }
 
     const START: Duration = Duration::from_secs(1_800_000_000);
@@ -228,7 +260,7 @@ mod tests {
     #[test]
     fn a_holder_on_this_host_that_no_longer_runs_is_gone() {
         let now = SystemTime::UNIX_EPOCH + START;
-        let here = Holder::of_this_process(None, |_| None);
+        let here = Holder::of_this_process(None, None, |_| None);
         // Our own parent runs; pid 0 is never a process of ours in /proc.
         let alive = Holder {
             pid: std::os::unix::process::parent_id(),
@@ -255,6 +287,55 @@ mod tests {
             Lock::new(remote, now, LOCK_DURATION).takeover(&here, now, false),
             None
         );
+    }
+
+    #[test]
+    fn a_later_attempt_of_the_same_ci_job_takes_the_lock_over_at_once() {
+        let github = |attempt: &'static str, job: &'static str, host: &'static str| {
+            move |name: &str| {
+                match name {
+                    "GITHUB_ACTIONS" => Some("true"),
+                    "GITHUB_SERVER_URL" => Some("https://github.com"),
+                    "GITHUB_REPOSITORY" => Some("acme/shop"),
+                    "GITHUB_RUN_ID" => Some("42"),
+                    "GITHUB_RUN_ATTEMPT" => Some(attempt),
+                    "GITHUB_JOB" => Some(job),
+                    "HOSTNAME" => Some(host),
+                    _ => None,
+                }
+                .map(str::to_owned)
+            }
+        };
+        let now = SystemTime::UNIX_EPOCH + START;
+        let first = Lock::new(in_ci(github("1", "deploy", "runner-1")), now, LOCK_DURATION);
+        let again = in_ci(github("2", "deploy", "runner-2"));
+        assert_eq!(first.takeover(&again, now, false), Some(Takeover::Rerun));
+        // Another job of the run, or the same attempt, waits.
+        let other_job = in_ci(github("2", "canary", "runner-2"));
+        assert_eq!(first.takeover(&other_job, now, false), None);
+        let same = in_ci(github("1", "deploy", "runner-2"));
+        assert_eq!(first.takeover(&same, now, false), None);
+
+        let gitlab = |job_id: &'static str, job: &'static str| {
+            move |name: &str| {
+                match name {
+                    "GITLAB_CI" => Some("true"),
+                    "CI_PIPELINE_URL" => Some("https://gitlab.com/acme/shop/-/pipelines/9"),
+                    "CI_JOB_URL" => Some("https://gitlab.com/acme/shop/-/jobs/x"),
+                    "CI_PIPELINE_ID" => Some("9"),
+                    "CI_JOB_NAME" => Some(job),
+                    "CI_JOB_ID" => Some(job_id),
+                    "HOSTNAME" => Some("gl-runner"),
+                    _ => None,
+                }
+                .map(str::to_owned)
+            }
+        };
+        let first = Lock::new(in_ci(gitlab("100", "deploy")), now, LOCK_DURATION);
+        let retried = in_ci(gitlab("107", "deploy"));
+        assert_eq!(first.takeover(&retried, now, false), Some(Takeover::Rerun));
+        let sibling = in_ci(gitlab("101", "smoke"));
+        assert_eq!(first.takeover(&sibling, now, false), None);
     }
 
     #[test]
