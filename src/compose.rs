@@ -51,13 +51,15 @@ pub fn provider_context(
 /// Builds every provider the spec names.
 pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Providers, AppError> {
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
-    let prometheus = spec
-        .analysis
-        .as_ref()
-        .and_then(|analysis| analysis.prometheus.as_ref());
+    let shared = crate::metrics::SharedSettings {
+        prometheus: spec
+            .analysis
+            .as_ref()
+            .and_then(|analysis| analysis.prometheus.as_ref()),
+    };
     // The error names the metric, since several share one kind of source.
-    let source = |name: &str, query, domain| {
-        crate::metrics::from_spec(query, domain, prometheus, context).map_err(|error| {
+    let source = |name: &str, query: &crate::spec::types::QuerySpec, domain| {
+        query.build(domain, shared, context).map_err(|error| {
             AppError::Provider(error.context(format!("metric `{name}`")).to_string())
         })
     };

@@ -10,7 +10,7 @@ use crate::kubernetes::ClusterSpec;
 use crate::pool::Pool;
 use crate::release::Release;
 use crate::spec::overrides::SetOverride;
-use crate::spec::types::{RolloutSpec, StateSpec};
+use crate::spec::types::RolloutSpec;
 use crate::spec::{LoadOptions, LoadedSpec};
 use crate::state::StateStore;
 use crate::state::config_map::ConfigMapStateStore;
@@ -79,8 +79,7 @@ pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedS
 pub(crate) fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
     let name = &spec.metadata.name;
     match &spec.state {
-        Some(StateSpec::File(path)) => Box::new(FileStateStore::new(path)),
-        Some(StateSpec::ConfigMap(map)) => Box::new(ConfigMapStateStore::new(name, map.cluster())),
+        Some(state) => state.build(name),
         // State lives with the system being changed: a Kubernetes
         // spec keeps it in the cluster, next to the target or the router.
         None => match kubernetes_cluster(spec) {

@@ -24,6 +24,32 @@ pub struct CiFacts {
     pub run_url: Option<String>,
     /// The inputs of a manual run (GitHub `workflow_dispatch`), as strings.
     pub inputs: BTreeMap<String, String>,
+    /// The one CI job this process runs as (the run URL with its attempt and
+    /// job): it names the lock's holder. Not a template value.
+    #[serde(skip)]
+    pub job: Option<String>,
+    /// The same job across its attempts: a re-run takes the lock of an
+    /// earlier attempt over at once. Not a template value.
+    #[serde(skip)]
+    pub job_attempt: Option<CiJob>,
+}
+
+/// One CI job across its re-runs: GitHub's run and job with the run attempt,
+/// GitLab's pipeline and job name with the job id (a retried job gets a new,
+/// larger id in the same pipeline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CiJob {
+    /// The same for every attempt of the job.
+    pub job: String,
+    /// Larger for a later attempt.
+    pub attempt: u64,
+}
+
+impl CiJob {
+    /// Whether `self` is a later attempt of `earlier`'s job.
+    pub fn reruns(&self, earlier: &CiJob) -> bool {
+        self.job == earlier.job && self.attempt > earlier.attempt
+    }
 }
 
 /// What templates can see.

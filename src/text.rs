@@ -8,6 +8,36 @@ pub fn shorten(text: &str, keep: usize) -> String {
     }
 }
 
+/// Settings written as one string (`command: …`, `prometheus: …`, `file: …`),
+/// held in a newtype so a provider can own them: it reads as that string, and
+/// its schema is a plain string, as if it were one.
+macro_rules! text_setting {
+    ($setting:ident) => {
+        impl std::ops::Deref for $setting {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl schemars::JsonSchema for $setting {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                <String as schemars::JsonSchema>::schema_name()
+            }
+
+            fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                <String as schemars::JsonSchema>::json_schema(generator)
+            }
+        }
+    };
+}
+pub(crate) use text_setting;
+
 #[cfg(test)]
 mod tests {
     use super::*;

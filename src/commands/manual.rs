@@ -98,7 +98,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
         }
     }
     let store: std::sync::Arc<dyn StateStore> = store.into();
-    let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.rollout.force).await?;
+    let (lock, holder) = take_lock(&store, &loaded, args.rollout.force).await?;
     // Read again under the lock: the job that held it may have moved on.
     let record = store.load().await.map_err(provider);
     let result = match record {

@@ -46,14 +46,21 @@ pub(crate) fn write_reports<'a>(
 
 /// Takes the rollout's lock before anything changes; a live holder halts
 /// the command (exit 3) with its name and the lock's expiry. Returns the lock
-/// and this job's name for the record.
+/// and this job's name for the record; the job comes from the CI facts the
+/// spec was resolved with.
 pub(crate) async fn take_lock(
     store: &std::sync::Arc<dyn crate::state::StateStore>,
-    service: &str,
+    loaded: &crate::spec::LoadedSpec,
     force: bool,
 ) -> Result<(crate::state::guard::LockGuard, String), AppError> {
     use crate::state::guard::{LockGuard, Refused};
-    let holder = crate::state::lock::Holder::of_this_process(|name| std::env::var(name).ok());
+    let service = &loaded.spec.metadata.name;
+    let ci = &loaded.context.ci;
+    let holder = crate::state::lock::Holder::of_this_process(
+        ci.job.as_deref(),
+        ci.job_attempt.clone(),
+        |name| std::env::var(name).ok(),
+    );
     let name = holder.name.clone();
     LockGuard::acquire(
         store.clone(),

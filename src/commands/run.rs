@@ -20,7 +20,7 @@ pub async fn run(run_args: &RunArgs) -> Result<Outcome, AppError> {
     let args = &run_args.rollout;
     let (loaded, store) = resolve(&args.spec).await?;
     let store: Arc<dyn StateStore> = store.into();
-    let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.force).await?;
+    let (lock, holder) = take_lock(&store, &loaded, args.force).await?;
     let result = run_locked(run_args, &loaded, store.as_ref(), holder).await;
     lock.release().await;
     result

@@ -9,7 +9,7 @@ pub mod session;
 
 use std::sync::{Arc, Mutex};
 
-use crate::template::CiFacts;
+use crate::template::{CiFacts, CiJob};
 
 /// The ids of what the forge reporters wrote (the comment or note, the
 /// deployment), shared between the background task that writes them and the
@@ -103,6 +103,13 @@ pub(crate) fn is_ours(
 /// Reads the CI facts from environment variables (`lookup` is `std::env::var`
 /// in production, a map in tests).
 pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
+    let mut facts = run_facts(&lookup);
+    facts.job = job_name(&facts, &lookup);
+    facts.job_attempt = job_attempt(&facts, &lookup);
+    facts
+}
+
+fn run_facts(lookup: &impl Fn(&str) -> Option<String>) -> CiFacts {
     let is = |name: &str| lookup(name).is_some_and(|value| value == "true");
     if is("GITHUB_ACTIONS") {
         let run_url = match (
@@ -135,6 +142,8 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
             pr,
             run_url,
             inputs: event.inputs,
+            job: None,
+            job_attempt: None,
         }
     } else if is("GITLAB_CI") {
         CiFacts {
@@ -144,6 +153,8 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
             pr: lookup("CI_MERGE_REQUEST_IID").and_then(|iid| iid.parse().ok()),
             run_url: lookup("CI_JOB_URL").or_else(|| lookup("CI_PIPELINE_URL")),
             inputs: Default::default(),
+            job: None,
+            job_attempt: None,
         }
     } else {
         CiFacts {
@@ -151,6 +162,49 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> CiFacts {
             ..CiFacts::default()
         }
     }
+}
+
+/// "<run URL> attempt <n> job <id>", naming the one CI job (two jobs of one
+/// run, or two attempts, are different lock holders).
+fn job_name(facts: &CiFacts, lookup: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    let url = facts.run_url.clone()?;
+    let parts = match facts.provider.as_str() {
+        "github" => [("attempt", "GITHUB_RUN_ATTEMPT"), ("job", "GITHUB_JOB")],
+        "gitlab" => [("pipeline", "CI_PIPELINE_ID"), ("job", "CI_JOB_ID")],
+        _ => return Some(url),
+    };
+    let mut name = url;
+    for (label, variable) in parts {
+        if let Some(value) = lookup(variable).filter(|value| !value.is_empty()) {
+            name.push_str(&format!(" {label} {value}"));
+        }
+    }
+    Some(name)
+}
+
+/// The job this process runs as across its attempts, if the CI system says enough.
+fn job_attempt(facts: &CiFacts, lookup: &impl Fn(&str) -> Option<String>) -> Option<CiJob> {
+    let value = |name: &str| lookup(name).filter(|value| !value.is_empty());
+    let is = |name: &str| value(name).is_some_and(|value| value == "true");
+    let (run, job, attempt) = if is("GITHUB_ACTIONS") {
+        (
+            facts.run_url.clone()?,
+            value("GITHUB_JOB")?,
+            value("GITHUB_RUN_ATTEMPT")?,
+        )
+    } else if is("GITLAB_CI") {
+        (
+            value("CI_PIPELINE_URL").or_else(|| value("CI_PIPELINE_ID"))?,
+            value("CI_JOB_NAME")?,
+            value("CI_JOB_ID")?,
+        )
+    } else {
+        return None;
+    };
+    Some(CiJob {
+        job: format!("{run} job {job}"),
+        attempt: attempt.parse().ok()?,
+    })
 }
 
 pub fn is_gitlab_ci() -> bool {
@@ -259,5 +313,30 @@ mod tests {
         let facts = detect(env(&[("GITLAB_CI", "true"), ("CI_MERGE_REQUEST_IID", "9")]));
         assert_eq!((facts.provider.as_str(), facts.pr), ("gitlab", Some(9)));
         assert_eq!(detect(env(&[])).provider, "local");
+    }
+
+    #[test]
+    fn two_jobs_of_one_ci_run_have_different_names() {
+        let env = |job: &'static str| {
+            move |name: &str| {
+                match name {
+                    "GITHUB_ACTIONS" => Some("true"),
+                    "GITHUB_SERVER_URL" => Some("https://github.com"),
+                    "GITHUB_REPOSITORY" => Some("acme/shop"),
+                    "GITHUB_RUN_ID" => Some("42"),
+                    "GITHUB_RUN_ATTEMPT" => Some("2"),
+                    "GITHUB_JOB" => Some(job),
+                    "HOSTNAME" => Some("runner-7"),
+                    _ => None,
+                }
+                .map(str::to_owned)
+            }
+        };
+        let deploy = detect(env("deploy")).job;
+        assert_eq!(
+            deploy.as_deref(),
+            Some("https://github.com/acme/shop/actions/runs/42 attempt 2 job deploy")
+        );
+        assert_ne!(deploy, detect(env("canary")).job);
     }
 }

@@ -3,11 +3,42 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-use super::{Measurement, MetricSource};
+use super::{Measurement, MetricSource, QuerySettings, SharedSettings};
+use crate::field::{FieldPath, Problem, require_text};
 use crate::process::run_shell;
-use crate::provider::ProviderError;
+use crate::provider::{ProviderContext, ProviderError};
 use crate::release::Release;
+
+/// `query: {command: …}`: a shell command run with `sh -c`, with the rollout
+/// context in its environment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct CommandQuery(pub String);
+
+crate::text::text_setting!(CommandQuery);
+
+impl QuerySettings for CommandQuery {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+
+    fn check(&self, path: FieldPath, _shared: SharedSettings<'_>, problems: &mut Vec<Problem>) {
+        require_text(&self.0, path, problems);
+    }
+
+    fn build(
+        &self,
+        _shared: SharedSettings<'_>,
+        context: &ProviderContext,
+    ) -> Result<Box<dyn MetricSource>, ProviderError> {
+        Ok(Box::new(CommandMetric::new(
+            self.0.clone(),
+            context.release.clone(),
+        )))
+    }
+}
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -7,15 +7,12 @@ use async_trait::async_trait;
 use super::{Measurement, MetricSource};
 use crate::judge::Counts;
 use crate::judge::evidence::VersionCounts;
-use crate::provider::{ProviderContext, ProviderError};
-use crate::spec::types::{CountQueries, MetricDomain, PrometheusSpec, VersionQueries};
+use crate::provider::ProviderError;
 
-/// A count is never negative, NaN or infinite.
-const COUNT: Option<MetricDomain> = Some(MetricDomain::NonNegative);
-
-struct VersionSources {
-    requests: Box<dyn MetricSource>,
-    errors: Box<dyn MetricSource>,
+/// The requests and errors of one version, each from a source of its own.
+pub struct VersionSources {
+    pub requests: Box<dyn MetricSource>,
+    pub errors: Box<dyn MetricSource>,
 }
 
 pub struct CountsSource {
@@ -24,21 +21,10 @@ pub struct CountsSource {
 }
 
 impl CountsSource {
-    pub fn from_spec(
-        queries: &CountQueries,
-        prometheus: Option<&PrometheusSpec>,
-        context: &ProviderContext,
-    ) -> Result<Self, ProviderError> {
-        let version = |queries: &VersionQueries| -> Result<VersionSources, ProviderError> {
-            Ok(VersionSources {
-                requests: super::from_spec(&queries.requests, COUNT, prometheus, context)?,
-                errors: super::from_spec(&queries.errors, COUNT, prometheus, context)?,
-            })
-        };
-        Ok(Self {
-            new: version(&queries.new)?,
-            stable: queries.stable.as_ref().map(version).transpose()?,
-        })
+    /// The sources of each count are checked against `MetricDomain::NonNegative`
+    /// by whoever builds them; a count is never negative, NaN or infinite.
+    pub fn new(new: VersionSources, stable: Option<VersionSources>) -> Self {
+        Self { new, stable }
     }
 }
 

@@ -4,23 +4,22 @@
 //! value a threshold could pass.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Measurement, MetricSource};
 use crate::provider::ProviderError;
-use crate::spec::types::{MetricDomain, QuerySpec, SandboxStat};
 
-/// The domain a query has when the spec does not say: known for the sandbox's
-/// stats, any finite number otherwise.
-pub fn default_domain(query: &QuerySpec) -> MetricDomain {
-    match query {
-        QuerySpec::Sandbox(query) => match query.stat {
-            SandboxStat::ErrorRate => MetricDomain::Rate,
-            SandboxStat::P99LatencyMs => MetricDomain::NonNegative,
-            // Per-version counts: each count is checked where it is read.
-            SandboxStat::Errors | SandboxStat::SlowRequests => MetricDomain::NonNegative,
-        },
-        _ => MetricDomain::Any,
-    }
+/// The values a metric can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum MetricDomain {
+    /// A share from 0 to 1 (an error rate, a success ratio).
+    Rate,
+    /// Zero or more (a latency, a count, a duration).
+    NonNegative,
+    /// Any finite number.
+    Any,
 }
 
 /// Why `value` is not in `domain`, if it is not.

@@ -11,16 +11,109 @@ use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::duration::Span;
+use crate::field::{FieldPath, Problem, problem};
 use crate::metrics::transport::{
     display_url, redirect_note, request_failed, send_read_only, snippet,
 };
 use crate::metrics::{Measurement, MetricSource};
-use crate::provider::ProviderError;
-use crate::secrets::{self as secret, EnvLookup};
+use crate::metrics::{QuerySettings, SharedSettings};
+use crate::provider::{ProviderContext, ProviderError};
+use crate::secrets::{self as secret, Credential, EnvLookup};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+// `query: {http: …}` as the spec writes it (no doc comment: it would enter the schema).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpQuery {
+    /// Fetched with GET; its query string may hold a key (errors never show it).
+    pub url: String,
+    /// Header name → the environment variable holding its value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// RFC 6901 JSON pointer to the number, e.g. `/series/0/pointlist/0/1`. Nothing (or
+    /// `null`) there is no data.
+    pub pointer: String,
+    /// Default 10s.
+    #[serde(default = "default_query_timeout")]
+    pub timeout: Span,
+}
+
+fn default_query_timeout() -> Span {
+    Span::from_secs(10)
+}
+
+impl QuerySettings for HttpQuery {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn check(&self, path: FieldPath, _shared: SharedSettings<'_>, problems: &mut Vec<Problem>) {
+        let url_ok = Url::parse(self.url.trim())
+            .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
+        if !url_ok {
+            problems.push(problem(
+                path.key("url"),
+                format!("`{}` is not an http:// or https:// URL", self.url),
+            ));
+        }
+        if !(self.pointer.is_empty() || self.pointer.starts_with('/')) {
+            problems.push(
+                problem(
+                    path.key("pointer"),
+                    format!(
+                        "JSON pointer {:?} must be empty or start with `/`",
+                        self.pointer
+                    ),
+                )
+                .hint("RFC 6901: e.g. /data/0/value; escape `/` in a key as ~1 and `~` as ~0"),
+            );
+        }
+        for (name, variable) in &self.headers {
+            let field = path.key("headers").key(name.clone());
+            if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                problems.push(problem(
+                    field,
+                    format!("{name:?} is not a valid header name"),
+                ));
+            } else if variable.trim().is_empty() {
+                problems.push(
+                    problem(field, "name the environment variable holding the value").hint(
+                        "header values are read from the environment so no secret is in the spec",
+                    ),
+                );
+            }
+        }
+    }
+
+    fn credentials(&self) -> Vec<Credential<'_>> {
+        self.headers
+            .values()
+            .map(|variable| Credential::Variable(variable))
+            .collect()
+    }
+
+    fn build(
+        &self,
+        _shared: SharedSettings<'_>,
+        context: &ProviderContext,
+    ) -> Result<Box<dyn MetricSource>, ProviderError> {
+        Ok(Box::new(HttpJsonSource::new(
+            HttpJsonConfig {
+                url: self.url.clone(),
+                headers: self.headers.clone(),
+                pointer: self.pointer.clone(),
+                timeout: self.timeout.get(),
+            },
+            context.http.clone(),
+        )?))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpJsonConfig {

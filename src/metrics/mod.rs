@@ -8,11 +8,13 @@ pub mod prometheus;
 pub mod sandbox;
 pub mod transport;
 
-pub use domain::{InDomain, default_domain};
+pub use domain::{InDomain, MetricDomain};
 
 use async_trait::async_trait;
 
-use crate::provider::ProviderError;
+use crate::field::{FieldPath, Problem};
+use crate::provider::{ProviderContext, ProviderError};
+use crate::secrets::Credential;
 
 /// One answer from a metric source. "No data" is not zero, and not an error.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,58 +46,56 @@ pub trait MetricSource: Send + Sync {
     async fn measure(&self) -> Result<Measurement, ProviderError>;
 }
 
-/// The source of one query a spec defines; `prometheus` is `analysis.prometheus`,
-/// which every Prometheus query shares. Every value it returns is checked
-/// against `domain` (or the query's default) before the engine sees it.
-pub fn from_spec(
-    query: &crate::spec::types::QuerySpec,
-    domain: Option<crate::spec::types::MetricDomain>,
-    prometheus: Option<&crate::spec::types::PrometheusSpec>,
-    context: &crate::provider::ProviderContext,
-) -> Result<Box<dyn MetricSource>, ProviderError> {
-    let source = source_of(query, prometheus, context)?;
-    Ok(Box::new(InDomain::new(
-        source,
-        domain.unwrap_or_else(|| default_domain(query)),
-    )))
+/// What every query of one spec shares: the servers `analysis` names once
+/// (`analysis.prometheus`, which every Prometheus query goes to).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SharedSettings<'a> {
+    pub prometheus: Option<&'a prometheus::PrometheusSpec>,
 }
 
-fn source_of(
-    query: &crate::spec::types::QuerySpec,
-    prometheus: Option<&crate::spec::types::PrometheusSpec>,
-    context: &crate::provider::ProviderContext,
+/// A metric source's settings under `query:`. The spec's `QuerySpec` only
+/// picks one; what the settings mean is said here, by the source.
+pub trait QuerySettings {
+    /// Its key under `query:` (`prometheus`, `http`, …).
+    fn kind(&self) -> &'static str;
+    /// Rules its settings must follow that the types cannot express, at
+    /// `path` (`…query.<kind>`).
+    fn check(&self, _path: FieldPath, _shared: SharedSettings<'_>, _problems: &mut Vec<Problem>) {}
+    /// The credentials it reads, so every output masks them.
+    fn credentials(&self) -> Vec<Credential<'_>> {
+        Vec::new()
+    }
+    /// The values it can return when the spec does not say.
+    fn default_domain(&self) -> MetricDomain {
+        MetricDomain::Any
+    }
+    /// Whether it returns per-version request counts (what `minRequests` needs).
+    fn counts_requests(&self) -> bool {
+        false
+    }
+    /// Whether it counts the stable version too (what `compare: stable` needs).
+    fn counts_each_version(&self) -> bool {
+        false
+    }
+    /// The source itself, before its values are checked against the domain.
+    fn build(
+        &self,
+        shared: SharedSettings<'_>,
+        context: &ProviderContext,
+    ) -> Result<Box<dyn MetricSource>, ProviderError>;
+}
+
+/// The source of one query: every value it returns is checked against
+/// `domain` (or the query's default) before the engine sees it.
+pub fn build(
+    query: &dyn QuerySettings,
+    domain: Option<MetricDomain>,
+    shared: SharedSettings<'_>,
+    context: &ProviderContext,
 ) -> Result<Box<dyn MetricSource>, ProviderError> {
-    use crate::spec::types::QuerySpec;
-    Ok(match query {
-        QuerySpec::Command(script) => Box::new(command::CommandMetric::new(
-            script.clone(),
-            context.release.clone(),
-        )),
-        QuerySpec::Prometheus(promql) => {
-            let server = prometheus.ok_or_else(|| {
-                ProviderError::new("a prometheus query needs `analysis.prometheus`")
-            })?;
-            Box::new(prometheus::PrometheusSource::new(
-                prometheus::PrometheusConfig::from_spec(server, promql),
-                context.http.clone(),
-            )?)
-        }
-        QuerySpec::Http(spec) => Box::new(http::HttpJsonSource::new(
-            http::HttpJsonConfig {
-                url: spec.url.clone(),
-                headers: spec.headers.clone(),
-                pointer: spec.pointer.clone(),
-                timeout: spec.timeout.get(),
-            },
-            context.http.clone(),
-        )?),
-        QuerySpec::Sandbox(query) => Box::new(sandbox::SandboxMetric::new(
-            context.sandbox()?,
-            query.stat,
-            query.window.map_or(context.interval, |window| window.get()),
-        )),
-        QuerySpec::Counts(queries) => Box::new(counts::CountsSource::from_spec(
-            queries, prometheus, context,
-        )?),
-    })
+    let source = query.build(shared, context)?;
+    Ok(Box::new(InDomain::new(
+        source,
+        domain.unwrap_or_else(|| query.default_domain()),
+    )))
 }

@@ -6,6 +6,9 @@
 //! to report its own timeout error first. See `response` for how answers become measurements.
 
 mod response;
+mod settings;
+
+pub use settings::{BasicAuthSpec, PrometheusAuthSpec, PrometheusQuery, PrometheusSpec};
 
 use std::time::Duration;
 
@@ -34,7 +37,7 @@ pub struct PrometheusConfig {
 }
 
 impl PrometheusConfig {
-    pub fn from_spec(spec: &crate::spec::types::PrometheusSpec, query: &str) -> Self {
+    pub fn from_spec(spec: &PrometheusSpec, query: &str) -> Self {
         let auth = match &spec.auth {
             Some(auth) => match (&auth.bearer_token_env, &auth.basic) {
                 (Some(token_env), _) => PrometheusAuth::Bearer {

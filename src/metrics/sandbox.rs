@@ -5,12 +5,74 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Measurement, MetricSource};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Measurement, MetricDomain, MetricSource, QuerySettings, SharedSettings};
+use crate::duration::Span;
 use crate::judge::Counts;
 use crate::judge::evidence::VersionCounts;
-use crate::provider::ProviderError;
+use crate::provider::{ProviderContext, ProviderError};
 use crate::sandbox::{Sandbox, Side};
-use crate::spec::types::SandboxStat;
+
+// `query: {sandbox: …}` as the spec writes it (no doc comment: it would enter the schema).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SandboxQuery {
+    pub stat: SandboxStat,
+    /// How far back to look (default: the analysis interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Span>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxStat {
+    /// Share of the new version's responses that were 5xx (0–1).
+    ErrorRate,
+    /// 99th percentile latency of the new version, in milliseconds.
+    P99LatencyMs,
+    /// Failed requests and requests of each version since the last measurement (for `compare`).
+    Errors,
+    /// Requests of each version slower than the stable version's p99 over the minute
+    /// before the window, and requests (for `compare`).
+    SlowRequests,
+}
+
+impl QuerySettings for SandboxQuery {
+    fn kind(&self) -> &'static str {
+        "sandbox"
+    }
+
+    fn default_domain(&self) -> MetricDomain {
+        match self.stat {
+            SandboxStat::ErrorRate => MetricDomain::Rate,
+            SandboxStat::P99LatencyMs => MetricDomain::NonNegative,
+            // Per-version counts: each count is checked where it is read.
+            SandboxStat::Errors | SandboxStat::SlowRequests => MetricDomain::NonNegative,
+        }
+    }
+
+    fn counts_requests(&self) -> bool {
+        !matches!(self.stat, SandboxStat::P99LatencyMs)
+    }
+
+    fn counts_each_version(&self) -> bool {
+        matches!(self.stat, SandboxStat::Errors | SandboxStat::SlowRequests)
+    }
+
+    fn build(
+        &self,
+        _shared: SharedSettings<'_>,
+        context: &ProviderContext,
+    ) -> Result<Box<dyn MetricSource>, ProviderError> {
+        Ok(Box::new(SandboxMetric::new(
+            context.sandbox()?,
+            self.stat,
+            self.window.map_or(context.interval, |window| window.get()),
+        )))
+    }
+}
 
 /// The stable version's latency over this much time before a window sets the
 /// bound a slow request exceeds.

@@ -12,6 +12,37 @@ pub use mask::{MASK, Masker, current, is_secret_name, mask, remember};
 /// environment (`std::env::set_var` is unsafe in edition 2024).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// A credential a provider's settings name by environment variable, never by
+/// value: the provider declares it, the spec layer masks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// The variable holds a secret (a token, a header value). Unset or blank: nothing.
+    Variable(&'a str),
+    /// The variables holding a basic-auth user and password: each, and the
+    /// `user:password` pair as a header encodes it.
+    BasicAuth {
+        username: &'a str,
+        password: &'a str,
+    },
+}
+
+impl Credential<'_> {
+    /// Adds the values `env` holds for this credential to `masker`.
+    pub fn mask_with(&self, env: EnvLookup<'_>, masker: &mut Masker) {
+        match *self {
+            Credential::Variable(name) => {
+                if let Some(value) = env(name).filter(|value| !value.trim().is_empty()) {
+                    masker.add(value);
+                }
+            }
+            Credential::BasicAuth { username, password } => masker.add_basic_auth(
+                &env(username).unwrap_or_default(),
+                &env(password).unwrap_or_default(),
+            ),
+        }
+    }
+}
+
 /// The process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()

@@ -1,7 +1,7 @@
 //! The router a spec names (`RouterSpec`), handed to the router module that
 //! knows it (`RouterSettings`): its own checks, whether it switches all at
 //! once, what it can do, its cluster and its constructor. Adding a router adds
-//! one arm to `router_spec!` below; everything else is in its own module.
+//! one arm to `settings_enum!` below; everything else is in its own module.
 
 use crate::field::{FieldPath, Problem};
 use crate::kubernetes::ClusterSpec;
@@ -17,44 +17,25 @@ use super::types::{
     OpenshiftRouter, SandboxProvider, ServiceRouter,
 };
 
-/// Declares `RouterSpec`, one arm per router, and `RouterSpec::settings`
-/// from the same list, so a router's arm is written once.
-macro_rules! router_spec {
-    ($($(#[$doc:meta])* $arm:ident($settings:ty),)*) => {
-        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-        #[serde(deny_unknown_fields, rename_all = "camelCase")]
-        pub enum RouterSpec {
-            $($(#[$doc])* $arm($settings),)*
-        }
-
-        impl RouterSpec {
-            /// The settings of the router this spec names.
-            pub fn settings(&self) -> &dyn RouterSettings {
-                match self {
-                    $(RouterSpec::$arm(settings) => settings,)*
-                }
-            }
-        }
-    };
-}
-
-router_spec! {
-    /// Shift traffic with your own commands.
-    Command(CommandRouter),
-    /// Server weights of one HAProxy backend, through its runtime API.
-    Haproxy(HaproxyRouterSpec),
-    /// The weighted proxy of `greenlight demo` (only there).
-    Sandbox(SandboxProvider),
-    /// A Kubernetes Service: switch its selector, or move the label it selects (all at once).
-    Service(ServiceRouter),
-    /// Weights of a Gateway API HTTPRoute's backendRefs.
-    GatewayApi(GatewayApiRouter),
-    /// Contour HTTPProxy weights or delegation (or a legacy IngressRoute).
-    Contour(ContourRouter),
-    /// OpenShift Route backends and weights.
-    Openshift(OpenshiftRouter),
-    /// One backend of a DC/OS Edge-LB pool: switch its Marathon service, or weight two.
-    Edgelb(EdgeLbRouterSpec),
+settings_enum! {
+    RouterSpec => dyn RouterSettings {
+        /// Shift traffic with your own commands.
+        Command(CommandRouter),
+        /// Server weights of one HAProxy backend, through its runtime API.
+        Haproxy(HaproxyRouterSpec),
+        /// The weighted proxy of `greenlight demo` (only there).
+        Sandbox(SandboxProvider),
+        /// A Kubernetes Service: switch its selector, or move the label it selects (all at once).
+        Service(ServiceRouter),
+        /// Weights of a Gateway API HTTPRoute's backendRefs.
+        GatewayApi(GatewayApiRouter),
+        /// Contour HTTPProxy weights or delegation (or a legacy IngressRoute).
+        Contour(ContourRouter),
+        /// OpenShift Route backends and weights.
+        Openshift(OpenshiftRouter),
+        /// One backend of a DC/OS Edge-LB pool: switch its Marathon service, or weight two.
+        Edgelb(EdgeLbRouterSpec),
+    }
 }
 
 impl RouterSpec {

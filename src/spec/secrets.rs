@@ -3,8 +3,10 @@
 
 use reqwest::Url;
 
-use super::types::{Check, QuerySpec, RolloutSpec};
-use crate::secrets::{EnvLookup, Masker, add_mask_commands, current, process_env, remember};
+use super::types::{Check, RolloutSpec};
+use crate::secrets::{
+    Credential, EnvLookup, Masker, add_mask_commands, current, process_env, remember,
+};
 
 /// Header names whose literal values in a spec are credentials.
 const CREDENTIAL_HEADERS: [&str; 5] = ["authorization", "cookie", "token", "key", "secret"];
@@ -13,39 +15,23 @@ const CREDENTIAL_HEADERS: [&str; 5] = ["authorization", "cookie", "token", "key"
 /// skipped: the provider that needs one reports it.
 pub fn secrets_of(spec: &RolloutSpec, env: EnvLookup<'_>) -> Masker {
     let mut masker = Masker::default();
-    let variable = |masker: &mut Masker, name: &str| {
-        if let Some(value) = env(name).filter(|value| !value.trim().is_empty()) {
-            masker.add(value);
-        }
-    };
     if let Some(analysis) = &spec.analysis {
-        if let Some(auth) = analysis.prometheus.as_ref().and_then(|p| p.auth.as_ref()) {
-            if let Some(token) = &auth.bearer_token_env {
-                variable(&mut masker, token);
-            }
-            if let Some(basic) = &auth.basic {
-                let username = env(&basic.username_env).unwrap_or_default();
-                let password = env(&basic.password_env).unwrap_or_default();
-                masker.add_basic_auth(&username, &password);
-            }
-        }
+        // Each metric source declares the credentials its settings name.
+        let server = analysis.prometheus.iter().flat_map(|p| p.credentials());
         let queries = analysis
             .metrics
             .iter()
             .map(|metric| &metric.query)
-            .chain(analysis.before_retire.iter().map(|gate| &gate.query));
-        for query in queries {
-            if let QuerySpec::Http(http) = query {
-                for name in http.headers.values() {
-                    variable(&mut masker, name);
-                }
-            }
+            .chain(analysis.before_retire.iter().map(|gate| &gate.query))
+            .flat_map(|query| query.settings().credentials());
+        for credential in server.chain(queries) {
+            credential.mask_with(env, &mut masker);
         }
     }
     for check in checks(spec) {
         if let Some(http) = &check.http {
             for name in http.headers_from_env.values() {
-                variable(&mut masker, name);
+                Credential::Variable(name).mask_with(env, &mut masker);
             }
             for (header, value) in &http.headers {
                 let header = header.to_ascii_lowercase();

@@ -1,6 +1,6 @@
 //! The target a spec names (`TargetSpec`), handed to the deploy module that
 //! knows it (`TargetSettings`): its own checks, its cluster and its
-//! constructor. Adding a target adds one arm to `target_spec!` below;
+//! constructor. Adding a target adds one arm to `settings_enum!` below;
 //! everything else is in its own module under `deploy/`.
 
 use schemars::JsonSchema;
@@ -13,37 +13,18 @@ use crate::provider::{ProviderContext, ProviderError};
 
 use super::types::{CommandTarget, KubernetesTarget, MarathonTarget, SandboxProvider};
 
-/// Declares `TargetSpec`, one arm per target, and `TargetSpec::settings`
-/// from the same list, so a target's arm is written once.
-macro_rules! target_spec {
-    ($($(#[$doc:meta])* $arm:ident($settings:ty),)*) => {
-        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-        #[serde(deny_unknown_fields, rename_all = "camelCase")]
-        pub enum TargetSpec {
-            $($(#[$doc])* $arm($settings),)*
-        }
-
-        impl TargetSpec {
-            /// The settings of the target this spec names.
-            pub fn settings(&self) -> &dyn TargetSettings {
-                match self {
-                    $(TargetSpec::$arm(settings) => settings,)*
-                }
-            }
-        }
-    };
-}
-
-target_spec! {
-    /// Deploy with your own tooling (helm, kustomize, ansible, a script).
-    Command(CommandTarget),
-    /// The two local versions of `greenlight demo` (only there).
-    Sandbox(SandboxProvider),
-    /// Render manifests, server-side apply them, wait like `kubectl rollout status`.
-    Kubernetes(KubernetesTarget),
-    /// Create one Marathon app per version from an app definition, wait until its
-    /// deployment is done and every task is healthy, remove the old app.
-    Marathon(MarathonTarget),
+settings_enum! {
+    TargetSpec => dyn TargetSettings {
+        /// Deploy with your own tooling (helm, kustomize, ansible, a script).
+        Command(CommandTarget),
+        /// The two local versions of `greenlight demo` (only there).
+        Sandbox(SandboxProvider),
+        /// Render manifests, server-side apply them, wait like `kubectl rollout status`.
+        Kubernetes(KubernetesTarget),
+        /// Create one Marathon app per version from an app definition, wait until its
+        /// deployment is done and every task is healthy, remove the old app.
+        Marathon(MarathonTarget),
+    }
 }
 
 impl TargetSpec {

@@ -317,40 +317,6 @@ pub struct AnalysisSpec {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PrometheusSpec {
-    /// Base URL, e.g. `http://prometheus:9090` or `https://host/prometheus`.
-    pub address: String,
-    /// Query timeout, sent to Prometheus too (default 10s).
-    #[serde(default = "default_query_timeout")]
-    pub timeout: Span,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<PrometheusAuthSpec>,
-}
-
-fn default_query_timeout() -> Span {
-    Span::from_secs(10)
-}
-
-/// Credentials by environment variable name, never by value. Give one of the two.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PrometheusAuthSpec {
-    /// The variable holding a bearer token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic: Option<BasicAuthSpec>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BasicAuthSpec {
-    pub username_env: String,
-    pub password_env: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WaitGateSpec {
     pub name: String,
     pub query: QuerySpec,
@@ -531,92 +497,15 @@ impl From<MaxIncrease> for MaxIncreaseText {
     }
 }
 
-/// The values a metric can take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum MetricDomain {
-    /// A share from 0 to 1 (an error rate, a success ratio).
-    Rate,
-    /// Zero or more (a latency, a count, a duration).
-    NonNegative,
-    /// Any finite number.
-    Any,
-}
+pub use crate::metrics::MetricDomain;
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub enum QuerySpec {
-    /// A command that prints one number; printing nothing means no data.
-    Command(ShellCommand),
-    /// A PromQL instant query for `analysis.prometheus`; it must return one sample or a
-    /// scalar. An empty result is no data.
-    Prometheus(String),
-    /// One number out of any JSON endpoint.
-    Http(HttpQuery),
-    /// What the proxy of `greenlight demo` saw (only there).
-    Sandbox(SandboxQuery),
-    /// Requests and errors per version, each a query of its own: what `compare` and
-    /// `minRequests` need. For latency, count as errors the requests above a histogram
-    /// bucket, e.g. `_count` minus the `le="0.25"` bucket.
-    Counts(Box<CountQueries>),
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CountQueries {
-    pub new: VersionQueries,
-    /// Needed by `compare: stable`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stable: Option<VersionQueries>,
-}
-
-/// Two counts over the same window (e.g. PromQL `sum(increase(...[1m]))`).
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct VersionQueries {
-    pub requests: QuerySpec,
-    /// No data here reads as no errors.
-    pub errors: QuerySpec,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HttpQuery {
-    /// Fetched with GET; its query string may hold a key (errors never show it).
-    pub url: String,
-    /// Header name → the environment variable holding its value.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// RFC 6901 JSON pointer to the number, e.g. `/series/0/pointlist/0/1`. Nothing (or
-    /// `null`) there is no data.
-    pub pointer: String,
-    /// Default 10s.
-    #[serde(default = "default_query_timeout")]
-    pub timeout: Span,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SandboxQuery {
-    pub stat: SandboxStat,
-    /// How far back to look (default: the analysis interval).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<Span>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxStat {
-    /// Share of the new version's responses that were 5xx (0–1).
-    ErrorRate,
-    /// 99th percentile latency of the new version, in milliseconds.
-    P99LatencyMs,
-    /// Failed requests and requests of each version since the last measurement (for `compare`).
-    Errors,
-    /// Requests of each version slower than the stable version's p99 over the minute
-    /// before the window, and requests (for `compare`).
-    SlowRequests,
-}
+pub use super::query::{CountQueries, QuerySpec, VersionQueries};
+pub use crate::metrics::command::CommandQuery;
+pub use crate::metrics::http::HttpQuery;
+pub use crate::metrics::prometheus::{
+    BasicAuthSpec, PrometheusAuthSpec, PrometheusQuery, PrometheusSpec,
+};
+pub use crate::metrics::sandbox::{SandboxQuery, SandboxStat};
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -675,12 +564,5 @@ impl ReportSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub enum StateSpec {
-    /// A JSON file; put it on storage every job shares.
-    File(String),
-    /// ConfigMap `greenlight-<name>` in the cluster (the default when the target
-    /// or the router is a Kubernetes one).
-    ConfigMap(ConfigMapState),
-}
+pub use super::state::StateSpec;
+pub use crate::state::file::FileState;

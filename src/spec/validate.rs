@@ -4,6 +4,7 @@
 use super::path::FieldPath;
 use super::template::BUILT_IN;
 use super::types::*;
+use crate::metrics::SharedSettings;
 
 pub(super) use crate::field::require_text;
 pub use crate::field::{Problem, problem};
@@ -358,9 +359,11 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
         }
     }
     if let Some(prometheus) = &analysis.prometheus {
-        check_prometheus(prometheus, path.key("prometheus"), problems);
+        prometheus.check(path.key("prometheus"), problems);
     }
-    let prometheus_set = analysis.prometheus.is_some();
+    let shared = SharedSettings {
+        prometheus: analysis.prometheus.as_ref(),
+    };
     let mut seen = std::collections::BTreeSet::new();
     for (index, gate) in analysis.before_retire.iter().enumerate() {
         let gate_path = path.key("beforeRetire").index(index);
@@ -370,12 +373,7 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
                 format!("wait gate `{}` is defined twice", gate.name),
             ));
         }
-        check_query(
-            &gate.query,
-            gate_path.key("query"),
-            prometheus_set,
-            problems,
-        );
+        gate.query.check(gate_path.key("query"), shared, problems);
     }
     let mut seen = std::collections::BTreeSet::new();
     for (index, metric) in analysis.metrics.iter().enumerate() {
@@ -404,7 +402,7 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
                 .hint("add `compare: stable`, or remove it"),
             );
         }
-        if metric.min_requests.is_some() && !counts_requests(&metric.query) {
+        if metric.min_requests.is_some() && !metric.query.settings().counts_requests() {
             problems.push(
                 problem(
                     metric_path.key("minRequests"),
@@ -428,35 +426,14 @@ fn check_analysis(analysis: &AnalysisSpec, path: FieldPath, problems: &mut Vec<P
             )),
             _ => {}
         }
-        check_query(
-            &metric.query,
-            metric_path.key("query"),
-            prometheus_set,
-            problems,
-        );
-    }
-}
-
-/// Whether the query returns per-version request counts.
-fn counts_requests(query: &QuerySpec) -> bool {
-    match query {
-        QuerySpec::Counts(_) => true,
-        QuerySpec::Sandbox(sandbox) => !matches!(sandbox.stat, SandboxStat::P99LatencyMs),
-        _ => false,
+        metric
+            .query
+            .check(metric_path.key("query"), shared, problems);
     }
 }
 
 fn check_comparison(metric: &MetricSpec, path: &FieldPath, problems: &mut Vec<Problem>) {
-    let compares = match &metric.query {
-        QuerySpec::Counts(counts) => counts.stable.is_some(),
-        QuerySpec::Sandbox(sandbox) => {
-            matches!(
-                sandbox.stat,
-                SandboxStat::Errors | SandboxStat::SlowRequests
-            )
-        }
-        _ => false,
-    };
+    let compares = metric.query.settings().counts_each_version();
     if !compares {
         problems.push(
             problem(
@@ -490,135 +467,5 @@ fn check_comparison(metric: &MetricSpec, path: &FieldPath, problems: &mut Vec<Pr
             )
             .hint("0.01 fails a healthy version in about 1 rollout in 100 at most"),
         );
-    }
-}
-
-fn check_query(
-    query: &QuerySpec,
-    path: FieldPath,
-    prometheus_set: bool,
-    problems: &mut Vec<Problem>,
-) {
-    match query {
-        QuerySpec::Command(command) => require_text(command, path.key("command"), problems),
-        QuerySpec::Prometheus(promql) => {
-            let field = path.key("prometheus");
-            if !prometheus_set {
-                problems.push(
-                    problem(
-                        field,
-                        "a prometheus query needs `analysis.prometheus`, the server to ask",
-                    )
-                    .hint("add `analysis: {prometheus: {address: http://prometheus:9090}}`"),
-                );
-            } else {
-                require_text(promql, field, problems);
-            }
-        }
-        QuerySpec::Http(http) => {
-            let path = path.key("http");
-            check_http_url(&http.url, path.key("url"), problems);
-            if !(http.pointer.is_empty() || http.pointer.starts_with('/')) {
-                problems.push(
-                    problem(
-                        path.key("pointer"),
-                        format!(
-                            "JSON pointer {:?} must be empty or start with `/`",
-                            http.pointer
-                        ),
-                    )
-                    .hint("RFC 6901: e.g. /data/0/value; escape `/` in a key as ~1 and `~` as ~0"),
-                );
-            }
-            for (name, variable) in &http.headers {
-                let field = path.key("headers").key(name.clone());
-                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    problems.push(problem(
-                        field,
-                        format!("{name:?} is not a valid header name"),
-                    ));
-                } else if variable.trim().is_empty() {
-                    problems.push(
-                        problem(field, "name the environment variable holding the value")
-                            .hint("header values are read from the environment so no secret is in the spec"),
-                    );
-                }
-            }
-        }
-        QuerySpec::Sandbox(_) => {}
-        QuerySpec::Counts(counts) => {
-            let versions = [
-                ("new", Some(&counts.new)),
-                ("stable", counts.stable.as_ref()),
-            ];
-            for (name, queries) in versions {
-                if let Some(queries) = queries {
-                    let version_path = path.key("counts").key(name);
-                    check_query(
-                        &queries.requests,
-                        version_path.key("requests"),
-                        prometheus_set,
-                        problems,
-                    );
-                    check_query(
-                        &queries.errors,
-                        version_path.key("errors"),
-                        prometheus_set,
-                        problems,
-                    );
-                }
-            }
-        }
-    }
-}
-
-fn check_http_url(url: &str, field: FieldPath, problems: &mut Vec<Problem>) {
-    let ok = reqwest::Url::parse(url.trim())
-        .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
-    if !ok {
-        problems.push(problem(
-            field,
-            format!("`{url}` is not an http:// or https:// URL"),
-        ));
-    }
-}
-
-fn check_prometheus(spec: &PrometheusSpec, path: FieldPath, problems: &mut Vec<Problem>) {
-    let ok = reqwest::Url::parse(spec.address.trim())
-        .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"));
-    if !ok {
-        problems.push(
-            problem(
-                path.key("address"),
-                format!("`{}` is not an http:// or https:// URL", spec.address),
-            )
-            .hint("use Prometheus's base URL, e.g. http://prometheus:9090"),
-        );
-    }
-    if let Some(auth) = &spec.auth {
-        let path = path.key("auth");
-        match (&auth.bearer_token_env, &auth.basic) {
-            (Some(_), Some(_)) => problems.push(problem(
-                path.key("basic"),
-                "give either `bearerTokenEnv` or `basic`, not both",
-            )),
-            (None, None) => problems.push(
-                problem(path, "give `bearerTokenEnv` or `basic`")
-                    .hint("e.g. `auth: {bearerTokenEnv: PROMETHEUS_TOKEN}`, or remove `auth`"),
-            ),
-            (Some(variable), None) => require_text(variable, path.key("bearerTokenEnv"), problems),
-            (None, Some(basic)) => {
-                require_text(
-                    &basic.username_env,
-                    path.key("basic").key("usernameEnv"),
-                    problems,
-                );
-                require_text(
-                    &basic.password_env,
-                    path.key("basic").key("passwordEnv"),
-                    problems,
-                );
-            }
-        }
     }
 }

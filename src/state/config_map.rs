@@ -4,17 +4,44 @@
 //! is a Lease of the same name (`lease.rs`).
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::lease::Lease;
 use super::lock::{Acquired, Held, Request};
-use super::{Record, StateStore};
+use super::{Record, StateStore, StoreSettings};
 use crate::kubernetes::ClusterSpec;
 use crate::kubernetes::error::{code, describe};
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
 use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
+
+/// `state: configMap`: the record in ConfigMap `greenlight-<name>`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigMapState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl ConfigMapState {
+    pub fn cluster(&self) -> ClusterSpec {
+        ClusterSpec {
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+impl StoreSettings for ConfigMapState {
+    fn build(&self, service: &str) -> Box<dyn StateStore> {
+        Box::new(ConfigMapStateStore::new(service, self.cluster()))
+    }
+}
 
 /// The data key holding the record as JSON.
 const KEY: &str = "record";

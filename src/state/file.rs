@@ -6,8 +6,21 @@ use async_trait::async_trait;
 
 use super::file_lock::FileLock;
 use super::lock::{Acquired, Held, Request};
-use super::{Record, StateStore};
+use super::{Record, StateStore, StoreSettings};
 use crate::provider::ProviderError;
+
+/// `state: {file: path}`: where the record is kept.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct FileState(pub String);
+
+crate::text::text_setting!(FileState);
+
+impl StoreSettings for FileState {
+    fn build(&self, _service: &str) -> Box<dyn StateStore> {
+        Box::new(FileStateStore::new(&self.0))
+    }
+}
 
 pub struct FileStateStore {
     path: PathBuf,

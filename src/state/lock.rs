@@ -25,56 +25,18 @@ pub struct Holder {
     pub ci: Option<CiJob>,
 }
 
-/// One CI job across its re-runs: GitHub's run and job with the run attempt,
-/// GitLab's pipeline and job name with the job id (a retried job gets a new,
-/// larger id in the same pipeline).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CiJob {
-    /// The same for every attempt of the job.
-    pub job: String,
-    /// Larger for a later attempt.
-    pub attempt: u64,
-}
-
-impl CiJob {
-    /// The job this process runs as, if the CI system says enough.
-    pub fn of_this_process(lookup: &impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let value = |name: &str| lookup(name).filter(|value| !value.is_empty());
-        let is = |name: &str| value(name).is_some_and(|value| value == "true");
-        let (run, job, attempt) = if is("GITHUB_ACTIONS") {
-            (
-                crate::forge::detect(lookup).run_url?,
-                value("GITHUB_JOB")?,
-                value("GITHUB_RUN_ATTEMPT")?,
-            )
-        } else if is("GITLAB_CI") {
-            (
-                value("CI_PIPELINE_URL").or_else(|| value("CI_PIPELINE_ID"))?,
-                value("CI_JOB_NAME")?,
-                value("CI_JOB_ID")?,
-            )
-        } else {
-            return None;
-        };
-        Some(Self {
-            job: format!("{run} job {job}"),
-            attempt: attempt.parse().ok()?,
-        })
-    }
-
-    /// Whether `self` is a later attempt of `earlier`'s job.
-    pub fn reruns(&self, earlier: &CiJob) -> bool {
-        self.job == earlier.job && self.attempt > earlier.attempt
-    }
-}
+pub use crate::template::CiJob;
 
 impl Holder {
-    /// This process, named after the CI job it runs in (`lookup` reads the
-    /// environment).
-    pub fn of_this_process(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// This process, named after the CI job it runs in (`job` and `ci`, CI
+    /// facts resolved with the spec; `lookup` reads the environment for the host).
+    pub fn of_this_process(
+        job: Option<&str>,
+        ci: Option<CiJob>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
         let host = this_host(&lookup);
         let pid = std::process::id();
-        let job = ci_job(&lookup);
         let name = match job {
             Some(job) => format!("{job} (on {host}, pid {pid})"),
             None => format!("{host}:{pid}"),
@@ -83,7 +45,7 @@ impl Holder {
             name,
             host,
             pid,
-            ci: CiJob::of_this_process(&lookup),
+            ci,
         }
     }
 
@@ -98,25 +60,6 @@ impl Holder {
     pub fn is_gone(&self, here: &Holder) -> bool {
         self.host == here.host && self.pid != here.pid && !process_runs(self.pid)
     }
-}
-
-/// "<run URL> attempt <n> job <id>", naming the one CI job (two jobs of one
-/// run, or two attempts, are different holders).
-fn ci_job(lookup: &impl Fn(&str) -> Option<String>) -> Option<String> {
-    let facts = crate::forge::detect(lookup);
-    let url = facts.run_url?;
-    let parts = match facts.provider.as_str() {
-        "github" => [("attempt", "GITHUB_RUN_ATTEMPT"), ("job", "GITHUB_JOB")],
-        "gitlab" => [("pipeline", "CI_PIPELINE_ID"), ("job", "CI_JOB_ID")],
-        _ => return Some(url),
-    };
-    let mut name = url;
-    for (label, variable) in parts {
-        if let Some(value) = lookup(variable).filter(|value| !value.is_empty()) {
-            name.push_str(&format!(" {label} {value}"));
-        }
-    }
-    Some(name)
 }
 
 fn this_host(lookup: &impl Fn(&str) -> Option<String>) -> String {
@@ -292,6 +235,12 @@ mod tests {
         }
     }
 
+    /// This process as the CI job `lookup` describes.
+    fn in_ci(lookup: impl Fn(&str) -> Option<String>) -> Holder {
+        let facts = crate::forge::detect(&lookup);
+        Holder::of_this_process(facts.job.as_deref(), facts.job_attempt, lookup)
+    }
+
     const START: Duration = Duration::from_secs(1_800_000_000);
 
     #[test]
@@ -311,7 +260,7 @@ mod tests {
     #[test]
     fn a_holder_on_this_host_that_no_longer_runs_is_gone() {
         let now = SystemTime::UNIX_EPOCH + START;
-        let here = Holder::of_this_process(|_| None);
+        let here = Holder::of_this_process(None, None, |_| None);
         // Our own parent runs; pid 0 is never a process of ours in /proc.
         let alive = Holder {
             pid: std::os::unix::process::parent_id(),
@@ -341,34 +290,6 @@ mod tests {
     }
 
     #[test]
-    fn two_jobs_of_one_ci_run_are_different_holders() {
-        let env = |job: &'static str| {
-            move |name: &str| {
-                match name {
-                    "GITHUB_ACTIONS" => Some("true"),
-                    "GITHUB_SERVER_URL" => Some("https://github.com"),
-                    "GITHUB_REPOSITORY" => Some("acme/shop"),
-                    "GITHUB_RUN_ID" => Some("42"),
-                    "GITHUB_RUN_ATTEMPT" => Some("2"),
-                    "GITHUB_JOB" => Some(job),
-                    "HOSTNAME" => Some("runner-7"),
-                    _ => None,
-                }
-                .map(str::to_owned)
-            }
-        };
-        let deploy = Holder::of_this_process(env("deploy"));
-        assert!(
-            deploy
-                .name
-                .starts_with("https://github.com/acme/shop/actions/runs/42 attempt 2 job deploy"),
-            "{}",
-            deploy.name
-        );
-        assert_ne!(deploy.name, Holder::of_this_process(env("canary")).name);
-    }
-
-    #[test]
     fn a_later_attempt_of_the_same_ci_job_takes_the_lock_over_at_once() {
         let github = |attempt: &'static str, job: &'static str, host: &'static str| {
             move |name: &str| {
@@ -386,17 +307,13 @@ mod tests {
             }
         };
         let now = SystemTime::UNIX_EPOCH + START;
-        let first = Lock::new(
-            Holder::of_this_process(github("1", "deploy", "runner-1")),
-            now,
-            LOCK_DURATION,
-        );
-        let again = Holder::of_this_process(github("2", "deploy", "runner-2"));
+        let first = Lock::new(in_ci(github("1", "deploy", "runner-1")), now, LOCK_DURATION);
+        let again = in_ci(github("2", "deploy", "runner-2"));
         assert_eq!(first.takeover(&again, now, false), Some(Takeover::Rerun));
         // Another job of the run, or the same attempt, waits.
-        let other_job = Holder::of_this_process(github("2", "canary", "runner-2"));
+        let other_job = in_ci(github("2", "canary", "runner-2"));
         assert_eq!(first.takeover(&other_job, now, false), None);
-        let same = Holder::of_this_process(github("1", "deploy", "runner-2"));
+        let same = in_ci(github("1", "deploy", "runner-2"));
         assert_eq!(first.takeover(&same, now, false), None);
 
         let gitlab = |job_id: &'static str, job: &'static str| {
@@ -414,14 +331,10 @@ mod tests {
                 .map(str::to_owned)
             }
         };
-        let first = Lock::new(
-            Holder::of_this_process(gitlab("100", "deploy")),
-            now,
-            LOCK_DURATION,
-        );
-        let retried = Holder::of_this_process(gitlab("107", "deploy"));
+        let first = Lock::new(in_ci(gitlab("100", "deploy")), now, LOCK_DURATION);
+        let retried = in_ci(gitlab("107", "deploy"));
         assert_eq!(first.takeover(&retried, now, false), Some(Takeover::Rerun));
-        let sibling = Holder::of_this_process(gitlab("101", "smoke"));
+        let sibling = in_ci(gitlab("101", "smoke"));
         assert_eq!(first.takeover(&sibling, now, false), None);
     }
 

@@ -130,6 +130,13 @@ pub enum RecordPhase {
     Aborted,
 }
 
+/// A state store's settings under `state:`. The spec's `StateSpec` only picks
+/// one; the store says what its settings mean.
+pub trait StoreSettings {
+    /// The store keeping the record (and the lock) of `service`.
+    fn build(&self, service: &str) -> Box<dyn StateStore>;
+}
+
 #[async_trait]
 pub trait StateStore: Send + Sync {
     fn describe(&self) -> String;
