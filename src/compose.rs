@@ -76,6 +76,22 @@ pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Provid
             .flat_map(|analysis| &analysis.before_retire)
             .map(|gate| source(&gate.name, &gate.query, gate.domain))
             .collect::<Result<_, _>>()?,
+        task_gate: match &spec.strategy {
+            crate::spec::types::StrategySpec::Migrate(migrate) => match &migrate.drain {
+                Some(gate) => Some(Box::new(
+                    crate::metrics::per_task::PerTaskMetric::new(
+                        &gate.name,
+                        &gate.query,
+                        gate.domain,
+                        prometheus,
+                        context,
+                    )
+                    .map_err(provider)?,
+                ) as Box<dyn crate::metrics::TaskMetric>),
+                None => None,
+            },
+            _ => None,
+        },
         checks: Box::new(
             CheckSuite::from_spec(
                 spec,

@@ -4,6 +4,7 @@ pub mod command;
 pub mod counts;
 mod domain;
 pub mod http;
+pub mod per_task;
 pub mod prometheus;
 pub mod sandbox;
 pub mod transport;
@@ -42,6 +43,13 @@ impl Measurement {
 pub trait MetricSource: Send + Sync {
     fn describe(&self) -> String;
     async fn measure(&self) -> Result<Measurement, ProviderError>;
+}
+
+/// A query measured for one task at a time (a migration's drain gate).
+#[async_trait]
+pub trait TaskMetric: Send + Sync {
+    fn describe(&self) -> String;
+    async fn measure(&self, task: &crate::traffic::Task) -> Result<Measurement, ProviderError>;
 }
 
 /// The source of one query a spec defines; `prometheus` is `analysis.prometheus`,

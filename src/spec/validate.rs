@@ -54,6 +54,12 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
                 }
             }
         }
+        StrategySpec::Migrate(migrate) => check_migrate(
+            spec,
+            migrate,
+            root.key("strategy").key("migrate"),
+            &mut problems,
+        ),
     }
     for (index, check) in spec.smoke.iter().enumerate() {
         check_check(check, root.key("smoke").index(index), &mut problems);
@@ -576,6 +582,55 @@ fn check_prometheus(spec: &PrometheusSpec, path: FieldPath, problems: &mut Vec<P
                     problems,
                 );
             }
+        }
+    }
+}
+
+/// A migration moves tasks, so it needs a target that knows them and a router
+/// that can take one out of the load balancer.
+fn check_migrate(
+    spec: &RolloutSpec,
+    migrate: &MigrateSpec,
+    path: FieldPath,
+    problems: &mut Vec<Problem>,
+) {
+    if !matches!(spec.target, TargetSpec::Marathon(_)) {
+        problems.push(
+            problem(
+                path.clone(),
+                "a migration kills the old version's tasks one batch at a time: it needs `target: marathon`",
+            )
+            .hint("use `canary` or `blueGreen` with this target"),
+        );
+    }
+    if !matches!(spec.router, RouterSpec::Edgelb(_)) {
+        problems.push(
+            problem(
+                path.clone(),
+                "a migration takes single tasks out of the load balancer: it needs `router: edgelb`",
+            )
+            .hint("use `canary` or `blueGreen` with this router"),
+        );
+    }
+    if migrate.batch_size == 0 {
+        problems.push(problem(path.key("batchSize"), "must be at least 1 task"));
+    }
+    if let Some(drain) = &migrate.drain {
+        let prometheus_set = spec
+            .analysis
+            .as_ref()
+            .is_some_and(|analysis| analysis.prometheus.is_some());
+        check_query(
+            &drain.query,
+            path.key("drain").key("query"),
+            prometheus_set,
+            problems,
+        );
+        if !drain.max.is_finite() {
+            problems.push(problem(
+                path.key("drain").key("max"),
+                "must be a finite number",
+            ));
         }
     }
 }

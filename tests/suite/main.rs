@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod dcos;
 mod dcos_conformance;
+mod dcos_migrate;
 mod demo;
 mod engine;
 mod forge_conformance;
