@@ -10,7 +10,7 @@ use crate::kubernetes::ClusterSpec;
 use crate::pool::Pool;
 use crate::release::Release;
 use crate::spec::overrides::SetOverride;
-use crate::spec::types::{RolloutSpec, StateSpec, TargetSpec};
+use crate::spec::types::{RolloutSpec, StateSpec};
 use crate::spec::{LoadOptions, LoadedSpec};
 use crate::state::StateStore;
 use crate::state::config_map::ConfigMapStateStore;
@@ -96,10 +96,7 @@ pub(crate) fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateSto
 
 /// The cluster a spec deploys to, else the one it routes in.
 fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
-    if let TargetSpec::Kubernetes(target) = &spec.target {
-        return Some(target.cluster());
-    }
-    spec.router.cluster()
+    spec.target.cluster().or_else(|| spec.router.cluster())
 }
 
 /// Loads the spec with the real stable version: the flag, else the state record.

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::backends::Pair;
-use super::{Router, Weight, split};
+use super::{Router, Weight, check_route, split};
 use crate::clock::Clock;
+use crate::field::{FieldPath, Problem};
 use crate::kubernetes::json::{array_mut, str_at};
 use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
@@ -45,6 +46,23 @@ pub struct GatewayApiRouter {
 }
 
 super::cluster_of!(GatewayApiRouter);
+
+impl GatewayApiRouter {
+    /// The route and both Services must be named.
+    fn check_settings(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        check_route(
+            &self.route,
+            (&self.stable_service, &self.new_service),
+            path,
+            problems,
+        );
+    }
+
+    /// It always splits by weight.
+    fn all_at_once(&self) -> Option<&'static str> {
+        None
+    }
+}
 
 /// `HTTPRouteRule.backendRefs` maxItems in the Gateway API CRD.
 pub const MAX_BACKEND_REFS: usize = 16;

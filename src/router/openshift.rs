@@ -20,8 +20,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Router, Weight, split};
+use super::{Router, Weight, check_route, split};
 use crate::clock::Clock;
+use crate::field::{FieldPath, Problem};
 use crate::kubernetes::json::{array_mut, map_mut, str_at, weight_at};
 use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
@@ -48,6 +49,23 @@ pub struct OpenshiftRouter {
 }
 
 super::cluster_of!(OpenshiftRouter);
+
+impl OpenshiftRouter {
+    /// The Route and both Services must be named.
+    fn check_settings(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        check_route(
+            &self.route,
+            (&self.stable_service, &self.new_service),
+            path,
+            problems,
+        );
+    }
+
+    /// `switch: true` moves `spec.to` whole: no weight between 0 and 100.
+    fn all_at_once(&self) -> Option<&'static str> {
+        self.switch.then_some("an OpenShift Route switch")
+    }
+}
 
 /// `RouteSpec.alternateBackends` maxItems.
 pub const MAX_ALTERNATE_BACKENDS: usize = 3;
