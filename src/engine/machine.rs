@@ -164,6 +164,8 @@ impl Phase {
             | Phase::Shifting { .. }
             | Phase::Holding(_)
             | Phase::Measuring(_)
+            // A migration halts (`migration.rs`): a re-run goes on from the tasks left.
+            | Phase::Migrating(_)
             | Phase::Promoting => true,
             Phase::Checking(checkpoint) => !matches!(
                 checkpoint,

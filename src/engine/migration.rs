@@ -529,6 +529,30 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_migration_halts_keeping_the_tasks_left() {
+        let engine = engine(1);
+        let state = to_migration(&engine);
+        let (state, _) = engine.step(state, at(0), Input::Tasks(Ok(vec![task(1), task(2)])));
+        assert!(state.can_cancel());
+        let (state, action) = engine.step(
+            state,
+            at(1),
+            Input::Cancelled {
+                reason: "the rollout was cancelled (SIGTERM)".into(),
+            },
+        );
+        assert_eq!(action, Action::Finish(Outcome::Halted));
+        assert!(
+            state.reason.as_deref().is_some_and(
+                |reason| reason.contains("run again to go on with the 2 task(s) of v1 left")
+            ),
+            "{:?}",
+            state.reason
+        );
+        assert_eq!(state.migration_left(), Some(vec![task(1).id, task(2).id]));
+    }
+
+    #[test]
     fn a_green_that_fails_to_launch_rolls_back_with_blue_untouched() {
         let engine = engine(1);
         let (state, _) = engine.step(State::new(), at(0), Input::Start);
