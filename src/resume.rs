@@ -104,6 +104,7 @@ mod tests {
             updated_at: String::new(),
             stable_pool: None,
             pending,
+            reason: None,
         }
     }
 
