@@ -6,7 +6,6 @@ use std::fmt::Write;
 use crate::deploy::Target;
 use crate::duration::display;
 use crate::engine::Plan;
-use crate::engine::plan::StrategyKind;
 use crate::release::Release;
 use crate::router::Router;
 use crate::spec::types::{Check, RolloutSpec};
@@ -22,10 +21,7 @@ pub fn render(
     store: &dyn StateStore,
 ) -> String {
     let mut out = String::new();
-    let strategy = match plan.strategy {
-        StrategyKind::Canary => "canary",
-        StrategyKind::BlueGreen => "blue/green",
-    };
+    let strategy = plan.strategy.as_str();
     let _ = writeln!(
         out,
         "Plan: {} {} → {} ({strategy}, {} step(s)); nothing has been changed.",
@@ -58,10 +54,15 @@ pub fn render(
     ) {
         item(&mut out, title, lines);
     }
+    let deploy = if plan.migration.is_some() {
+        target.plan_launch(&release.new_version)
+    } else {
+        target.plan_deploy(&release.new_version)
+    };
     item(
         &mut out,
         format!("deploy {} with {}", release.new_version, target.describe()),
-        target.plan_deploy(&release.new_version),
+        deploy,
     );
     let before_traffic = spec.smoke.iter().chain(&hooks.before_traffic).collect();
     if let Some((title, lines)) = checks(
@@ -76,6 +77,11 @@ pub fn render(
         .filter(|check| check.after_each_step)
         .chain(&hooks.after_step)
         .collect();
+    if let Some(migration) = &plan.migration {
+        for (title, lines) in migration_items(migration, release, target, router) {
+            item(&mut out, title, lines);
+        }
+    }
     for (index, step) in plan.steps.iter().enumerate() {
         let mut title = format!(
             "step {}: send {} to {} and hold {}",
@@ -142,16 +148,11 @@ pub fn render(
         format!(" after {}", display(plan.scale_down_delay))
     };
     let mut retire = drain_lines(plan, router, Side::Stable);
-    retire.extend(plan.before_retire.iter().map(|gate| {
-        format!(
-            "wait until {} ≤ {} (measured every {}; after {} halt and keep {})",
-            gate.metric,
-            crate::judge::format_value(gate.max),
-            display(gate.waiting.interval),
-            display(gate.waiting.timeout),
-            release.stable_version
-        )
-    }));
+    retire.extend(
+        plan.before_retire
+            .iter()
+            .map(|gate| wait_line(gate, &format!("halt and keep {}", release.stable_version))),
+    );
     retire.extend(target.plan_retire(&release.stable_version));
     item(
         &mut out,
@@ -172,12 +173,93 @@ pub fn render(
     for line in rollback {
         let _ = writeln!(out, "     {line}");
     }
+    if plan.migration.is_some() {
+        let _ = writeln!(
+            out,
+            "Once the migration has killed a task of {}, a failure halts instead: {0} is no longer whole.",
+            release.stable_version
+        );
+    }
     let _ = writeln!(
         out,
         "Progress and the lock are kept in {}.",
         store.describe()
     );
     out
+}
+
+/// The migration's items: the new version joins the balancer, then one item
+/// per batch of the stable version's tasks, counted from its app definition.
+fn migration_items(
+    migration: &crate::engine::plan::MigrationPlan,
+    release: &Release,
+    target: &dyn Target,
+    router: &dyn Router,
+) -> Vec<(String, Vec<String>)> {
+    let stable = &release.stable_version;
+    let mut items = vec![(
+        format!(
+            "migration: list the tasks of {stable} and add {} to the load balancer beside them",
+            release.new_version
+        ),
+        router.plan_route_tasks("every task"),
+    )];
+    let size = migration.batch_size.max(1);
+    let drain = migration.drain.as_ref().map(|gate| {
+        format!(
+            "for each task of the batch: {}",
+            wait_line(gate, "halt, the task out of the load balancer and running")
+        )
+    });
+    let batch_lines = |keep: Option<&str>| {
+        let mut lines = match keep {
+            Some(keep) => router.plan_route_tasks(keep),
+            // The last batch leaves the new version alone in the balancer.
+            None => router.plan(crate::traffic::Weight::FULL),
+        };
+        lines.extend(drain.clone());
+        lines.extend(target.plan_kill(stable));
+        lines
+    };
+    match target.planned_tasks(stable) {
+        Some(tasks) => {
+            let tasks = usize::try_from(tasks).unwrap_or(usize::MAX);
+            let batches = tasks.div_ceil(size);
+            for batch in 0..batches {
+                let first = batch * size + 1;
+                let last = ((batch + 1) * size).min(tasks);
+                let left = tasks - last;
+                let which = if first == last {
+                    format!("task {first}")
+                } else {
+                    format!("tasks {first}–{last}")
+                };
+                items.push((
+                    format!(
+                        "migration batch {} of {batches}: take {which} of {tasks} of {stable} out, drain, kill",
+                        batch + 1
+                    ),
+                    batch_lines((left > 0).then(|| format!("the {left} task(s) left")).as_deref()),
+                ));
+            }
+        }
+        None => items.push((
+            format!("migration: repeat for each {size} task(s) of {stable} until none is left"),
+            batch_lines(Some("the tasks left")),
+        )),
+    }
+    items
+}
+
+/// "wait until jobs ≤ 0 (measured every 10s; after 10m {then})".
+fn wait_line(gate: &crate::engine::plan::WaitGate, then: &str) -> String {
+    format!(
+        "wait until {} ≤ {} (measured every {}; after {} {then})",
+        gate.metric,
+        crate::judge::format_value(gate.max),
+        display(gate.waiting.interval),
+        display(gate.waiting.timeout),
+    )
 }
 
 fn describe_check(check: &Check) -> String {

@@ -32,6 +32,14 @@ pub fn decide(record: &Record, live: Option<Weight>, plan: &Plan) -> Decision {
             },
             verified,
         ),
+        Some(Pending::Migration { .. }) if plan.migration.is_some() => {
+            Decision::Resume(Resume::Migrate, verified)
+        }
+        Some(Pending::Migration { left }) => Decision::Halt(format!(
+            "the interrupted rollout was migrating {} task by task ({} task(s) of it left), but the spec has no `strategy.migrate` any more: finish it with the spec it started with, or settle it with `greenlight promote` or `greenlight rollback`",
+            record.stable_version,
+            left.len()
+        )),
         Some(Pending::Retire { .. }) if live == Some(Weight::FULL) => {
             Decision::Resume(Resume::Retire, Weight::FULL)
         }

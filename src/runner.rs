@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::deploy::Target;
 use crate::engine::plan::Mode;
 use crate::engine::{Action, Engine, EventKind, Input, Outcome, Resume, State};
-use crate::metrics::MetricSource;
+use crate::metrics::{MetricSource, TaskMetric};
 use crate::provider::ProviderError;
 use crate::report::{Report, Reporter};
 use crate::router::Router;
@@ -26,6 +26,8 @@ pub struct Providers {
     pub checks: Box<dyn CheckRunner>,
     /// One per wait-until gate (`Plan::before_retire`), in plan order.
     pub waits: Vec<Box<dyn MetricSource>>,
+    /// The migration's drain gate, measured per task.
+    pub task_gate: Option<Box<dyn TaskMetric>>,
 }
 
 /// A request to stop, e.g. the CI job being cancelled. Until promotion, the
@@ -180,6 +182,12 @@ pub async fn run(
                 }))
                 .await,
             ),
+            Action::Launch { version } => Some(
+                cut(Box::pin(async {
+                    Input::Deployed(providers.target.launch(version).await)
+                }))
+                .await,
+            ),
             Action::Measure => Some(
                 cut(Box::pin(async {
                     Input::Measured(
@@ -207,6 +215,7 @@ pub async fn run(
         }
         input = match action {
             Action::Deploy { .. }
+            | Action::Launch { .. }
             | Action::RunChecks { .. }
             | Action::SetWeight(_)
             // Handled above (they may be cut short); never reached.
@@ -235,6 +244,17 @@ pub async fn run(
                 ))),
             }),
             Action::Retire { version } => Input::Retired(providers.target.retire(&version).await),
+            Action::ListTasks { version } => Input::Tasks(providers.target.tasks(&version).await),
+            Action::RouteTasks { keep } => Input::Routed(providers.router.route_tasks(&keep).await),
+            Action::MeasureTask(task) => Input::TaskMeasured(match &providers.task_gate {
+                Some(gate) => gate.measure(&task).await,
+                None => Err(ProviderError::new(
+                    "internal error: no source for the migration's drain gate",
+                )),
+            }),
+            Action::KillTasks { version, ids } => {
+                Input::Killed(providers.target.kill_tasks(&version, &ids).await)
+            }
             Action::Finish(outcome) => {
                 let reason = state.reason.clone().unwrap_or_default();
                 let report = Report::build(
@@ -331,6 +351,10 @@ fn pending(engine: &Engine, state: &State, action: &Action) -> Option<Pending> {
         .timeline
         .iter()
         .any(|event| matches!(event.kind, EventKind::RollbackCompleted { .. }));
+    // A migration that stopped with old tasks left is resumed from them.
+    if let Some(left) = state.migration_left() {
+        return Some(Pending::Migration { left });
+    }
     if matches!(action, Action::Finish(_)) {
         return rollback
             .filter(|_| !verified)

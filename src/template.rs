@@ -63,6 +63,10 @@ pub struct TemplateContext {
     /// (`server=~"{{ servers.new | join('|') }}"`); only with `router: haproxy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub servers: Option<Servers>,
+    /// The task a migration's drain gate measures (`{{ task.id }}`, `task.host`,
+    /// `task.port`); only while that query is rendered, once per task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<crate::traffic::Task>,
     /// `vars:` from the spec, then `--var` flags (which win).
     #[serde(flatten)]
     pub vars: BTreeMap<String, serde_json::Value>,
@@ -87,12 +91,57 @@ pub const FUEL: u64 = 100_000;
 pub const MAX_RENDERED: usize = 256 * 1024;
 
 /// Names templates get from greenlight itself; a variable may not shadow them.
-pub const BUILT_IN: [&str; 5] = ["name", "version", "stable_version", "ci", "servers"];
+pub const BUILT_IN: [&str; 6] = ["name", "version", "stable_version", "ci", "servers", "task"];
 
 /// Fields that are data, not templates.
 fn is_literal(path: &FieldPath) -> bool {
     let root = FieldPath::root();
-    path.starts_with(&root.key("vars")) || *path == root.key("metadata").key("name")
+    path.starts_with(&root.key("vars"))
+        || *path == root.key("metadata").key("name")
+        || path.starts_with(&task_templates())
+}
+
+/// The fields rendered once per task, at run time, with `task` in the context:
+/// a migration's drain gate. Loading only checks they render for a sample task.
+pub fn task_templates() -> FieldPath {
+    FieldPath::root()
+        .key("strategy")
+        .key("migrate")
+        .key("drain")
+        .key("query")
+}
+
+/// Renders `node`, a copy of the fields at [`task_templates`], for `task`.
+pub fn render_for_task(
+    node: &Value,
+    context: &TemplateContext,
+    task: &crate::traffic::Task,
+) -> Result<Value, RenderError> {
+    let mut work = node.clone();
+    let mut context = context.clone();
+    context.task = Some(task.clone());
+    let rendered = within_deadline(move || {
+        let environment = environment();
+        let context = minijinja::Value::from(Serde(&context));
+        let mut room = MAX_RENDERED;
+        render_tree(
+            &environment,
+            &context,
+            task_templates(),
+            &mut work,
+            &mut room,
+            false,
+        )
+        .map(|()| work)
+    })
+    .unwrap_or_else(|| {
+        Err(RenderError {
+            field: task_templates(),
+            message: out_of_time(),
+            hint: None,
+        })
+    })?;
+    Ok(rendered)
 }
 
 pub struct RenderError {
@@ -262,7 +311,20 @@ fn render_node(
     node: &mut Value,
     room: &mut usize,
 ) -> Result<(), RenderError> {
-    if is_literal(&path) {
+    render_tree(environment, context, path, node, room, true)
+}
+
+/// Renders every string under `node`; `literals` leaves the fields that are
+/// not templates (or not yet) alone.
+fn render_tree(
+    environment: &Environment<'_>,
+    context: &minijinja::Value,
+    path: FieldPath,
+    node: &mut Value,
+    room: &mut usize,
+    literals: bool,
+) -> Result<(), RenderError> {
+    if literals && is_literal(&path) {
         return Ok(());
     }
     match node {
@@ -288,7 +350,14 @@ fn render_node(
         }
         Value::Sequence(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                render_node(environment, context, path.index(index), item, room)?;
+                render_tree(
+                    environment,
+                    context,
+                    path.index(index),
+                    item,
+                    room,
+                    literals,
+                )?;
             }
         }
         Value::Mapping(mapping) => {
@@ -297,10 +366,17 @@ fn render_node(
                     .as_str()
                     .map(str::to_owned)
                     .unwrap_or_else(|| format!("{key:?}"));
-                render_node(environment, context, path.key(key), value, room)?;
+                render_tree(environment, context, path.key(key), value, room, literals)?;
             }
         }
-        Value::Tagged(tagged) => render_node(environment, context, path, &mut tagged.value, room)?,
+        Value::Tagged(tagged) => render_tree(
+            environment,
+            context,
+            path,
+            &mut tagged.value,
+            room,
+            literals,
+        )?,
         _ => {}
     }
     Ok(())
@@ -391,6 +467,7 @@ mod tests {
                 provider: "local".into(),
                 ..CiFacts::default()
             },
+            task: None,
             servers: Some(Servers {
                 stable: vec!["blue1".into(), "blue2".into()],
                 new: vec!["green1".into()],

@@ -82,3 +82,15 @@ pub struct Drain {
     pub timeout: std::time::Duration,
     pub interval: std::time::Duration,
 }
+
+/// One running instance of a version (a Marathon task): what an
+/// instance-by-instance migration takes out of the load balancer, drains and
+/// kills, and what a drain gate's query sees as `task`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub host: String,
+    /// The first port it listens on, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}

@@ -26,10 +26,7 @@ pub async fn validate(args: &ValidateArgs) -> Result<String, AppError> {
     let mut text = format!(
         "{} is valid: {} `{}` in {} step(s)",
         spec_args.config.display(),
-        match plan.strategy {
-            crate::engine::plan::StrategyKind::Canary => "canary",
-            crate::engine::plan::StrategyKind::BlueGreen => "blue/green",
-        },
+        plan.strategy.as_str(),
         loaded.spec.metadata.name,
         plan.steps.len()
     );

@@ -24,6 +24,7 @@ use crate::duration::Span;
 use crate::field::{FieldPath, Problem, require_text};
 use crate::provider::ProviderError;
 use crate::template::{TemplateContext, render_text};
+use crate::traffic::Task;
 
 /// A Marathon app per version. The app definition's `id` must change with the version
 /// (`/svc-{{ version }}`), so both versions run side by side.
@@ -186,6 +187,17 @@ impl MarathonTarget {
         }
     }
 
+    /// The app definition of `version` and its id.
+    fn app_and_id(&self, version: &str) -> Result<(Value, String), ProviderError> {
+        let app = self.app_definition(version)?;
+        let id = app
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        Ok((app, id))
+    }
+
     /// The app id of `version`.
     pub fn app_id(&self, version: &str) -> Result<String, ProviderError> {
         let app = self.app_definition(version)?;
@@ -339,7 +351,7 @@ impl MarathonTarget {
 
     /// Kills tasks of `id` and scales the app down by as many
     /// (`POST /v2/tasks/delete?scale=true`); returns Marathon's deployment id.
-    pub async fn kill_tasks(&self, task_ids: &[String]) -> Result<Option<String>, ProviderError> {
+    pub async fn kill(&self, task_ids: &[String]) -> Result<Option<String>, ProviderError> {
         let body = self
             .client
             .expect_success(
@@ -365,6 +377,11 @@ impl MarathonTarget {
             .await
             .map(drop)
     }
+}
+
+/// The instance count an app definition asks for (Marathon's default is 1).
+fn instances_of(app: &Value) -> u64 {
+    app.get("instances").and_then(Value::as_u64).unwrap_or(1)
 }
 
 /// Whether a deployment from `/v2/deployments` touches app `id`.
@@ -468,12 +485,7 @@ impl Target for MarathonTarget {
     }
 
     async fn deploy(&self, version: &str) -> Result<(), ProviderError> {
-        let app = self.app_definition(version)?;
-        let id = app
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let (app, id) = self.app_and_id(version)?;
         let what = format!("POST {}", self.client.url("/v2/apps"));
         let answer = self
             .client
@@ -489,6 +501,114 @@ impl Target for MarathonTarget {
             }
             _ => return Err(self.client.refused(&what, &answer)),
         }
+        self.wait_ready(&id).await
+    }
+
+    fn plan_launch(&self, version: &str) -> Vec<String> {
+        let Ok(app) = self.app_definition(version) else {
+            return self.plan_deploy(version);
+        };
+        let id = app.get("id").and_then(Value::as_str).unwrap_or_default();
+        let instances = instances_of(&app);
+        let wait = |what: &str| {
+            format!(
+                "GET {} and {} every {} until {what} (at most {})",
+                self.client.url("/v2/deployments"),
+                self.client.url(&format!("/v2/apps{id}/tasks")),
+                crate::duration::display(self.spec.interval.get()),
+                crate::duration::display(self.spec.timeout.get()),
+            )
+        };
+        vec![
+            format!(
+                "POST {} (app {id} from {} with 0 instances)",
+                self.client.url("/v2/apps"),
+                self.spec.app
+            ),
+            wait("no deployment affects it"),
+            format!(
+                "PUT {} {{\"instances\": {instances}}}",
+                self.client.url(&format!("/v2/apps{id}"))
+            ),
+            wait("every task runs and passes its health checks"),
+        ]
+    }
+
+    async fn launch(&self, version: &str) -> Result<(), ProviderError> {
+        let (app, id) = self.app_and_id(version)?;
+        let instances = instances_of(&app);
+        let mut empty = app.clone();
+        empty["instances"] = json!(0);
+        let what = format!("POST {}", self.client.url("/v2/apps"));
+        let answer = self
+            .client
+            .send(Method::POST, "/v2/apps", Some(&empty))
+            .await?;
+        match answer.status {
+            status if status.is_success() => self.wait_ready(&id).await?,
+            // A re-run finds the app it launched: scale it as below.
+            StatusCode::CONFLICT => {}
+            _ => return Err(self.client.refused(&what, &answer)),
+        }
+        self.scale(&id, instances).await?;
+        self.wait_ready(&id).await
+    }
+
+    fn planned_tasks(&self, version: &str) -> Option<u64> {
+        self.app_definition(version)
+            .ok()
+            .map(|app| instances_of(&app))
+    }
+
+    fn plan_kill(&self, version: &str) -> Vec<String> {
+        let id = self
+            .app_id(version)
+            .unwrap_or_else(|_| self.spec.app.clone());
+        vec![
+            format!(
+                "POST {} {{\"ids\": [the batch's task ids]}}",
+                self.client.url("/v2/tasks/delete?scale=true")
+            ),
+            format!(
+                "GET {} every {} until no deployment affects {id} (at most {})",
+                self.client.url("/v2/deployments"),
+                crate::duration::display(self.spec.interval.get()),
+                crate::duration::display(self.spec.timeout.get()),
+            ),
+        ]
+    }
+
+    async fn tasks(&self, version: &str) -> Result<Vec<Task>, ProviderError> {
+        let id = self.app_id(version)?;
+        let body = self
+            .client
+            .expect_success(Method::GET, &format!("/v2/apps{id}/tasks"), None)
+            .await?;
+        Ok(body
+            .get("tasks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|task| {
+                Some(Task {
+                    id: task.get("id")?.as_str()?.to_owned(),
+                    host: task
+                        .get("host")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    port: task
+                        .pointer("/ports/0")
+                        .and_then(Value::as_u64)
+                        .and_then(|port| u16::try_from(port).ok()),
+                })
+            })
+            .collect())
+    }
+
+    async fn kill_tasks(&self, version: &str, ids: &[String]) -> Result<(), ProviderError> {
+        let id = self.app_id(version)?;
+        self.kill(ids).await?;
         self.wait_ready(&id).await
     }
 

@@ -10,6 +10,13 @@ use async_trait::async_trait;
 use crate::field::{FieldPath, Problem};
 use crate::kubernetes::ClusterSpec;
 use crate::provider::{ProviderContext, ProviderError};
+use crate::traffic::Task;
+
+/// What a target says when asked to do a migration step it cannot do.
+fn cannot_migrate(target: String) -> ProviderError {
+    ProviderError::new(format!("{target} cannot take a version apart task by task"))
+        .with_hint("`strategy.migrate` needs `target: marathon`")
+}
 
 #[async_trait]
 pub trait Target: Send + Sync {
@@ -22,6 +29,33 @@ pub trait Target: Send + Sync {
     async fn deploy(&self, version: &str) -> Result<(), ProviderError>;
     /// Scales down or removes `version`.
     async fn retire(&self, version: &str) -> Result<(), ProviderError>;
+
+    /// The exact changes `launch(version)` would make, for `plan`; no I/O.
+    fn plan_launch(&self, version: &str) -> Vec<String> {
+        self.plan_deploy(version)
+    }
+    /// Deploys `version` for a migration: from no instance, then scaled up, and
+    /// returns once every instance is ready.
+    async fn launch(&self, version: &str) -> Result<(), ProviderError> {
+        self.deploy(version).await
+    }
+    /// How many tasks `version` runs by its definition, for `plan`; no I/O.
+    fn planned_tasks(&self, _version: &str) -> Option<u64> {
+        None
+    }
+    /// The exact changes `tasks` and `kill_tasks` make, for `plan`; no I/O.
+    fn plan_kill(&self, _version: &str) -> Vec<String> {
+        Vec::new()
+    }
+    /// The running tasks of `version`.
+    async fn tasks(&self, _version: &str) -> Result<Vec<Task>, ProviderError> {
+        Err(cannot_migrate(self.describe()))
+    }
+    /// Kills tasks of `version` by id, scales it down by as many, and returns
+    /// once the version runs the rest.
+    async fn kill_tasks(&self, _version: &str, _ids: &[String]) -> Result<(), ProviderError> {
+        Err(cannot_migrate(self.describe()))
+    }
 }
 
 /// How long a deploy may take when the spec does not say (10m).

@@ -67,14 +67,12 @@ impl Engine {
         failure: Option<String>,
     ) -> Action {
         match (checkpoint, failure) {
-            (Checkpoint::PreRollout, None) => {
-                state.phase = Phase::Deploying;
-                Action::Deploy {
-                    version: self.new_version.clone(),
-                }
-            }
+            (Checkpoint::PreRollout, None) => self.deploy(state),
             (Checkpoint::PreRollout, Some(failure)) => {
                 self.halt(state, now, format!("{failure}; nothing was changed"))
+            }
+            (Checkpoint::BeforeTraffic, None) if self.plan.migration.is_some() => {
+                self.begin_migration(state, now)
             }
             (Checkpoint::BeforeTraffic, None) => self.begin_step(state, now, 0),
             (Checkpoint::AfterStep { step, held }, None) => {

@@ -98,6 +98,26 @@ pub enum EventKind {
         max: f64,
         waited_ms: u64,
     },
+    /// A migration put the new version in the load balancer beside the old
+    /// version's `tasks` tasks.
+    MigrationStarted {
+        version: String,
+        tasks: usize,
+    },
+    /// A task out of the load balancer passed the drain gate.
+    TaskDrained {
+        task: String,
+        metric: String,
+        value: f64,
+        max: f64,
+        waited_ms: u64,
+    },
+    /// A batch of the old version's tasks was killed; `left` still run.
+    TasksKilled {
+        version: String,
+        tasks: Vec<String>,
+        left: usize,
+    },
     Retired {
         version: String,
     },

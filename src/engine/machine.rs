@@ -8,11 +8,12 @@ use crate::judge::{Call, Verdict};
 use crate::metrics::Measurement;
 use crate::provider::ProviderError;
 use crate::spec::types::{InconclusivePolicy, NoDataPolicy};
-use crate::traffic::{Side, Weight};
+use crate::traffic::{Side, Task, Weight};
 
 use super::analysis::{Decision, Tally, judge};
 use super::checkpoint::Checkpoint;
 use super::event::{CheckRecord, Event, EventKind, Outcome, StepNumber};
+use super::migration::Migration;
 use super::plan::{CheckStage, Counted, Mode, Plan};
 use super::retirement::{Retirement, Stage};
 
@@ -21,6 +22,27 @@ use super::retirement::{Retirement, Stage};
 pub enum Action {
     Deploy {
         version: String,
+    },
+    /// Deploy for a migration: start `version` with no instance, then scale it
+    /// to its definition's count and wait until every task is healthy.
+    Launch {
+        version: String,
+    },
+    /// List the running tasks of `version`.
+    ListTasks {
+        version: String,
+    },
+    /// Put the new version in the load balancer beside the old version's tasks
+    /// `keep` (by id); the old version's other tasks leave it. Read back.
+    RouteTasks {
+        keep: Vec<String>,
+    },
+    /// Measure the migration's drain gate for one task.
+    MeasureTask(Task),
+    /// Kill these tasks of `version` and scale it down by as many.
+    KillTasks {
+        version: String,
+        ids: Vec<String>,
     },
     /// Run the checks of a stage and report each result.
     RunChecks {
@@ -54,6 +76,9 @@ pub enum Resume {
     RollBack { reason: String },
     /// Every gate had passed and 100% was verified: retire the old version.
     Retire,
+    /// The migration was under way: list the old version's tasks that are
+    /// left and go on with them (the new version is up and in the balancer).
+    Migrate,
 }
 
 /// What happened since the last action.
@@ -72,6 +97,10 @@ pub enum Input {
     Drained(Result<Option<u64>, ProviderError>),
     WaitMeasured(Result<Measurement, ProviderError>),
     Retired(Result<(), ProviderError>),
+    Tasks(Result<Vec<Task>, ProviderError>),
+    Routed(Result<(), ProviderError>),
+    TaskMeasured(Result<Measurement, ProviderError>),
+    Killed(Result<(), ProviderError>),
     /// The job is being cancelled (a signal); sent instead of the pending action.
     Cancelled {
         reason: String,
@@ -104,6 +133,12 @@ pub struct State {
     pub reason: Option<String>,
     pub outcome: Option<Outcome>,
     pub(super) tallies: Vec<Tally>,
+    /// A migration has killed some of the old version's tasks (in this run or
+    /// the one it resumes): a rollback would send users to a shrunken version.
+    pub(super) old_tasks_killed: bool,
+    /// While a migration has old tasks to take out (also once it halted
+    /// there): their ids, for the state record.
+    pub(super) migration_left: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +149,7 @@ pub(super) enum Phase {
     Shifting { step: usize },
     Holding(Hold),
     Measuring(Hold),
+    Migrating(Migration),
     Promoting,
     WaitingToRetire { until: SystemTime },
     RollingBack(Cause),
@@ -128,6 +164,8 @@ impl Phase {
             | Phase::Shifting { .. }
             | Phase::Holding(_)
             | Phase::Measuring(_)
+            // A migration halts (`migration.rs`): a re-run goes on from the tasks left.
+            | Phase::Migrating(_)
             | Phase::Promoting => true,
             Phase::Checking(checkpoint) => !matches!(
                 checkpoint,
@@ -157,6 +195,12 @@ pub(super) struct Cause {
 }
 
 impl State {
+    /// The old version's tasks still running while a migration is under way,
+    /// for the state record; `None` outside one.
+    pub fn migration_left(&self) -> Option<Vec<String>> {
+        self.migration_left.clone()
+    }
+
     pub fn new() -> Self {
         Self {
             phase: Phase::Idle,
@@ -164,6 +208,8 @@ impl State {
             reason: None,
             outcome: None,
             tallies: Vec::new(),
+            old_tasks_killed: false,
+            migration_left: None,
         }
     }
 
@@ -234,6 +280,7 @@ impl Engine {
                     ),
                     Resume::RollBack { .. } => "its rollback".to_owned(),
                     Resume::Retire => "the removal of the old version".to_owned(),
+                    Resume::Migrate => "the migration of the old version's tasks".to_owned(),
                 };
                 emit(
                     state,
@@ -249,6 +296,10 @@ impl Engine {
                         self.roll_back(state, now, Outcome::RolledBack, reason)
                     }
                     Resume::Retire => self.promoted(state, now),
+                    Resume::Migrate => {
+                        state.old_tasks_killed = true;
+                        self.begin_migration(state, now)
+                    }
                 }
             }
             (Phase::Deploying, Input::Deployed(Ok(()))) => {
@@ -348,6 +399,7 @@ impl Engine {
                 }
             }
             (Phase::Holding(hold), Input::Woke) => self.keep_holding(state, now, hold),
+            (Phase::Migrating(migration), input) => self.migrate(state, now, migration, input),
             (Phase::Measuring(hold), Input::Measured(results)) => {
                 self.record_measurements(state, now, hold, results)
             }
@@ -465,12 +517,7 @@ impl Engine {
     fn start_by_hand(&self, state: &mut State, now: SystemTime) -> Action {
         match self.plan.mode {
             Mode::Promote => self.promote(state, now),
-            Mode::Return => {
-                state.phase = Phase::Deploying;
-                Action::Deploy {
-                    version: self.new_version.clone(),
-                }
-            }
+            Mode::Return => self.deploy(state),
             Mode::RollBack => self.roll_back(
                 state,
                 now,
@@ -488,6 +535,17 @@ impl Engine {
                 now,
                 "internal error: a rollout started as a manual command".to_owned(),
             ),
+        }
+    }
+
+    /// Deploys the new version: a migration launches it from no instance.
+    pub(super) fn deploy(&self, state: &mut State) -> Action {
+        state.phase = Phase::Deploying;
+        let version = self.new_version.clone();
+        if self.plan.migration.is_some() && self.plan.mode == Mode::Rollout {
+            Action::Launch { version }
+        } else {
+            Action::Deploy { version }
         }
     }
 
@@ -754,6 +812,16 @@ impl Engine {
         outcome: Outcome,
         reason: String,
     ) -> Action {
+        if state.old_tasks_killed {
+            return self.halt(
+                state,
+                now,
+                format!(
+                    "{reason}; the migration has already killed tasks of {}, so greenlight will not send traffic back to it: scale {0} up again and run `greenlight rollback`, or fix {} and run again",
+                    self.stable_version, self.new_version
+                ),
+            );
+        }
         let blast_radius = self.blast_radius(state);
         state.timeline.push(Event {
             at: now,

@@ -5,6 +5,7 @@ pub mod analysis;
 mod checkpoint;
 pub mod event;
 pub mod machine;
+mod migration;
 pub mod plan;
 mod retirement;
 

@@ -30,6 +30,20 @@ pub struct Plan {
     pub drain: Option<Waiting>,
     /// Wait-until gates passed before the old version is removed after promotion.
     pub before_retire: Vec<WaitGate>,
+    /// For `strategy.migrate`: how the old version's tasks are taken out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationPlan>,
+}
+
+/// An instance-by-instance migration: after the new version is up and added to the
+/// load balancer, the old version's tasks leave it `batch_size` at a time; each
+/// task must pass the drain gate before its batch is killed. The steps that
+/// follow are the watch of the new version alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MigrationPlan {
+    pub batch_size: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<WaitGate>,
 }
 
 /// What the engine is asked to do. Every command that moves traffic is a plan
@@ -111,6 +125,17 @@ impl CheckStage {
 pub enum StrategyKind {
     Canary,
     BlueGreen,
+    Migrate,
+}
+
+impl StrategyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyKind::Canary => "canary",
+            StrategyKind::BlueGreen => "blue/green",
+            StrategyKind::Migrate => "migration",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -256,6 +281,26 @@ impl Plan {
                     blue_green.scale_down_delay.get(),
                 )
             }
+            // The watch: the new version alone, with the gates, before blue is removed.
+            StrategySpec::Migrate(migrate) => (
+                StrategyKind::Migrate,
+                vec![step(100, migrate.watch.get(), None)],
+                Duration::ZERO,
+            ),
+        };
+        let migration = match &spec.strategy {
+            StrategySpec::Migrate(migrate) => Some(MigrationPlan {
+                batch_size: usize::try_from(migrate.batch_size.max(1)).unwrap_or(1),
+                drain: migrate.drain.as_ref().map(|gate| WaitGate {
+                    metric: gate.name.clone(),
+                    max: gate.max,
+                    waiting: Waiting {
+                        timeout: gate.timeout.get(),
+                        interval: gate.interval.get(),
+                    },
+                }),
+            }),
+            _ => None,
         };
         let drain = router.drain.map(|drain| Waiting {
             timeout: drain.timeout,
@@ -284,6 +329,7 @@ impl Plan {
             scale_down_delay,
             drain,
             before_retire,
+            migration,
         }
     }
 

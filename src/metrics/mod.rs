@@ -46,6 +46,13 @@ pub trait MetricSource: Send + Sync {
     async fn measure(&self) -> Result<Measurement, ProviderError>;
 }
 
+/// A query measured for one task at a time (a migration's drain gate).
+#[async_trait]
+pub trait TaskMetric: Send + Sync {
+    fn describe(&self) -> String;
+    async fn measure(&self, task: &crate::traffic::Task) -> Result<Measurement, ProviderError>;
+}
+
 /// What every query of one spec shares: the servers `analysis` names once
 /// (`analysis.prometheus`, which every Prometheus query goes to).
 #[derive(Debug, Clone, Copy, Default)]

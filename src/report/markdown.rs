@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::{Report, StepStatus, describe_event};
 use crate::duration::display;
-use crate::engine::plan::StrategyKind;
 use crate::engine::{EventKind, Outcome};
 use crate::judge::Verdict;
 
@@ -421,7 +420,7 @@ pub fn render_view(
         handoff => Value::from(Serde(if view.live { None } else { handoff(report) })),
         timeline => !view.without_timeline,
         title => title.map(str::to_owned).unwrap_or_else(|| format!("greenlight: {}", report.name)),
-        strategy => match report.strategy { StrategyKind::Canary => "canary", StrategyKind::BlueGreen => "blue/green" },
+        strategy => report.strategy.as_str(),
         stable_version => report.stable_version.as_str(),
         new_version => report.new_version.as_str(),
         duration => Value::from(Serde(duration)),

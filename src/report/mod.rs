@@ -147,6 +147,30 @@ pub fn describe_event(kind: &EventKind) -> String {
             crate::judge::format_value(*max),
             display(std::time::Duration::from_millis(*waited_ms))
         ),
+        EventKind::MigrationStarted { version, tasks } => format!(
+            "migration: the new version is in the load balancer beside {tasks} task(s) of {version}"
+        ),
+        EventKind::TaskDrained {
+            task,
+            metric,
+            value,
+            max,
+            waited_ms,
+        } => format!(
+            "task {task}: {metric} = {} (≤ {}) after {}: drained",
+            crate::judge::format_value(*value),
+            crate::judge::format_value(*max),
+            display(std::time::Duration::from_millis(*waited_ms))
+        ),
+        EventKind::TasksKilled {
+            version,
+            tasks,
+            left,
+        } => format!(
+            "killed {} of {version} ({}); {left} left",
+            tasks.len(),
+            tasks.join(", ")
+        ),
         EventKind::Retired { version } => format!("{version} removed"),
         EventKind::Halted { reason } => format!("halted: {reason}"),
         EventKind::Failed { error } => format!("failed: {error}"),

@@ -213,8 +213,51 @@ impl EdgeLbRouter {
     /// `pool` with the backend sending `weight` to the new service. The stable entry is
     /// the template of the new one, so both keep the endpoint settings the user chose.
     pub fn with_weight(&self, pool: &Value, weight: Weight) -> Result<Value, ProviderError> {
+        let template = self.template_entry(pool)?;
+        let percent = u32::from(weight.percent());
+        let entry = |id: &str, share: Option<u32>| {
+            let mut service = template.clone();
+            set_service_id(&mut service, id);
+            set_task_filter(&mut service, None);
+            set_endpoint_weight(&mut service, share);
+            service
+        };
+        let ours: Vec<Value> = match percent {
+            0 => vec![entry(&self.spec.stable_service, None)],
+            100 => vec![entry(&self.spec.new_service, None)],
+            _ => vec![
+                entry(&self.spec.stable_service, Some(100 - percent)),
+                entry(&self.spec.new_service, Some(percent)),
+            ],
+        };
+        self.with_ours(pool, ours)
+    }
+
+    /// `pool` with the backend serving the new service beside the stable
+    /// service's tasks `keep` only (`mesos.taskIDPattern`), both unweighted, so
+    /// each task takes an equal share; with none kept, the new service alone.
+    pub fn with_tasks(&self, pool: &Value, keep: &[String]) -> Result<Value, ProviderError> {
+        let template = self.template_entry(pool)?;
+        let entry = |id: &str, tasks: Option<&[String]>| {
+            let mut service = template.clone();
+            set_service_id(&mut service, id);
+            set_task_filter(&mut service, tasks);
+            set_endpoint_weight(&mut service, None);
+            service
+        };
+        let mut ours = Vec::new();
+        if !keep.is_empty() {
+            ours.push(entry(&self.spec.stable_service, Some(keep)));
+        }
+        ours.push(entry(&self.spec.new_service, None));
+        self.with_ours(pool, ours)
+    }
+
+    /// The entry our entries are made from: the stable one, else the new one,
+    /// so both keep the endpoint settings the user chose.
+    fn template_entry(&self, pool: &Value) -> Result<Value, ProviderError> {
         let current = self.services(pool)?;
-        let template = current
+        current
             .iter()
             .find(|service| service_id(service) == Some(&self.spec.stable_service))
             .or_else(|| {
@@ -231,29 +274,16 @@ impl EdgeLbRouter {
                     self.spec.stable_service,
                     self.spec.new_service
                 ))
-            })?;
-        let percent = u32::from(weight.percent());
-        let entry = |id: &str, share: Option<u32>| {
-            let mut service = template.clone();
-            if let Some(marathon) = service.get_mut("marathon").and_then(Value::as_object_mut) {
-                marathon.insert("serviceID".into(), Value::String(id.to_owned()));
-            }
-            set_endpoint_weight(&mut service, share);
-            service
-        };
-        let ours: Vec<Value> = match percent {
-            0 => vec![entry(&self.spec.stable_service, None)],
-            100 => vec![entry(&self.spec.new_service, None)],
-            _ => vec![
-                entry(&self.spec.stable_service, Some(100 - percent)),
-                entry(&self.spec.new_service, Some(percent)),
-            ],
-        };
+            })
+    }
+
+    /// `pool` with our entries in the backend in place of the first of the
+    /// current ones; other services stay where they are.
+    fn with_ours(&self, pool: &Value, ours: Vec<Value>) -> Result<Value, ProviderError> {
         let mut updated = pool.clone();
         let services = self.services_mut(&mut updated).ok_or_else(|| {
             ProviderError::new(format!("backend `{}` vanished", self.spec.backend))
         })?;
-        // Our entries take the place of the first of them; other services stay where they are.
         let first = services
             .iter()
             .position(|service| self.is_ours(service))
@@ -277,6 +307,60 @@ impl EdgeLbRouter {
             .map(drop)
             .map_err(|error| error.context(format!("updating Edge-LB pool {}", self.spec.pool)))
     }
+}
+
+fn set_service_id(service: &mut Value, id: &str) {
+    if let Some(marathon) = service.get_mut("marathon").and_then(Value::as_object_mut) {
+        marathon.insert("serviceID".into(), Value::String(id.to_owned()));
+    }
+}
+
+/// Restricts an entry to the tasks `ids` with `mesos.taskIDPattern`, or with
+/// `None` removes that restriction (and a `mesos` left empty by it): the entry
+/// is then as it was before the migration touched it.
+fn set_task_filter(service: &mut Value, ids: Option<&[String]>) {
+    let Some(service) = service.as_object_mut() else {
+        return;
+    };
+    match ids {
+        Some(ids) => {
+            let pattern = format!(
+                "^({})$",
+                ids.iter()
+                    .map(|id| regex_escape(id))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            );
+            let mesos = service
+                .entry("mesos")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Some(mesos) = mesos.as_object_mut() {
+                mesos.insert("taskIDPattern".into(), Value::String(pattern));
+            }
+        }
+        None => {
+            let emptied = service
+                .get_mut("mesos")
+                .and_then(Value::as_object_mut)
+                .is_some_and(|mesos| mesos.remove("taskIDPattern").is_some() && mesos.is_empty());
+            if emptied {
+                service.remove("mesos");
+            }
+        }
+    }
+}
+
+/// `text` matched literally by a regular expression (Go's RE2 syntax, which
+/// Edge-LB uses).
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn service_id(service: &Value) -> Option<&str> {
@@ -370,6 +454,39 @@ impl Router for EdgeLbRouter {
             format!("PUT {url} ({change}; the rest of the pool as read)"),
             format!("GET {url} (read back)"),
         ]
+    }
+
+    fn plan_route_tasks(&self, keep: &str) -> Vec<String> {
+        let url = self.client.url(&self.pool_path());
+        vec![
+            format!("GET {url}"),
+            format!(
+                "PUT {url} (backend {} serves {} beside {keep} of {}, by mesos.taskIDPattern; the rest of the pool as read)",
+                self.spec.backend, self.spec.new_service, self.spec.stable_service
+            ),
+            format!("GET {url} (read back)"),
+        ]
+    }
+
+    async fn route_tasks(&self, keep: &[String]) -> Result<(), ProviderError> {
+        let pool = self.read_pool().await?;
+        let updated = self.with_tasks(&pool, keep)?;
+        if updated != pool {
+            self.write_pool(&updated).await?;
+        }
+        let read_back = self.read_pool().await?;
+        if self.services(&read_back)? != self.services(&updated)? {
+            return Err(ProviderError::new(format!(
+                "Edge-LB pool {} reads back other services in backend `{}` than were written: {}",
+                self.spec.pool,
+                self.spec.backend,
+                Value::Array(self.services(&read_back)?.clone())
+            ))
+            .with_hint(
+                "another writer changed the pool at the same time: look at `dcos edgelb show`",
+            ));
+        }
+        Ok(())
     }
 
     async fn preflight(&self) -> Result<(), ProviderError> {

@@ -143,4 +143,19 @@ pub trait Router: Send + Sync {
     async fn drain(&self, _side: Side) -> Result<Option<u64>, ProviderError> {
         Ok(None)
     }
+    /// The exact changes `route_tasks` makes with `keep` old tasks, for `plan`.
+    fn plan_route_tasks(&self, _keep: &str) -> Vec<String> {
+        Vec::new()
+    }
+    /// For a migration: the new version beside the stable version's tasks
+    /// `keep` (by id); the stable version's other tasks leave the load
+    /// balancer, and with none kept the stable version leaves it. Read back
+    /// before it returns.
+    async fn route_tasks(&self, _keep: &[String]) -> Result<(), ProviderError> {
+        Err(ProviderError::new(format!(
+            "{} cannot take single tasks out of the load balancer",
+            self.describe()
+        ))
+        .with_hint("`strategy.migrate` needs `router: edgelb`"))
+    }
 }

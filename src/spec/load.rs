@@ -118,6 +118,21 @@ pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec,
             .at_field(error.field)
             .with_hint(error.hint)
     })?;
+    // Fields rendered per task at run time must render now for a sample one,
+    // so a typo is refused here with its place rather than halfway through.
+    if let Some(deferred) = locate_value(&document, &super::template::task_templates()) {
+        let sample = crate::traffic::Task {
+            id: "example.instance-1".to_owned(),
+            host: "10.0.0.1".to_owned(),
+            port: Some(31000),
+        };
+        super::template::render_for_task(deferred, &context, &sample).map_err(|error| {
+            let location = source.value(&error.field);
+            SpecError::new(origin_of(&error.field, location), error.message)
+                .at_field(error.field)
+                .with_hint(error.hint)
+        })?;
+    }
 
     // serde_yaml's Value wants `!tags` for enums; as JSON the single-key form
     // users write (`router: {command: …}`) deserializes naturally.
@@ -189,6 +204,16 @@ fn hint_for(message: &str) -> Option<String> {
     }
 }
 
+/// The node at `path` (keys only), if the document has it.
+fn locate_value<'d>(document: &'d Value, path: &FieldPath) -> Option<&'d Value> {
+    path.segments()
+        .iter()
+        .try_fold(document, |node, segment| match segment {
+            crate::field::Segment::Key(key) => node.get(key.as_str()),
+            crate::field::Segment::Index(index) => node.get(*index),
+        })
+}
+
 fn template_context(document: &Value, options: &LoadOptions) -> Result<TemplateContext, SpecError> {
     let name = document["metadata"]["name"]
         .as_str()
@@ -225,6 +250,7 @@ fn template_context(document: &Value, options: &LoadOptions) -> Result<TemplateC
         stable_version: options.stable_version.clone(),
         ci: options.ci.clone(),
         servers: servers(document, options.stable_pool),
+        task: None,
         vars,
     })
 }

@@ -3,7 +3,7 @@
 
 use reqwest::Url;
 
-use super::types::{Check, RolloutSpec};
+use super::types::{Check, RolloutSpec, StrategySpec};
 use crate::secrets::{
     Credential, EnvLookup, Masker, add_mask_commands, current, process_env, remember,
 };
@@ -15,18 +15,31 @@ const CREDENTIAL_HEADERS: [&str; 5] = ["authorization", "cookie", "token", "key"
 /// skipped: the provider that needs one reports it.
 pub fn secrets_of(spec: &RolloutSpec, env: EnvLookup<'_>) -> Masker {
     let mut masker = Masker::default();
-    if let Some(analysis) = &spec.analysis {
-        // Each metric source declares the credentials its settings name.
-        let server = analysis.prometheus.iter().flat_map(|p| p.credentials());
-        let queries = analysis
-            .metrics
-            .iter()
-            .map(|metric| &metric.query)
-            .chain(analysis.before_retire.iter().map(|gate| &gate.query))
-            .flat_map(|query| query.settings().credentials());
-        for credential in server.chain(queries) {
-            credential.mask_with(env, &mut masker);
-        }
+    // Each metric source declares the credentials its settings name; a
+    // migration's drain gate is a query too.
+    let analysis = spec.analysis.as_ref();
+    let drain = match &spec.strategy {
+        StrategySpec::Migrate(migrate) => migrate.drain.as_ref().map(|gate| &gate.query),
+        _ => None,
+    };
+    let server = analysis
+        .and_then(|analysis| analysis.prometheus.as_ref())
+        .into_iter()
+        .flat_map(|prometheus| prometheus.credentials());
+    let queries = analysis
+        .into_iter()
+        .flat_map(|analysis| {
+            let gates = analysis.before_retire.iter().map(|gate| &gate.query);
+            analysis
+                .metrics
+                .iter()
+                .map(|metric| &metric.query)
+                .chain(gates)
+        })
+        .chain(drain)
+        .flat_map(|query| query.settings().credentials());
+    for credential in server.chain(queries) {
+        credential.mask_with(env, &mut masker);
     }
     for check in checks(spec) {
         if let Some(http) = &check.http {
@@ -46,7 +59,7 @@ pub fn secrets_of(spec: &RolloutSpec, env: EnvLookup<'_>) -> Masker {
         }
     }
     if let Some(webhook) = &spec.report.webhook {
-        variable(&mut masker, &webhook.url_env);
+        Credential::Variable(&webhook.url_env).mask_with(env, &mut masker);
     }
     if let Ok(document) = serde_json::to_value(spec) {
         add_url_userinfo(&document, &mut masker);

@@ -87,6 +87,50 @@ pub enum StrategySpec {
     Canary(CanarySpec),
     /// Keep the new version on 0% (preview), then switch all traffic at once.
     BlueGreen(BlueGreenSpec),
+    /// Instance by instance (`target: marathon`, `router: edgelb`): start the new version
+    /// beside the old one, add it to the load balancer, then take the old version's tasks
+    /// out a batch at a time, wait until each has drained, kill it; watch the new version,
+    /// then remove the old app.
+    Migrate(MigrateSpec),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MigrateSpec {
+    /// How many of the old version's tasks are taken out and killed together (default 1).
+    #[serde(default = "one")]
+    pub batch_size: u32,
+    /// Before a task is killed: wait until its pending work is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<TaskGateSpec>,
+    /// Once the old version has no task left, analyse the new version this long (the
+    /// `analysis` gates apply) before the old app is removed (default 0).
+    #[serde(default)]
+    pub watch: Delay,
+}
+
+/// A query measured for each task before it is killed; `task.id`, `task.host` and
+/// `task.port` are in its template context. No data is not zero: it keeps waiting.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TaskGateSpec {
+    pub name: String,
+    /// Rendered once per task, e.g.
+    /// `{prometheus: 'pending_jobs{task_id="{{ task.id }}"}'}`.
+    pub query: QuerySpec,
+    /// Wait until a value is at or below this (default 0).
+    #[serde(default)]
+    pub max: f64,
+    /// The values the query can return (see `metrics[].domain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<MetricDomain>,
+    /// How long one task may take; past it the rollout halts (exit 3) naming the task,
+    /// which stays out of the load balancer and running (default 10m).
+    #[serde(default = "default_wait_timeout")]
+    pub timeout: Span,
+    /// Time between two measurements (default 10s).
+    #[serde(default = "default_interval")]
+    pub interval: Span,
 }
 
 /// Either explicit `steps`, or a linear ramp of `step` percent `every` interval up to `max`.

@@ -55,6 +55,12 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
                 }
             }
         }
+        StrategySpec::Migrate(migrate) => check_migrate(
+            spec,
+            migrate,
+            root.key("strategy").key("migrate"),
+            &mut problems,
+        ),
     }
     for (index, check) in spec.smoke.iter().enumerate() {
         check_check(check, root.key("smoke").index(index), &mut problems);
@@ -467,5 +473,53 @@ fn check_comparison(metric: &MetricSpec, path: &FieldPath, problems: &mut Vec<Pr
             )
             .hint("0.01 fails a healthy version in about 1 rollout in 100 at most"),
         );
+    }
+}
+
+/// A migration moves tasks, so it needs a target that knows them and a router
+/// that can take one out of the load balancer.
+fn check_migrate(
+    spec: &RolloutSpec,
+    migrate: &MigrateSpec,
+    path: FieldPath,
+    problems: &mut Vec<Problem>,
+) {
+    if !matches!(spec.target, TargetSpec::Marathon(_)) {
+        problems.push(
+            problem(
+                path.clone(),
+                "a migration kills the old version's tasks one batch at a time: it needs `target: marathon`",
+            )
+            .hint("use `canary` or `blueGreen` with this target"),
+        );
+    }
+    if !matches!(spec.router, RouterSpec::Edgelb(_)) {
+        problems.push(
+            problem(
+                path.clone(),
+                "a migration takes single tasks out of the load balancer: it needs `router: edgelb`",
+            )
+            .hint("use `canary` or `blueGreen` with this router"),
+        );
+    }
+    if migrate.batch_size == 0 {
+        problems.push(problem(path.key("batchSize"), "must be at least 1 task"));
+    }
+    if let Some(drain) = &migrate.drain {
+        let shared = SharedSettings {
+            prometheus: spec
+                .analysis
+                .as_ref()
+                .and_then(|analysis| analysis.prometheus.as_ref()),
+        };
+        drain
+            .query
+            .check(path.key("drain").key("query"), shared, problems);
+        if !drain.max.is_finite() {
+            problems.push(problem(
+                path.key("drain").key("max"),
+                "must be a finite number",
+            ));
+        }
     }
 }

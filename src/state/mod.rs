@@ -60,6 +60,11 @@ pub enum Pending {
     /// being removed.
     #[serde(rename = "retire")]
     Retire { version: String },
+    /// A migration (`strategy.migrate`) is taking the stable version's tasks
+    /// out; `left` are the ids of those still running. A re-run lists them
+    /// again and goes on.
+    #[serde(rename = "migration")]
+    Migration { left: Vec<String> },
 }
 
 impl Record {

@@ -23,9 +23,9 @@ use crate::support::edgelb::FakeEdgeLb;
 use crate::support::marathon::{FakeMarathon, Health};
 use crate::support::rollout::describe;
 
-const TOKEN: &str = "dcos_acs_SENTINEL_do_not_print";
+pub(crate) const TOKEN: &str = "dcos_acs_SENTINEL_do_not_print";
 
-fn sample_pool() -> Value {
+pub(crate) fn sample_pool() -> Value {
     json!({
         "apiVersion": "V2",
         "name": "sample-config",
@@ -49,7 +49,7 @@ fn sample_pool() -> Value {
 }
 
 /// The app definition, as the example ships it: the id carries the version.
-const APP: &str = r#"{
+pub(crate) const APP: &str = r#"{
   "id": "/svc-{{ version }}",
   "instances": 2,
   "cpus": 0.1,
@@ -62,15 +62,15 @@ const APP: &str = r#"{
 }
 "#;
 
-struct Cluster {
-    marathon: FakeMarathon,
-    edgelb: FakeEdgeLb,
-    dir: TempDir,
+pub(crate) struct Cluster {
+    pub(crate) marathon: FakeMarathon,
+    pub(crate) edgelb: FakeEdgeLb,
+    pub(crate) dir: TempDir,
 }
 
 impl Cluster {
     /// Blue running with 2 healthy tasks behind the sample pool; both APIs want the token.
-    async fn start() -> Cluster {
+    pub(crate) async fn start() -> Cluster {
         let marathon = FakeMarathon::start().await;
         marathon.state().token = Some(TOKEN.into());
         marathon.add_app(
@@ -89,7 +89,7 @@ impl Cluster {
     }
 
     /// Writes the spec around `strategy` (and `extra` top-level YAML) and returns its path.
-    fn spec(&self, mode: &str, strategy: &str, extra: &str) -> PathBuf {
+    pub(crate) fn spec(&self, mode: &str, strategy: &str, extra: &str) -> PathBuf {
         let spec = format!(
             r#"apiVersion: greenlight.dev/v1alpha1
 kind: Rollout
@@ -125,7 +125,7 @@ state:
         path
     }
 
-    async fn run(&self, spec: &PathBuf) -> Output {
+    pub(crate) async fn run(&self, spec: &PathBuf) -> Output {
         let mut command = Greenlight::on("run", spec).into_tokio();
         command
             .args(["--version", "green", "--stable-version", "blue", "--report"])
@@ -141,7 +141,7 @@ state:
         output
     }
 
-    fn report(&self) -> Value {
+    pub(crate) fn report(&self) -> Value {
         let text = std::fs::read_to_string(self.dir.path().join("report.json"))
             .unwrap_or_else(|e| panic!("no report: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad report: {e}"))
@@ -162,7 +162,7 @@ state:
     }
 }
 
-fn with_service(service: &str) -> Value {
+pub(crate) fn with_service(service: &str) -> Value {
     let mut pool = sample_pool();
     pool["haproxy"]["backends"][0]["services"][0]["marathon"]["serviceID"] = json!(service);
     pool
@@ -454,7 +454,11 @@ impl Cluster {
 #[test]
 fn the_dcos_examples_validate_and_plan_every_api_call() {
     let example = |name: &str| format!("{}/examples/dcos/{name}", env!("CARGO_MANIFEST_DIR"));
-    for (spec, stable, new) in [("blue-green", "blue", "green"), ("canary", "v1", "v2")] {
+    for (spec, stable, new) in [
+        ("blue-green", "blue", "green"),
+        ("canary", "v1", "v2"),
+        ("migrate", "v1", "v2"),
+    ] {
         let file = example(&format!("{spec}.yaml"));
         Greenlight::on("validate", &file).assert().success();
         let assert = Greenlight::on("plan", &file)

@@ -229,7 +229,7 @@ async fn greenlights_marathon_requests_fit_the_app_schema_and_delete_tasks() {
     marathon.add_app(app("/foo"));
     let target = target(&dir, &marathon.url());
     let ids = marathon.task_ids("/foo");
-    target.kill_tasks(&ids[..1]).await.unwrap();
+    target.kill(&ids[..1]).await.unwrap();
     target.scale("/foo", 3).await.unwrap();
     let requests = marathon.server.requests();
     let kill: Value = serde_json::from_str(&requests[0].body).unwrap();

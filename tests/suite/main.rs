@@ -9,6 +9,7 @@ mod crash;
 mod crash_haproxy;
 mod dcos;
 mod dcos_conformance;
+mod dcos_migrate;
 mod demo;
 mod engine;
 mod forge_conformance;

@@ -322,8 +322,13 @@ fn deployments(state: &mut State) -> Response {
             *left = left.saturating_sub(1);
             if *left == 0 {
                 finished.push(deployment.app.clone());
-                // Tasks that fail their health checks hold the deployment, as in Marathon.
-                if state.health.get(&deployment.app) == Some(&Health::Failing) {
+                // Tasks that fail their health checks hold the deployment, as in
+                // Marathon; an app scaled to no instance has none to fail.
+                let starts_tasks = state
+                    .apps
+                    .get(&deployment.app)
+                    .is_some_and(|app| app.instances > 0);
+                if starts_tasks && state.health.get(&deployment.app) == Some(&Health::Failing) {
                     deployment.reads_left = None;
                 }
             }

@@ -190,6 +190,7 @@ impl Given {
                 .iter()
                 .map(|wait| Box::new(wait.clone()) as _)
                 .collect(),
+            task_gate: None,
         };
         let cancellation = self.cancel_at_step.map(|step| {
             let (cancel, cancellation) = runner::Cancellation::new();

@@ -1,6 +1,8 @@
 //! The composition root: builds every provider a loaded spec names, around
 //! one clock and one HTTP client, and the engine with its plan.
 
+mod per_task;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +80,22 @@ pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Provid
             .flat_map(|analysis| &analysis.before_retire)
             .map(|gate| source(&gate.name, &gate.query, gate.domain))
             .collect::<Result<_, _>>()?,
+        task_gate: match &spec.strategy {
+            crate::spec::types::StrategySpec::Migrate(migrate) => match &migrate.drain {
+                Some(gate) => Some(Box::new(
+                    per_task::PerTaskMetric::new(
+                        &gate.name,
+                        &gate.query,
+                        gate.domain,
+                        shared.prometheus,
+                        context,
+                    )
+                    .map_err(provider)?,
+                ) as Box<dyn crate::metrics::TaskMetric>),
+                None => None,
+            },
+            _ => None,
+        },
         checks: Box::new(
             CheckSuite::from_spec(
                 spec,
