@@ -9,7 +9,7 @@ use crate::commands::{AppError, Publish, execute, take_lock};
 use crate::compose::{engine, provider_context, providers};
 use crate::engine::Outcome;
 use crate::forge::session::{Command, Platform, Rollout};
-use crate::resolve::{release_of, resolve, spec_folder};
+use crate::resolve::{Resolved, release_of, resolve, spec_folder};
 use crate::resume::Decision;
 use crate::runner::{Cancellation, Checkpoint};
 use crate::spec::LoadedSpec;
@@ -17,7 +17,7 @@ use crate::state::{RecordPhase, StateStore};
 use crate::traffic::Weight;
 
 pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
-    let (loaded, store) = resolve(&args.spec).await?;
+    let Resolved { loaded, store } = resolve(&args.spec).await?;
     let store: Arc<dyn StateStore> = store.into();
     let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.force).await?;
     let result = run_locked(args, &loaded, store.as_ref(), holder).await;
