@@ -10,28 +10,26 @@ use greenlight::engine::Outcome;
 use greenlight::forge::session::{Command, Platform, Rollout};
 use greenlight::report::Reporter;
 use serde_json::Value;
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::github::SPEC;
-use crate::support::ci::{self, calls, lines};
+use crate::support::ci::{self, calls, lines, serving};
 use crate::support::reference::{read, reference_dir};
 use crate::support::*;
+
+const COMMENTS: &str = r"^/repos/acme/shop/issues/7/comments$";
+const COMMENT: &str = r"^/repos/acme/shop/issues/comments/\d+$";
+const DEPLOYMENTS: &str = r"^/repos/acme/shop/deployments$";
+const STATUSES: &str = r"^/repos/acme/shop/deployments/\d+/statuses$";
 
 fn json(dir: &Path, file: &str) -> Value {
     serde_json::from_str(&read(dir, file)).unwrap_or_else(|error| panic!("{file}: {error}"))
 }
 
-async fn respond(server: &MockServer, verb: &str, route: &str, status: u16, body: Value) {
-    Mock::given(method(verb))
-        .and(path_regex(route))
-        .respond_with(ResponseTemplate::new(status).set_body_json(body))
-        .mount(server)
-        .await;
-}
-
-fn healthy() -> Given {
-    given(SPEC).metric("error-rate", vec![data(0.004), data(0.01)])
+/// A healthy rollout reporting to `platform`: its outcome.
+async fn run_on(platform: Platform) -> Outcome {
+    let given = given(SPEC).metric("error-rate", vec![data(0.004), data(0.01)]);
+    let reporters = reporters(platform, &given);
+    given.when_run_with(reporters).await.outcome()
 }
 
 fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
@@ -72,41 +70,18 @@ async fn github_comments_with_the_real_bodies() {
     let Some(dir) = reference_dir() else { return };
     let created = json(&dir, "github/issue-comment.json");
     let id = created["id"].as_u64().unwrap();
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "GET",
-        r"^/repos/acme/shop/issues/7/comments$",
-        200,
-        json(&dir, "github/issue-comment-items.json"),
-    )
-    .await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/issues/7/comments$",
-        201,
-        created.clone(),
-    )
-    .await;
-    respond(
-        &server,
-        "PATCH",
-        r"^/repos/acme/shop/issues/comments/\d+$",
-        200,
-        created,
-    )
+    let listed = json(&dir, "github/issue-comment-items.json");
+    let server = serving(vec![
+        ("GET", COMMENTS, 200, listed),
+        ("POST", COMMENTS, 201, created.clone()),
+        ("PATCH", COMMENT, 200, created),
+    ])
     .await;
     let settings = greenlight::forge::github::Settings {
         deployment: false,
         ..ci::github(&server)
     };
-    let given = healthy();
-    let reporters = reporters(Platform::GitHub(settings), &given);
-    assert_eq!(
-        given.when_run_with(reporters).await.outcome(),
-        Outcome::Promoted
-    );
+    assert_eq!(run_on(Platform::GitHub(settings)).await, Outcome::Promoted);
 
     let calls = calls(&server).await;
     // The listed comment ("Me too") carries no marker: a new one is made,
@@ -133,30 +108,17 @@ async fn github_deployments_with_the_real_bodies() {
     let Some(dir) = reference_dir() else { return };
     let deployment = json(&dir, "github/deployment-simple-example.json");
     let id = deployment["id"].as_u64().unwrap();
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/deployments$",
-        201,
-        deployment,
-    )
-    .await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/deployments/\d+/statuses$",
-        201,
-        json(&dir, "github/deployment-status.json"),
-    )
+    let status = json(&dir, "github/deployment-status.json");
+    let server = serving(vec![
+        ("POST", DEPLOYMENTS, 201, deployment),
+        ("POST", STATUSES, 201, status),
+    ])
     .await;
     let settings = greenlight::forge::github::Settings {
         comment: false,
         ..ci::github(&server)
     };
-    let given = healthy();
-    let reporters = reporters(Platform::GitHub(settings), &given);
-    given.when_run_with(reporters).await;
+    run_on(Platform::GitHub(settings)).await;
 
     let calls = calls(&server).await;
     let statuses = format!("POST /repos/acme/shop/deployments/{id}/statuses");
@@ -185,25 +147,12 @@ async fn a_202_auto_merge_answer_is_a_warning_not_a_new_outcome() {
     let Some(dir) = reference_dir() else { return };
     let examples = json(&dir, "github/request-body-examples.2022-07.json");
     let merged = examples["POST /repos/{owner}/{repo}/deployments 202 response"]["merged-branch-response"]["value"].clone();
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/deployments$",
-        202,
-        merged,
-    )
-    .await;
+    let server = serving(vec![("POST", DEPLOYMENTS, 202, merged)]).await;
     let settings = greenlight::forge::github::Settings {
         comment: false,
         ..ci::github(&server)
     };
-    let given = healthy();
-    let reporters = reporters(Platform::GitHub(settings), &given);
-    assert_eq!(
-        given.when_run_with(reporters).await.outcome(),
-        Outcome::Promoted
-    );
+    assert_eq!(run_on(Platform::GitHub(settings)).await, Outcome::Promoted);
     // No deployment id, so no status is posted.
     assert_eq!(
         lines(&calls(&server).await),
@@ -217,21 +166,16 @@ async fn gitlab_notes_with_the_real_bodies() {
     let note = json(&dir, "gitlab/mr-note.example.json");
     let id = note["id"].as_u64().unwrap();
     let notes = "/api/v4/projects/42/merge_requests/5/notes";
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "GET",
-        &format!("^{notes}$"),
-        200,
-        json(&dir, "gitlab/issue-notes-list.example.json"),
-    )
+    let (list, one) = (format!("^{notes}$"), format!(r"^{notes}/\d+$"));
+    let listed = json(&dir, "gitlab/issue-notes-list.example.json");
+    let server = serving(vec![
+        ("GET", &list, 200, listed),
+        ("POST", &list, 201, note.clone()),
+        ("PUT", &one, 200, note),
+    ])
     .await;
-    respond(&server, "POST", &format!("^{notes}$"), 201, note.clone()).await;
-    respond(&server, "PUT", &format!(r"^{notes}/\d+$"), 200, note).await;
-    let given = healthy();
-    let reporters = reporters(Platform::GitLab(ci::gitlab(&server)), &given);
     assert_eq!(
-        given.when_run_with(reporters).await.outcome(),
+        run_on(Platform::GitLab(ci::gitlab(&server))).await,
         Outcome::Promoted
     );
 

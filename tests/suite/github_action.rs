@@ -3,15 +3,14 @@
 //! token nowhere else.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::json;
 use tempfile::TempDir;
-use wiremock::matchers::{any, method, path_regex};
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::binary::Greenlight;
-use crate::support::ci::{SENTINEL, calls, lines, parse_github_output};
+use crate::support::binary::{Greenlight, Run};
+use crate::support::ci::{SENTINEL, calls, lines, parse_github_output, serving};
 use crate::support::file_driven_spec;
 
 struct Job {
@@ -37,7 +36,7 @@ impl Job {
     }
 
     /// Runs `greenlight COMMAND` with the environment action.yml gives it.
-    async fn run(&self, command: &str, server: &MockServer) -> Output {
+    async fn run(&self, command: &str, server: &MockServer) -> Run {
         let mut cmd = Greenlight::new();
         cmd.args([command, "-f"])
             .arg(&self.spec)
@@ -63,13 +62,9 @@ impl Job {
             .env("GREENLIGHT_DEPLOYMENT", "true")
             .env("GREENLIGHT_ENVIRONMENT", "production");
         // The binary blocks; the mock server needs this runtime to answer.
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        tokio::task::spawn_blocking(move || cmd.run())
             .await
             .unwrap()
-    }
-
-    fn outputs(&self) -> std::collections::BTreeMap<String, String> {
-        parse_github_output(&std::fs::read_to_string(self.file("github_output")).unwrap())
     }
 
     /// The sentinel in any file the job left behind.
@@ -92,64 +87,38 @@ impl Job {
 }
 
 pub(crate) async fn github() -> MockServer {
-    let server = MockServer::start().await;
-    for (verb, route, status, body) in [
-        (
-            "GET",
-            r"^/repos/acme/shop/issues/7/comments$",
-            200,
-            json!([]),
-        ),
-        (
-            "POST",
-            r"^/repos/acme/shop/issues/7/comments$",
-            201,
-            json!({"id": 1001}),
-        ),
-        (
-            "PATCH",
-            r"^/repos/acme/shop/issues/comments/1001$",
-            200,
-            json!({"id": 1001}),
-        ),
-        (
-            "POST",
-            r"^/repos/acme/shop/deployments$",
-            201,
-            json!({"id": 42}),
-        ),
-        (
-            "POST",
-            r"^/repos/acme/shop/deployments/42/statuses$",
-            201,
-            json!({"id": 1}),
-        ),
-    ] {
-        Mock::given(method(verb))
-            .and(path_regex(route))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body))
-            .mount(&server)
-            .await;
-    }
-    server
+    let comments = r"^/repos/acme/shop/issues/7/comments$";
+    let comment = r"^/repos/acme/shop/issues/comments/1001$";
+    let deployments = r"^/repos/acme/shop/deployments$";
+    let statuses = r"^/repos/acme/shop/deployments/42/statuses$";
+    serving(vec![
+        ("GET", comments, 200, json!([])),
+        ("POST", comments, 201, json!({"id": 1001})),
+        ("PATCH", comment, 200, json!({"id": 1001})),
+        ("POST", deployments, 201, json!({"id": 42})),
+        ("POST", statuses, 201, json!({"id": 1})),
+    ])
+    .await
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// What the job wrote to `GITHUB_OUTPUT`, read the way the runner does.
+fn outputs(run: &Run) -> std::collections::BTreeMap<String, String> {
+    parse_github_output(run.outputs.as_deref().expect("GITHUB_OUTPUT was written"))
+}
+
+/// The job summary the run wrote.
+fn step_summary(run: &Run) -> &str {
+    run.summary.as_deref().expect("the job summary was written")
 }
 
 /// The token may appear on stdout only inside `::add-mask::`, which the runner
 /// consumes; never on stderr, in a file or in a request body.
-async fn assert_no_token(job: &Job, output: &Output, server: &MockServer) {
-    let stdout = text(&output.stdout);
+async fn assert_no_token(job: &Job, output: &Run, server: &MockServer) {
+    let stdout = &output.stdout;
     for line in stdout.lines().filter(|line| line.contains(SENTINEL)) {
         assert_eq!(line, format!("::add-mask::{SENTINEL}"));
     }
-    assert!(
-        !text(&output.stderr).contains(SENTINEL),
-        "{}",
-        text(&output.stderr)
-    );
+    assert!(!output.stderr.contains(SENTINEL), "{}", output.stderr);
     assert_eq!(job.files_with_token(), Vec::<PathBuf>::new());
     for call in calls(server).await {
         assert!(!call.body.to_string().contains(SENTINEL), "{}", call.line);
@@ -161,20 +130,20 @@ async fn a_run_in_the_action_publishes_everything_and_masks_the_token_first() {
     let server = github().await;
     let job = Job::new("0.01");
     let output = job.run("run", &server).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.code(), Some(0), "{}", output.stderr);
 
-    let stdout = text(&output.stdout);
+    let stdout = &output.stdout;
     assert_eq!(
         stdout.lines().next(),
         Some(format!("::add-mask::{SENTINEL}").as_str())
     );
-    let stderr = text(&output.stderr);
+    let stderr = &output.stderr;
     assert!(
         stderr.contains("::group::Step 1: 20%") && stderr.contains("::endgroup::"),
         "{stderr}"
     );
 
-    let outputs = job.outputs();
+    let outputs = outputs(&output);
     assert_eq!(outputs["outcome"], "promoted");
     assert_eq!(outputs["stable-version"], "v1");
     assert_eq!(outputs["new-version"], "v2");
@@ -184,15 +153,12 @@ async fn a_run_in_the_action_publishes_everything_and_masks_the_token_first() {
         serde_json::from_str(&std::fs::read_to_string(&outputs["report"]).unwrap()).unwrap();
     assert_eq!(report["outcome"], "promoted");
 
-    let step_summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    let step_summary = step_summary(&output);
     assert!(
         step_summary.starts_with("✅ **checkout v2 promoted**"),
         "{step_summary}"
     );
-    assert_eq!(
-        step_summary,
-        std::fs::read_to_string(&outputs["summary"]).unwrap()
-    );
+    assert_eq!(Some(step_summary), output.markdown.as_deref());
 
     let calls = calls(&server).await;
     let lines = lines(&calls);
@@ -229,8 +195,8 @@ async fn a_broken_github_leaves_the_rollback_and_exit_code_2_alone() {
         .await;
     let job = Job::new("0.5");
     let output = job.run("run", &server).await;
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(2), "{stderr}");
     // One warning for the whole run, however many calls failed.
     let warnings: Vec<&str> = stderr
         .lines()
@@ -239,12 +205,8 @@ async fn a_broken_github_leaves_the_rollback_and_exit_code_2_alone() {
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(warnings[0].contains("GitHub answered 500"), "{stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
-    assert_eq!(job.outputs()["outcome"], "rolled_back");
-    assert!(
-        std::fs::read_to_string(job.file("step_summary.md"))
-            .unwrap()
-            .starts_with("↩️ **checkout v2 rolled back**")
-    );
+    assert_eq!(outputs(&output)["outcome"], "rolled_back");
+    assert!(step_summary(&output).starts_with("↩️ **checkout v2 rolled back**"));
     assert_no_token(&job, &output, &server).await;
 }
 
@@ -253,8 +215,8 @@ async fn a_plan_is_commented_and_its_outputs_written_but_nothing_deployed() {
     let server = github().await;
     let job = Job::new("0.01");
     let output = job.run("plan", &server).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert_eq!(job.outputs()["outcome"], "planned");
+    assert_eq!(output.code(), Some(0), "{}", output.stderr);
+    assert_eq!(outputs(&output)["outcome"], "planned");
     let calls = calls(&server).await;
     assert_eq!(
         lines(&calls),
@@ -285,8 +247,8 @@ async fn a_nearly_full_job_summary_still_gets_the_verdict() {
     let used = "x".repeat(1024 * 1024 - 300);
     std::fs::write(job.file("step_summary.md"), &used).unwrap();
     let output = job.run("run", &server).await;
-    assert_eq!(output.status.code(), Some(0));
-    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    assert_eq!(output.code(), Some(0));
+    let summary = step_summary(&output);
     assert!(summary.len() <= 1024 * 1024, "{}", summary.len());
     let ours = &summary[used.len()..];
     assert!(ours.starts_with("✅ **checkout v2 promoted**"), "{ours}");

@@ -1,8 +1,6 @@
 //! GitLab: the sticky merge-request note against a wiremock GitLab, and the
 //! binary as the CI/CD component runs it (JUnit, dotenv, log sections).
 
-use std::process::Output;
-
 use greenlight::engine::Outcome;
 use greenlight::forge::session::{Command as CiCommand, Platform, Rollout};
 use greenlight::report::{Reporter, junit};
@@ -11,7 +9,7 @@ use tempfile::TempDir;
 use wiremock::MockServer;
 
 use crate::github::SPEC;
-use crate::support::binary::Greenlight;
+use crate::support::binary::{Greenlight, Run};
 use crate::support::ci::{self, SENTINEL, calls, lines, respond};
 use crate::support::*;
 
@@ -180,7 +178,7 @@ impl Job {
     }
 
     /// Runs `greenlight run` the way the component does, in the project directory.
-    async fn run(&self, server: &MockServer, token: Option<&str>) -> Output {
+    async fn run(&self, server: &MockServer, token: Option<&str>) -> Run {
         let mut cmd = Greenlight::new();
         cmd.current_dir(self.dir.path())
             .args(["run", "--version", "v2", "--stable-version", "v1"])
@@ -203,7 +201,7 @@ impl Job {
         if let Some(token) = token {
             cmd.env("GITLAB_TOKEN", token);
         }
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        tokio::task::spawn_blocking(move || cmd.run())
             .await
             .unwrap()
     }
@@ -214,8 +212,8 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
     let server = gitlab(json!([])).await;
     let job = Job::new();
     let output = job.run(&server, Some(SENTINEL)).await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("section_start:")
             && stderr.contains(":greenlight_step_1[collapsed=false]\r\x1b[0KStep 1: 20%"),
@@ -226,7 +224,7 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
         "{stderr}"
     );
 
-    let dotenv = job.read("greenlight.env");
+    let dotenv = output.dotenv.as_deref().expect("the dotenv report");
     let root = job.dir.path().canonicalize().unwrap();
     assert_eq!(
         dotenv,
@@ -235,7 +233,7 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
             root.display()
         )
     );
-    let junit = job.read("greenlight-junit.xml");
+    let junit = output.junit.as_deref().expect("the JUnit report");
     assert!(
         junit.contains(
             r#"<testsuites name="greenlight" tests="3" failures="0" errors="0" skipped="0""#
@@ -252,9 +250,7 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
     ] {
         assert!(!job.read(file).contains(SENTINEL), "{file}");
     }
-    assert!(
-        !stderr.contains(SENTINEL) && !String::from_utf8_lossy(&output.stdout).contains(SENTINEL)
-    );
+    assert!(!stderr.contains(SENTINEL) && !output.stdout.contains(SENTINEL));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,17 +258,22 @@ async fn without_gitlab_token_the_warning_says_why_the_job_token_is_not_enough()
     let server = gitlab(json!([])).await;
     let job = Job::new();
     let output = job.run(&server, None).await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("GITLAB_TOKEN is not set")
             && stderr.contains("CI_JOB_TOKEN cannot post notes"),
         "{stderr}"
     );
     assert!(calls(&server).await.is_empty());
-    assert!(job.read("greenlight-junit.xml").contains("<testsuites"));
     assert!(
-        job.read("greenlight.env")
-            .starts_with("GREENLIGHT_OUTCOME=promoted\n")
+        output
+            .junit
+            .is_some_and(|junit| junit.contains("<testsuites"))
+    );
+    assert!(
+        output
+            .dotenv
+            .is_some_and(|dotenv| dotenv.starts_with("GREENLIGHT_OUTCOME=promoted\n"))
     );
 }
