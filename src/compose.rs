@@ -62,7 +62,7 @@ pub fn providers(spec: &RolloutSpec, context: &ProviderContext) -> Result<Provid
         })
     };
     Ok(Providers {
-        target: crate::deploy::from_spec(&spec.target, context).map_err(provider)?,
+        target: spec.target.build(context).map_err(provider)?,
         router: spec.router.build(context).map_err(provider)?,
         metrics: spec
             .analysis

@@ -105,6 +105,25 @@ pub fn problem(field: FieldPath, message: impl Into<String>) -> Problem {
     }
 }
 
+/// A text field the types accept empty but a provider cannot use empty.
+pub fn require_text(text: &str, field: FieldPath, problems: &mut Vec<Problem>) {
+    if text.trim().is_empty() {
+        problems.push(problem(field, "must not be empty"));
+    }
+}
+
+/// Both names of a stable/new pair are needed; whether they differ depends on
+/// the versions, which validation may not know, so routers check that when they run.
+pub fn require_pair(
+    (stable, new): (&str, &str),
+    path: &FieldPath,
+    (stable_key, new_key): (&str, &str),
+    problems: &mut Vec<Problem>,
+) {
+    require_text(stable, path.key(stable_key), problems);
+    require_text(new, path.key(new_key), problems);
+}
+
 impl Problem {
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());

@@ -12,7 +12,7 @@ use crate::release::{Release, Version};
 use crate::spec::load::Parsed;
 use crate::spec::overrides::SetOverride;
 use crate::spec::template::CiFacts;
-use crate::spec::types::{RolloutSpec, StateSpec, TargetSpec};
+use crate::spec::types::{RolloutSpec, StateSpec};
 use crate::spec::{LoadOptions, LoadedSpec};
 use crate::state::config_map::ConfigMapStateStore;
 use crate::state::file::FileStateStore;
@@ -112,10 +112,7 @@ pub(crate) fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateSto
 
 /// The cluster a spec deploys to, else the one it routes in.
 fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
-    if let TargetSpec::Kubernetes(target) = &spec.target {
-        return Some(target.cluster());
-    }
-    spec.router.cluster()
+    spec.target.cluster().or_else(|| spec.router.cluster())
 }
 
 /// What `run` and `plan` work from: the spec loaded once for the release

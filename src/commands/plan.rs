@@ -25,7 +25,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
         Arc::new(SystemClock),
     )?;
     let provider = |error: ProviderError| AppError::Provider(error.to_string());
-    let target = crate::deploy::from_spec(&loaded.spec.target, &context).map_err(provider)?;
+    let target = loaded.spec.target.build(&context).map_err(provider)?;
     let router = loaded.spec.router.build(&context).map_err(provider)?;
     let text = crate::plan_text::render(
         &loaded.spec,

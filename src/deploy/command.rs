@@ -3,12 +3,50 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::Target;
+use crate::duration::Span;
+use crate::field::{FieldPath, Problem, require_text};
 use crate::process::run_shell;
 use crate::provider::ProviderError;
 use crate::release::Release;
-use crate::spec::types::CommandTarget;
+
+// `target: command` (no doc comment: the schema describes it at the enum arm).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommandTarget {
+    /// Deploys `$GREENLIGHT_VERSION` beside the stable one; exits 0 once it is ready.
+    pub deploy: String,
+    /// Removes `$GREENLIGHT_VERSION` (the old version after promotion, the new
+    /// one after a rollback). Nothing is removed when this is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire: Option<String>,
+    /// How long `deploy` may take before the rollout is rolled back.
+    #[serde(default = "super::default_deploy_timeout")]
+    pub timeout: Span,
+}
+
+impl super::TargetSettings for CommandTarget {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+
+    fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        require_text(&self.deploy, path.key("deploy"), problems);
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Target>, ProviderError> {
+        Ok(Box::new(CommandTargetProvider::new(
+            self.clone(),
+            context.release.clone(),
+        )))
+    }
+}
 
 pub struct CommandTargetProvider {
     spec: CommandTarget,

@@ -13,17 +13,74 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Target;
 use crate::clock::Clock;
 use crate::dcos;
+use crate::duration::Span;
+use crate::field::{FieldPath, Problem, require_text};
 use crate::provider::ProviderError;
-use crate::spec::types::MarathonTarget as MarathonSpec;
 use crate::template::{TemplateContext, render_text};
 
+/// A Marathon app per version. The app definition's `id` must change with the version
+/// (`/svc-{{ version }}`), so both versions run side by side.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "MarathonTarget")]
+pub struct MarathonSettings {
+    /// Marathon's API: the cluster behind Admin Router (`https://dcos.example.com/marathon`)
+    /// or Marathon itself (`http://marathon.mesos:8080`).
+    pub url: String,
+    /// The environment variable holding a DC/OS ACS token, sent as
+    /// `Authorization: token=…` and never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's (the cluster's CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The app definition file (JSON or YAML), a template rendered for each version.
+    pub app: String,
+    /// How long a deployment may take. Past it the rollout halts (exit 3), naming the
+    /// deployment and what Marathon is waiting for (default 10m).
+    #[serde(default = "super::default_deploy_timeout")]
+    pub timeout: Span,
+    /// Time between two reads of the deployment and the tasks (default 2s).
+    #[serde(default = "default_poll")]
+    pub interval: Span,
+}
+
+fn default_poll() -> Span {
+    Span::from_secs(2)
+}
+
+impl super::TargetSettings for MarathonSettings {
+    fn kind(&self) -> &'static str {
+        "marathon"
+    }
+
+    fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        require_text(&self.url, path.key("url"), problems);
+        require_text(&self.app, path.key("app"), problems);
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Target>, ProviderError> {
+        Ok(Box::new(MarathonTarget::new(
+            self.clone(),
+            context.template.clone(),
+            context.base_dir.clone(),
+            context.clock.clone(),
+        )?))
+    }
+}
+
 pub struct MarathonTarget {
-    spec: MarathonSpec,
+    spec: MarathonSettings,
     template: TemplateContext,
     base_dir: PathBuf,
     client: dcos::Client,
@@ -66,7 +123,7 @@ impl Progress {
 
 impl MarathonTarget {
     pub fn new(
-        spec: MarathonSpec,
+        spec: MarathonSettings,
         template: TemplateContext,
         base_dir: PathBuf,
         clock: Arc<dyn Clock>,
@@ -479,7 +536,7 @@ mod tests {
         )
         .unwrap()
         .context;
-        let spec = MarathonSpec {
+        let spec = MarathonSettings {
             url: "http://marathon.mesos:8080".into(),
             token_env: None,
             ca_file: None,

@@ -7,7 +7,9 @@ pub mod sandbox;
 
 use async_trait::async_trait;
 
-use crate::provider::ProviderError;
+use crate::field::{FieldPath, Problem};
+use crate::kubernetes::ClusterSpec;
+use crate::provider::{ProviderContext, ProviderError};
 
 #[async_trait]
 pub trait Target: Send + Sync {
@@ -22,33 +24,24 @@ pub trait Target: Send + Sync {
     async fn retire(&self, version: &str) -> Result<(), ProviderError>;
 }
 
-/// The target a spec asks for; manifest paths are relative to `base`.
-pub fn from_spec(
-    spec: &crate::spec::types::TargetSpec,
-    context: &crate::provider::ProviderContext,
-) -> Result<Box<dyn Target>, ProviderError> {
-    use crate::spec::types::TargetSpec;
-    Ok(match spec {
-        TargetSpec::Command(command) => Box::new(command::CommandTargetProvider::new(
-            command.clone(),
-            context.release.clone(),
-        )),
-        TargetSpec::Sandbox(_) => Box::new(sandbox::SandboxTarget::new(
-            context.sandbox()?,
-            context.http.clone(),
-        )),
-        TargetSpec::Kubernetes(kubernetes) => Box::new(kubernetes::KubernetesTargetProvider::new(
-            kubernetes.clone(),
-            context.release.clone(),
-            context.template.clone(),
-            context.base_dir.clone(),
-            context.clock.clone(),
-        )),
-        TargetSpec::Marathon(marathon) => Box::new(marathon::MarathonTarget::new(
-            marathon.clone(),
-            context.template.clone(),
-            context.base_dir.clone(),
-            context.clock.clone(),
-        )?),
-    })
+/// How long a deploy may take when the spec does not say (10m).
+fn default_deploy_timeout() -> crate::duration::Span {
+    crate::duration::Span::from_secs(600)
+}
+
+/// What a target's settings in the spec know about it. Each target's spec
+/// struct implements this beside the target; `TargetSpec` only picks one.
+pub trait TargetSettings {
+    /// Its key under `target:` (`kubernetes`, `marathon`, …).
+    fn kind(&self) -> &'static str;
+    /// Rules its settings must follow that the types cannot express, at
+    /// `path` (`target.<kind>`).
+    fn check(&self, _path: FieldPath, _problems: &mut Vec<Problem>) {}
+    /// The Kubernetes cluster it deploys to, if any: the state record is kept
+    /// there by default.
+    fn cluster(&self) -> Option<ClusterSpec> {
+        None
+    }
+    /// The target itself; file paths are relative to the context's `base_dir`.
+    fn build(&self, context: &ProviderContext) -> Result<Box<dyn Target>, ProviderError>;
 }

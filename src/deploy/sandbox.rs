@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::Target;
 use crate::provider::ProviderError;
-use crate::sandbox::{HEALTH_PATH, Sandbox};
+use crate::sandbox::{HEALTH_PATH, Sandbox, SandboxProvider};
 
 pub struct SandboxTarget {
     sandbox: Arc<Sandbox>,
@@ -17,6 +17,23 @@ pub struct SandboxTarget {
 impl SandboxTarget {
     pub fn new(sandbox: Arc<Sandbox>, http: reqwest::Client) -> Self {
         Self { sandbox, http }
+    }
+}
+
+/// The demo's sandbox target has no settings of its own.
+impl super::TargetSettings for SandboxProvider {
+    fn kind(&self) -> &'static str {
+        "sandbox"
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Target>, ProviderError> {
+        Ok(Box::new(SandboxTarget::new(
+            context.sandbox()?,
+            context.http.clone(),
+        )))
     }
 }
 

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::backends::Pair;
 use super::{Router, Weight, split};
 use crate::clock::Clock;
+use crate::field::{FieldPath, Problem, problem, require_pair, require_text};
 use crate::kubernetes::json::{array_mut, str_at};
 use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
@@ -56,6 +57,38 @@ pub struct StablePair {
 }
 
 super::cluster_of!(ContourRouter);
+
+impl ContourRouter {
+    /// The proxy must be named, and exactly one of `weights` and `delegation`
+    /// given, with both of its names.
+    fn check_settings(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        require_text(&self.proxy, path.key("proxy"), problems);
+        match (&self.weights, &self.delegation) {
+            (Some(pair), None) => pair.check(&path.key("weights"), problems),
+            (None, Some(pair)) => pair.check(&path.key("delegation"), problems),
+            (Some(_), Some(_)) => problems.push(problem(
+                path.key("delegation"),
+                "give `weights` or `delegation`, not both",
+            )),
+            (None, None) => problems.push(
+                problem(path, "give `weights` (canary) or `delegation` (blue/green)").hint(
+                    "e.g. `weights: {stable: 'web-{{ stable_version }}', new: 'web-{{ version }}'}`",
+                ),
+            ),
+        }
+    }
+
+    /// Delegation includes one child proxy or the other: no weight between 0 and 100.
+    fn all_at_once(&self) -> Option<&'static str> {
+        (self.weights.is_none() && self.delegation.is_some()).then_some("Contour delegation")
+    }
+}
+
+impl StablePair {
+    fn check(&self, path: &FieldPath, problems: &mut Vec<Problem>) {
+        require_pair((&self.stable, &self.new), path, ("stable", "new"), problems);
+    }
+}
 
 /// Contour sets no maxItems on `services`; this bound only stops runaway lists.
 const MAX_SERVICES: usize = 64;

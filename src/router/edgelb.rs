@@ -69,8 +69,7 @@ impl super::RouterSettings for EdgeLbRouterSpec {
         "edgelb"
     }
 
-    /// Every name must be given; `mode: switch` with canary steps is refused with the
-    /// other all-at-once routers (`spec/kubernetes_rules.rs`).
+    /// Every name must be given.
     fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
         for (text, field) in [
             (&self.url, "url"),
@@ -83,6 +82,11 @@ impl super::RouterSettings for EdgeLbRouterSpec {
                 problems.push(problem(path.key(field), "must not be empty"));
             }
         }
+    }
+
+    /// `mode: switch` moves the backend's Marathon service whole.
+    fn switches(&self) -> Option<&'static str> {
+        (self.mode == EdgeLbMode::Switch).then_some("an Edge-LB service switch")
     }
 
     fn build(

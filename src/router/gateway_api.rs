@@ -46,6 +46,13 @@ pub struct GatewayApiRouter {
 
 super::cluster_of!(GatewayApiRouter);
 
+impl GatewayApiRouter {
+    /// It always splits by weight.
+    fn all_at_once(&self) -> Option<&'static str> {
+        None
+    }
+}
+
 /// `HTTPRouteRule.backendRefs` maxItems in the Gateway API CRD.
 pub const MAX_BACKEND_REFS: usize = 16;
 
@@ -158,16 +165,10 @@ const CONDITIONS: [&str; 2] = ["Accepted", "ResolvedRefs"];
 /// parent's controller refuses it (`Accepted` or `ResolvedRefs` False at that
 /// generation), good once every parent has observed it and accepts it.
 pub fn judge_parents(route: &Value, generation: i64, what: &str) -> Verdict {
-    let parents = route
-        .pointer("/status/parents")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if parents.is_empty() {
-        return Verdict::Silent(format!(
-            "no gateway controller writes `status.parents` of {what}"
-        ));
-    }
+    let parents = match observed::status_entries(route, "parents", "gateway controller", what) {
+        Ok(parents) => parents,
+        Err(silent) => return silent,
+    };
     let mut pending = None;
     for parent in parents {
         let gateway = parent
@@ -323,4 +324,4 @@ mod tests {
     }
 }
 
-super::kubernetes_router_settings!(GatewayApiRouter, "gatewayApi", GatewayApiRouterProvider);
+super::kubernetes_router_settings!(route GatewayApiRouter, "gatewayApi", GatewayApiRouterProvider);

@@ -28,6 +28,12 @@ pub trait RouterSettings {
     /// Rules its settings must follow that the types cannot express, at
     /// `path` (`router.<kind>`).
     fn check(&self, _path: FieldPath, _problems: &mut Vec<Problem>) {}
+    /// What it moves all at once when it cannot split by weight ("a Service
+    /// selector"), named when a canary asks for a weight between 0 and 100;
+    /// `None` for a router that splits by weight.
+    fn switches(&self) -> Option<&'static str> {
+        None
+    }
     /// What the router can do besides setting a weight.
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
@@ -39,6 +45,13 @@ pub trait RouterSettings {
     }
     /// The router itself.
     fn build(&self, context: &ProviderContext) -> Result<Box<dyn Router>, ProviderError>;
+}
+
+/// A route and the two Services it sends to must be named (an HTTPRoute, an
+/// OpenShift Route), at `path.route`, `path.stableService` and `path.newService`.
+fn check_route(route: &str, services: (&str, &str), path: FieldPath, problems: &mut Vec<Problem>) {
+    crate::field::require_text(route, path.key("route"), problems);
+    crate::field::require_pair(services, &path, ("stableService", "newService"), problems);
 }
 
 /// `cluster()` of a Kubernetes router's settings: its `context` and `namespace`.
@@ -59,12 +72,44 @@ pub(crate) use cluster_of;
 
 /// `RouterSettings` of a Kubernetes router built from its settings and the
 /// command's clock (it waits for controllers on it): its cluster is its
-/// `context` and `namespace`.
+/// `context` and `namespace`; its rules are its own `check_settings`, and
+/// `all_at_once` says what it switches when it does not split by weight.
 macro_rules! kubernetes_router_settings {
+    // Settings that name a route and the two Services it sends to (`route`,
+    // `stableService`, `newService`): those three must be named.
+    (route $settings:ty, $kind:literal, $router:ty) => {
+        impl $settings {
+            fn check_settings(
+                &self,
+                path: $crate::field::FieldPath,
+                problems: &mut Vec<$crate::field::Problem>,
+            ) {
+                $crate::router::check_route(
+                    &self.route,
+                    (&self.stable_service, &self.new_service),
+                    path,
+                    problems,
+                );
+            }
+        }
+        $crate::router::kubernetes_router_settings!($settings, $kind, $router);
+    };
     ($settings:ty, $kind:literal, $router:ty) => {
         impl $crate::router::RouterSettings for $settings {
             fn kind(&self) -> &'static str {
                 $kind
+            }
+
+            fn check(
+                &self,
+                path: $crate::field::FieldPath,
+                problems: &mut Vec<$crate::field::Problem>,
+            ) {
+                self.check_settings(path, problems);
+            }
+
+            fn switches(&self) -> Option<&'static str> {
+                self.all_at_once()
             }
 
             fn cluster(&self) -> Option<$crate::kubernetes::ClusterSpec> {

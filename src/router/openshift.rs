@@ -49,6 +49,13 @@ pub struct OpenshiftRouter {
 
 super::cluster_of!(OpenshiftRouter);
 
+impl OpenshiftRouter {
+    /// `switch: true` moves `spec.to` whole: no weight between 0 and 100.
+    fn all_at_once(&self) -> Option<&'static str> {
+        self.switch.then_some("an OpenShift Route switch")
+    }
+}
+
 /// `RouteSpec.alternateBackends` maxItems.
 pub const MAX_ALTERNATE_BACKENDS: usize = 3;
 /// Percent to Route weight: 100% is 200, inside the 0–256 range.
@@ -380,16 +387,10 @@ impl OpenshiftRouterProvider {
 /// them only when its verdict changes, so an admitted Route cannot show that
 /// this change was applied: that is said once, and the read-back decides.
 pub fn judge_ingress(route: &Value, _generation: i64, what: &str) -> Verdict {
-    let ingresses = route
-        .pointer("/status/ingress")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if ingresses.is_empty() {
-        return Verdict::Silent(format!(
-            "no OpenShift router writes `status.ingress` of {what}"
-        ));
-    }
+    let ingresses = match observed::status_entries(route, "ingress", "OpenShift router", what) {
+        Ok(ingresses) => ingresses,
+        Err(silent) => return silent,
+    };
     let mut pending = None;
     for ingress in ingresses {
         let router = str_at(ingress, "routerName").unwrap_or("?");
@@ -560,4 +561,4 @@ mod tests {
     }
 }
 
-super::kubernetes_router_settings!(OpenshiftRouter, "openshift", OpenshiftRouterProvider);
+super::kubernetes_router_settings!(route OpenshiftRouter, "openshift", OpenshiftRouterProvider);

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{Router, Weight};
 use crate::provider::ProviderError;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Sandbox, SandboxProvider};
 
 pub struct SandboxRouter {
     sandbox: Arc<Sandbox>,
@@ -15,6 +15,20 @@ pub struct SandboxRouter {
 impl SandboxRouter {
     pub fn new(sandbox: Arc<Sandbox>) -> Self {
         Self { sandbox }
+    }
+}
+
+/// The demo's sandbox router has no settings of its own.
+impl super::RouterSettings for SandboxProvider {
+    fn kind(&self) -> &'static str {
+        "sandbox"
+    }
+
+    fn build(
+        &self,
+        context: &crate::provider::ProviderContext,
+    ) -> Result<Box<dyn Router>, ProviderError> {
+        Ok(Box::new(SandboxRouter::new(context.sandbox()?)))
     }
 }
 

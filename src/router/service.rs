@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Router, Weight, split};
+use crate::field::{FieldPath, Problem, problem, require_pair, require_text};
 use crate::kubernetes::json::map_mut;
 use crate::kubernetes::objects::Objects;
 use crate::kubernetes::update::read_modify_write;
@@ -63,6 +64,30 @@ pub struct RedBlack {
 }
 
 super::cluster_of!(ServiceRouter);
+
+impl RedBlack {
+    fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        if self.label.is_empty() {
+            problems.push(
+                problem(
+                    path.key("label"),
+                    "name the label the Service selects, e.g. `{serving: \"true\"}`",
+                )
+                .hint("an empty label would leave the Service selecting every pod"),
+            );
+        }
+        for (key, value) in &self.label {
+            require_text(key, path.key("label"), problems);
+            require_text(value, path.key("label").key(key), problems);
+        }
+        require_pair(
+            (&self.stable_deployment, &self.new_deployment),
+            &path,
+            ("stableDeployment", "newDeployment"),
+            problems,
+        );
+    }
+}
 
 pub struct ServiceRouterProvider {
     spec: ServiceRouter,
@@ -158,6 +183,47 @@ impl Router for ServiceRouterProvider {
 impl super::RouterSettings for ServiceRouter {
     fn kind(&self) -> &'static str {
         "service"
+    }
+
+    /// Blue/green by selectors, or red/black by a label: one of the two.
+    fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        require_text(&self.name, path.key("name"), problems);
+        let selectors = !self.stable_selector.is_empty() || !self.new_selector.is_empty();
+        match &self.red_black {
+            None => {
+                if self.new_selector.is_empty() {
+                    problems.push(
+                        problem(path.key("newSelector"), "an empty selector selects nothing").hint(
+                            "give `stableSelector` and `newSelector` (blue/green), or `redBlack`",
+                        ),
+                    );
+                }
+            }
+            Some(_) if selectors => {
+                let key = if self.stable_selector.is_empty() {
+                    "newSelector"
+                } else {
+                    "stableSelector"
+                };
+                problems.push(
+                    problem(
+                        path.key(key),
+                        "give selectors (blue/green) or `redBlack`, not both",
+                    )
+                    .hint("in red/black the Service's selector stays as it is; drop the selectors"),
+                );
+            }
+            Some(red_black) => red_black.check(path.key("redBlack"), problems),
+        }
+    }
+
+    /// Either way, traffic moves all at once.
+    fn switches(&self) -> Option<&'static str> {
+        let selectors = !self.stable_selector.is_empty() || !self.new_selector.is_empty();
+        Some(match &self.red_black {
+            Some(_) if !selectors => "a red/black Service label",
+            _ => "a Service selector",
+        })
     }
 
     fn cluster(&self) -> Option<crate::kubernetes::ClusterSpec> {

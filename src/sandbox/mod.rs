@@ -25,6 +25,12 @@ pub use stats::{
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+// `target: sandbox` and `router: sandbox` (the doc line below is the schema's).
+/// The demo's in-process sandbox; it has no settings.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxProvider {}
+
 /// What to run, and how each version misbehaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxConfig {

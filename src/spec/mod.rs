@@ -2,13 +2,13 @@
 
 pub mod error;
 pub mod kubernetes;
-mod kubernetes_rules;
 pub mod load;
 pub mod locate;
 pub mod overrides;
 mod router;
 pub mod schema;
 pub mod secrets;
+mod target;
 pub mod types;
 pub mod validate;
 pub mod yaml;

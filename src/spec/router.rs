@@ -1,35 +1,72 @@
-//! The router a spec names, handed to the router module that knows it
-//! (`RouterSettings`): its own checks, what it can do, its cluster and its
-//! constructor. Adding a router adds one arm to `RouterSpec` and one here.
+//! The router a spec names (`RouterSpec`), handed to the router module that
+//! knows it (`RouterSettings`): its own checks, whether it switches all at
+//! once, what it can do, its cluster and its constructor. Adding a router adds
+//! one arm to `router_spec!` below; everything else is in its own module.
 
 use crate::field::{FieldPath, Problem};
 use crate::kubernetes::ClusterSpec;
 use crate::provider::{ProviderContext, ProviderError};
-use crate::router::sandbox::SandboxRouter;
 use crate::router::{Router, RouterSettings};
 use crate::traffic::Capabilities;
 
-use super::types::{RouterSpec, SandboxProvider};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::types::{
+    CommandRouter, ContourRouter, EdgeLbRouterSpec, GatewayApiRouter, HaproxyRouterSpec,
+    OpenshiftRouter, SandboxProvider, ServiceRouter,
+};
+
+/// Declares `RouterSpec`, one arm per router, and `RouterSpec::settings`
+/// from the same list, so a router's arm is written once.
+macro_rules! router_spec {
+    ($($(#[$doc:meta])* $arm:ident($settings:ty),)*) => {
+        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub enum RouterSpec {
+            $($(#[$doc])* $arm($settings),)*
+        }
+
+        impl RouterSpec {
+            /// The settings of the router this spec names.
+            pub fn settings(&self) -> &dyn RouterSettings {
+                match self {
+                    $(RouterSpec::$arm(settings) => settings,)*
+                }
+            }
+        }
+    };
+}
+
+router_spec! {
+    /// Shift traffic with your own commands.
+    Command(CommandRouter),
+    /// Server weights of one HAProxy backend, through its runtime API.
+    Haproxy(HaproxyRouterSpec),
+    /// The weighted proxy of `greenlight demo` (only there).
+    Sandbox(SandboxProvider),
+    /// A Kubernetes Service: switch its selector, or move the label it selects (all at once).
+    Service(ServiceRouter),
+    /// Weights of a Gateway API HTTPRoute's backendRefs.
+    GatewayApi(GatewayApiRouter),
+    /// Contour HTTPProxy weights or delegation (or a legacy IngressRoute).
+    Contour(ContourRouter),
+    /// OpenShift Route backends and weights.
+    Openshift(OpenshiftRouter),
+    /// One backend of a DC/OS Edge-LB pool: switch its Marathon service, or weight two.
+    Edgelb(EdgeLbRouterSpec),
+}
 
 impl RouterSpec {
-    /// The settings of the router this spec names.
-    pub fn settings(&self) -> &dyn RouterSettings {
-        match self {
-            RouterSpec::Command(settings) => settings,
-            RouterSpec::Haproxy(settings) => settings,
-            RouterSpec::Sandbox(settings) => settings,
-            RouterSpec::Service(settings) => settings,
-            RouterSpec::GatewayApi(settings) => settings,
-            RouterSpec::Contour(settings) => settings,
-            RouterSpec::Openshift(settings) => settings,
-            RouterSpec::Edgelb(settings) => settings,
-        }
-    }
-
     /// The router's own rules for its settings, under `path` (`router`).
     pub fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
         let settings = self.settings();
         settings.check(path.key(settings.kind()), problems);
+    }
+
+    /// What the router moves all at once, if it cannot split by weight.
+    pub fn switches(&self) -> Option<&'static str> {
+        self.settings().switches()
     }
 
     pub fn capabilities(&self) -> Capabilities {
@@ -42,16 +79,5 @@ impl RouterSpec {
 
     pub fn build(&self, context: &ProviderContext) -> Result<Box<dyn Router>, ProviderError> {
         self.settings().build(context)
-    }
-}
-
-/// The demo's sandbox router has no settings of its own.
-impl RouterSettings for SandboxProvider {
-    fn kind(&self) -> &'static str {
-        "sandbox"
-    }
-
-    fn build(&self, context: &ProviderContext) -> Result<Box<dyn Router>, ProviderError> {
-        Ok(Box::new(SandboxRouter::new(context.sandbox()?)))
     }
 }

@@ -70,97 +70,15 @@ pub struct Metadata {
 /// `GREENLIGHT_WEIGHT` where a weight is being set.
 pub type ShellCommand = String;
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub enum TargetSpec {
-    /// Deploy with your own tooling (helm, kustomize, ansible, a script).
-    Command(CommandTarget),
-    /// The two local versions of `greenlight demo` (only there).
-    Sandbox(SandboxProvider),
-    /// Render manifests, server-side apply them, wait like `kubectl rollout status`.
-    Kubernetes(KubernetesTarget),
-    /// Create one Marathon app per version from an app definition, wait until its
-    /// deployment is done and every task is healthy, remove the old app.
-    Marathon(MarathonTarget),
-}
+pub use super::target::TargetSpec;
+pub use crate::deploy::command::CommandTarget;
+pub use crate::deploy::marathon::MarathonSettings as MarathonTarget;
+pub use crate::sandbox::SandboxProvider;
 
-/// A Marathon app per version. The app definition's `id` must change with the version
-/// (`/svc-{{ version }}`), so both versions run side by side.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MarathonTarget {
-    /// Marathon's API: the cluster behind Admin Router (`https://dcos.example.com/marathon`)
-    /// or Marathon itself (`http://marathon.mesos:8080`).
-    pub url: String,
-    /// The environment variable holding a DC/OS ACS token, sent as
-    /// `Authorization: token=…` and never shown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_env: Option<String>,
-    /// A PEM file of CA certificates to trust besides the system's (the cluster's CA).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<String>,
-    /// The app definition file (JSON or YAML), a template rendered for each version.
-    pub app: String,
-    /// How long a deployment may take. Past it the rollout halts (exit 3), naming the
-    /// deployment and what Marathon is waiting for (default 10m).
-    #[serde(default = "default_deploy_timeout")]
-    pub timeout: Span,
-    /// Time between two reads of the deployment and the tasks (default 2s).
-    #[serde(default = "default_marathon_poll")]
-    pub interval: Span,
-}
-
-fn default_marathon_poll() -> Span {
-    Span::from_secs(2)
-}
-
-/// The demo's in-process sandbox; it has no settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SandboxProvider {}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CommandTarget {
-    /// Deploys `$GREENLIGHT_VERSION` beside the stable one; exits 0 once it is ready.
-    pub deploy: ShellCommand,
-    /// Removes `$GREENLIGHT_VERSION` (the old version after promotion, the new
-    /// one after a rollback). Nothing is removed when this is not set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retire: Option<ShellCommand>,
-    /// How long `deploy` may take before the rollout is rolled back.
-    #[serde(default = "default_deploy_timeout")]
-    pub timeout: Span,
-}
-
-fn default_deploy_timeout() -> Span {
-    Span::from_secs(600)
-}
-
+pub use super::router::RouterSpec;
 pub use crate::router::command::CommandRouter;
 pub use crate::router::edgelb::{EdgeLbMode, EdgeLbRouterSpec};
 pub use crate::router::haproxy::spec::{DrainSpec, HaproxyRouterSpec};
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub enum RouterSpec {
-    /// Shift traffic with your own commands.
-    Command(CommandRouter),
-    /// Server weights of one HAProxy backend, through its runtime API.
-    Haproxy(HaproxyRouterSpec),
-    /// The weighted proxy of `greenlight demo` (only there).
-    Sandbox(SandboxProvider),
-    /// A Kubernetes Service: switch its selector, or move the label it selects (all at once).
-    Service(ServiceRouter),
-    /// Weights of a Gateway API HTTPRoute's backendRefs.
-    GatewayApi(GatewayApiRouter),
-    /// Contour HTTPProxy weights or delegation (or a legacy IngressRoute).
-    Contour(ContourRouter),
-    /// OpenShift Route backends and weights.
-    Openshift(OpenshiftRouter),
-    /// One backend of a DC/OS Edge-LB pool: switch its Marathon service, or weight two.
-    Edgelb(EdgeLbRouterSpec),
-}
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

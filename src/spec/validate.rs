@@ -5,6 +5,7 @@ use super::path::FieldPath;
 use super::template::BUILT_IN;
 use super::types::*;
 
+pub(super) use crate::field::require_text;
 pub use crate::field::{Problem, problem};
 
 /// All problems in document order; the loader reports the first.
@@ -29,7 +30,6 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
         }
     }
     check_providers(spec, &mut problems);
-    spec.router.check(root.key("router"), &mut problems);
     let analysis_on = spec.analysis.is_some();
     match &spec.strategy {
         StrategySpec::Canary(canary) => check_canary(
@@ -89,25 +89,49 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
 
 fn check_providers(spec: &RolloutSpec, problems: &mut Vec<Problem>) {
     let root = FieldPath::root();
-    match &spec.target {
-        TargetSpec::Command(target) => require_text(
-            &target.deploy,
-            root.key("target").key("command").key("deploy"),
-            problems,
-        ),
-        TargetSpec::Marathon(marathon) => {
-            let path = root.key("target").key("marathon");
-            require_text(&marathon.url, path.key("url"), problems);
-            require_text(&marathon.app, path.key("app"), problems);
-        }
-        TargetSpec::Sandbox(_) | TargetSpec::Kubernetes(_) => {}
+    spec.target.check(root.key("target"), problems);
+    spec.router.check(root.key("router"), problems);
+    if let (Some(router), StrategySpec::Canary(canary)) = (spec.router.switches(), &spec.strategy) {
+        check_all_or_nothing(canary, router, root.key("strategy").key("canary"), problems);
     }
-    super::kubernetes_rules::check(spec, problems);
 }
 
-pub(super) fn require_text(text: &str, field: FieldPath, problems: &mut Vec<Problem>) {
-    if text.trim().is_empty() {
-        problems.push(problem(field, "must not be empty"));
+/// A router that moves traffic all at once has no weight between 0 and 100.
+fn check_all_or_nothing(
+    canary: &CanarySpec,
+    router: &str,
+    path: FieldPath,
+    problems: &mut Vec<Problem>,
+) {
+    let hint = "use `strategy: blueGreen`, or a router that splits by weight";
+    match &canary.steps {
+        Some(steps) => {
+            for (index, step) in steps.iter().enumerate() {
+                if (1..=99).contains(&step.weight) {
+                    problems.push(
+                        problem(
+                            path.key("steps").index(index).key("weight"),
+                            format!(
+                                "{router} sends all traffic or none; it cannot send {}%",
+                                step.weight
+                            ),
+                        )
+                        .hint(hint),
+                    );
+                }
+            }
+        }
+        None => {
+            if canary.step.is_some_and(|step| step != 100) {
+                problems.push(
+                    problem(
+                        path.key("step"),
+                        format!("{router} sends all traffic or none; a ramp needs weights"),
+                    )
+                    .hint(hint),
+                );
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! router switches, are never touched).
 
 pub mod manifests;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use self::manifests::Manifest;
+use self::settings::{KubernetesTarget, RetireMode};
 use super::Target;
 use crate::clock::Clock;
 use crate::kubernetes::error::{code, describe};
@@ -22,7 +24,6 @@ use crate::kubernetes::rollout::{self, Patience};
 use crate::kubernetes::{Cluster, LazyCluster};
 use crate::provider::ProviderError;
 use crate::release::Release;
-use crate::spec::types::{KubernetesTarget, RetireMode};
 use crate::template::TemplateContext;
 
 pub struct KubernetesTargetProvider {

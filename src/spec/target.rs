@@ -1,0 +1,63 @@
+//! The target a spec names (`TargetSpec`), handed to the deploy module that
+//! knows it (`TargetSettings`): its own checks, its cluster and its
+//! constructor. Adding a target adds one arm to `target_spec!` below;
+//! everything else is in its own module under `deploy/`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::deploy::{Target, TargetSettings};
+use crate::field::{FieldPath, Problem};
+use crate::kubernetes::ClusterSpec;
+use crate::provider::{ProviderContext, ProviderError};
+
+use super::types::{CommandTarget, KubernetesTarget, MarathonTarget, SandboxProvider};
+
+/// Declares `TargetSpec`, one arm per target, and `TargetSpec::settings`
+/// from the same list, so a target's arm is written once.
+macro_rules! target_spec {
+    ($($(#[$doc:meta])* $arm:ident($settings:ty),)*) => {
+        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub enum TargetSpec {
+            $($(#[$doc])* $arm($settings),)*
+        }
+
+        impl TargetSpec {
+            /// The settings of the target this spec names.
+            pub fn settings(&self) -> &dyn TargetSettings {
+                match self {
+                    $(TargetSpec::$arm(settings) => settings,)*
+                }
+            }
+        }
+    };
+}
+
+target_spec! {
+    /// Deploy with your own tooling (helm, kustomize, ansible, a script).
+    Command(CommandTarget),
+    /// The two local versions of `greenlight demo` (only there).
+    Sandbox(SandboxProvider),
+    /// Render manifests, server-side apply them, wait like `kubectl rollout status`.
+    Kubernetes(KubernetesTarget),
+    /// Create one Marathon app per version from an app definition, wait until its
+    /// deployment is done and every task is healthy, remove the old app.
+    Marathon(MarathonTarget),
+}
+
+impl TargetSpec {
+    /// The target's own rules for its settings, under `path` (`target`).
+    pub fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
+        let settings = self.settings();
+        settings.check(path.key(settings.kind()), problems);
+    }
+
+    pub fn cluster(&self) -> Option<ClusterSpec> {
+        self.settings().cluster()
+    }
+
+    pub fn build(&self, context: &ProviderContext) -> Result<Box<dyn Target>, ProviderError> {
+        self.settings().build(context)
+    }
+}
