@@ -14,8 +14,12 @@ status=0
 "${GREENLIGHT_ACTION_BIN}" "$@" || status=$?
 
 # `outcome` from the exit code, so `if: steps.x.outputs.outcome == ...`
-# works even when greenlight died before writing it.
-if ! has_output outcome; then
+# works even when greenlight died before writing it. When greenlight wrote
+# it, greenlight also annotated a red outcome itself (`::error title=<service>
+# rolled back::<reason>`).
+reported=false
+has_output outcome && reported=true
+if [ "${reported}" = false ]; then
   case "${status}" in
     0) outcome="" ;;
     2) outcome=rolled_back ;;
@@ -28,10 +32,10 @@ if ! has_output outcome; then
 fi
 
 # `headline`: the summary's first line is greenlight's headline (outcome and
-# why, in one sentence), without its Markdown bold.
+# why, in one sentence), without its Markdown bold and the link to the run.
 headline=""
 if [ -s "${dir}/summary.md" ]; then
-  headline=$(head -n 1 "${dir}/summary.md" | sed -e 's/\*\*//g')
+  headline=$(head -n 1 "${dir}/summary.md" | sed -e 's/\*\*//g' -e 's/ · \[CI run\](.*)$//')
 fi
 if ! has_output headline && [ -n "${headline}" ]; then
   output headline "${headline}"
@@ -49,7 +53,9 @@ if ! has_output reason && [ -s "${dir}/report.json" ]; then
   [ -n "${reason}" ] && output reason "${reason}"
 fi
 
-# One annotation for a red step, with the headline when there is one.
+# One annotation for a red step that greenlight did not report itself (it
+# died first, or an older binary), with the headline when there is one.
+[ "${reported}" = true ] && exit "${status}"
 case "${status}" in
   0) ;;
   2) printf '::error title=greenlight::%s\n' "$(command_data "${headline:-a gate failed and traffic was rolled back (exit 2)}")" ;;

@@ -4,6 +4,7 @@
 //! imperative shell (the [`runner`] and the providers: [`deploy`], [`router`],
 //! [`metrics`], [`state`]). Reports consume the engine's events.
 
+pub mod annotation;
 pub mod checks;
 pub mod cli;
 pub mod clock;

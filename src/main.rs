@@ -103,10 +103,9 @@ fn report_error(error: &AppError) {
         && let Some((file, location)) = spec.file_location()
     {
         let (line, column) = location.map_or((1, 1), |at| (at.line, at.column));
-        let message = greenlight::secrets::mask(&spec.message)
-            .replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A");
+        use greenlight::annotation::{escape_data, escape_property};
+        let message = escape_data(&greenlight::secrets::mask(&spec.message));
+        let file = escape_property(file);
         println!("::error file={file},line={line},col={column}::{message}");
     }
 }

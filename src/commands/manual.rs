@@ -7,7 +7,7 @@
 
 use crate::cli::ManualArgs;
 use crate::clock::SystemClock;
-use crate::commands::{AppError, Publish, execute, take_lock};
+use crate::commands::{AppError, Publish, execute, report_links, take_lock};
 use crate::compose::{capabilities, engine_for, provider_context, providers};
 use crate::engine::Outcome;
 use crate::engine::plan::{Mode, Plan};
@@ -126,8 +126,10 @@ async fn by_hand(
     let engine = engine_for(loaded, plan);
     let providers = providers(&loaded.spec, context)?;
     let platform = Platform::from_process_env();
-    let mut reporters: Vec<Box<dyn Reporter>> =
-        vec![Box::new(ConsoleReporter::new(platform.sections()))];
+    let links = report_links(loaded, &args.rollout.spec, &release.new_version);
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
+        ConsoleReporter::new(platform.sections()).with_links(links.clone()),
+    )];
     let checkpoint = Checkpoint {
         store: held.store,
         holder: held.holder,
@@ -139,6 +141,7 @@ async fn by_hand(
         platform,
         args: &args.rollout,
         title: loaded.spec.report.title.as_deref(),
+        links,
     };
     // No cancellation: what a person asked for is carried out, like a
     // rollback `run` is already doing.

@@ -14,6 +14,7 @@ pub use crate::error::AppError;
 use crate::forge::session::Platform;
 use crate::forge::session::Written;
 use crate::report::Reporter;
+use crate::report::links::{Handoff, Links};
 use crate::report::{Report, json, markdown};
 use crate::runner::{self, Cancellation, Checkpoint, Providers};
 
@@ -23,17 +24,18 @@ pub(crate) fn write_reports<'a>(
     report: &Report,
     args: &'a RolloutArgs,
     title: Option<&str>,
+    platform: &Platform,
 ) -> Written<'a> {
     let report_written = args.report.as_deref().filter(|path| {
         json::write(report, path)
-            .map_err(|error| tracing::warn!("{error}"))
+            .map_err(|error| platform.warn(&error))
             .is_ok()
     });
     let summary_written = args.summary.as_deref().filter(|path| {
         markdown::render(report, title)
             .map_err(|error| format!("cannot render the summary: {error}"))
             .and_then(|text| crate::report::write_file(path, &text))
-            .map_err(|error| tracing::warn!("{error}"))
+            .map_err(|error| platform.warn(&error))
             .is_ok()
     });
     Written {
@@ -76,6 +78,33 @@ pub(crate) struct Publish<'a> {
     pub platform: Platform,
     pub args: &'a RolloutArgs,
     pub title: Option<&'a str>,
+    pub links: Links,
+}
+
+/// What the reports link: the CI run, each gate's query, and the exact
+/// `promote`/`rollback` commands (with this spec, version and flags) that
+/// finish a halted rollout by hand.
+pub(crate) fn report_links(
+    loaded: &crate::spec::LoadedSpec,
+    args: &crate::cli::SpecArgs,
+    new_version: &str,
+) -> Links {
+    let ci = crate::forge::links::ci_links(
+        &|name| std::env::var(name).ok(),
+        loaded.spec.report.dispatch_workflow.as_deref(),
+    );
+    let mut handoff = Handoff::new(
+        &args.config.display().to_string(),
+        new_version,
+        &args.sets,
+        &args.vars,
+    );
+    handoff.dispatch = ci.dispatch;
+    Links {
+        run: ci.run,
+        queries: crate::report::links::query_links(&loaded.spec),
+        handoff: Some(handoff),
+    }
 }
 
 /// Carries out the engine's plan under the lock, then writes the report files
@@ -97,8 +126,9 @@ pub(crate) async fn execute(
         Some(lock),
         cancellation,
     )
-    .await;
-    let written = write_reports(&report, publish.args, publish.title);
+    .await
+    .with_links(publish.links.clone());
+    let written = write_reports(&report, publish.args, publish.title, &publish.platform);
     publish.platform.publish(&report, &written, publish.title);
     report
 }

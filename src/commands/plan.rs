@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::cli::RolloutArgs;
 use crate::clock::SystemClock;
-use crate::commands::{AppError, write_reports};
+use crate::commands::{AppError, report_links, write_reports};
 use crate::compose::{capabilities, provider_context};
 use crate::engine::{Outcome, Plan};
 use crate::forge::session::{Command, Platform, Rollout};
@@ -42,7 +42,8 @@ pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
         Outcome::Planned,
         "nothing was changed".to_owned(),
         Vec::new(),
-    );
+    )
+    .with_links(report_links(&loaded, &args.spec, &release.new_version));
     let title = loaded.spec.report.title.as_deref();
     let platform = Platform::from_process_env();
     let rollout = Rollout {
@@ -52,14 +53,15 @@ pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
         title,
         plan_text: Some(text.clone()),
         final_limit: loaded.spec.report.final_limit(),
+        links: report.links.clone(),
     };
     // No events for a plan: the comment gets the final report at once.
     for mut reporter in platform.forge_reporters(&rollout) {
         if let Err(error) = reporter.finish(&report).await {
-            tracing::warn!("a report could not be written: {error}");
+            platform.warn(&format!("a report could not be written: {error}"));
         }
     }
-    let written = write_reports(&report, args, title);
+    let written = write_reports(&report, args, title, &platform);
     platform.publish(&report, &written, title);
     Ok(text)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::cli::RolloutArgs;
 use crate::clock::{Clock, SystemClock};
-use crate::commands::{AppError, Publish, execute, take_lock};
+use crate::commands::{AppError, Publish, execute, report_links, take_lock};
 use crate::compose::{engine, provider_context, providers};
 use crate::engine::Outcome;
 use crate::forge::session::{Command, Platform, Rollout};
@@ -97,6 +97,7 @@ async fn run_locked(
     let release = release_of(loaded);
     let title = loaded.spec.report.title.as_deref();
     let platform = Platform::from_process_env();
+    let links = report_links(loaded, &args.spec, &release.new_version);
     let mut reporters = platform.reporters(&Rollout {
         command: Command::Run,
         release: &release,
@@ -104,6 +105,7 @@ async fn run_locked(
         title,
         plan_text: None,
         final_limit: loaded.spec.report.final_limit(),
+        links: links.clone(),
     });
     let checkpoint = Checkpoint {
         store,
@@ -116,6 +118,7 @@ async fn run_locked(
         platform,
         args,
         title,
+        links,
     };
     let report = execute(
         &engine,

@@ -4,6 +4,7 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod links;
 pub mod session;
 
 use crate::template::CiFacts;
@@ -84,7 +85,7 @@ mod tests {
 
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    pub(super) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

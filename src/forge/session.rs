@@ -11,7 +11,8 @@ use super::{github, gitlab};
 use crate::engine::{Outcome, Plan};
 use crate::release::Release;
 use crate::report::console::{ConsoleReporter, Sections};
-use crate::report::live::{ForgeReporter, LiveReports, Warnings};
+use crate::report::links::Links;
+use crate::report::live::{ForgeReporter, LiveReports, Log, Warnings};
 use crate::report::sticky::StickyReporter;
 use crate::report::{Report, Reporter, comment, junit, markdown};
 
@@ -40,6 +41,8 @@ pub struct Rollout<'a> {
     pub plan_text: Option<String>,
     /// How long the final report may take (`report.finalTimeout`).
     pub final_limit: std::time::Duration,
+    /// The run, the gates' queries and the hand-off commands.
+    pub links: Links,
 }
 
 /// The files `--report` and `--summary` were written to.
@@ -64,10 +67,25 @@ impl Platform {
 
     /// The console first, then what this CI shows besides the log.
     pub fn reporters(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn Reporter>> {
-        let mut reporters: Vec<Box<dyn Reporter>> =
-            vec![Box::new(ConsoleReporter::new(self.sections()))];
+        let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
+            ConsoleReporter::new(self.sections()).with_links(rollout.links.clone()),
+        )];
         reporters.extend(self.forge_reporters(rollout));
         reporters
+    }
+
+    /// How this CI's log shows warnings and errors.
+    pub fn log(&self) -> Log {
+        match self {
+            Self::GitHub(_) => Log::GitHub,
+            Self::GitLab(_) => Log::GitLab,
+            Self::Local => Log::Plain,
+        }
+    }
+
+    /// A reporting problem, in the log as this CI shows warnings.
+    pub fn warn(&self, message: &str) {
+        eprintln!("{}", self.log().warning(message));
     }
 
     /// How this CI folds the log into sections.
@@ -89,7 +107,7 @@ impl Platform {
         vec![Box::new(LiveReports::start(
             reporters,
             rollout.final_limit,
-            Warnings::to_log(matches!(self, Self::GitHub(_))),
+            Warnings::to_log(self.log()),
         ))]
     }
 
@@ -107,7 +125,9 @@ impl Platform {
                 let api = match GitHubApi::new(settings) {
                     Ok(api) => api,
                     Err(error) => {
-                        tracing::warn!("{error}: no pull-request comment and no deployment");
+                        self.warn(&format!(
+                            "{error}: no pull-request comment and no deployment"
+                        ));
                         return reporters;
                     }
                 };
@@ -125,7 +145,7 @@ impl Platform {
                 Ok(Some(notes)) => reporters.push(sticky(notes, rollout, &settings.environment)),
                 // Not a merge-request pipeline: nothing to write to.
                 Ok(None) => {}
-                Err(error) => tracing::warn!("{error}"),
+                Err(error) => self.warn(&error.to_string()),
             },
             Self::GitLab(_) | Self::Local => {}
         }
@@ -135,14 +155,46 @@ impl Platform {
     /// Writes what this CI reads after the run: GitHub outputs and the job
     /// summary; GitLab's JUnit and dotenv reports.
     pub fn publish(&self, report: &Report, written: &Written<'_>, title: Option<&str>) {
+        if let Some(line) = self.outcome_annotation(report) {
+            eprintln!("{line}");
+        }
         let result = match self {
             Self::GitHub(settings) => publish_github(settings, report, written, title),
             Self::GitLab(_) => publish_gitlab(report, written),
             Self::Local => Ok(()),
         };
         if let Err(error) = result {
-            tracing::warn!("{error}");
+            self.warn(&error);
         }
+    }
+
+    /// An outcome that needs a person, as an error this CI shows beside the
+    /// run (`::error title=checkout rolled back::…` on GitHub Actions, a red
+    /// line in GitLab's log); nothing on a success or outside CI.
+    pub fn outcome_annotation(&self, report: &Report) -> Option<String> {
+        let what = match report.outcome {
+            Outcome::RolledBack => "rolled back",
+            Outcome::Halted => "halted",
+            Outcome::Failed => "failed",
+            Outcome::Promoted | Outcome::Planned => return None,
+        };
+        if matches!(self, Self::Local) {
+            return None;
+        }
+        let title = format!("{} {what}", report.name);
+        let mut reason = report.reason.trim_end_matches('.').to_owned();
+        if let Some(handoff) = crate::report::markdown::handoff(report) {
+            reason.push_str(&format!(
+                ". To finish by hand: {}",
+                handoff
+                    .commands
+                    .iter()
+                    .map(|line| format!("`{}`", line.command))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ));
+        }
+        Some(self.log().error(&title, &reason))
     }
 }
 
@@ -157,7 +209,8 @@ fn sticky<A: crate::report::sticky::NoteApi + 'static>(
         rollout.title.map(str::to_owned),
         rollout.release.clone(),
         rollout.plan.clone(),
-    );
+    )
+    .with_links(rollout.links.clone());
     match &rollout.plan_text {
         Some(text) => Box::new(reporter.with_plan_text(text.clone())),
         None => Box::new(reporter),

@@ -10,6 +10,14 @@ use crate::duration::display;
 use crate::engine::EventKind;
 use crate::judge::format_value;
 
+/// The lines' colours, in order: the measured values, then the threshold.
+/// Mermaid's default palette draws the first line in its palest colour,
+/// which vanishes on a white page. Both colours keep a contrast of at least
+/// 3:1 (WCAG's minimum for graphics) on GitHub's light (#ffffff), dark
+/// (#0d1117) and dark-dimmed (#22272e) backgrounds, and blue against red
+/// stays distinct for red-green colour blindness.
+pub const PALETTE: [&str; 2] = ["#1f77b4", "#dc2626"];
+
 /// More points than this make an unreadable chart: keep every n-th.
 const MAX_POINTS: usize = 40;
 
@@ -43,7 +51,13 @@ fn quoted(text: &str) -> String {
 
 fn render(series: &Series) -> String {
     let keep = thin(series.labels.len());
-    let mut chart = String::from("```mermaid\nxychart-beta\n");
+    let mut chart = String::from("```mermaid\n");
+    let _ = writeln!(
+        chart,
+        "%%{{init: {{\"themeVariables\": {{\"xyChart\": {{\"plotColorPalette\": \"{}\"}}}}}}}}%%",
+        PALETTE.join(", ")
+    );
+    chart.push_str("xychart-beta\n");
     let _ = writeln!(chart, "    title {}", quoted(&series.title));
     let labels: Vec<String> = keep
         .iter()
@@ -137,6 +151,36 @@ pub fn render_charts(report: &Report) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// WCAG 2 relative luminance of `#rrggbb`.
+    fn luminance(colour: &str) -> f64 {
+        let channel = |at: usize| {
+            let value = f64::from(u8::from_str_radix(&colour[at..at + 2], 16).unwrap()) / 255.0;
+            if value <= 0.039_28 {
+                value / 12.92
+            } else {
+                ((value + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+    }
+
+    fn contrast(a: &str, b: &str) -> f64 {
+        let (a, b) = (luminance(a), luminance(b));
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+
+    #[test]
+    fn the_palette_is_readable_on_light_and_dark_pages() {
+        for colour in PALETTE {
+            for page in ["#ffffff", "#0d1117", "#22272e"] {
+                let ratio = contrast(colour, page);
+                assert!(ratio >= 3.0, "{colour} on {page}: {ratio:.2}");
+            }
+        }
+        // Mermaid's palest default (#ECECFF-like) is what the lines must not be.
+        assert!(contrast("#ececff", "#ffffff") < 3.0);
+    }
 
     #[test]
     fn long_series_are_thinned_but_keep_both_ends() {

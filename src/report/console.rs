@@ -8,6 +8,7 @@ use anstyle::{AnsiColor, Style};
 use async_trait::async_trait;
 
 use super::gitlab_sections as gitlab;
+use super::links::Links;
 use super::{Report, Reporter, describe_event, markdown};
 use crate::engine::{Event, EventKind};
 use crate::judge::Verdict;
@@ -24,6 +25,8 @@ pub struct ConsoleReporter {
     sections: Sections,
     /// The id of the section open now.
     open: Option<String>,
+    /// For the hand-off commands at the end.
+    links: Links,
 }
 
 impl ConsoleReporter {
@@ -31,7 +34,13 @@ impl ConsoleReporter {
         Self {
             sections,
             open: None,
+            links: Links::default(),
         }
+    }
+
+    pub fn with_links(mut self, links: Links) -> Self {
+        self.links = links;
+        self
     }
 
     /// Section markers bypass anstream, which would strip GitLab's escape
@@ -126,6 +135,26 @@ impl Reporter for ConsoleReporter {
         self.close(end);
         let mut out = anstream::stderr().lock();
         let headline = crate::secrets::mask(&markdown::headline(report).replace("**", ""));
-        writeln!(out, "{headline}").map_err(|error| error.to_string())
+        writeln!(out, "{headline}").map_err(|error| error.to_string())?;
+        let report = report.clone().with_links(self.links.clone());
+        if let Some(text) = handoff_text(&report) {
+            write!(out, "{}", crate::secrets::mask(&text)).map_err(|error| error.to_string())?;
+        }
+        Ok(())
     }
+}
+
+/// The hand-off of a halted or failed rollout, for the log.
+pub fn handoff_text(report: &Report) -> Option<String> {
+    let handoff = markdown::handoff(report)?;
+    let mut text = format!("To finish by hand: {}\n", handoff.situation);
+    for line in &handoff.commands {
+        text.push_str(&format!("  {}  # {}\n", line.command, line.does));
+    }
+    if let Some(dispatch) = &handoff.dispatch {
+        text.push_str(&format!(
+            "  or run them from the manual workflow: {dispatch}\n"
+        ));
+    }
+    Some(text)
 }

@@ -5,7 +5,10 @@
 //! `fail` is a `<failure>`; `no data`, `provider error` and `inconclusive`
 //! (too few samples) are `<error>`s, typed `no_data`, `provider_error` and
 //! `inconclusive` (the check could not be judged, which is not the same as
-//! failing it); a step the rollout never reached is `<skipped>`.
+//! failing it); a step the rollout never reached is `<skipped>`. A gate's
+//! time is how long its step held, also when the step failed or halted.
+//! The file is valid against the common JUnit schema (Jenkins' `junit-10.xsd`
+//! shape), which `tests/junit.xsd` models.
 
 use std::fmt::Write;
 
@@ -187,18 +190,22 @@ pub fn render(report: &Report) -> String {
     let skipped = count(|result| matches!(result, CaseResult::Skipped(_)));
     let total: f64 = cases.first().map_or(0.0, |case| case.seconds);
     let counts = format!(
-        "tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{total:.3}\"",
+        "tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\"",
         cases.len()
     );
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(xml, "<testsuites name=\"greenlight\" {counts}>");
+    // `skipped` is a <testsuite> attribute only in the common schema.
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"greenlight\" {counts} time=\"{total:.3}\">"
+    );
     let timestamp = report
         .started_at
         .map(|at| format!(" timestamp=\"{}\"", crate::clock::rfc3339_millis(at)))
         .unwrap_or_default();
     let _ = writeln!(
         xml,
-        "  <testsuite name=\"{}\" {counts}{timestamp}>",
+        "  <testsuite name=\"{}\" {counts} skipped=\"{skipped}\" time=\"{total:.3}\"{timestamp}>",
         escape(&format!("greenlight {}", report.name))
     );
     for case in &cases {

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Report, Reporter};
+use crate::annotation::{self, Level};
 use crate::duration::display;
 use crate::engine::Event;
 
@@ -44,16 +45,11 @@ pub struct Warnings {
 }
 
 impl Warnings {
-    /// A `::warning::` line on GitHub Actions, a `warning:` line elsewhere;
-    /// on stderr, like the console's `::group::` lines.
-    pub fn to_log(github_actions: bool) -> Self {
-        Self::to(move |message| {
-            if github_actions {
-                eprintln!("::warning::{}", escape_command(message));
-            } else {
-                eprintln!("warning: {message}");
-            }
-        })
+    /// A `::warning::` line on GitHub Actions, a yellow `WARNING:` line on
+    /// GitLab CI, a `warning:` line elsewhere; on stderr, like the console's
+    /// `::group::` lines.
+    pub fn to_log(log: Log) -> Self {
+        Self::to(move |message| eprintln!("{}", log.warning(message)))
     }
 
     /// Sends the line to `say`.
@@ -92,12 +88,34 @@ impl Warnings {
     }
 }
 
-/// A workflow command's message must keep to one line.
-fn escape_command(message: &str) -> String {
-    message
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+/// Which CI log a line is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    GitHub,
+    GitLab,
+    Plain,
+}
+
+impl Log {
+    /// A reporting problem, as this log shows warnings.
+    pub fn warning(self, message: &str) -> String {
+        let message = crate::secrets::mask(message);
+        match self {
+            Self::GitHub => annotation::github(Level::Warning, None, &message),
+            Self::GitLab => annotation::gitlab(Level::Warning, None, &message),
+            Self::Plain => format!("warning: {message}"),
+        }
+    }
+
+    /// An outcome that needs a person, as this log shows errors.
+    pub fn error(self, title: &str, message: &str) -> String {
+        let message = crate::secrets::mask(message);
+        match self {
+            Self::GitHub => annotation::github(Level::Error, Some(title), &message),
+            Self::GitLab => annotation::gitlab(Level::Error, Some(title), &message),
+            Self::Plain => format!("error: {title}: {message}"),
+        }
+    }
 }
 
 enum Message {

@@ -98,19 +98,80 @@ fn comparison_mark(verdict: Option<Verdict>) -> &'static str {
     }
 }
 
-/// The headline while the rollout runs: where it is, never a verdict.
-pub fn live_headline(report: &Report) -> String {
-    let current = current_step(report);
-    let weight = report
+/// A URL that cannot end a Markdown link early.
+fn markdown_url(url: &str) -> String {
+    url.replace('(', "%28")
+        .replace(')', "%29")
+        .replace(' ', "%20")
+}
+
+/// Where traffic was last verified: the weight on the new version.
+fn last_weight(report: &Report) -> Option<crate::traffic::Weight> {
+    report
         .timeline
         .iter()
         .rev()
         .find_map(|event| match &event.kind {
             EventKind::WeightSet { weight, .. } | EventKind::RollbackCompleted { weight } => {
-                Some(weight.to_string())
+                Some(*weight)
             }
             _ => None,
-        });
+        })
+}
+
+/// What a person does next after a halt or a failure: where traffic is and
+/// the exact commands that finish the rollout either way.
+#[derive(Debug, Clone, Serialize)]
+pub struct Handoff {
+    pub situation: String,
+    pub commands: Vec<HandoffCommand>,
+    pub dispatch: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HandoffCommand {
+    pub command: String,
+    /// What it does, in a few words.
+    pub does: String,
+}
+
+/// The hand-off of a halted or failed rollout; `None` for the other
+/// outcomes, or when the command that ran is not known.
+pub fn handoff(report: &Report) -> Option<Handoff> {
+    if !matches!(report.outcome, Outcome::Halted | Outcome::Failed) {
+        return None;
+    }
+    let flags = report.links.handoff.as_ref()?;
+    let situation = match last_weight(report) {
+        Some(weight) => format!(
+            "{weight} of traffic was last verified on {}; it stays there until a person decides.",
+            report.new_version
+        ),
+        None => format!(
+            "no traffic was moved to {}; nothing changes until a person decides.",
+            report.new_version
+        ),
+    };
+    Some(Handoff {
+        situation,
+        commands: vec![
+            HandoffCommand {
+                command: flags.command("promote"),
+                does: format!("send all traffic to {}", report.new_version),
+            },
+            HandoffCommand {
+                command: flags.command("rollback"),
+                does: format!("put all traffic back on {}", report.stable_version),
+            },
+        ],
+        dispatch: flags.dispatch.as_deref().map(markdown_url),
+    })
+}
+
+/// The headline while the rollout runs: where it is, never a verdict.
+pub fn live_headline(report: &Report) -> String {
+    let current = current_step(report);
+    let weight = last_weight(report).map(|weight| weight.to_string());
     let rolling_back = report
         .timeline
         .iter()
@@ -242,7 +303,10 @@ pub fn render_view(
                     }
                 })
                 .unwrap_or_default();
-            format!("{metric} ({threshold})")
+            match report.links.queries.get(metric) {
+                Some(link) => format!("[{metric}]({}) ({threshold})", markdown_url(link)),
+                None => format!("{metric} ({threshold})"),
+            }
         })
         .collect();
     let rows: Vec<Row> = report
@@ -353,6 +417,8 @@ pub fn render_view(
     };
     let base = context! {
         headline => if view.live { live_headline(report) } else { headline(report) },
+        run_url => report.links.run.as_deref().map(markdown_url),
+        handoff => Value::from(Serde(if view.live { None } else { handoff(report) })),
         timeline => !view.without_timeline,
         title => title.map(str::to_owned).unwrap_or_else(|| format!("greenlight: {}", report.name)),
         strategy => match report.strategy { StrategyKind::Canary => "canary", StrategyKind::BlueGreen => "blue/green" },

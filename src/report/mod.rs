@@ -6,6 +6,7 @@ pub mod console;
 mod gitlab_sections;
 pub mod json;
 pub mod junit;
+pub mod links;
 pub mod live;
 pub mod markdown;
 mod model;

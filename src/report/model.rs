@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
+use super::links::Links;
 use crate::engine::event::CheckRecord;
 use crate::engine::plan::{Plan, StrategyKind};
 use crate::engine::{Event, EventKind, Outcome};
@@ -32,6 +33,10 @@ pub struct Report {
     /// On a rollback: what the new version served and how much of it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blast_radius: Option<BlastRadius>,
+    /// The CI run, the gates' queries and the commands to finish by hand;
+    /// filled in by the command that knows them (`with_links`).
+    #[serde(skip_serializing_if = "Links::is_empty")]
+    pub links: Links,
     pub timeline: Vec<Event>,
 }
 
@@ -40,7 +45,8 @@ pub struct StepDigest {
     pub step: usize,
     pub weight: Weight,
     pub planned_hold_ms: u64,
-    /// How long the weight was actually held; `None` when the step never completed.
+    /// How long the weight was actually held: until the step passed, failed
+    /// or halted (so far, for the step in progress); `None` when never reached.
     pub held_ms: Option<u64>,
     pub gates: Vec<GateDigest>,
     pub status: StepStatus,
@@ -139,12 +145,17 @@ impl Report {
             })
             .collect();
         let mut checks = Vec::new();
-        let mut current: Option<usize> = None;
+        // The step holding now, and since when.
+        let mut current: Option<(usize, SystemTime)> = None;
+        let held = |since: SystemTime, at: SystemTime| {
+            at.duration_since(since)
+                .map_or(0, |held| held.as_millis().try_into().unwrap_or(u64::MAX))
+        };
         for event in &timeline {
             match &event.kind {
                 EventKind::WeightSet {
                     step: Some(step), ..
-                } => current = Some(step - 1),
+                } => current = Some((step - 1, event.at)),
                 EventKind::Gate {
                     step,
                     metric,
@@ -179,12 +190,17 @@ impl Report {
                     }
                     current = None;
                 }
-                EventKind::RollbackStarted { .. } | EventKind::Halted { .. } => {
-                    if let Some(digest) = current.and_then(|index| steps.get_mut(index)) {
+                EventKind::RollbackStarted { .. }
+                | EventKind::Halted { .. }
+                | EventKind::Failed { .. } => {
+                    if let Some((index, since)) = current
+                        && let Some(digest) = steps.get_mut(index)
+                    {
                         digest.status = match event.kind {
                             EventKind::Halted { .. } => StepStatus::Halted,
                             _ => StepStatus::Failed,
                         };
+                        digest.held_ms = Some(held(since, event.at));
                     }
                     current = None;
                 }
@@ -198,6 +214,12 @@ impl Report {
                 }),
                 _ => {}
             }
+        }
+        // A live report: the step in progress has held until the latest event.
+        if let (Some((index, since)), Some(last)) = (current, timeline.last())
+            && let Some(digest) = steps.get_mut(index)
+        {
+            digest.held_ms = Some(held(since, last.at));
         }
         Self {
             outcome,
@@ -214,8 +236,15 @@ impl Report {
                 EventKind::RollbackStarted { blast_radius, .. } => *blast_radius,
                 _ => None,
             }),
+            links: Links::default(),
             timeline,
         }
+    }
+
+    /// The report with what a person follows from it.
+    pub fn with_links(mut self, links: Links) -> Self {
+        self.links = links;
+        self
     }
 
     /// The gates' metric names, in plan order (the summary's columns).

@@ -3,10 +3,13 @@
 //! created when the rollout starts, updated at every step, and finished with
 //! the final report. The forge behind it is a [`NoteApi`].
 
+use std::time::{Duration, SystemTime};
+
 use async_trait::async_trait;
 
 use super::Report;
 use super::comment::{self, Stage};
+use super::links::Links;
 use super::live::ForgeReporter;
 use crate::engine::{Event, EventKind, Outcome, Plan};
 use crate::release::Release;
@@ -42,7 +45,15 @@ pub struct StickyReporter<A> {
     timeline: Vec<Event>,
     id: Option<u64>,
     given_up: bool,
+    /// The run, the gates' queries and the hand-off, shown in every version.
+    links: Links,
+    /// When (on the rollout's clock) the comment last showed a measurement.
+    measured_at: Option<SystemTime>,
 }
+
+/// During a hold the comment shows the latest measurement at most this often:
+/// often enough to watch, rarely enough for the forge's rate limits.
+pub const MEASUREMENT_UPDATE: Duration = Duration::from_secs(30);
 
 impl<A: NoteApi> StickyReporter<A> {
     pub fn new(
@@ -62,7 +73,14 @@ impl<A: NoteApi> StickyReporter<A> {
             timeline: Vec::new(),
             id: None,
             given_up: false,
+            links: Links::default(),
+            measured_at: None,
         }
+    }
+
+    pub fn with_links(mut self, links: Links) -> Self {
+        self.links = links;
+        self
     }
 
     pub fn with_plan_text(mut self, text: String) -> Self {
@@ -131,8 +149,27 @@ fn is_milestone(kind: &EventKind) -> bool {
 impl<A: NoteApi> ForgeReporter for StickyReporter<A> {
     async fn update(&mut self, events: &[Event]) -> Result<(), String> {
         self.timeline.extend_from_slice(events);
-        if self.given_up || !events.iter().any(|event| is_milestone(&event.kind)) {
+        if self.given_up {
             return Ok(());
+        }
+        // A measurement is worth an update once the last one shown is old
+        // enough; times are the events' (the rollout's clock), never the
+        // wall clock, and nothing here makes the rollout wait.
+        let measured = events
+            .iter()
+            .rev()
+            .find_map(|event| matches!(event.kind, EventKind::Gate { .. }).then_some(event.at));
+        let measurement_due = measured.is_some_and(|at| {
+            self.measured_at.is_none_or(|shown| {
+                at.duration_since(shown)
+                    .is_ok_and(|since| since >= MEASUREMENT_UPDATE)
+            })
+        });
+        if !measurement_due && !events.iter().any(|event| is_milestone(&event.kind)) {
+            return Ok(());
+        }
+        if let Some(at) = measured {
+            self.measured_at = Some(at);
         }
         // The outcome is not known yet; the live view never shows it.
         let report = Report::build(
@@ -141,13 +178,15 @@ impl<A: NoteApi> ForgeReporter for StickyReporter<A> {
             Outcome::Planned,
             String::new(),
             self.timeline.clone(),
-        );
+        )
+        .with_links(self.links.clone());
         let body = self.render(&report, Stage::Live)?;
         self.publish(&body).await
     }
 
     async fn finish(&mut self, report: &Report) -> Result<(), String> {
-        let body = self.render(report, Stage::Final)?;
+        let report = report.clone().with_links(self.links.clone());
+        let body = self.render(&report, Stage::Final)?;
         self.publish(&body).await
     }
 }

@@ -26,10 +26,7 @@ pub fn add_mask_commands<'s>(secrets: impl IntoIterator<Item = &'s String>) -> S
     let mut commands = String::new();
     for secret in secrets {
         for line in secret.lines().filter(|line| !line.trim().is_empty()) {
-            let escaped = line
-                .replace('%', "%25")
-                .replace('\r', "%0D")
-                .replace('\n', "%0A");
+            let escaped = crate::annotation::escape_data(line);
             commands.push_str(&format!("::add-mask::{escaped}\n"));
         }
     }

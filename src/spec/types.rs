@@ -400,6 +400,13 @@ pub enum NoDataPolicy {
 pub struct MetricSpec {
     pub name: String,
     pub query: QuerySpec,
+    /// Where a person sees this query in its source (a Grafana or Datadog page),
+    /// linked from the reports; templates apply like in any string. Default: the
+    /// query in Prometheus's UI for a `prometheus` query (or the new version's
+    /// `errors` of a `counts` one). Credentials in it (`user:password@`, a
+    /// `token` or `api_key` parameter) are dropped from the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_link: Option<String>,
     /// The gate fails when a value is below this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
@@ -621,6 +628,12 @@ pub struct ReportSpec {
     /// deployment status together before greenlight gives up (default 20s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_timeout: Option<Span>,
+    /// The GitHub Actions workflow file (e.g. `greenlight-manual.yml`) whose
+    /// `workflow_dispatch` runs `promote` and `rollback`: a halted or failed
+    /// rollout links it beside the commands. Default: the running workflow,
+    /// when it was itself started by `workflow_dispatch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch_workflow: Option<String>,
 }
 
 /// Long enough for a healthy forge to take two calls, short enough that a

@@ -40,6 +40,7 @@ fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
         title: None,
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
+        links: Default::default(),
     })
 }
 

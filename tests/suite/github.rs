@@ -31,7 +31,7 @@ analysis:
 const MARKER: &str = "<!-- greenlight:checkout:production -->";
 
 /// A GitHub with no greenlight comment on PR 7 yet.
-async fn fresh_github() -> MockServer {
+pub(crate) async fn fresh_github() -> MockServer {
     let server = MockServer::start().await;
     respond(
         &server,
@@ -80,6 +80,15 @@ fn reporters(
     settings: greenlight::forge::github::Settings,
     given: &Given,
 ) -> Vec<Box<dyn Reporter>> {
+    reporters_with_links(settings, given, Default::default())
+}
+
+/// The forge reporters of a `run`, with the links its reports show.
+pub(crate) fn reporters_with_links(
+    settings: greenlight::forge::github::Settings,
+    given: &Given,
+    links: greenlight::report::links::Links,
+) -> Vec<Box<dyn Reporter>> {
     Platform::GitHub(settings).forge_reporters(&Rollout {
         command: Command::Run,
         release: &ci::release(),
@@ -87,24 +96,42 @@ fn reporters(
         title: None,
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
+        links,
     })
 }
 
-fn comment_only(server: &MockServer) -> greenlight::forge::github::Settings {
+/// PR 7's comment was created, then only ever updated.
+pub(crate) fn assert_created_then_updated(lines: &[&str]) {
+    assert_eq!(
+        lines[..2],
+        [
+            "GET /repos/acme/shop/issues/7/comments?per_page=100&page=1",
+            "POST /repos/acme/shop/issues/7/comments",
+        ]
+    );
+    assert!(
+        lines[2..]
+            .iter()
+            .all(|line| *line == "PATCH /repos/acme/shop/issues/comments/1001"),
+        "{lines:#?}"
+    );
+}
+
+pub(crate) fn comment_only(server: &MockServer) -> greenlight::forge::github::Settings {
     greenlight::forge::github::Settings {
         deployment: false,
         ..ci::github(server)
     }
 }
 
-fn healthy() -> Given {
+pub(crate) fn healthy() -> Given {
     given(SPEC).metric(
         "error-rate",
         vec![data(0.004), data(0.01), data(0.012), data(0.009)],
     )
 }
 
-fn failing() -> Given {
+pub(crate) fn failing() -> Given {
     given(SPEC).metric("error-rate", vec![data(0.004), data(0.01), data(0.31)])
 }
 
@@ -140,22 +167,10 @@ async fn the_first_run_creates_the_comment_and_ends_with_the_final_report() {
 
     let calls = calls(&server).await;
     let lines = lines(&calls);
-    assert_eq!(
-        lines[..2],
-        [
-            "GET /repos/acme/shop/issues/7/comments?per_page=100&page=1",
-            "POST /repos/acme/shop/issues/7/comments",
-        ]
-    );
     // Live updates the forge had time for (the latest state each time),
     // then the final report, all on the same comment.
+    assert_created_then_updated(&lines);
     assert!(lines.len() <= 2 + milestones(&then), "{lines:#?}");
-    assert!(
-        lines[2..]
-            .iter()
-            .all(|line| *line == "PATCH /repos/acme/shop/issues/comments/1001"),
-        "{lines:#?}"
-    );
 
     let bodies = bodies(&calls);
     assert!(

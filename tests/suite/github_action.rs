@@ -254,3 +254,76 @@ async fn a_nearly_full_job_summary_still_gets_the_verdict() {
     assert!(ours.starts_with("✅ **checkout v2 promoted**"), "{ours}");
     assert!(ours.contains("the JSON report has everything"), "{ours}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_is_one_error_annotation_titled_with_the_service() {
+    let server = github().await;
+    let job = Job::new("0.5");
+    let output = job.run("run", &server).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with(
+            "::error title=checkout rolled back::`error-rate` was 0.5, outside ≤ 0.05"
+        ),
+        "{stderr}"
+    );
+    // The job summary's first line links the run.
+    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    let first = summary.lines().next().unwrap();
+    assert!(
+        first.ends_with(" · [CI run](https://github.com/acme/shop/actions/runs/7)"),
+        "{first}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_halted_run_hands_off_in_the_log_the_summary_and_the_comment() {
+    let server = github().await;
+    let job = Job::new("not a number");
+    let mut spec = std::fs::read_to_string(&job.spec).unwrap();
+    spec.push_str("report:\n  dispatchWorkflow: .github/workflows/greenlight-manual.yml\n");
+    std::fs::write(&job.spec, spec).unwrap();
+    let output = job.run("run", &server).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+
+    let spec = job.spec.display().to_string();
+    let promote = format!("greenlight promote -f {spec} --version v2");
+    let rollback = format!("greenlight rollback -f {spec} --version v2");
+    let dispatch = "https://github.com/acme/shop/actions/workflows/greenlight-manual.yml";
+    let error = stderr
+        .lines()
+        .find(|line| line.starts_with("::error"))
+        .unwrap_or_else(|| panic!("no ::error in {stderr}"));
+    assert!(
+        error.starts_with("::error title=checkout halted::"),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("`{promote}` or `{rollback}`")),
+        "{error}"
+    );
+    assert!(
+        stderr.contains(&format!("  {promote}  # send all traffic to v2")),
+        "{stderr}"
+    );
+
+    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    let comment = calls(&server)
+        .await
+        .iter()
+        .rev()
+        .find_map(|call| call.body["body"].as_str().map(str::to_owned))
+        .unwrap();
+    for text in [&summary, &comment] {
+        for expected in [&promote, &rollback, dispatch] {
+            assert!(text.contains(expected), "{expected}\n---\n{text}");
+        }
+    }
+}

@@ -46,6 +46,7 @@ fn reporters(server: &MockServer, given: &Given) -> Vec<Box<dyn Reporter>> {
         title: None,
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
+        links: Default::default(),
     })
 }
 
@@ -130,6 +131,7 @@ async fn without_a_merge_request_there_is_no_note_and_no_call() {
         title: None,
         plan_text: None,
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
+        links: Default::default(),
     };
     assert!(
         Platform::GitLab(settings)
@@ -144,10 +146,7 @@ fn junit_of(then: &Then) -> String {
 
 #[tokio::test]
 async fn junit_reports() {
-    let rolled_back = given(SPEC)
-        .metric("error-rate", vec![data(0.004), data(0.01), data(0.31)])
-        .when_run()
-        .await;
+    let rolled_back = crate::github::failing().when_run().await;
     insta::assert_snapshot!("junit_rolled_back", junit_of(&rolled_back));
     let halted = given(SPEC)
         .metric(
@@ -158,6 +157,49 @@ async fn junit_reports() {
         .await;
     assert_eq!(halted.outcome(), Outcome::Halted);
     insta::assert_snapshot!("junit_halted", junit_of(&halted));
+    for then in [&rolled_back, &halted] {
+        let xml = junit_of(then);
+        if let Err(problem) = junit_schema::validate(&xml) {
+            panic!("not valid JUnit: {problem}\n{xml}");
+        }
+    }
+}
+
+#[test]
+fn the_junit_schema_rejects_what_ci_systems_do_not_read() {
+    let valid = r#"<testsuites name="g" tests="1" time="1.500"><testsuite name="s" tests="1" skipped="0" time="1.500"><testcase name="c" time="1.500"/></testsuite></testsuites>"#;
+    junit_schema::validate(valid).unwrap();
+    for invalid in [
+        valid.replace(
+            r#"<testsuites name="g""#,
+            r#"<testsuites name="g" skipped="0""#,
+        ),
+        valid.replace(
+            r#"<testcase name="c" time="1.500"/>"#,
+            r#"<testcase name="c" time="-1"/>"#,
+        ),
+    ] {
+        assert!(junit_schema::validate(&invalid).is_err(), "{invalid}");
+    }
+}
+
+#[tokio::test]
+async fn failed_and_halted_steps_report_how_long_they_held_in_junit() {
+    let rolled_back = crate::github::failing().when_run().await;
+    let step = |then: &Then, number: usize| {
+        then.report
+            .steps
+            .iter()
+            .find(|step| step.step == number)
+            .and_then(|step| step.held_ms)
+    };
+    // Step 2 failed at its first measurement, 15 s into its hold.
+    assert_eq!(step(&rolled_back, 2), Some(15_000));
+    assert!(
+        junit_of(&rolled_back).contains(r#"name="error-rate (≤ 0.05)" time="15.000""#),
+        "{}",
+        junit_of(&rolled_back)
+    );
 }
 
 struct Job {
@@ -235,11 +277,12 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
     );
     let junit = output.junit.as_deref().expect("the JUnit report");
     assert!(
-        junit.contains(
-            r#"<testsuites name="greenlight" tests="3" failures="0" errors="0" skipped="0""#
-        ),
+        junit.contains(r#"<testsuites name="greenlight" tests="3" failures="0" errors="0" time=""#),
         "{junit}"
     );
+    if let Err(problem) = junit_schema::validate(&junit) {
+        panic!("not valid JUnit: {problem}\n{junit}");
+    }
     assert!(lines(&calls(&server).await).contains(&format!("POST {NOTES}").as_str()));
 
     for file in [
@@ -275,5 +318,33 @@ async fn without_gitlab_token_the_warning_says_why_the_job_token_is_not_enough()
         output
             .dotenv
             .is_some_and(|dotenv| dotenv.starts_with("GREENLIGHT_OUTCOME=promoted\n"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_ends_the_job_log_with_a_red_error_line() {
+    let server = gitlab(json!([])).await;
+    let job = Job::new();
+    std::fs::write(job.dir.path().join("error-rate"), "0.5").unwrap();
+    let output = job.run(&server, Some(SENTINEL)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|line| line.contains("ERROR: "))
+        .unwrap_or_else(|| panic!("no ERROR line in {stderr}"));
+    assert!(
+        error.starts_with("\x1b[31;1mERROR: checkout rolled back: ") && error.ends_with("\x1b[0m"),
+        "{error:?}"
+    );
+    assert!(!stderr.contains("::error"), "{stderr}");
+    let summary = job.read("greenlight-summary.md");
+    assert!(
+        summary
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(" · [CI run](https://gitlab.example/acme/shop/-/jobs/9)"),
+        "{summary}"
     );
 }

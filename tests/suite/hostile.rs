@@ -349,6 +349,7 @@ async fn a_bearer_token_echoed_back_reaches_no_output() {
         let text = regex::Regex::new(r"127\.0\.0\.1:\d+")
             .unwrap()
             .replace_all(&text, "[server]");
+        let text = text.replace(&dir.path().display().to_string(), "[dir]");
         let text = regex::Regex::new(r#"("(held|waited|duration|elapsed)_ms"|"ms"): \d+"#)
             .unwrap()
             .replace_all(&text, "$1: [ms]");

@@ -124,6 +124,7 @@ fn github_and_gitlab(url: &str, given: &Given) -> Vec<Box<dyn ForgeReporter>> {
         title: None,
         plan_text: None,
         final_limit: LIMIT,
+        links: Default::default(),
     };
     let mut reporters =
         Platform::GitHub(crate::support::ci::github_at(url.to_owned())).forge_publishers(&rollout);

@@ -21,6 +21,7 @@ mod kubernetes;
 mod live_reports;
 mod lock;
 mod manual;
+mod on_call;
 mod pools;
 mod prometheus_conformance;
 mod reports;

@@ -70,6 +70,11 @@ impl Settings {
     }
 }
 
+/// A problem with what the workflow gave greenlight, as a `::warning::`.
+fn warn(message: &str) {
+    eprintln!("{}", crate::report::live::Log::GitHub.warning(message));
+}
+
 /// A `true|false` switch; anything else keeps the default, with a warning.
 pub(super) fn flag(lookup: &dyn Fn(&str) -> Option<String>, name: &str, default: bool) -> bool {
     match lookup(name).as_deref().map(str::trim) {
@@ -77,7 +82,9 @@ pub(super) fn flag(lookup: &dyn Fn(&str) -> Option<String>, name: &str, default:
         Some(value) if value.eq_ignore_ascii_case("true") => true,
         Some(value) if value.eq_ignore_ascii_case("false") => false,
         Some(value) => {
-            tracing::warn!("{name}={value:?} is neither true nor false; using {default}");
+            warn(&format!(
+                "{name}={value:?} is neither true nor false; using {default}"
+            ));
             default
         }
     }
@@ -127,7 +134,7 @@ impl EventPayload {
             .map_err(|error| format!("cannot read the event payload: {error}"))
             .and_then(|text| Self::parse(&text));
         parsed.unwrap_or_else(|error| {
-            tracing::warn!("{error} ({})", path.display());
+            warn(&format!("{error} ({})", path.display()));
             Self::default()
         })
     }

@@ -10,6 +10,7 @@ pub mod ci;
 pub mod edgelb;
 pub mod haproxy;
 pub mod http_server;
+pub mod junit_schema;
 pub mod kube_api;
 pub mod marathon;
 pub mod memory;
