@@ -253,13 +253,8 @@ impl Router for GatewayApiRouterProvider {
         let cluster = self.cluster.get().await?;
         let routes = Objects::new(cluster, Resource::http_route(), None);
         let route = routes.get_existing(&self.spec.route).await?;
-        let weight = self.read_weight(&route)?;
-        observed::unless_refused(
-            weight,
-            &route,
-            &routes.what(&self.spec.route),
-            judge_parents,
-        )
+        let what = routes.what(&self.spec.route);
+        observed::unless_refused(self.read_weight(&route)?, &route, &what, judge_parents)
     }
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {

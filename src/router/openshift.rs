@@ -451,13 +451,8 @@ impl Router for OpenshiftRouterProvider {
         let cluster = self.cluster.get().await?;
         let routes = Objects::new(cluster, Resource::openshift_route(), None);
         let route = routes.get_existing(&self.spec.route).await?;
-        let weight = self.read(&route)?;
-        observed::unless_refused(
-            weight,
-            &route,
-            &routes.what(&self.spec.route),
-            judge_ingress,
-        )
+        let what = routes.what(&self.spec.route);
+        observed::unless_refused(self.read(&route)?, &route, &what, judge_ingress)
     }
 
     /// Before anything is deployed: the Route exists, sends no traffic to a

@@ -1,7 +1,7 @@
 //! The router a spec names (`RouterSpec`), handed to the router module that
 //! knows it (`RouterSettings`): its own checks, whether it switches all at
 //! once, what it can do, its cluster and its constructor. Adding a router adds
-//! one arm to `router_spec!` below; everything else is in its own module.
+//! one arm to the `settings_enum!` list below; everything else is in its own module.
 
 use crate::field::{FieldPath, Problem};
 use crate::kubernetes::ClusterSpec;
@@ -9,36 +9,13 @@ use crate::provider::{ProviderContext, ProviderError};
 use crate::router::{Router, RouterSettings};
 use crate::traffic::Capabilities;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use super::types::{
     CommandRouter, ContourRouter, EdgeLbRouterSpec, GatewayApiRouter, HaproxyRouterSpec,
     OpenshiftRouter, SandboxProvider, ServiceRouter,
 };
 
-/// Declares `RouterSpec`, one arm per router, and `RouterSpec::settings`
-/// from the same list, so a router's arm is written once.
-macro_rules! router_spec {
-    ($($(#[$doc:meta])* $arm:ident($settings:ty),)*) => {
-        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-        #[serde(deny_unknown_fields, rename_all = "camelCase")]
-        pub enum RouterSpec {
-            $($(#[$doc])* $arm($settings),)*
-        }
-
-        impl RouterSpec {
-            /// The settings of the router this spec names.
-            pub fn settings(&self) -> &dyn RouterSettings {
-                match self {
-                    $(RouterSpec::$arm(settings) => settings,)*
-                }
-            }
-        }
-    };
-}
-
-router_spec! {
+super::settings_enum! {
+    RouterSpec: RouterSettings;
     /// Shift traffic with your own commands.
     Command(CommandRouter),
     /// Server weights of one HAProxy backend, through its runtime API.

@@ -1,10 +1,7 @@
 //! The target a spec names (`TargetSpec`), handed to the deploy module that
 //! knows it (`TargetSettings`): its own checks, its cluster and its
-//! constructor. Adding a target adds one arm to `target_spec!` below;
+//! constructor. Adding a target adds one arm to the `settings_enum!` list below;
 //! everything else is in its own module under `deploy/`.
-
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::deploy::{Target, TargetSettings};
 use crate::field::{FieldPath, Problem};
@@ -13,28 +10,8 @@ use crate::provider::{ProviderContext, ProviderError};
 
 use super::types::{CommandTarget, KubernetesTarget, MarathonTarget, SandboxProvider};
 
-/// Declares `TargetSpec`, one arm per target, and `TargetSpec::settings`
-/// from the same list, so a target's arm is written once.
-macro_rules! target_spec {
-    ($($(#[$doc:meta])* $arm:ident($settings:ty),)*) => {
-        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-        #[serde(deny_unknown_fields, rename_all = "camelCase")]
-        pub enum TargetSpec {
-            $($(#[$doc])* $arm($settings),)*
-        }
-
-        impl TargetSpec {
-            /// The settings of the target this spec names.
-            pub fn settings(&self) -> &dyn TargetSettings {
-                match self {
-                    $(TargetSpec::$arm(settings) => settings,)*
-                }
-            }
-        }
-    };
-}
-
-target_spec! {
+super::settings_enum! {
+    TargetSpec: TargetSettings;
     /// Deploy with your own tooling (helm, kustomize, ansible, a script).
     Command(CommandTarget),
     /// The two local versions of `greenlight demo` (only there).

@@ -260,8 +260,8 @@ async fn a_rollback_is_one_error_annotation_titled_with_the_service() {
     let server = github().await;
     let job = Job::new("0.5");
     let output = job.run("run", &server).await;
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(2), "{stderr}");
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|line| line.starts_with("::error"))
@@ -274,8 +274,7 @@ async fn a_rollback_is_one_error_annotation_titled_with_the_service() {
         "{stderr}"
     );
     // The job summary's first line links the run.
-    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
-    let first = summary.lines().next().unwrap();
+    let first = step_summary(&output).lines().next().unwrap();
     assert!(
         first.ends_with(" · [CI run](https://github.com/acme/shop/actions/runs/7)"),
         "{first}"
@@ -290,8 +289,8 @@ async fn a_halted_run_hands_off_in_the_log_the_summary_and_the_comment() {
     spec.push_str("report:\n  dispatchWorkflow: .github/workflows/greenlight-manual.yml\n");
     std::fs::write(&job.spec, spec).unwrap();
     let output = job.run("run", &server).await;
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(3), "{stderr}");
 
     let spec = job.spec.display().to_string();
     let promote = format!("greenlight promote -f {spec} --version v2");
@@ -314,7 +313,7 @@ async fn a_halted_run_hands_off_in_the_log_the_summary_and_the_comment() {
         "{stderr}"
     );
 
-    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    let summary = step_summary(&output).to_owned();
     let comment = calls(&server)
         .await
         .iter()

@@ -280,7 +280,7 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
         junit.contains(r#"<testsuites name="greenlight" tests="3" failures="0" errors="0" time=""#),
         "{junit}"
     );
-    if let Err(problem) = junit_schema::validate(&junit) {
+    if let Err(problem) = junit_schema::validate(junit) {
         panic!("not valid JUnit: {problem}\n{junit}");
     }
     assert!(lines(&calls(&server).await).contains(&format!("POST {NOTES}").as_str()));
@@ -327,8 +327,8 @@ async fn a_rollback_ends_the_job_log_with_a_red_error_line() {
     let job = Job::new();
     std::fs::write(job.dir.path().join("error-rate"), "0.5").unwrap();
     let output = job.run(&server, Some(SENTINEL)).await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(2), "{stderr}");
     let error = stderr
         .lines()
         .find(|line| line.contains("ERROR: "))
