@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Roll out a new version: deploy, smoke-test, shift traffic step by step, promote or roll back.
-    Run(RolloutArgs),
+    Run(RunArgs),
     /// Print each step and the exact change each provider would make; touches nothing.
     Plan(RolloutArgs),
     /// Check the spec, its templates and each provider's settings, without any network
@@ -39,6 +39,20 @@ pub enum Command {
     Status(ManualArgs),
     /// Run a real canary against a local sandbox: two versions, a weighted proxy, live load.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// When a rollout of another version is still in progress (its job gone), roll it
+    /// back first (traffic back on stable, that version removed), then roll this one out.
+    #[arg(long)]
+    pub supersede: bool,
+    /// How long each router write of the rollback may take once the job is cancelled
+    /// (SIGINT/SIGTERM): keep it well inside the time the runner waits before SIGKILL.
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay, default_value = "5s")]
+    pub cancel_budget: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -116,8 +116,11 @@ fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
 }
 
 /// What `run` and `plan` work from: the spec loaded once for the release
-/// (the versions from the flags and the record), and its state store.
+/// (the versions from the flags and the record), and its state store; the
+/// parsed file stays for `run --supersede`, which loads it for the release
+/// it rolls back first.
 pub struct Resolved {
+    pub source: Source,
     pub loaded: LoadedSpec,
     pub store: Box<dyn StateStore>,
 }
@@ -139,7 +142,11 @@ pub(crate) async fn resolve(args: &SpecArgs) -> Result<Resolved, AppError> {
     {
         let loaded = source.load(&new, &Version::Given(stable.clone()), Pool::default())?;
         let store = state_store(&loaded.spec, &args.config);
-        return Ok(Resolved { loaded, store });
+        return Ok(Resolved {
+            source,
+            loaded,
+            store,
+        });
     }
     let (_, store, record) = source.record(&args.config).await?;
     let pool = record
@@ -157,7 +164,11 @@ pub(crate) async fn resolve(args: &SpecArgs) -> Result<Resolved, AppError> {
         }
     };
     let loaded = source.load(&new, &Version::Given(stable), pool)?;
-    Ok(Resolved { loaded, store })
+    Ok(Resolved {
+        source,
+        loaded,
+        store,
+    })
 }
 
 /// Paths in a spec are relative to the folder it is in.

@@ -96,6 +96,7 @@ mod tests {
             updated_at: String::new(),
             stable_pool: None,
             pending,
+            reason: None,
         }
     }
 

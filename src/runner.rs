@@ -32,22 +32,38 @@ pub struct Providers {
 /// runner answers it by putting traffic back on the stable version; it never
 /// interrupts a provider call half-way.
 #[derive(Clone)]
-pub struct Cancellation(tokio::sync::watch::Receiver<Option<String>>);
+pub struct Cancellation {
+    requested: tokio::sync::watch::Receiver<Option<String>>,
+    /// How long each of the rollback's router writes may take once cancelled.
+    budget: std::time::Duration,
+}
 
 impl Cancellation {
-    /// A cancellation and the handle that triggers it with a reason.
+    /// A cancellation with the default budget ([`CANCEL_BUDGET`]) and the
+    /// handle that triggers it with a reason.
     pub fn new() -> (tokio::sync::watch::Sender<Option<String>>, Self) {
         let (sender, receiver) = tokio::sync::watch::channel(None);
-        (sender, Self(receiver))
+        (
+            sender,
+            Self {
+                requested: receiver,
+                budget: CANCEL_BUDGET,
+            },
+        )
+    }
+
+    /// The same cancellation with `budget` for each of the rollback's writes.
+    pub fn with_budget(self, budget: std::time::Duration) -> Self {
+        Self { budget, ..self }
     }
 
     fn reason(&self) -> Option<String> {
-        self.0.borrow().clone()
+        self.requested.borrow().clone()
     }
 
     /// Resolves once cancelled (never, if the sender is gone without cancelling).
     async fn cancelled(&mut self) {
-        if self.0.wait_for(Option::is_some).await.is_err() {
+        if self.requested.wait_for(Option::is_some).await.is_err() {
             std::future::pending::<()>().await;
         }
     }
@@ -82,8 +98,10 @@ pub async fn run(
     // Recorded before deploying, not at the first weight: a second job must
     // see this rollout while it is still deploying.
     let mut saved_pending = None;
+    // Where traffic was found after a rollback write ran out of budget.
+    let mut left: Option<Weight> = None;
     if let Some(checkpoint) = checkpoint {
-        save(checkpoint, engine, &state, clock.now(), None).await;
+        save(checkpoint, engine, &state, clock.now(), None, None).await;
     }
     let mut reported = 0;
     loop {
@@ -111,7 +129,15 @@ pub async fn run(
         if let Some(checkpoint) = checkpoint
             && (traffic_moved || matches!(action, Action::Finish(_)) || pending != saved_pending)
         {
-            save(checkpoint, engine, &state, clock.now(), pending.clone()).await;
+            save(
+                checkpoint,
+                engine,
+                &state,
+                clock.now(),
+                pending.clone(),
+                left,
+            )
+            .await;
             saved_pending = pending;
         }
         if !cancel_sent
@@ -139,9 +165,15 @@ pub async fn run(
                 }))
                 .await,
             ),
-            Action::SetWeight(weight) if cancel_sent => Some(Some(
-                rollback_write(providers.router.as_ref(), *weight).await,
-            )),
+            Action::SetWeight(weight) if cancel_sent => {
+                let budget = cancellation
+                    .as_ref()
+                    .map_or(CANCEL_BUDGET, |cancellation| cancellation.budget);
+                let (input, where_left) =
+                    rollback_write(providers.router.as_ref(), *weight, clock, budget).await;
+                left = left.or(where_left);
+                Some(Some(input))
+            }
             Action::SetWeight(weight) => Some(
                 cut(Box::pin(async {
                     Input::WeightApplied(providers.router.apply(*weight).await)
@@ -246,17 +278,45 @@ async fn cut_short(
     }
 }
 
-/// The rollback's router write after a cancellation, with its own budget; if
-/// it runs out, the rollback fails and the record keeps the last verified weight.
-async fn rollback_write(router: &dyn Router, weight: Weight) -> Input {
-    match tokio::time::timeout(CANCEL_BUDGET, router.apply(weight)).await {
-        Ok(read_back) => Input::WeightApplied(read_back),
-        Err(_) => Input::WeightApplied(Err(ProviderError::new(format!(
-            "{}: setting {weight} did not finish within the cancel budget of {}s",
-            router.describe(),
-            CANCEL_BUDGET.as_secs()
-        )))),
+/// The rollback's router write after a cancellation, with its own `budget`
+/// on `clock`. If it runs out, the router is read once more (within the same
+/// budget again) so the record and the error say exactly where traffic was
+/// left; that share is returned too.
+async fn rollback_write(
+    router: &dyn Router,
+    weight: Weight,
+    clock: &dyn Clock,
+    budget: std::time::Duration,
+) -> (Input, Option<Weight>) {
+    let within = |call| async move {
+        let deadline = clock.now() + budget;
+        // An answer that is ready at the deadline still counts.
+        tokio::select! {
+            biased;
+            result = call => Some(result),
+            () = clock.sleep_until(deadline) => None,
+        }
+    };
+    if let Some(read_back) = within(router.apply(weight)).await {
+        return (Input::WeightApplied(read_back), None);
     }
+    let (left, where_left) = match within(router.weight()).await {
+        Some(Ok(live)) => (
+            Some(live),
+            format!("it reads {live} on the new version now"),
+        ),
+        Some(Err(error)) => (None, format!("reading it back failed too: {error}")),
+        None => (
+            None,
+            "reading it back did not finish either, so where traffic is is unknown".to_owned(),
+        ),
+    };
+    let error = ProviderError::new(format!(
+        "{}: setting {weight} did not finish within the cancel budget of {}; {where_left}",
+        router.describe(),
+        humantime::format_duration(budget)
+    ));
+    (Input::WeightApplied(Err(error)), left)
 }
 
 /// The change `action` starts, as the record must show it while it runs.
@@ -304,8 +364,9 @@ async fn save(
     state: &State,
     now: SystemTime,
     pending: Option<Pending>,
+    left: Option<Weight>,
 ) {
-    let weight = state
+    let verified = state
         .timeline
         .iter()
         .rev()
@@ -315,6 +376,7 @@ async fn save(
             _ => None,
         })
         .unwrap_or(checkpoint.verified);
+    let weight = left.unwrap_or(verified);
     let phase = match (engine.plan.mode, state.outcome) {
         (_, None) => RecordPhase::InProgress,
         // The earlier release now serves everything: it is the stable one.
@@ -333,7 +395,16 @@ async fn save(
         now,
     )
     .in_pools(checkpoint.stable_pool);
-    let record = Record { pending, ..record };
+    // Why it did not promote, in full (where a failed rollback left traffic).
+    let reason = state
+        .reason
+        .clone()
+        .filter(|_| !matches!(state.outcome, None | Some(Outcome::Promoted)));
+    let record = Record {
+        pending,
+        reason,
+        ..record
+    };
     save_or_warn(checkpoint.store, &record).await;
 }
 
@@ -361,17 +432,57 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_rollbacks_write_after_a_cancel_gives_up_at_the_budget() {
-        let started = tokio::time::Instant::now();
-        let Input::WeightApplied(Err(error)) = rollback_write(&Hung, Weight::ZERO).await else {
+    /// A router whose writes never finish but whose reads answer.
+    struct StuckAt(Weight);
+
+    #[async_trait]
+    impl Router for StuckAt {
+        fn describe(&self) -> String {
+            "a stuck router".into()
+        }
+        fn plan(&self, _: Weight) -> Vec<String> {
+            Vec::new()
+        }
+        async fn weight(&self) -> Result<Weight, ProviderError> {
+            Ok(self.0)
+        }
+        async fn set_weight(&self, _: Weight) -> Result<(), ProviderError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_rollbacks_write_after_a_cancel_gives_up_at_its_budget_on_the_clock() {
+        let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let clock = crate::clock::ManualClock::starting_at(start);
+        let budget = std::time::Duration::from_secs(3);
+        let (Input::WeightApplied(Err(error)), left) =
+            rollback_write(&Hung, Weight::ZERO, &clock, budget).await
+        else {
             panic!("a hung write is an error");
         };
-        assert_eq!(started.elapsed(), CANCEL_BUDGET);
+        // The write's budget, then the read-back's.
+        assert_eq!(clock.now(), start + budget * 2);
+        assert_eq!(left, None);
         assert!(
             error
                 .message
-                .contains("did not finish within the cancel budget of 5s"),
+                .contains("did not finish within the cancel budget of 3s; reading it back did not finish either"),
+            "{}",
+            error.message
+        );
+
+        let sixty = Weight::new(60).unwrap();
+        let (Input::WeightApplied(Err(error)), left) =
+            rollback_write(&StuckAt(sixty), Weight::ZERO, &clock, budget).await
+        else {
+            panic!("a hung write is an error");
+        };
+        assert_eq!(left, Some(sixty));
+        assert!(
+            error
+                .message
+                .contains("it reads 60% on the new version now"),
             "{}",
             error.message
         );

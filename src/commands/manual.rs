@@ -5,7 +5,7 @@
 //! carry out: the same lock, verified weights, drain, wait-until gates,
 //! hooks, state record and reports.
 
-use crate::cli::ManualArgs;
+use crate::cli::{ManualArgs, RolloutArgs};
 use crate::clock::SystemClock;
 use crate::commands::{AppError, Publish, execute, report_links, take_lock};
 use crate::compose::{capabilities, engine_for, provider_context, providers};
@@ -18,7 +18,7 @@ use crate::report::console::ConsoleReporter;
 use crate::resolve::{Source, spec_folder};
 use crate::router::Router;
 use crate::runner::Checkpoint;
-use crate::state::{Record, RecordPhase, StateStore};
+use crate::state::{Pending, Record, RecordPhase, StateStore};
 use crate::traffic::Weight;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +73,25 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
             store.as_ref(),
         ));
     }
+    let live = check_live(record.as_ref(), router.as_ref(), store.as_ref()).await?;
+    if command == Manual::Rollback {
+        if let Some(refusal) = retired_target(record.as_ref()) {
+            return Err(AppError::Halted(refusal));
+        }
+        if release.new_version == release.stable_version {
+            eprintln!(
+                "{}",
+                nothing_to_roll_back(
+                    record.as_ref(),
+                    &release,
+                    live,
+                    router.as_ref(),
+                    store.as_ref()
+                )
+            );
+            return Ok(String::new());
+        }
+    }
     let store: std::sync::Arc<dyn StateStore> = store.into();
     let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.rollout.force).await?;
     // Read again under the lock: the job that held it may have moved on.
@@ -86,7 +105,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
             };
             by_hand(
                 command,
-                args,
+                &args.rollout,
                 &release,
                 record.as_ref(),
                 &loaded,
@@ -102,6 +121,96 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
     result
 }
 
+/// Where traffic really is, before anything changes (as `run` does): the
+/// router must agree with the record, or the command halts saying what each
+/// holds. A router that cannot be read is left to the command's own writes.
+async fn check_live(
+    record: Option<&Record>,
+    router: &dyn Router,
+    store: &dyn StateStore,
+) -> Result<Option<Weight>, AppError> {
+    let live = router
+        .weight()
+        .await
+        .map_err(|error| {
+            tracing::warn!(
+                "could not read the live split from {}: {error}",
+                router.describe()
+            )
+        })
+        .ok();
+    if let Some(live) = live {
+        crate::state::live::compare_pending(record, &store.describe(), &router.describe(), live)
+            .map_err(|mismatch| AppError::Halted(mismatch.message))?;
+    }
+    Ok(live)
+}
+
+/// `run --supersede`: rolls the unsettled rollout `other` back (all traffic
+/// on its stable version, its new version removed) through the engine, under
+/// the lock the run already holds, so the run can start from a settled record.
+pub(crate) async fn supersede(
+    args: &RolloutArgs,
+    source: &Source,
+    other: &Record,
+    store: &dyn StateStore,
+    holder: &str,
+) -> Result<(), AppError> {
+    let Some(old) = other.new_version.clone() else {
+        return Ok(());
+    };
+    if let Some(refusal) = retired_target(Some(other)) {
+        return Err(AppError::Halted(refusal));
+    }
+    let release = Release {
+        name: other.name.clone(),
+        stable_version: other.stable_version.clone(),
+        new_version: old.clone(),
+    };
+    let stable_pool = other.stable_pool.unwrap_or_default();
+    let loaded = source.load(
+        &Version::Given(old.clone()),
+        &Version::Given(other.stable_version.clone()),
+        stable_pool,
+    )?;
+    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(SystemClock);
+    let context = provider_context(&loaded, spec_folder(&args.spec.config), None, clock.clone())?;
+    let router = loaded
+        .spec
+        .router
+        .build(&context)
+        .map_err(|error| AppError::Provider(error.to_string()))?;
+    check_live(Some(other), router.as_ref(), store).await?;
+    eprintln!(
+        "greenlight: --supersede: rolling {old} back first ({}, {}% on it when last verified)",
+        crate::state::live::phase_name(other.phase),
+        other.weight
+    );
+    // Its report is not the run's: the run writes --report and --summary.
+    let quiet = RolloutArgs {
+        report: None,
+        summary: None,
+        ..args.clone()
+    };
+    let held = Held {
+        store,
+        holder: holder.to_owned(),
+        stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+    };
+    by_hand(
+        Manual::Rollback,
+        &quiet,
+        &release,
+        Some(other),
+        &loaded,
+        &context,
+        clock,
+        held,
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Where a command running under the lock records what it does.
 struct Held<'a> {
     store: &'a dyn StateStore,
@@ -113,7 +222,7 @@ struct Held<'a> {
 #[allow(clippy::too_many_arguments)]
 async fn by_hand(
     command: Manual,
-    args: &ManualArgs,
+    args: &RolloutArgs,
     release: &Release,
     record: Option<&Record>,
     loaded: &crate::spec::LoadedSpec,
@@ -126,7 +235,7 @@ async fn by_hand(
     let engine = engine_for(loaded, plan);
     let providers = providers(&loaded.spec, context)?;
     let platform = Platform::from_process_env();
-    let links = report_links(loaded, &args.rollout.spec, &release.new_version);
+    let links = report_links(loaded, &args.spec, &release.new_version);
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
         ConsoleReporter::new(platform.sections()).with_links(links.clone()),
     )];
@@ -139,7 +248,7 @@ async fn by_hand(
     };
     let publish = Publish {
         platform,
-        args: &args.rollout,
+        args,
         title: loaded.spec.report.title.as_deref(),
         links,
     };
@@ -204,33 +313,26 @@ fn versions(
     };
     // Only a rollout still under way (or stopped for a person) has a new
     // version to act on; after a rollback or a failure it was already removed.
+    // A rollback that could not finish (`pending`) still has it to remove.
     let pending = record
         .filter(|record| {
             matches!(
                 record.phase,
                 RecordPhase::InProgress | RecordPhase::Halted | RecordPhase::Aborted
-            )
+            ) || record.pending.is_some()
         })
         .and_then(|record| record.new_version.clone());
     let new = match (command, spec.new_version.clone(), pending) {
         (Manual::Rollback, Some(target), _) if target != stable => target,
         // `rollback --version <stable>` means: back to stable, undo what is pending.
         (Manual::Rollback, Some(_), Some(pending)) => pending,
-        (Manual::Rollback, Some(_), None) => {
-            return Err(AppError::Usage(format!(
-                "nothing to roll back: {stable} already serves all traffic and no rollout is in progress"
-            )));
-        }
         (_, Some(version), _) | (_, None, Some(version)) => version,
-        (Manual::Status, None, None) => stable.clone(),
+        // Nothing to act on: `status` shows it, `rollback` says where traffic is.
+        (Manual::Status | Manual::Rollback, None, None) => stable.clone(),
         (_, None, None) => {
             return Err(AppError::Usage(format!(
-                "nothing to {}: no rollout of this service is in progress (stable version {stable}); {}",
+                "nothing to {}: no rollout of this service is in progress (stable version {stable}); pass --version to name the new version",
                 command.verb(),
-                match command {
-                    Manual::Rollback => "pass --version with the version to go back to",
-                    _ => "pass --version to name the new version",
-                }
             )));
         }
     };
@@ -239,6 +341,52 @@ fn versions(
         stable_version: stable,
         new_version: new,
     })
+}
+
+/// A plain `rollback` of a rollout that had promoted its new version and
+/// started removing the old one: the old version may be gone, so sending
+/// traffic back to it would send users to nothing.
+fn retired_target(record: Option<&Record>) -> Option<String> {
+    let record = record?;
+    let Some(Pending::Retire { version }) = &record.pending else {
+        return None;
+    };
+    let serving = record.new_version.as_deref().unwrap_or("the new version");
+    Some(format!(
+        "will not roll back to {version}: it was being retired (removed) after {serving} took all traffic, so it may serve nobody; {serving} serves 100% now. Run `greenlight promote` to finish the release, then `greenlight rollback --version {version}` to deploy {version} again and switch all traffic back to it"
+    ))
+}
+
+/// What `rollback` says when nothing is in progress: where traffic is, and
+/// what `--version` would do.
+fn nothing_to_roll_back(
+    record: Option<&Record>,
+    release: &Release,
+    live: Option<Weight>,
+    router: &dyn Router,
+    store: &dyn StateStore,
+) -> String {
+    let stable = &release.stable_version;
+    let recorded = match record {
+        Some(record) => format!(
+            "{} says {stable} is stable ({} {}, at {})",
+            store.describe(),
+            crate::state::live::phase_name(record.phase),
+            record.new_version.as_deref().unwrap_or(stable),
+            record.updated_at
+        ),
+        None => format!("{} holds no record", store.describe()),
+    };
+    let routed = match live {
+        Some(live) => format!(
+            "{} sends {live} to the new side: {stable} serves all traffic",
+            router.describe()
+        ),
+        None => format!("{} could not be read", router.describe()),
+    };
+    format!(
+        "nothing to roll back: no rollout is in progress\n  record: {recorded}\n  router: {routed}\n`greenlight rollback --version <earlier version>` would deploy that version beside {stable}, switch all traffic to it at once (no steps, no analysis) and then remove {stable}"
+    )
 }
 
 /// What `status` prints: the record and the router's live weight.

@@ -15,7 +15,7 @@ use crate::resolve::{Resolved, release_of, resolve, spec_folder};
 
 /// Returns the plan's text, for stdout.
 pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
-    let Resolved { loaded, store } = resolve(&args.spec).await?;
+    let Resolved { loaded, store, .. } = resolve(&args.spec).await?;
     let release = release_of(&loaded);
     let plan = Plan::from_spec(&loaded.spec, &capabilities(&loaded));
     let context = provider_context(

@@ -3,51 +3,66 @@
 
 use std::sync::Arc;
 
-use crate::cli::RolloutArgs;
+use crate::cli::{RolloutArgs, RunArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::commands::{AppError, Publish, execute, report_links, take_lock};
 use crate::compose::{engine, provider_context, providers};
 use crate::engine::Outcome;
 use crate::forge::session::{Command, Platform, Rollout};
-use crate::resolve::{Resolved, release_of, resolve, spec_folder};
+use crate::resolve::{Resolved, Source, release_of, resolve, spec_folder};
 use crate::resume::Decision;
 use crate::runner::{Cancellation, Checkpoint};
 use crate::spec::LoadedSpec;
 use crate::state::{RecordPhase, StateStore};
 use crate::traffic::Weight;
 
-pub async fn run(args: &RolloutArgs) -> Result<Outcome, AppError> {
-    let Resolved { loaded, store } = resolve(&args.spec).await?;
+pub async fn run(run_args: &RunArgs) -> Result<Outcome, AppError> {
+    let args = &run_args.rollout;
+    let Resolved {
+        source,
+        loaded,
+        store,
+    } = resolve(&args.spec).await?;
     let store: Arc<dyn StateStore> = store.into();
     let (lock, holder) = take_lock(&store, &loaded.spec.metadata.name, args.force).await?;
-    let result = run_locked(args, &loaded, store.as_ref(), holder).await;
+    let result = run_locked(run_args, &source, &loaded, store.as_ref(), holder).await;
     lock.release().await;
     result
 }
 
 async fn run_locked(
-    args: &RolloutArgs,
+    run_args: &RunArgs,
+    source: &Source,
     loaded: &LoadedSpec,
     store: &dyn StateStore,
     holder: String,
 ) -> Result<Outcome, AppError> {
+    let args = &run_args.rollout;
+    let load = || async {
+        store
+            .load()
+            .await
+            .map_err(|error| AppError::Provider(error.to_string()))
+    };
     // Under the lock, a rollout recorded in progress is one whose job is gone.
-    let record = store
-        .load()
-        .await
-        .map_err(|error| AppError::Provider(error.to_string()))?;
-    if let Some(record) = &record
-        && record.phase == RecordPhase::InProgress
-        && record.new_version.as_deref() != Some(loaded.context.version.as_str())
+    let mut record = load().await?;
+    if let Some(other) = record
+        .as_ref()
+        .filter(|record| other_in_progress(record, &loaded.context.version))
     {
-        return Err(AppError::Halted(format!(
-            "a rollout of {} to {} is already in progress (held by {}, last update {}, {}% on {1}); its job holds no lock any more: run again with --version {1} to finish it, or `greenlight rollback` to undo it",
-            record.name,
-            record.new_version.as_deref().unwrap_or("?"),
-            record.holder.as_deref().unwrap_or("unknown"),
-            record.updated_at,
-            record.weight,
-        )));
+        if !run_args.supersede {
+            return Err(AppError::Halted(format!(
+                "a rollout of {} to {} is already in progress (held by {}, last update {}, {}% on {1}, {}); its job holds no lock any more: run again with --version {1} to finish it, `greenlight rollback` to undo it, or run this again with --supersede to roll {1} back first",
+                other.name,
+                other.new_version.as_deref().unwrap_or("?"),
+                other.holder.as_deref().unwrap_or("unknown"),
+                other.updated_at,
+                other.weight,
+                crate::state::live::phase_name(other.phase),
+            )));
+        }
+        crate::commands::manual::supersede(args, source, other, store, &holder).await?;
+        record = load().await?;
     }
     if let Some(done) = already_done(record.as_ref(), loaded, args)? {
         eprintln!("{done}");
@@ -126,11 +141,22 @@ async fn run_locked(
         clock.as_ref(),
         &mut reporters,
         &checkpoint,
-        Some(cancel_on_signal()),
+        Some(cancel_on_signal().with_budget(run_args.cancel_budget)),
         &publish,
     )
     .await;
     Ok(report.outcome)
+}
+
+/// A rollout of a version other than `version` that has not settled: its
+/// new version may still get traffic, or its rollback was not finished.
+fn other_in_progress(record: &crate::state::Record, version: &str) -> bool {
+    (matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted)
+        || record.pending.is_some())
+        && record
+            .new_version
+            .as_deref()
+            .is_some_and(|new| new != version)
 }
 
 /// Where traffic really is; a router that cannot be read before the first

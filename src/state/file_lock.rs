@@ -245,6 +245,7 @@ mod tests {
                 name: name.into(),
                 host: "elsewhere".into(),
                 pid: 7,
+                ci: None,
             },
             now,
             duration: LOCK_DURATION,

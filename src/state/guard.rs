@@ -47,6 +47,7 @@ impl LockGuard {
             let why = match previous.takeover(&holder, request.now, force) {
                 Some(Takeover::Expired) | None => "it had expired",
                 Some(Takeover::HolderGone) => "its process no longer runs",
+                Some(Takeover::Rerun) => "this is a later attempt of the same CI job",
                 Some(Takeover::Forced) => "--force",
             };
             eprintln!(

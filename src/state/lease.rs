@@ -133,7 +133,7 @@ impl<'a> Lease<'a> {
     /// The Lease holding `lock`, written over `previous` (its resourceVersion
     /// makes the write conditional).
     fn body(&self, lock: &Lock, previous: Option<&Value>) -> Value {
-        let extra = json!({"host": lock.holder.host, "pid": lock.holder.pid, "token": lock.token});
+        let extra = json!({"host": lock.holder.host, "pid": lock.holder.pid, "token": lock.token, "ci": lock.holder.ci});
         let mut lease = previous.cloned().unwrap_or_else(|| {
             json!({
                 "apiVersion": "coordination.k8s.io/v1",
@@ -222,6 +222,9 @@ fn held_by(lease: &Value) -> Option<Lock> {
                 .and_then(Value::as_u64)
                 .and_then(|pid| u32::try_from(pid).ok())
                 .unwrap_or(0),
+            ci: extra
+                .get("ci")
+                .and_then(|ci| serde_json::from_value(ci.clone()).ok()),
         },
         token: text("token"),
         renewed_at,

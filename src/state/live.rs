@@ -4,7 +4,7 @@
 //! died between a traffic change and its record) moved traffic, and
 //! deploying now could send users to a version that is not there.
 
-use super::{Record, RecordPhase};
+use super::{Pending, Record, RecordPhase};
 use crate::traffic::Weight;
 
 /// The router's live split disagrees with the record: what each side holds.
@@ -49,6 +49,50 @@ pub fn compare(
     })
 }
 
+/// For a command acting on the rollout `record` holds (`promote`,
+/// `rollback`, `abort`): the router must send the share the record last
+/// verified, or the one the change it had started (`Pending`) was setting,
+/// also when that change was a rollback that failed. A settled record is
+/// compared as [`compare`] does.
+pub fn compare_pending(
+    record: Option<&Record>,
+    store: &str,
+    router: &str,
+    live: Weight,
+) -> Result<(), Mismatch> {
+    let Some(record) = record.filter(|record| {
+        matches!(record.phase, RecordPhase::InProgress | RecordPhase::Halted)
+            || record.pending.is_some()
+    }) else {
+        return compare(record, store, router, live);
+    };
+    let new = record.new_version.as_deref().unwrap_or("the new version");
+    let mut expected = vec![record.weight];
+    match &record.pending {
+        Some(Pending::Weight { weight }) => expected.push(*weight),
+        Some(Pending::RollBack { .. }) => expected.push(0),
+        Some(Pending::Retire { .. }) => expected.push(100),
+        None => {}
+    }
+    if expected.contains(&live.percent()) {
+        return Ok(());
+    }
+    let shares = expected
+        .iter()
+        .map(|weight| format!("{weight}%"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Err(Mismatch {
+        message: format!(
+            "the router and the state record disagree, so nothing was changed:\n  router: {router} sends {live} of traffic to {new}\n  record: {store} says the rollout of {new} ({}, updated {}) has {shares} on {new}, and {} serves the rest\nFind out which is right. If the router is wrong, set it back to {}% on {new} and run this command again; if traffic was moved by hand on purpose, settle it by hand too: set the router to 0% (all on {2}) or 100% (all on {new}), then remove {store} and run again with --stable-version set to the version that serves users",
+            phase_name(record.phase),
+            record.updated_at,
+            record.stable_version,
+            record.weight,
+        ),
+    })
+}
+
 pub fn phase_name(phase: RecordPhase) -> &'static str {
     match phase {
         RecordPhase::InProgress => "in progress",
@@ -75,6 +119,7 @@ mod tests {
             updated_at: "2026-01-01T00:00:00.000Z".into(),
             stable_pool: None,
             pending: None,
+            reason: None,
         }
     }
 
@@ -112,6 +157,37 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_command_on_a_rollout_in_progress_needs_the_router_at_its_recorded_share() {
+        let mut halted = record(RecordPhase::Halted);
+        halted.weight = 20;
+        assert_eq!(
+            compare_pending(Some(&halted), "s", "r", percent(20)),
+            Ok(())
+        );
+        let error = compare_pending(Some(&halted), "state file s", "r", percent(60)).unwrap_err();
+        assert!(
+            error.message.contains("r sends 60% of traffic to v3")
+                && error
+                    .message
+                    .contains("state file s says the rollout of v3 (halted")
+                && error.message.contains("has 20% on v3"),
+            "{}",
+            error.message
+        );
+        // A change that was started may or may not have landed.
+        halted.pending = Some(Pending::Weight { weight: 60 });
+        assert_eq!(
+            compare_pending(Some(&halted), "s", "r", percent(60)),
+            Ok(())
+        );
+        assert!(compare_pending(Some(&halted), "s", "r", percent(100)).is_err());
+        // Settled: everything must be on stable.
+        let promoted = record(RecordPhase::Promoted);
+        assert!(compare_pending(Some(&promoted), "s", "r", percent(10)).is_err());
+        assert_eq!(compare_pending(None, "s", "r", Weight::ZERO), Ok(()));
     }
 
     #[test]

@@ -19,6 +19,53 @@ pub struct Holder {
     pub name: String,
     pub host: String,
     pub pid: u32,
+    /// The CI job this holder runs as, when it runs in one: a re-run of the
+    /// same job takes its lock over at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiJob>,
+}
+
+/// One CI job across its re-runs: GitHub's run and job with the run attempt,
+/// GitLab's pipeline and job name with the job id (a retried job gets a new,
+/// larger id in the same pipeline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CiJob {
+    /// The same for every attempt of the job.
+    pub job: String,
+    /// Larger for a later attempt.
+    pub attempt: u64,
+}
+
+impl CiJob {
+    /// The job this process runs as, if the CI system says enough.
+    pub fn of_this_process(lookup: &impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let value = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        let is = |name: &str| value(name).is_some_and(|value| value == "true");
+        let (run, job, attempt) = if is("GITHUB_ACTIONS") {
+            (
+                crate::forge::detect(lookup).run_url?,
+                value("GITHUB_JOB")?,
+                value("GITHUB_RUN_ATTEMPT")?,
+            )
+        } else if is("GITLAB_CI") {
+            (
+                value("CI_PIPELINE_URL").or_else(|| value("CI_PIPELINE_ID"))?,
+                value("CI_JOB_NAME")?,
+                value("CI_JOB_ID")?,
+            )
+        } else {
+            return None;
+        };
+        Some(Self {
+            job: format!("{run} job {job}"),
+            attempt: attempt.parse().ok()?,
+        })
+    }
+
+    /// Whether `self` is a later attempt of `earlier`'s job.
+    pub fn reruns(&self, earlier: &CiJob) -> bool {
+        self.job == earlier.job && self.attempt > earlier.attempt
+    }
 }
 
 impl Holder {
@@ -32,7 +79,18 @@ impl Holder {
             Some(job) => format!("{job} (on {host}, pid {pid})"),
             None => format!("{host}:{pid}"),
         };
-        Self { name, host, pid }
+        Self {
+            name,
+            host,
+            pid,
+            ci: CiJob::of_this_process(&lookup),
+        }
+    }
+
+    /// Whether `self` is a later attempt of the CI job `earlier` runs as:
+    /// that attempt was cancelled or failed, so its lock is free at once.
+    pub fn reruns(&self, earlier: &Holder) -> bool {
+        matches!((&self.ci, &earlier.ci), (Some(mine), Some(theirs)) if mine.reruns(theirs))
     }
 
     /// Whether this holder is known to be gone: a process on this host that no
@@ -111,6 +169,8 @@ impl Lock {
             Some(Takeover::Expired)
         } else if self.holder.is_gone(here) {
             Some(Takeover::HolderGone)
+        } else if here.reruns(&self.holder) {
+            Some(Takeover::Rerun)
         } else if force {
             Some(Takeover::Forced)
         } else {
@@ -132,6 +192,8 @@ impl Lock {
 pub enum Takeover {
     Expired,
     HolderGone,
+    /// A later attempt of the same CI job.
+    Rerun,
     Forced,
 }
 
@@ -226,6 +288,7 @@ mod tests {
             name: format!("{host}:{pid}"),
             host: host.into(),
             pid,
+            ci: None,
         }
     }
 
@@ -303,6 +366,63 @@ mod tests {
             deploy.name
         );
         assert_ne!(deploy.name, Holder::of_this_process(env("canary")).name);
+    }
+
+    #[test]
+    fn a_later_attempt_of_the_same_ci_job_takes_the_lock_over_at_once() {
+        let github = |attempt: &'static str, job: &'static str, host: &'static str| {
+            move |name: &str| {
+                match name {
+                    "GITHUB_ACTIONS" => Some("true"),
+                    "GITHUB_SERVER_URL" => Some("https://github.com"),
+                    "GITHUB_REPOSITORY" => Some("acme/shop"),
+                    "GITHUB_RUN_ID" => Some("42"),
+                    "GITHUB_RUN_ATTEMPT" => Some(attempt),
+                    "GITHUB_JOB" => Some(job),
+                    "HOSTNAME" => Some(host),
+                    _ => None,
+                }
+                .map(str::to_owned)
+            }
+        };
+        let now = SystemTime::UNIX_EPOCH + START;
+        let first = Lock::new(
+            Holder::of_this_process(github("1", "deploy", "runner-1")),
+            now,
+            LOCK_DURATION,
+        );
+        let again = Holder::of_this_process(github("2", "deploy", "runner-2"));
+        assert_eq!(first.takeover(&again, now, false), Some(Takeover::Rerun));
+        // Another job of the run, or the same attempt, waits.
+        let other_job = Holder::of_this_process(github("2", "canary", "runner-2"));
+        assert_eq!(first.takeover(&other_job, now, false), None);
+        let same = Holder::of_this_process(github("1", "deploy", "runner-2"));
+        assert_eq!(first.takeover(&same, now, false), None);
+
+        let gitlab = |job_id: &'static str, job: &'static str| {
+            move |name: &str| {
+                match name {
+                    "GITLAB_CI" => Some("true"),
+                    "CI_PIPELINE_URL" => Some("https://gitlab.com/acme/shop/-/pipelines/9"),
+                    "CI_JOB_URL" => Some("https://gitlab.com/acme/shop/-/jobs/x"),
+                    "CI_PIPELINE_ID" => Some("9"),
+                    "CI_JOB_NAME" => Some(job),
+                    "CI_JOB_ID" => Some(job_id),
+                    "HOSTNAME" => Some("gl-runner"),
+                    _ => None,
+                }
+                .map(str::to_owned)
+            }
+        };
+        let first = Lock::new(
+            Holder::of_this_process(gitlab("100", "deploy")),
+            now,
+            LOCK_DURATION,
+        );
+        let retried = Holder::of_this_process(gitlab("107", "deploy"));
+        assert_eq!(first.takeover(&retried, now, false), Some(Takeover::Rerun));
+        let sibling = Holder::of_this_process(gitlab("101", "smoke"));
+        assert_eq!(first.takeover(&sibling, now, false), None);
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct Record {
     /// cleared once it is read back, so a crash in between is recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
+    /// Why a rollout that did not promote ended as it did, in full: for a
+    /// rollback that could not finish, where it left traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What was under way when the record was written.
@@ -84,6 +88,7 @@ impl Record {
             updated_at: crate::clock::rfc3339_millis(at),
             stable_pool: None,
             pending: None,
+            reason: None,
         }
     }
 

@@ -36,6 +36,36 @@ fn spec(dir: &Path, hung_query: bool) -> PathBuf {
     crate::support::file_driven_spec_holding(dir, "30s")
 }
 
+/// Starts `run` of the spec in the directory `spec` is in, in its own process
+/// group as a runner starts a job step, and returns once step 1 (20%) is set.
+fn start_at_step_one(spec: &Path, extra: &[&str]) -> std::process::Child {
+    let child = Greenlight::on("run", spec)
+        .into_std()
+        .args(["--version", "v2", "--stable-version", "v1"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("greenlight starts");
+    let weight = spec.with_file_name("weight");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(wait::until(
+        "step 1 at 20%",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || {
+            let now = std::fs::read_to_string(&weight).unwrap_or_default();
+            std::future::ready(if now.trim() == "20" { Ok(()) } else { Err(now) })
+        },
+    ));
+    child
+}
+
 #[derive(Clone, Copy, Debug)]
 enum To {
     Pid,
@@ -63,30 +93,8 @@ fn cancel(signals: &[&str], to: To, hung_query: bool) {
     let what = format!("{signals:?} to the {to:?} during {during}");
     let dir = TempDir::new().expect("temp dir");
     let spec = spec(dir.path(), hung_query);
-    let mut child = Greenlight::on("run", &spec)
-        .into_std()
-        .args(["--version", "v2", "--stable-version", "v1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        // Its own process group, as a runner starts a job step.
-        .process_group(0)
-        .spawn()
-        .expect("greenlight starts");
+    let mut child = start_at_step_one(&spec, &[]);
     let weight = dir.path().join("weight");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(wait::until(
-        "step 1 at 20%",
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || {
-            let now = std::fs::read_to_string(&weight).unwrap_or_default();
-            std::future::ready(if now.trim() == "20" { Ok(()) } else { Err(now) })
-        },
-    ));
     // Into the hold, or into the hung query.
     std::thread::sleep(Duration::from_millis(500));
     let signalled = Instant::now();
@@ -150,4 +158,76 @@ fn a_cancelled_job_during_a_hung_metric_query_rolls_back_within_the_budget() {
 fn a_cancelled_job_mid_step_rolls_back_within_the_budget() {
     cancel(&["INT"], To::Pid, false);
     cancel(&["INT", "TERM"], To::Group, false);
+}
+
+/// A router whose write of 0% hangs: with `--cancel-budget 1s` the cancelled
+/// run gives up on it after 1 s (plus 1 s to read the router back), and the
+/// record says where traffic was left; once the router answers again,
+/// `greenlight rollback` (what the error says to run) finishes the rollback.
+#[test]
+fn a_rollback_write_that_outlasts_the_cancel_budget_leaves_a_record_of_where_traffic_is() {
+    let dir = TempDir::new().expect("temp dir");
+    let spec = spec(dir.path(), false);
+    let text = std::fs::read_to_string(&spec).expect("read the spec");
+    let hang = dir.path().join("hang");
+    let hung_zero = text.replace(
+        "set: echo $GREENLIGHT_WEIGHT",
+        &format!(
+            "set: if [ $GREENLIGHT_WEIGHT = 0 ] && [ -f {} ]; then sleep 30; fi; echo $GREENLIGHT_WEIGHT",
+            hang.display()
+        ),
+    );
+    std::fs::write(&hang, "").expect("make the router hang");
+    assert_ne!(hung_zero, text, "the spec's router changed");
+    std::fs::write(&spec, hung_zero).expect("write the spec");
+    let child = start_at_step_one(&spec, &["--cancel-budget", "1s"]);
+    let signalled = Instant::now();
+    signal("TERM", child.id(), To::Group);
+    let output = child.wait_with_output().expect("greenlight exits");
+    let took = signalled.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The write's budget and the read-back's, not the router's 30 s.
+    assert!(
+        took < Duration::from_secs(5),
+        "exit took {took:?}\n{stderr}"
+    );
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state.json")).unwrap_or_default(),
+    )
+    .expect("the record is JSON");
+    assert_eq!(
+        (record["phase"].as_str(), record["weight"].as_u64()),
+        (Some("failed"), Some(20)),
+        "{record}"
+    );
+    assert_eq!(record["pending"]["change"], "rollback", "{record}");
+    let reason = record["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("setting 0% did not finish within the cancel budget of 1s; it reads 20% on the new version now"),
+        "{record}"
+    );
+    assert!(
+        !dir.path().join("state.json.lock").exists(),
+        "the lock was released"
+    );
+
+    std::fs::remove_file(&hang).expect("the router answers again");
+    let rollback = Greenlight::on("rollback", &spec)
+        .output()
+        .expect("greenlight runs");
+    let stderr = String::from_utf8_lossy(&rollback.stderr);
+    assert_eq!(rollback.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("weight"))
+            .unwrap_or_default()
+            .trim(),
+        "0",
+        "{stderr}"
+    );
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state.json")).unwrap_or_default(),
+    )
+    .expect("the record is JSON");
+    assert_eq!(record["phase"], "rolled_back", "{record}");
 }

@@ -108,6 +108,25 @@ const CASES: [Case; 8] = [
     rolled_back("during rollback's removal of the new version", "retire"),
 ];
 
+/// The re-run `again` of a case ended as `ends` (outcome, exit code), kept
+/// its record and released the lock: the record and stderr, for more checks.
+pub fn converged(dir: &Path, case: &str, again: &Output, ends: (&str, i32)) -> (Value, String) {
+    let stderr = String::from_utf8_lossy(&again.stderr).into_owned();
+    let record: Value = serde_json::from_str(&read(dir, "state.json"))
+        .unwrap_or_else(|error| panic!("{case}: the record is lost: {error}"));
+    let (outcome, code) = ends;
+    assert_eq!(
+        (record["phase"].as_str(), again.status.code()),
+        (Some(outcome), Some(code)),
+        "{case}: {stderr}\nrecord: {record}"
+    );
+    assert!(
+        !dir.join("state.json.lock").exists(),
+        "{case}: the lock was released"
+    );
+    (record, stderr)
+}
+
 #[test]
 fn a_rollout_killed_at_any_phase_converges_when_run_again() {
     let mut table = vec!["| kill -9 | first run | re-run | traffic after |".to_owned()];
@@ -134,21 +153,8 @@ fn a_rollout_killed_at_any_phase_converges_when_run_again() {
             .unwrap_or(0);
 
         let again = run(&spec);
-        let stderr = String::from_utf8_lossy(&again.stderr);
-        let record: Value = serde_json::from_str(&read(dir.path(), "state.json"))
-            .unwrap_or_else(|error| panic!("{}: the record is lost: {error}", case.name));
         let (outcome, code) = case.ends;
-        assert_eq!(
-            (record["phase"].as_str(), again.status.code()),
-            (Some(outcome), Some(code)),
-            "{}: {stderr}\nrecord: {record}",
-            case.name
-        );
-        assert!(
-            !dir.path().join("state.json.lock").exists(),
-            "{}: the lock was released",
-            case.name
-        );
+        let (record, stderr) = converged(dir.path(), case.name, &again, case.ends);
         let weight = read(dir.path(), "weight").trim().to_owned();
         let log = read(dir.path(), "log");
         let after: Vec<u8> = read(dir.path(), "history")
@@ -217,4 +223,52 @@ fn a_run_for_the_version_already_promoted_does_nothing() {
         assert_eq!(read(dir.path(), "log"), log, "nothing deployed or removed");
         assert_eq!(read(dir.path(), "history"), history, "no traffic moved");
     }
+}
+
+#[test]
+fn a_new_version_supersedes_an_interrupted_rollout_only_when_asked() {
+    let dir = TempDir::new().expect("temp dir");
+    let spec = crate::support::file_driven_spec(dir.path());
+    std::fs::write(dir.path().join("error-rate"), "0").expect("error rate");
+    // v2's job died at 20% (its lock is gone with it).
+    std::fs::write(
+        dir.path().join("state.json"),
+        r#"{"name":"checkout","stableVersion":"v1","newVersion":"v2","phase":"in_progress","weight":20,"updatedAt":"2026-01-01T00:00:00.000Z"}"#,
+    )
+    .expect("write the record");
+    std::fs::write(dir.path().join("weight"), "20\n").expect("write the weight");
+    let v3 = |extra: &[&str]| {
+        Greenlight::on("run", &spec)
+            .args(["--version", "v3"])
+            .args(extra)
+            .output()
+            .expect("greenlight runs")
+    };
+    let refused = v3(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("a rollout of checkout to v2 is already in progress")
+            && stderr.contains("--supersede to roll v2 back first"),
+        "{stderr}"
+    );
+    assert_eq!(read(dir.path(), "log"), "", "nothing deployed");
+    assert_eq!(read(dir.path(), "weight").trim(), "20");
+
+    let superseded = v3(&["--supersede"]);
+    let stderr = String::from_utf8_lossy(&superseded.stderr);
+    assert_eq!(superseded.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("--supersede: rolling v2 back first"),
+        "{stderr}"
+    );
+    // v2 went back to 0% and was removed before v3 was deployed.
+    assert_eq!(read(dir.path(), "log"), "retire v2\ndeploy v3\nretire v1\n");
+    assert_eq!(read(dir.path(), "weight").trim(), "100");
+    let record: Value = serde_json::from_str(&read(dir.path(), "state.json")).expect("record");
+    assert_eq!(
+        (record["phase"].as_str(), record["stableVersion"].as_str()),
+        (Some("promoted"), Some("v3")),
+        "{record}"
+    );
 }

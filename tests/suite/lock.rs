@@ -304,3 +304,117 @@ fn a_lock_whose_holder_is_gone_or_whose_time_is_up_is_taken_over() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert!(run.stderr().contains("it had expired"), "{}", run.stderr());
 }
+
+/// The CI job (and its attempt) a process claims to run as, as environment variables.
+fn ci_env(command: &mut Command, forge: &str, attempt: &str) {
+    match forge {
+        "github" => command
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_RUN_ID", "7")
+            .env("GITHUB_RUN_ATTEMPT", attempt)
+            .env("GITHUB_JOB", "deploy"),
+        _ => command
+            .env("GITLAB_CI", "true")
+            .env(
+                "CI_PIPELINE_URL",
+                "https://gitlab.com/acme/shop/-/pipelines/9",
+            )
+            .env("CI_PIPELINE_ID", "9")
+            .env(
+                "CI_JOB_URL",
+                format!("https://gitlab.com/acme/shop/-/jobs/{attempt}"),
+            )
+            .env("CI_JOB_NAME", "deploy")
+            .env("CI_JOB_ID", attempt),
+    };
+}
+
+#[test]
+fn a_rerun_of_the_same_ci_job_takes_the_lock_over_at_once_and_resumes() {
+    // (forge, the attempt that holds the lock, the re-run's attempt)
+    for (forge, first, again) in [("github", "1", "2"), ("gitlab", "100", "107")] {
+        let dir = TempDir::new().expect("temp dir");
+        let spec = spec(dir.path());
+        // The first attempt's runner died mid-canary at 20%; its lock has
+        // most of a minute left and its host is not this one.
+        std::fs::write(
+            dir.path().join("state.json"),
+            r#"{"name":"checkout","stableVersion":"v1","newVersion":"v2","phase":"in_progress","weight":20,"updatedAt":"2026-01-01T00:00:00.000Z"}"#,
+        )
+        .expect("write the record");
+        std::fs::write(dir.path().join("weight"), "20\n").expect("write the weight");
+        let job = match forge {
+            "github" => "https://github.com/acme/shop/actions/runs/7 job deploy",
+            _ => "https://gitlab.com/acme/shop/-/pipelines/9 job deploy",
+        };
+        hold_lock_as(
+            dir.path(),
+            "dead-runner",
+            4242,
+            Some(serde_json::json!({"job": job, "attempt": first.parse::<u64>().unwrap()})),
+        );
+
+        // Another job holding the same attempt is not a re-run: it waits.
+        let mut same = greenlight(
+            &run_args(&spec)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            false,
+        );
+        ci_env(&mut same, forge, first);
+        // GitLab's JUnit and dotenv files are written where the job runs.
+        same.current_dir(dir.path());
+        let same = together(vec![same]).remove(0);
+        assert_eq!(same.code(), 3, "{forge}: {}", same.stderr());
+        assert!(
+            same.stderr().contains("held by dead-runner:4242 until"),
+            "{}",
+            same.stderr()
+        );
+
+        let mut rerun = greenlight(
+            &run_args(&spec)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            false,
+        );
+        ci_env(&mut rerun, forge, again);
+        rerun.current_dir(dir.path());
+        let rerun = together(vec![rerun]).remove(0);
+        let stderr = rerun.stderr();
+        assert_eq!(rerun.code(), 0, "{forge}: {stderr}");
+        assert!(
+            stderr.contains("took over the lock from dead-runner:4242 (this is a later attempt of the same CI job)")
+                && stderr.contains("resumed an interrupted rollout"),
+            "{forge}: {stderr}"
+        );
+        assert!(
+            rerun.took < Duration::from_secs(30),
+            "{forge}: it did not wait for the lease"
+        );
+        let record: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("state.json")).unwrap_or_default(),
+        )
+        .expect("the record is JSON");
+        assert_eq!(record["phase"], "promoted", "{forge}: {record}");
+        assert!(
+            !dir.path().join("state.json.lock").exists(),
+            "{forge}: released"
+        );
+    }
+}
+
+/// `hold_lock` by a holder that runs as the CI job `ci` (`{job, attempt}`).
+pub fn hold_lock_as(dir: &Path, host: &str, pid: u32, ci: Option<Value>) {
+    hold_lock(dir, host, pid, Duration::ZERO);
+    let path = dir.join("state.json.lock");
+    let mut lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read the lock"))
+            .expect("the lock is JSON");
+    lock["holder"]["ci"] = ci.unwrap_or(Value::Null);
+    std::fs::write(&path, lock.to_string()).expect("write the lock");
+}

@@ -6,6 +6,7 @@ mod cancel;
 mod checks;
 mod cli;
 mod crash;
+mod crash_haproxy;
 mod dcos;
 mod dcos_conformance;
 mod demo;

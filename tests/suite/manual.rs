@@ -123,7 +123,7 @@ fn status_shows_the_record_and_the_live_weight_and_changes_nothing() {
 }
 
 #[test]
-fn with_nothing_in_progress_the_error_says_what_to_pass() {
+fn with_nothing_in_progress_promote_says_what_to_pass_and_rollback_where_traffic_is() {
     let dir = TempDir::new().unwrap();
     record(dir.path(), "promoted", 0, None);
     greenlight(dir.path(), &["promote"])
@@ -131,9 +131,80 @@ fn with_nothing_in_progress_the_error_says_what_to_pass() {
         .stderr(contains(
             "nothing to promote: no rollout of this service is in progress (stable version v1)",
         ));
-    greenlight(dir.path(), &["rollback"])
-        .code(1)
-        .stderr(contains("pass --version with the version to go back to"));
+    for args in [&["rollback"][..], &["rollback", "--version", "v1"]] {
+        greenlight(dir.path(), args)
+            .code(0)
+            .stderr(contains("nothing to roll back: no rollout is in progress"))
+            .stderr(contains("says v1 is stable (promoted"))
+            .stderr(contains(
+                "router: command router sends 0% to the new side: v1 serves all traffic",
+            ))
+            .stderr(contains(
+                "`greenlight rollback --version <earlier version>` would deploy that version beside v1, switch all traffic to it at once",
+            ));
+    }
+    assert_eq!(read(dir.path(), "log"), "", "nothing deployed or removed");
+    assert_eq!(read(dir.path(), "weight").trim(), "0");
+}
+
+#[test]
+fn a_command_halts_when_the_router_disagrees_with_the_record() {
+    let dir = TempDir::new().unwrap();
+    // Stopped at 20%, but someone moved the router to 60%.
+    record(dir.path(), "halted", 20, None);
+    std::fs::write(dir.path().join("weight"), "60\n").unwrap();
+    for command in ["promote", "rollback", "abort"] {
+        greenlight(dir.path(), &[command])
+            .code(3)
+            .stderr(contains("the router and the state record disagree"))
+            .stderr(contains("router: command router sends 60% of traffic to v2"))
+            .stderr(contains("says the rollout of v2 (halted, updated 2026-01-01T00:00:00.000Z) has 20% on v2, and v1 serves the rest"))
+            .stderr(contains("set it back to 20% on v2 and run this command again"));
+    }
+    // Nothing in progress, but the router sends traffic to the other side.
+    record(dir.path(), "promoted", 0, None);
+    std::fs::write(dir.path().join("weight"), "50\n").unwrap();
+    greenlight(dir.path(), &["rollback", "--version", "v0"])
+        .code(3)
+        .stderr(contains("command router sends 50% of traffic"))
+        .stderr(contains("says v1 is stable and nothing is in progress"));
+    assert_eq!(read(dir.path(), "weight").trim(), "50", "nothing changed");
+    assert_eq!(read(dir.path(), "log"), "", "nothing deployed or removed");
+}
+
+#[test]
+fn a_version_being_retired_is_never_a_rollback_target() {
+    let dir = TempDir::new().unwrap();
+    // v2 took all traffic and v1 was being removed when the job died.
+    std::fs::write(
+        dir.path().join("state.json"),
+        r#"{"name":"checkout","stableVersion":"v1","newVersion":"v2","phase":"in_progress","weight":100,"updatedAt":"2026-01-01T00:00:00.000Z","pending":{"change":"retire","version":"v1"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("weight"), "100\n").unwrap();
+    for args in [
+        &["rollback"][..],
+        &["rollback", "--version", "v1"],
+        &["rollback", "--version", "v0"],
+    ] {
+        greenlight(dir.path(), args)
+            .code(3)
+            .stderr(contains("will not roll back to v1: it was being retired"))
+            .stderr(contains("v2 serves 100% now"))
+            .stderr(contains("Run `greenlight promote` to finish the release"));
+    }
+    assert_eq!(read(dir.path(), "weight").trim(), "100", "v2 keeps serving");
+    assert_eq!(read(dir.path(), "log"), "", "nothing deployed or removed");
+    // What the refusal says to do works.
+    greenlight(dir.path(), &["promote"]).code(0);
+    assert_eq!(read(dir.path(), "log"), "retire v1\n");
+    assert_eq!(
+        (
+            state(dir.path())["phase"].as_str(),
+            state(dir.path())["stableVersion"].as_str()
+        ),
+        (Some("promoted"), Some("v2"))
+    );
 }
 
 #[test]

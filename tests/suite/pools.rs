@@ -6,35 +6,17 @@
 //! every request by the new one.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::binary::Greenlight;
 use crate::support::haproxy::{BACKEND, Haproxy};
-use crate::support::http_server::{HttpServer, Response};
-use crate::support::net::http_client;
+use crate::support::pool_app::{answers, pool_server};
 use crate::support::rollout::describe;
 use crate::support::snapshot::masked;
 use crate::support::wait;
 
 /// Requests sampled during step 1 and after promotion.
 const SAMPLE: usize = 100;
-
-/// An app server standing for one pool: it answers with the version deployed
-/// to the pool (the content of `pool-<name>`), or 503 when none is.
-async fn pool_server(dir: &Path, pool: &str) -> HttpServer {
-    let file = dir.join(format!("pool-{pool}"));
-    HttpServer::start(Arc::new(move |_| {
-        match std::fs::read_to_string(&file)
-            .map(|text| text.trim().to_owned())
-            .unwrap_or_default()
-        {
-            version if version.is_empty() => Response::text(503, "nothing deployed here"),
-            version => Response::text(200, version),
-        }
-    }))
-    .await
-}
 
 fn spec(dir: &Path, socket: &Path) -> PathBuf {
     let dir_text = dir.display();
@@ -66,27 +48,6 @@ state:
     let path = dir.join("greenlight.yaml");
     std::fs::write(&path, spec).unwrap_or_else(|e| panic!("cannot write {path:?}: {e}"));
     path
-}
-
-/// Who answers `SAMPLE` requests through HAProxy: (version, count), errors as "503".
-async fn answers(web: std::net::SocketAddr, requests: usize) -> Vec<(String, usize)> {
-    let client = http_client();
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for _ in 0..requests {
-        let answer = match client.get(format!("http://{web}/")).send().await {
-            Ok(response) if response.status().is_success() => {
-                response.text().await.unwrap_or_default()
-            }
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(error) => format!("error: {error}"),
-        };
-        match counts.iter_mut().find(|(seen, _)| *seen == answer) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((answer, 1)),
-        }
-    }
-    counts.sort();
-    counts
 }
 
 fn count(answers: &[(String, usize)], version: &str) -> usize {

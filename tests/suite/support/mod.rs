@@ -15,6 +15,7 @@ pub mod kube_api;
 pub mod marathon;
 pub mod memory;
 pub mod net;
+pub mod pool_app;
 pub mod process;
 pub mod prometheus;
 pub mod reference;
