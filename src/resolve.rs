@@ -8,21 +8,22 @@ use crate::cli::SpecArgs;
 use crate::error::AppError;
 use crate::kubernetes::ClusterSpec;
 use crate::pool::Pool;
-use crate::release::Release;
+use crate::release::{Release, Version};
+use crate::spec::load::Parsed;
 use crate::spec::overrides::SetOverride;
+use crate::spec::template::CiFacts;
 use crate::spec::types::RolloutSpec;
 use crate::spec::{LoadOptions, LoadedSpec};
-use crate::state::StateStore;
 use crate::state::config_map::ConfigMapStateStore;
 use crate::state::file::FileStateStore;
+use crate::state::{Record, StateStore};
 
-/// Stands in for versions `validate` is not told about.
-pub const UNKNOWN_VERSION: &str = "0.0.0-validate";
-
-/// The spec file as read from disk: each command reads it once.
+/// The spec file as read from disk and parsed, with `--set`, `--var` and the
+/// CI facts: each command reads it once, and loads it once for its versions.
 pub struct Source {
-    file: String,
-    bytes: Vec<u8>,
+    parsed: Parsed,
+    vars: Vec<String>,
+    ci: CiFacts,
 }
 
 impl Source {
@@ -33,47 +34,62 @@ impl Source {
                 "cannot read the rollout spec {file}: {error}; pass its path with -f/--config"
             ))
         })?;
-        Ok(Self { file, bytes })
+        let sets = SetOverride::parse_all(&args.sets)?;
+        Ok(Self {
+            parsed: Parsed::parse(&file, &bytes, &sets)?,
+            vars: args.vars.clone(),
+            ci: crate::forge::detect(|name| std::env::var(name).ok()),
+        })
     }
 
-    /// The spec with `--set`, `--var`, the CI facts and these versions
-    /// (`new`: `None` when the command is not told).
+    /// The spec for these versions, the stable one running in `stable_pool`
+    /// (routers with fixed pools, `crate::pool`).
     pub fn load(
         &self,
-        args: &SpecArgs,
-        new: Option<&str>,
-        stable: &str,
-    ) -> Result<LoadedSpec, AppError> {
-        self.load_in(args, new, stable, Pool::default())
-    }
-
-    /// `load` for a release whose stable version runs in `stable_pool`
-    /// (routers with fixed pools, `crate::pool`).
-    pub fn load_in(
-        &self,
-        args: &SpecArgs,
-        new: Option<&str>,
-        stable: &str,
+        new: &Version,
+        stable: &Version,
         stable_pool: Pool,
     ) -> Result<LoadedSpec, AppError> {
         let options = LoadOptions {
-            version: new.unwrap_or(UNKNOWN_VERSION).to_owned(),
-            stable_version: stable.to_owned(),
-            sets: SetOverride::parse_all(&args.sets)?,
-            vars: args.vars.clone(),
-            ci: crate::forge::detect(|name| std::env::var(name).ok()),
+            version: new.template_text().to_owned(),
+            stable_version: stable.template_text().to_owned(),
+            sets: Vec::new(),
+            vars: self.vars.clone(),
+            ci: self.ci.clone(),
             stable_pool,
         };
-        let loaded = crate::spec::load::load_bytes(&self.file, &self.bytes, &options)?;
+        let loaded = self.parsed.load(&options)?;
         // Before anything runs: every output is masked from here on.
         crate::spec::secrets::hold_spec_secrets(&loaded.spec, crate::forge::is_github_actions());
         Ok(loaded)
     }
-}
 
-/// Reads and loads the spec with the versions the flags give.
-pub(crate) fn read_spec(args: &SpecArgs, stable_version: &str) -> Result<LoadedSpec, AppError> {
-    Source::read(args)?.load(args, args.new_version.as_deref(), stable_version)
+    /// The state store the spec names and the record in it. Where the record
+    /// is kept cannot depend on the versions, which come from it: the spec is
+    /// located without them (`Parsed::locate`).
+    pub async fn record(
+        &self,
+        config: &Path,
+    ) -> Result<(String, Box<dyn StateStore>, Option<Record>), AppError> {
+        let located = self.parsed.locate(&self.vars, &self.ci)?;
+        crate::spec::secrets::hold_spec_secrets(&located.spec, crate::forge::is_github_actions());
+        let store = state_store(&located.spec, config);
+        let place = match kubernetes_cluster(&located.spec) {
+            Some(cluster) => format!("{} {:?}", store.describe(), cluster.context),
+            None => store.describe(),
+        };
+        if place.contains("{{") || place.contains("{%") {
+            return Err(AppError::Usage(format!(
+                "where the state record is kept ({}) cannot depend on the versions or pools, which the record holds: write that place without `version`, `stable_version` or `servers`",
+                store.describe()
+            )));
+        }
+        let record = store
+            .load()
+            .await
+            .map_err(|error| AppError::Provider(error.to_string()))?;
+        Ok((located.spec.metadata.name, store, record))
+    }
 }
 
 pub(crate) fn state_store(spec: &RolloutSpec, config: &Path) -> Box<dyn StateStore> {
@@ -98,35 +114,40 @@ fn kubernetes_cluster(spec: &RolloutSpec) -> Option<ClusterSpec> {
     spec.target.cluster().or_else(|| spec.router.cluster())
 }
 
-/// Loads the spec with the real stable version: the flag, else the state record.
-pub(crate) async fn resolve(
-    args: &SpecArgs,
-) -> Result<(LoadedSpec, Box<dyn StateStore>), AppError> {
-    if args.new_version.is_none() {
+/// What `run` and `plan` work from: the spec loaded once for the release
+/// (the versions from the flags and the record), and its state store; the
+/// parsed file stays for `run --supersede`, which loads it for the release
+/// it rolls back first.
+pub struct Resolved {
+    pub source: Source,
+    pub loaded: LoadedSpec,
+    pub store: Box<dyn StateStore>,
+}
+
+/// Resolves the flags, the spec and the state record into the release to
+/// roll out: the stable version is the flag, else the record's.
+pub(crate) async fn resolve(args: &SpecArgs) -> Result<Resolved, AppError> {
+    let Some(new) = args.new_version.clone() else {
         return Err(AppError::Usage(
             "--version is required: which version should be rolled out?".to_owned(),
         ));
-    }
+    };
+    let new = Version::Given(new);
     let source = Source::read(args)?;
-    let new = args.new_version.as_deref();
-    // Where the record is kept (the name, `state`, the cluster) does not
-    // depend on the versions, so a first load finds the store.
-    let located = source.load(
-        args,
-        new,
-        args.stable_version.as_deref().unwrap_or(UNKNOWN_VERSION),
-    )?;
-    let store = state_store(&located.spec, &args.config);
     // The record names the stable version and, for routers with pools, the
     // live pool; otherwise (`plan` with both versions given) it is not read.
-    let pooled = located.context.servers.is_some();
-    if args.stable_version.is_some() && !pooled {
-        return Ok((located, store));
+    if let Some(stable) = &args.stable_version
+        && !source.parsed.has_server_lists()
+    {
+        let loaded = source.load(&new, &Version::Given(stable.clone()), Pool::default())?;
+        let store = state_store(&loaded.spec, &args.config);
+        return Ok(Resolved {
+            source,
+            loaded,
+            store,
+        });
     }
-    let record = store
-        .load()
-        .await
-        .map_err(|error| AppError::Provider(error.to_string()))?;
+    let (_, store, record) = source.record(&args.config).await?;
     let pool = record
         .as_ref()
         .and_then(|record| record.stable_pool)
@@ -141,7 +162,12 @@ pub(crate) async fn resolve(
             )));
         }
     };
-    Ok((source.load_in(args, new, &stable, pool)?, store))
+    let loaded = source.load(&new, &Version::Given(stable), pool)?;
+    Ok(Resolved {
+        source,
+        loaded,
+        store,
+    })
 }
 
 /// Paths in a spec are relative to the folder it is in.

@@ -123,16 +123,15 @@ pub fn render_for_task(
     let rendered = within_deadline(move || {
         let environment = environment();
         let context = minijinja::Value::from(Serde(&context));
-        let mut room = MAX_RENDERED;
-        render_tree(
-            &environment,
-            &context,
-            task_templates(),
-            &mut work,
-            &mut room,
-            false,
-        )
-        .map(|()| work)
+        let mut walk = Walk {
+            environment: &environment,
+            context: &context,
+            withheld: &[],
+            room: MAX_RENDERED,
+            left: Vec::new(),
+            literals: false,
+        };
+        walk.node(task_templates(), &mut work).map(|()| work)
     })
     .unwrap_or_else(|| {
         Err(RenderError {
@@ -152,20 +151,37 @@ pub struct RenderError {
 
 /// Renders every templated string in `document` in place.
 pub fn render_document(document: &mut Value, context: &TemplateContext) -> Result<(), RenderError> {
+    render_without(document, context, &[]).map(|_| ())
+}
+
+/// Renders `document` in place without the variables named in `withheld`
+/// (their values are not known yet): a string whose template uses one is left
+/// as written. Returns the fields left so.
+pub fn render_without(
+    document: &mut Value,
+    context: &TemplateContext,
+    withheld: &[&'static str],
+) -> Result<Vec<FieldPath>, RenderError> {
     let mut work = document.clone();
     let context = context.clone();
-    let rendered = within_deadline(move || {
+    let withheld = withheld.to_vec();
+    let (rendered, left) = within_deadline(move || {
         let environment = environment();
+        let mut context = serde_json::to_value(&context).unwrap_or_default();
+        if let Some(names) = context.as_object_mut() {
+            names.retain(|name, _| !withheld.contains(&name.as_str()));
+        }
         let context = minijinja::Value::from(Serde(&context));
-        let mut room = MAX_RENDERED;
-        render_node(
-            &environment,
-            &context,
-            FieldPath::root(),
-            &mut work,
-            &mut room,
-        )
-        .map(|()| work)
+        let mut walk = Walk {
+            environment: &environment,
+            context: &context,
+            withheld: &withheld,
+            room: MAX_RENDERED,
+            left: Vec::new(),
+            literals: true,
+        };
+        walk.node(FieldPath::root(), &mut work)
+            .map(|()| (work, walk.left))
     })
     .unwrap_or_else(|| {
         Err(RenderError {
@@ -175,7 +191,7 @@ pub fn render_document(document: &mut Value, context: &TemplateContext) -> Resul
         })
     })?;
     *document = rendered;
-    Ok(())
+    Ok(left)
 }
 
 /// How long rendering a document's (or a file's) templates may take. A spec's
@@ -304,82 +320,85 @@ fn fits(value: &minijinja::Value, room: &mut usize) -> bool {
     true
 }
 
-fn render_node(
-    environment: &Environment<'_>,
-    context: &minijinja::Value,
-    path: FieldPath,
-    node: &mut Value,
-    room: &mut usize,
-) -> Result<(), RenderError> {
-    render_tree(environment, context, path, node, room, true)
+/// One rendering of a document: what it renders with, and what it has left.
+struct Walk<'a> {
+    environment: &'a Environment<'a>,
+    context: &'a minijinja::Value,
+    withheld: &'a [&'static str],
+    /// Characters the rendered strings may still take.
+    room: usize,
+    /// Fields left as written: they use a withheld variable.
+    left: Vec<FieldPath>,
+    /// Whether the fields that are data, or rendered later, are left alone
+    /// (not when a task's own templates are rendered).
+    literals: bool,
 }
 
-/// Renders every string under `node`; `literals` leaves the fields that are
-/// not templates (or not yet) alone.
-fn render_tree(
-    environment: &Environment<'_>,
-    context: &minijinja::Value,
-    path: FieldPath,
-    node: &mut Value,
-    room: &mut usize,
-    literals: bool,
-) -> Result<(), RenderError> {
-    if literals && is_literal(&path) {
-        return Ok(());
+impl Walk<'_> {
+    fn node(&mut self, path: FieldPath, node: &mut Value) -> Result<(), RenderError> {
+        if self.literals && is_literal(&path) {
+            return Ok(());
+        }
+        match node {
+            Value::String(text) if text.contains("{{") || text.contains("{%") => {
+                if self.uses_withheld(text) {
+                    self.left.push(path);
+                    return Ok(());
+                }
+                let room = self.room;
+                let rendered = render_one(self.environment, self.context, text)
+                    .and_then(|rendered| {
+                        if rendered.len() > room {
+                            Err((
+                                format!("the rendered templates exceed {MAX_RENDERED} characters"),
+                                Some("a field is a name, a URL or a query: render less".to_owned()),
+                            ))
+                        } else {
+                            Ok(rendered)
+                        }
+                    })
+                    .map_err(|(message, hint)| RenderError {
+                        field: path,
+                        message,
+                        hint,
+                    })?;
+                self.room -= rendered.len();
+                *text = rendered;
+            }
+            Value::Sequence(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    self.node(path.index(index), item)?;
+                }
+            }
+            Value::Mapping(mapping) => {
+                for (key, value) in mapping.iter_mut() {
+                    let key = key
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("{key:?}"));
+                    self.node(path.key(key), value)?;
+                }
+            }
+            Value::Tagged(tagged) => self.node(path, &mut tagged.value)?,
+            _ => {}
+        }
+        Ok(())
     }
-    match node {
-        Value::String(text) if text.contains("{{") || text.contains("{%") => {
-            let rendered = render_one(environment, context, text)
-                .and_then(|rendered| {
-                    if rendered.len() > *room {
-                        Err((
-                            format!("the rendered templates exceed {MAX_RENDERED} characters"),
-                            Some("a field is a name, a URL or a query: render less".to_owned()),
-                        ))
-                    } else {
-                        Ok(rendered)
-                    }
+
+    /// Whether the template in `text` names a withheld variable; a template
+    /// that does not compile is rendered, to report its error.
+    fn uses_withheld(&self, text: &str) -> bool {
+        !self.withheld.is_empty()
+            && self
+                .environment
+                .template_from_str(text)
+                .is_ok_and(|template| {
+                    template
+                        .undeclared_variables(false)
+                        .iter()
+                        .any(|name| self.withheld.contains(&name.as_str()))
                 })
-                .map_err(|(message, hint)| RenderError {
-                    field: path,
-                    message,
-                    hint,
-                })?;
-            *room -= rendered.len();
-            *text = rendered;
-        }
-        Value::Sequence(items) => {
-            for (index, item) in items.iter_mut().enumerate() {
-                render_tree(
-                    environment,
-                    context,
-                    path.index(index),
-                    item,
-                    room,
-                    literals,
-                )?;
-            }
-        }
-        Value::Mapping(mapping) => {
-            for (key, value) in mapping.iter_mut() {
-                let key = key
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("{key:?}"));
-                render_tree(environment, context, path.key(key), value, room, literals)?;
-            }
-        }
-        Value::Tagged(tagged) => render_tree(
-            environment,
-            context,
-            path,
-            &mut tagged.value,
-            room,
-            literals,
-        )?,
-        _ => {}
     }
-    Ok(())
 }
 
 fn render_one(
@@ -475,6 +494,22 @@ mod tests {
             }),
             vars: BTreeMap::from([("image".into(), serde_json::json!("registry/checkout"))]),
         }
+    }
+
+    #[test]
+    fn withheld_variables_leave_their_fields_as_written() {
+        let mut document: Value = serde_yaml::from_str(
+            "image: '{{ image }}:{{ version }}'\npath: '{{ image }}/state'\nnew: '{{ servers.new[0] }}'\n",
+        )
+        .unwrap();
+        let left = render_without(&mut document, &context(), &["version", "servers"])
+            .ok()
+            .unwrap();
+        assert_eq!(document["image"], Value::from("{{ image }}:{{ version }}"));
+        assert_eq!(document["new"], Value::from("{{ servers.new[0] }}"));
+        assert_eq!(document["path"], Value::from("registry/checkout/state"));
+        let root = FieldPath::root();
+        assert_eq!(left, vec![root.key("image"), root.key("new")]);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::compose::{capabilities, engine_for, provider_context, providers};
 use crate::engine::Outcome;
 use crate::engine::plan::{Mode, Plan};
 use crate::forge::session::{Command, Platform, Rollout};
-use crate::release::Release;
-use crate::resolve::{Source, UNKNOWN_VERSION, spec_folder, state_store};
+use crate::release::{Release, Version};
+use crate::resolve::{Source, spec_folder};
 use crate::router::Router;
 use crate::runner::Checkpoint;
 use crate::state::{Pending, Record, RecordPhase, StateStore};
@@ -43,24 +43,17 @@ impl Manual {
 pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError> {
     let spec_args = &args.rollout.spec;
     let source = Source::read(spec_args)?;
-    // The versions come from the record; where it is kept does not depend on them.
-    let first = source.load(spec_args, None, UNKNOWN_VERSION)?;
-    let store = state_store(&first.spec, &spec_args.config);
-    let record = store
-        .load()
-        .await
-        .map_err(|error| AppError::Provider(error.to_string()))?;
-    let name = first.spec.metadata.name.clone();
+    // The versions come from the record.
+    let (name, store, record) = source.record(&spec_args.config).await?;
     let release = versions(command, args, name, record.as_ref(), store.as_ref())?;
 
     let stable_pool = record
         .as_ref()
         .and_then(|record| record.stable_pool)
         .unwrap_or_default();
-    let loaded = source.load_in(
-        spec_args,
-        Some(&release.new_version),
-        &release.stable_version,
+    let loaded = source.load(
+        &Version::Given(release.new_version.clone()),
+        &Version::Given(release.stable_version.clone()),
         stable_pool,
     )?;
     let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(SystemClock);
@@ -156,6 +149,7 @@ async fn check_live(
 /// the lock the run already holds, so the run can start from a settled record.
 pub(crate) async fn supersede(
     args: &RolloutArgs,
+    source: &Source,
     other: &Record,
     store: &dyn StateStore,
     holder: &str,
@@ -172,10 +166,9 @@ pub(crate) async fn supersede(
         new_version: old.clone(),
     };
     let stable_pool = other.stable_pool.unwrap_or_default();
-    let loaded = Source::read(&args.spec)?.load_in(
-        &args.spec,
-        Some(&old),
-        &other.stable_version,
+    let loaded = source.load(
+        &Version::Given(old.clone()),
+        &Version::Given(other.stable_version.clone()),
         stable_pool,
     )?;
     let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(SystemClock);

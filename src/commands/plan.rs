@@ -11,11 +11,11 @@ use crate::engine::{Outcome, Plan};
 use crate::forge::session::{Command, Platform, Rollout};
 use crate::provider::ProviderError;
 use crate::report::Report;
-use crate::resolve::{release_of, resolve, spec_folder};
+use crate::resolve::{Resolved, release_of, resolve, spec_folder};
 
 /// Returns the plan's text, for stdout.
 pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
-    let (loaded, store) = resolve(&args.spec).await?;
+    let Resolved { loaded, store, .. } = resolve(&args.spec).await?;
     let release = release_of(&loaded);
     let plan = Plan::from_spec(&loaded.spec, &capabilities(&loaded));
     let context = provider_context(

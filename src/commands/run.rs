@@ -9,7 +9,7 @@ use crate::commands::{AppError, Publish, execute, report_links, take_lock};
 use crate::compose::{engine, provider_context, providers};
 use crate::engine::Outcome;
 use crate::forge::session::{Command, Platform, Rollout};
-use crate::resolve::{release_of, resolve, spec_folder};
+use crate::resolve::{Resolved, Source, release_of, resolve, spec_folder};
 use crate::resume::Decision;
 use crate::runner::{Cancellation, Checkpoint};
 use crate::spec::LoadedSpec;
@@ -18,16 +18,21 @@ use crate::traffic::Weight;
 
 pub async fn run(run_args: &RunArgs) -> Result<Outcome, AppError> {
     let args = &run_args.rollout;
-    let (loaded, store) = resolve(&args.spec).await?;
+    let Resolved {
+        source,
+        loaded,
+        store,
+    } = resolve(&args.spec).await?;
     let store: Arc<dyn StateStore> = store.into();
     let (lock, holder) = take_lock(&store, &loaded, args.force).await?;
-    let result = run_locked(run_args, &loaded, store.as_ref(), holder).await;
+    let result = run_locked(run_args, &source, &loaded, store.as_ref(), holder).await;
     lock.release().await;
     result
 }
 
 async fn run_locked(
     run_args: &RunArgs,
+    source: &Source,
     loaded: &LoadedSpec,
     store: &dyn StateStore,
     holder: String,
@@ -56,7 +61,7 @@ async fn run_locked(
                 crate::state::live::phase_name(other.phase),
             )));
         }
-        crate::commands::manual::supersede(args, other, store, &holder).await?;
+        crate::commands::manual::supersede(args, source, other, store, &holder).await?;
         record = load().await?;
     }
     if let Some(done) = already_done(record.as_ref(), loaded, args)? {

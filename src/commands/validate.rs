@@ -10,17 +10,17 @@ use crate::clock::SystemClock;
 use crate::commands::AppError;
 use crate::compose::{capabilities, provider_context};
 use crate::engine::Plan;
-use crate::resolve::{UNKNOWN_VERSION, read_spec, spec_folder};
+use crate::pool::Pool;
+use crate::release::Version;
+use crate::resolve::{Source, spec_folder};
 
 /// What `validate` prints when the spec (and, live, the router) is valid.
 pub async fn validate(args: &ValidateArgs) -> Result<String, AppError> {
     let spec_args = &args.spec;
-    let loaded = read_spec(
-        spec_args,
-        spec_args
-            .stable_version
-            .as_deref()
-            .unwrap_or(UNKNOWN_VERSION),
+    let loaded = Source::read(spec_args)?.load(
+        &Version::from_flag(spec_args.new_version.as_deref()),
+        &Version::from_flag(spec_args.stable_version.as_deref()),
+        Pool::default(),
     )?;
     let plan = Plan::from_spec(&loaded.spec, &capabilities(&loaded));
     let mut text = format!(

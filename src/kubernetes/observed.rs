@@ -202,6 +202,26 @@ fn timed_out(what: &str, generation: i64, waiting: &str, timeout: Duration) -> P
     .with_hint("check that the controller serving this route runs (`kubectl describe` the route shows its status); the change is not known to be live")
 }
 
+/// The entries a controller writes under `status.<field>` of `object`, one
+/// per controller (or parent), or the verdict when no `writer` writes any.
+pub fn status_entries<'a>(
+    object: &'a Value,
+    field: &str,
+    writer: &str,
+    what: &str,
+) -> Result<&'a [Value], Verdict> {
+    match object
+        .get("status")
+        .and_then(|status| status.get(field))
+        .and_then(Value::as_array)
+    {
+        Some(entries) if !entries.is_empty() => Ok(entries),
+        _ => Err(Verdict::Silent(format!(
+            "no {writer} writes `status.{field}` of {what}"
+        ))),
+    }
+}
+
 /// The conditions of a status entry (`status.parents[]`, `status.ingress[]`, `status`).
 pub fn conditions(entry: &Value) -> &[Value] {
     entry

@@ -14,9 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::backends::Pair;
-use super::{Router, Weight, check_route, split};
+use super::{Router, Weight, split};
 use crate::clock::Clock;
-use crate::field::{FieldPath, Problem};
 use crate::kubernetes::json::{array_mut, str_at};
 use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
@@ -48,16 +47,6 @@ pub struct GatewayApiRouter {
 super::cluster_of!(GatewayApiRouter);
 
 impl GatewayApiRouter {
-    /// The route and both Services must be named.
-    fn check_settings(&self, path: FieldPath, problems: &mut Vec<Problem>) {
-        check_route(
-            &self.route,
-            (&self.stable_service, &self.new_service),
-            path,
-            problems,
-        );
-    }
-
     /// It always splits by weight.
     fn all_at_once(&self) -> Option<&'static str> {
         None
@@ -176,16 +165,10 @@ const CONDITIONS: [&str; 2] = ["Accepted", "ResolvedRefs"];
 /// parent's controller refuses it (`Accepted` or `ResolvedRefs` False at that
 /// generation), good once every parent has observed it and accepts it.
 pub fn judge_parents(route: &Value, generation: i64, what: &str) -> Verdict {
-    let parents = route
-        .pointer("/status/parents")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if parents.is_empty() {
-        return Verdict::Silent(format!(
-            "no gateway controller writes `status.parents` of {what}"
-        ));
-    }
+    let parents = match observed::status_entries(route, "parents", "gateway controller", what) {
+        Ok(parents) => parents,
+        Err(silent) => return silent,
+    };
     let mut pending = None;
     for parent in parents {
         let gateway = parent
@@ -270,13 +253,8 @@ impl Router for GatewayApiRouterProvider {
         let cluster = self.cluster.get().await?;
         let routes = Objects::new(cluster, Resource::http_route(), None);
         let route = routes.get_existing(&self.spec.route).await?;
-        let weight = self.read_weight(&route)?;
-        observed::unless_refused(
-            weight,
-            &route,
-            &routes.what(&self.spec.route),
-            judge_parents,
-        )
+        let what = routes.what(&self.spec.route);
+        observed::unless_refused(self.read_weight(&route)?, &route, &what, judge_parents)
     }
 
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
@@ -341,4 +319,4 @@ mod tests {
     }
 }
 
-super::kubernetes_router_settings!(GatewayApiRouter, "gatewayApi", GatewayApiRouterProvider);
+super::kubernetes_router_settings!(route GatewayApiRouter, "gatewayApi", GatewayApiRouterProvider);

@@ -75,6 +75,25 @@ pub(crate) use cluster_of;
 /// `context` and `namespace`; its rules are its own `check_settings`, and
 /// `all_at_once` says what it switches when it does not split by weight.
 macro_rules! kubernetes_router_settings {
+    // Settings that name a route and the two Services it sends to (`route`,
+    // `stableService`, `newService`): those three must be named.
+    (route $settings:ty, $kind:literal, $router:ty) => {
+        impl $settings {
+            fn check_settings(
+                &self,
+                path: $crate::field::FieldPath,
+                problems: &mut Vec<$crate::field::Problem>,
+            ) {
+                $crate::router::check_route(
+                    &self.route,
+                    (&self.stable_service, &self.new_service),
+                    path,
+                    problems,
+                );
+            }
+        }
+        $crate::router::kubernetes_router_settings!($settings, $kind, $router);
+    };
     ($settings:ty, $kind:literal, $router:ty) => {
         impl $crate::router::RouterSettings for $settings {
             fn kind(&self) -> &'static str {

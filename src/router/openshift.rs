@@ -20,9 +20,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Router, Weight, check_route, split};
+use super::{Router, Weight, split};
 use crate::clock::Clock;
-use crate::field::{FieldPath, Problem};
 use crate::kubernetes::json::{array_mut, map_mut, str_at, weight_at};
 use crate::kubernetes::managed;
 use crate::kubernetes::objects::Objects;
@@ -51,16 +50,6 @@ pub struct OpenshiftRouter {
 super::cluster_of!(OpenshiftRouter);
 
 impl OpenshiftRouter {
-    /// The Route and both Services must be named.
-    fn check_settings(&self, path: FieldPath, problems: &mut Vec<Problem>) {
-        check_route(
-            &self.route,
-            (&self.stable_service, &self.new_service),
-            path,
-            problems,
-        );
-    }
-
     /// `switch: true` moves `spec.to` whole: no weight between 0 and 100.
     fn all_at_once(&self) -> Option<&'static str> {
         self.switch.then_some("an OpenShift Route switch")
@@ -398,16 +387,10 @@ impl OpenshiftRouterProvider {
 /// them only when its verdict changes, so an admitted Route cannot show that
 /// this change was applied: that is said once, and the read-back decides.
 pub fn judge_ingress(route: &Value, _generation: i64, what: &str) -> Verdict {
-    let ingresses = route
-        .pointer("/status/ingress")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if ingresses.is_empty() {
-        return Verdict::Silent(format!(
-            "no OpenShift router writes `status.ingress` of {what}"
-        ));
-    }
+    let ingresses = match observed::status_entries(route, "ingress", "OpenShift router", what) {
+        Ok(ingresses) => ingresses,
+        Err(silent) => return silent,
+    };
     let mut pending = None;
     for ingress in ingresses {
         let router = str_at(ingress, "routerName").unwrap_or("?");
@@ -468,13 +451,8 @@ impl Router for OpenshiftRouterProvider {
         let cluster = self.cluster.get().await?;
         let routes = Objects::new(cluster, Resource::openshift_route(), None);
         let route = routes.get_existing(&self.spec.route).await?;
-        let weight = self.read(&route)?;
-        observed::unless_refused(
-            weight,
-            &route,
-            &routes.what(&self.spec.route),
-            judge_ingress,
-        )
+        let what = routes.what(&self.spec.route);
+        observed::unless_refused(self.read(&route)?, &route, &what, judge_ingress)
     }
 
     /// Before anything is deployed: the Route exists, sends no traffic to a
@@ -578,4 +556,4 @@ mod tests {
     }
 }
 
-super::kubernetes_router_settings!(OpenshiftRouter, "openshift", OpenshiftRouterProvider);
+super::kubernetes_router_settings!(route OpenshiftRouter, "openshift", OpenshiftRouterProvider);

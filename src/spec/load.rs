@@ -9,7 +9,9 @@ use super::error::{Origin, SpecError};
 use super::locate::{Location, SourceMap};
 use super::overrides::SetOverride;
 use super::path::FieldPath;
-use super::template::{CiFacts, Servers, TemplateContext, render_document};
+use super::template::{
+    CiFacts, RenderError, Servers, TemplateContext, render_document, render_without,
+};
 use super::types::RolloutSpec;
 use super::validate::validate;
 use crate::pool::Pool;
@@ -53,8 +55,7 @@ pub fn load_bytes(
     bytes: &[u8],
     options: &LoadOptions,
 ) -> Result<LoadedSpec, SpecError> {
-    let text = super::yaml::text_of(bytes).map_err(|error| yaml_error(file, error))?;
-    load(file, text, options)
+    Parsed::parse(file, bytes, &options.sets)?.load(options)
 }
 
 fn yaml_error(file: &str, error: super::yaml::YamlError) -> SpecError {
@@ -73,95 +74,177 @@ const TOP: Location = Location { line: 1, column: 1 };
 
 /// Loads the spec in `text`, read from `file` (used in messages).
 pub fn load(file: &str, text: &str, options: &LoadOptions) -> Result<LoadedSpec, SpecError> {
-    // Every error in the file has a place: the field's, else the top.
-    let at = |location: Option<Location>| Origin::File {
-        file: file.to_owned(),
-        location: Some(location.unwrap_or(TOP)),
-    };
-    let text = super::yaml::text_of(text.as_bytes()).map_err(|error| yaml_error(file, error))?;
-    let mut document = super::yaml::parse(text).map_err(|error| yaml_error(file, error))?;
-    if document.is_null() {
-        return Err(SpecError::new(
-            at(None),
-            "the file is empty: a spec starts with `apiVersion: greenlight.dev/v1alpha1` and `kind: Rollout`",
-        )
-        .with_hint(Some(
-            "`greenlight schema` lists the fields a spec has; examples/ has complete specs"
-                .to_owned(),
-        )));
-    }
-    // Within the budgets now: indexing cannot blow up.
-    let source = SourceMap::index(text).map_err(|(location, message)| {
-        SpecError::new(at(Some(location)), format!("invalid YAML: {message}"))
-    })?;
+    Parsed::parse(file, text.as_bytes(), &options.sets)?.load(options)
+}
 
-    for set in &options.sets {
-        set.apply(&mut document)
-            .map_err(|message| SpecError::new(Origin::SetFlag(set.raw.clone()), message))?;
+/// A spec file parsed once, with `--set` applied: what finding the state
+/// record and loading the spec for its versions both start from.
+pub struct Parsed {
+    file: String,
+    document: Value,
+    source: SourceMap,
+    sets: Vec<SetOverride>,
+}
+
+/// The template variables whose values the state record gives: a spec
+/// located before the record is read leaves the fields that use them as written.
+const FROM_THE_RECORD: [&str; 3] = ["version", "stable_version", "servers"];
+
+impl Parsed {
+    /// Parses the file `file` from its bytes (checked to be UTF-8 text
+    /// within the size limit first) and applies `sets`.
+    pub fn parse(file: &str, bytes: &[u8], sets: &[SetOverride]) -> Result<Self, SpecError> {
+        let text = super::yaml::text_of(bytes).map_err(|error| yaml_error(file, error))?;
+        let mut document = super::yaml::parse(text).map_err(|error| yaml_error(file, error))?;
+        if document.is_null() {
+            return Err(SpecError::new(
+                top(file, None),
+                "the file is empty: a spec starts with `apiVersion: greenlight.dev/v1alpha1` and `kind: Rollout`",
+            )
+            .with_hint(Some(
+                "`greenlight schema` lists the fields a spec has; examples/ has complete specs"
+                    .to_owned(),
+            )));
+        }
+        // Within the budgets now: indexing cannot blow up.
+        let source = SourceMap::index(text).map_err(|(location, message)| {
+            SpecError::new(
+                top(file, Some(location)),
+                format!("invalid YAML: {message}"),
+            )
+        })?;
+        for set in sets {
+            set.apply(&mut document)
+                .map_err(|message| SpecError::new(Origin::SetFlag(set.raw.clone()), message))?;
+        }
+        Ok(Self {
+            file: file.to_owned(),
+            document,
+            source,
+            sets: sets.to_vec(),
+        })
     }
-    // Which flag, if any, wrote the field an error is about.
-    let origin_of = |field: &FieldPath, location| {
-        options
-            .sets
+
+    /// Whether the router lists its servers (`router: haproxy`): their pools
+    /// alternate, and the state record says which one is live.
+    pub fn has_server_lists(&self) -> bool {
+        servers(&self.document, Pool::default()).is_some()
+    }
+
+    /// Renders, deserializes and validates the spec for the versions in
+    /// `options` (its `sets` were applied by `parse`).
+    pub fn load(&self, options: &LoadOptions) -> Result<LoadedSpec, SpecError> {
+        let mut document = self.document.clone();
+        crate::pool::assign(&mut document, options.stable_pool);
+        let context = template_context(&document, options)?;
+        render_document(&mut document, &context).map_err(|error| self.render_error(error))?;
+        // Fields rendered per task at run time must render now for a sample
+        // one, so a typo is refused here with its place, not halfway through.
+        if let Some(deferred) = locate_value(&document, &super::template::task_templates()) {
+            let sample = crate::traffic::Task {
+                id: "example.instance-1".to_owned(),
+                host: "10.0.0.1".to_owned(),
+                port: Some(31000),
+            };
+            super::template::render_for_task(deferred, &context, &sample)
+                .map_err(|error| self.render_error(error))?;
+        }
+        let spec = self.deserialize(document)?;
+        if let Some(problem) = validate(&spec).into_iter().next() {
+            return Err(self.problem_error(problem));
+        }
+        Ok(LoadedSpec { spec, context })
+    }
+
+    /// The spec as far as it is known before the state record is read: for
+    /// finding where that record is kept, nothing else. The fields whose
+    /// templates use the versions or the servers' pools keep their template
+    /// text and are left out of validation, which `load` does in full.
+    pub fn locate(&self, vars: &[String], ci: &CiFacts) -> Result<Located, SpecError> {
+        let mut document = self.document.clone();
+        // The versions in these options never reach a template: `render_without` withholds them.
+        let options = LoadOptions {
+            vars: vars.to_vec(),
+            ci: ci.clone(),
+            ..LoadOptions::default()
+        };
+        let context = template_context(&document, &options)?;
+        let unrendered = render_without(&mut document, &context, &FROM_THE_RECORD)
+            .map_err(|error| self.render_error(error))?;
+        let spec = self.deserialize(document)?;
+        let depends = |field: &FieldPath| {
+            unrendered
+                .iter()
+                .any(|left| field.starts_with(left) || left.starts_with(field))
+        };
+        if let Some(problem) = validate(&spec)
+            .into_iter()
+            .find(|problem| !depends(&problem.field))
+        {
+            return Err(self.problem_error(problem));
+        }
+        Ok(Located { spec, unrendered })
+    }
+
+    /// Which flag, if any, wrote the field an error is about; else its place in the file.
+    fn origin_of(&self, field: &FieldPath, location: Option<Location>) -> Origin {
+        self.sets
             .iter()
             .rev()
             .find(|set| field.starts_with(&set.path))
             .map(|set| Origin::SetFlag(set.raw.clone()))
-            .unwrap_or_else(|| at(location))
-    };
+            .unwrap_or_else(|| top(&self.file, location))
+    }
 
-    crate::pool::assign(&mut document, options.stable_pool);
-    let context = template_context(&document, options)?;
-    render_document(&mut document, &context).map_err(|error| {
-        let location = source.value(&error.field);
-        SpecError::new(origin_of(&error.field, location), error.message)
+    fn render_error(&self, error: RenderError) -> SpecError {
+        let location = self.source.value(&error.field);
+        SpecError::new(self.origin_of(&error.field, location), error.message)
             .at_field(error.field)
             .with_hint(error.hint)
-    })?;
-    // Fields rendered per task at run time must render now for a sample one,
-    // so a typo is refused here with its place rather than halfway through.
-    if let Some(deferred) = locate_value(&document, &super::template::task_templates()) {
-        let sample = crate::traffic::Task {
-            id: "example.instance-1".to_owned(),
-            host: "10.0.0.1".to_owned(),
-            port: Some(31000),
-        };
-        super::template::render_for_task(deferred, &context, &sample).map_err(|error| {
-            let location = source.value(&error.field);
-            SpecError::new(origin_of(&error.field, location), error.message)
-                .at_field(error.field)
-                .with_hint(error.hint)
+    }
+
+    fn problem_error(&self, problem: crate::field::Problem) -> SpecError {
+        let location = self.source.nearest(&problem.field);
+        SpecError::new(self.origin_of(&problem.field, location), problem.message)
+            .at_field(problem.field)
+            .with_hint(problem.hint)
+    }
+
+    fn deserialize(&self, document: Value) -> Result<RolloutSpec, SpecError> {
+        // serde_yaml's Value wants `!tags` for enums; as JSON the single-key form
+        // users write (`router: {command: …}`) deserializes naturally.
+        let document = serde_json::to_value(&document).map_err(|error| {
+            SpecError::new(
+                top(&self.file, None),
+                format!("the spec cannot be read as data: {error}"),
+            )
+            .with_hint(Some("mapping keys must be strings".to_owned()))
         })?;
+        serde_path_to_error::deserialize(document).map_err(|error| {
+            let field = FieldPath::from(error.path());
+            let message = error.inner().to_string();
+            let (field, location) = locate_serde_error(&self.source, field, &message);
+            let hint = hint_for(&message);
+            SpecError::new(self.origin_of(&field, location), message)
+                .at_field(field)
+                .with_hint(hint)
+        })
     }
+}
 
-    // serde_yaml's Value wants `!tags` for enums; as JSON the single-key form
-    // users write (`router: {command: …}`) deserializes naturally.
-    let document = serde_json::to_value(&document).map_err(|error| {
-        SpecError::new(
-            at(None),
-            format!("the spec cannot be read as data: {error}"),
-        )
-        .with_hint(Some("mapping keys must be strings".to_owned()))
-    })?;
-    let spec: RolloutSpec = serde_path_to_error::deserialize(document).map_err(|error| {
-        let field = FieldPath::from(error.path());
-        let message = error.inner().to_string();
-        let (field, location) = locate_serde_error(&source, field, &message);
-        let hint = hint_for(&message);
-        SpecError::new(origin_of(&field, location), message)
-            .at_field(field)
-            .with_hint(hint)
-    })?;
+/// A spec located before its versions are known (`Parsed::locate`).
+pub struct Located {
+    pub spec: RolloutSpec,
+    /// The fields that still hold their templates.
+    pub unrendered: Vec<FieldPath>,
+}
 
-    if let Some(problem) = validate(&spec).into_iter().next() {
-        let location = source.nearest(&problem.field);
-        return Err(
-            SpecError::new(origin_of(&problem.field, location), problem.message)
-                .at_field(problem.field)
-                .with_hint(problem.hint),
-        );
+/// Every error in the file has a place: the field's, else the top.
+fn top(file: &str, location: Option<Location>) -> Origin {
+    Origin::File {
+        file: file.to_owned(),
+        location: Some(location.unwrap_or(TOP)),
     }
-    Ok(LoadedSpec { spec, context })
 }
 
 /// Unknown fields are reported at their key; everything else at its value.
@@ -275,4 +358,83 @@ fn servers(document: &Value, stable_pool: Pool) -> Option<Servers> {
         new: names("newServers"),
         pool: stable_pool.other(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(state: &str) -> String {
+        format!(
+            "apiVersion: greenlight.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+vars:
+  dir: /srv/state
+target:
+  command:
+    deploy: 'deploy {{{{ version }}}} beside {{{{ stable_version }}}}'
+router:
+  command:
+    set: 'true'
+    get: echo 0
+strategy:
+  canary:
+    steps:
+      - {{weight: 50, hold: 1s}}
+state: {{file: '{state}'}}
+"
+        )
+    }
+
+    fn parsed(state: &str) -> Parsed {
+        Parsed::parse("greenlight.yaml", spec(state).as_bytes(), &[])
+            .ok()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_record_is_located_without_the_versions() {
+        let located = parsed("{{ dir }}/web.json")
+            .locate(&[], &CiFacts::default())
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(matches!(
+            located.spec.state,
+            Some(super::super::types::StateSpec::File(ref path)) if path == "/srv/state/web.json"
+        ));
+        let deploy = FieldPath::root().key("target").key("command").key("deploy");
+        assert_eq!(located.unrendered, vec![deploy]);
+    }
+
+    #[test]
+    fn a_place_that_uses_a_version_stays_a_template_until_loaded() {
+        let located = parsed("/srv/{{ stable_version }}.json")
+            .locate(&[], &CiFacts::default())
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(matches!(
+            located.spec.state,
+            Some(super::super::types::StateSpec::File(ref path)) if path.contains("{{")
+        ));
+    }
+
+    #[test]
+    fn one_parse_loads_for_any_versions() {
+        let parsed = parsed("/srv/web.json");
+        for (new, stable) in [("v2", "v1"), ("v3", "v2")] {
+            let options = LoadOptions {
+                version: new.to_owned(),
+                stable_version: stable.to_owned(),
+                ..LoadOptions::default()
+            };
+            let loaded = parsed
+                .load(&options)
+                .unwrap_or_else(|error| panic!("{error}"));
+            let target = serde_json::to_string(&loaded.spec.target).unwrap_or_default();
+            assert!(
+                target.contains(&format!("deploy {new} beside {stable}")),
+                "{target}"
+            );
+        }
+    }
 }

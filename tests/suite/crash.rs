@@ -76,55 +76,36 @@ struct Case {
     ends: (&'static str, i32),
 }
 
+/// A healthy new version, killed at `kill_at`: the re-run promotes it.
+const fn promoted(name: &'static str, kill_at: &'static str) -> Case {
+    Case {
+        name,
+        kill_at,
+        error_rate: "0",
+        ends: ("promoted", 0),
+    }
+}
+
+/// A new version that fails its gate, killed at `kill_at` during the
+/// rollback: the re-run finishes the rollback.
+const fn rolled_back(name: &'static str, kill_at: &'static str) -> Case {
+    Case {
+        name,
+        kill_at,
+        error_rate: "0.5",
+        ends: ("rolled_back", 2),
+    }
+}
+
 const CASES: [Case; 8] = [
-    Case {
-        name: "after deploy",
-        kill_at: "deploy",
-        error_rate: "0",
-        ends: ("promoted", 0),
-    },
-    Case {
-        name: "after setting step 1 (20%)",
-        kill_at: "set-20",
-        error_rate: "0",
-        ends: ("promoted", 0),
-    },
-    Case {
-        name: "during the analysis hold",
-        kill_at: "measure",
-        error_rate: "0",
-        ends: ("promoted", 0),
-    },
-    Case {
-        name: "after setting step 2 (60%)",
-        kill_at: "set-60",
-        error_rate: "0",
-        ends: ("promoted", 0),
-    },
-    Case {
-        name: "during promotion (100%)",
-        kill_at: "set-100",
-        error_rate: "0",
-        ends: ("promoted", 0),
-    },
-    Case {
-        name: "during retire of the old version",
-        kill_at: "retire",
-        error_rate: "0",
-        ends: ("promoted", 0),
-    },
-    Case {
-        name: "during rollback (gate failed, 0% set)",
-        kill_at: "set-0",
-        error_rate: "0.5",
-        ends: ("rolled_back", 2),
-    },
-    Case {
-        name: "during rollback's removal of the new version",
-        kill_at: "retire",
-        error_rate: "0.5",
-        ends: ("rolled_back", 2),
-    },
+    promoted("after deploy", "deploy"),
+    promoted("after setting step 1 (20%)", "set-20"),
+    promoted("during the analysis hold", "measure"),
+    promoted("after setting step 2 (60%)", "set-60"),
+    promoted("during promotion (100%)", "set-100"),
+    promoted("during retire of the old version", "retire"),
+    rolled_back("during rollback (gate failed, 0% set)", "set-0"),
+    rolled_back("during rollback's removal of the new version", "retire"),
 ];
 
 /// The re-run `again` of a case ended as `ends` (outcome, exit code), kept

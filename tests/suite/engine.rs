@@ -11,30 +11,17 @@ use greenlight::traffic::Side;
 
 use crate::support::*;
 
-const CANARY: &str = "
-strategy:
-  canary:
-    steps:
-      - {weight: 10, hold: 30s}
-      - {weight: 50, hold: 30s}
-analysis:
-  interval: 10s
-  metrics:
-    - name: error-rate
-      query: {command: 'true'}
-      max: 0.05
-";
+fn canary() -> String {
+    two_step_canary("10s", "")
+}
 
 fn canary_with(analysis_extra: &str) -> String {
-    CANARY.replace(
-        "  interval: 10s\n",
-        &format!("  interval: 10s\n{analysis_extra}"),
-    )
+    two_step_canary("10s", analysis_extra)
 }
 
 #[tokio::test]
 async fn all_gates_pass_then_promoted() {
-    let then = given(CANARY)
+    let then = given(&canary())
         .metric("error-rate", vec![data(0.01)])
         .when_run()
         .await;
@@ -58,7 +45,10 @@ async fn all_gates_pass_then_promoted() {
 async fn a_gate_failing_at_step_two_rolls_back_to_zero_read_back() {
     // Step 1 takes three measurements; the fourth (first of step 2) fails.
     let answers = vec![data(0.01), data(0.01), data(0.01), data(0.3)];
-    let then = given(CANARY).metric("error-rate", answers).when_run().await;
+    let then = given(&canary())
+        .metric("error-rate", answers)
+        .when_run()
+        .await;
 
     assert_eq!(then.outcome(), Outcome::RolledBack);
     assert_eq!(then.outcome().exit_code(), 2);
@@ -273,7 +263,10 @@ async fn blue_green_post_promotion_failure_switches_back() {
 
 #[tokio::test]
 async fn a_failed_smoke_check_means_the_new_version_never_gets_traffic() {
-    let body = format!("{CANARY}smoke:\n  - name: healthz\n    command: 'true'\n");
+    let body = format!(
+        "{}smoke:\n  - name: healthz\n    command: 'true'\n",
+        canary()
+    );
     let then = given(&body)
         .checks(MemoryChecks::failing(CheckStage::BeforeTraffic, "healthz"))
         .when_run()
@@ -286,7 +279,7 @@ async fn a_failed_smoke_check_means_the_new_version_never_gets_traffic() {
 
 #[tokio::test]
 async fn a_deploy_failure_rolls_back_before_any_traffic() {
-    let then = given(CANARY)
+    let then = given(&canary())
         .target(MemoryTarget::failing_deploy("ImagePullBackOff"))
         .when_run()
         .await;
@@ -298,7 +291,7 @@ async fn a_deploy_failure_rolls_back_before_any_traffic() {
 
 #[tokio::test]
 async fn a_deploy_that_never_finishes_halts_without_touching_traffic_or_removing_it() {
-    let then = given(CANARY)
+    let then = given(&canary())
         .target(MemoryTarget::stuck_deploy(
             "deployment d1 did not finish in 10m",
         ))
@@ -312,7 +305,7 @@ async fn a_deploy_that_never_finishes_halts_without_touching_traffic_or_removing
 
 #[tokio::test]
 async fn a_weight_the_router_does_not_read_back_is_a_failure_and_rolls_back() {
-    let then = given(CANARY)
+    let then = given(&canary())
         .router(MemoryRouter::stuck_at(0))
         .when_run()
         .await;
@@ -335,7 +328,7 @@ async fn a_weight_the_router_does_not_read_back_is_a_failure_and_rolls_back() {
 #[tokio::test]
 async fn a_rollback_that_cannot_be_verified_fails_loudly() {
     // The second set (step 2) fails, and so does the rollback after it.
-    let then = given(CANARY)
+    let then = given(&canary())
         .router(MemoryRouter::failing_from(1))
         .when_run()
         .await;
@@ -480,7 +473,7 @@ async fn failing_post_rollout_and_on_rollback_hooks_are_warnings() {
 
 #[tokio::test]
 async fn a_cancelled_job_puts_traffic_back_on_stable() {
-    let then = given(CANARY).cancelled_at_step(2).when_run().await;
+    let then = given(&canary()).cancelled_at_step(2).when_run().await;
 
     assert_eq!(then.outcome(), Outcome::RolledBack);
     assert_eq!(then.weights_set(), vec![10, 50, 0]);
@@ -493,12 +486,13 @@ async fn a_cancelled_job_puts_traffic_back_on_stable() {
 
 fn with_wait_gate(extra: &str) -> String {
     format!(
-        "{CANARY}  beforeRetire:
+        "{}  beforeRetire:
     - name: pending-jobs
       query: {{command: 'true'}}
       max: 0
       timeout: 60s
-{extra}"
+{extra}",
+        canary()
     )
 }
 
@@ -612,7 +606,7 @@ async fn a_rollback_skips_the_wait_gates_of_the_old_version() {
 
 #[tokio::test]
 async fn servers_are_drained_before_removal_polling_until_no_session_is_open() {
-    let then = given(CANARY)
+    let then = given(&canary())
         .drain(Duration::from_secs(30), Duration::from_secs(2))
         .router(MemoryRouter::draining(vec![Ok(4), Ok(1), Ok(0)]))
         .when_run()
@@ -629,7 +623,7 @@ async fn servers_are_drained_before_removal_polling_until_no_session_is_open() {
 
 #[tokio::test]
 async fn a_drain_that_never_empties_halts_after_promotion_and_warns_after_rollback() {
-    let stuck = given(CANARY)
+    let stuck = given(&canary())
         .drain(Duration::from_secs(30), Duration::from_secs(10))
         .router(MemoryRouter::draining(vec![Ok(2)]))
         .when_run()
@@ -645,7 +639,7 @@ async fn a_drain_that_never_empties_halts_after_promotion_and_warns_after_rollba
         stuck.report.reason
     );
 
-    let rolled_back = given(CANARY)
+    let rolled_back = given(&canary())
         .metric("error-rate", vec![data(0.3)])
         .drain(Duration::from_secs(30), Duration::from_secs(10))
         .router(MemoryRouter::draining(vec![Err(
@@ -684,7 +678,7 @@ async fn promote_by_hand_drains_waits_for_the_gates_then_retires_stable() {
 
 #[tokio::test]
 async fn rollback_by_hand_drains_the_new_servers_and_removes_them() {
-    let then = given(CANARY)
+    let then = given(&canary())
         .by_hand(Mode::RollBack)
         .drain(Duration::from_secs(30), Duration::from_secs(2))
         .router(MemoryRouter::draining(vec![Ok(0)]))
@@ -703,7 +697,7 @@ async fn rollback_by_hand_drains_the_new_servers_and_removes_them() {
 
 #[tokio::test]
 async fn abort_by_hand_puts_traffic_back_and_removes_nothing() {
-    let then = given(CANARY).by_hand(Mode::Abort).when_run().await;
+    let then = given(&canary()).by_hand(Mode::Abort).when_run().await;
 
     assert_eq!(then.outcome(), Outcome::RolledBack);
     assert_eq!(then.weights_set(), vec![0]);
@@ -840,7 +834,7 @@ async fn an_undecided_comparison_halts_at_the_end_of_the_step_when_the_spec_says
 
 #[tokio::test]
 async fn a_rate_threshold_neither_fails_nor_passes_on_fewer_than_min_requests() {
-    let spec = CANARY
+    let spec = canary()
         .replace(
             "      query: {command: 'true'}\n",
             "      query:\n        counts:\n          new: {requests: {command: 'true'}, errors: {command: 'true'}}\n",

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use serde_json::json;
 use tempfile::TempDir;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::support::binary::Greenlight;
 use crate::support::ci::calls;
 
 /// In every credential variable; must show up nowhere but the requests that
@@ -207,7 +207,7 @@ async fn run_leaky(
         json!({"pull_request": {"number": 7}}).to_string(),
     )
     .unwrap();
-    let mut cmd = Command::cargo_bin("greenlight").unwrap();
+    let mut cmd = Greenlight::new();
     cmd.current_dir(dir.path())
         .args(["run", "-f"])
         .arg(&spec)
@@ -496,7 +496,7 @@ state: {{file: {dir}/state.json}}
         dir = dir.display()
     );
     std::fs::write(dir.join("greenlight.yaml"), spec).unwrap();
-    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
+    let output = Greenlight::new()
         .args(["run", "-f"])
         .arg(dir.join("greenlight.yaml"))
         .args(["--version", "v2", "--stable-version", "v1", "--report"])
@@ -576,7 +576,7 @@ state: {{file: {d}/state.json}}
     );
     std::fs::write(dir.path().join("greenlight.yaml"), spec).unwrap();
     let started = Instant::now();
-    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
+    let output = Greenlight::new()
         .args(["run", "-f"])
         .arg(dir.path().join("greenlight.yaml"))
         .args(["--version", "v2", "--stable-version", "v1"])
@@ -604,7 +604,7 @@ fn validate(text: &[u8]) -> (Output, Duration) {
     let dir = TempDir::new().unwrap();
     std::fs::write(dir.path().join("greenlight.yaml"), text).unwrap();
     let started = Instant::now();
-    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("greenlight"))
+    let output = Greenlight::new()
         .current_dir(dir.path())
         .args(["validate", "--version", "v2"])
         .output()

@@ -14,30 +14,17 @@ use greenlight::report::{Report, Reporter, describe_event};
 
 use crate::support::*;
 
-const SPEC: &str = "
-strategy:
-  canary:
-    steps:
-      - {weight: 10, hold: 30s}
-      - {weight: 50, hold: 30s}
-analysis:
-  interval: 15s
-  metrics:
-    - name: error-rate
-      query: {command: 'true'}
-      max: 0.05
-";
-
 /// The final report's limit: shorter than the two 10 s call timeouts a
 /// hanging forge runs into, so only the limit can end it.
 const LIMIT: Duration = Duration::from_secs(15);
 
 fn promoted() -> Given {
-    given(SPEC).metric("error-rate", vec![data(0.004), data(0.01)])
+    given(&two_step_canary("15s", "")).metric("error-rate", vec![data(0.004), data(0.01)])
 }
 
 fn rolled_back() -> Given {
-    given(SPEC).metric("error-rate", vec![data(0.004), data(0.01), data(0.31)])
+    given(&two_step_canary("15s", ""))
+        .metric("error-rate", vec![data(0.004), data(0.01), data(0.31)])
 }
 
 /// What a rollout did and when, relative to its start.

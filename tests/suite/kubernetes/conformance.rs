@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{Cluster, blue_green, canary};
+use super::{Cluster, blue_green, canary, gateway_api, openshift, service, service_red_black};
 use crate::support::reference::{read, reference_dir};
 
 /// Makes a Kubernetes structural schema a valid JSON Schema: drops keywords
@@ -144,51 +144,20 @@ fn assert_conforms(dir: &Path, cluster: &Cluster, scenario: &str) {
 fn every_object_greenlight_writes_matches_the_upstream_schemas() {
     let Some(dir) = reference_dir() else { return };
     type Given = fn() -> Cluster;
-    let scenarios: [(&str, Given, &str, String); 7] = [
-        (
-            "gateway-api canary",
-            super::gateway_api::with_route,
-            super::gateway_api::ROUTER,
-            canary(0.1),
-        ),
-        (
-            "gateway-api rollback",
-            super::gateway_api::with_route,
-            super::gateway_api::ROUTER,
-            canary(0.9),
-        ),
-        (
-            "openshift weights",
-            super::openshift::with_route,
-            super::openshift::WEIGHTS,
-            canary(0.1),
-        ),
-        (
-            "openshift rollback",
-            super::openshift::with_route,
-            super::openshift::WEIGHTS,
-            canary(0.9),
-        ),
-        (
-            "service",
-            super::service::with_service,
-            super::service::ROUTER,
-            blue_green(0.1),
-        ),
-        (
-            "service red/black",
-            super::service_red_black::with_red_black,
-            super::service_red_black::ROUTER,
-            blue_green(0.1),
-        ),
-        (
-            "service red/black rollback",
-            super::service_red_black::with_red_black,
-            super::service_red_black::ROUTER,
-            blue_green(0.9),
-        ),
+    let gateway: (Given, &str) = (gateway_api::with_route, gateway_api::ROUTER);
+    let route: (Given, &str) = (openshift::with_route, openshift::WEIGHTS);
+    let selector: (Given, &str) = (service::with_service, service::ROUTER);
+    let red_black: (Given, &str) = (service_red_black::with_red_black, service_red_black::ROUTER);
+    let scenarios = [
+        ("gateway-api canary", gateway, canary(0.1)),
+        ("gateway-api rollback", gateway, canary(0.9)),
+        ("openshift weights", route, canary(0.1)),
+        ("openshift rollback", route, canary(0.9)),
+        ("service", selector, blue_green(0.1)),
+        ("service red/black", red_black, blue_green(0.1)),
+        ("service red/black rollback", red_black, blue_green(0.9)),
     ];
-    for (name, given, router, strategy) in scenarios {
+    for (name, (given, router), strategy) in scenarios {
         let cluster = given();
         cluster.spec(router, &strategy);
         let run = cluster.run();

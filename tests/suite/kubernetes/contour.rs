@@ -57,10 +57,7 @@ fn promotes_by_service_weights_and_leaves_other_routes() {
     let cluster = Cluster::new();
     cluster.fake.insert(&proxies(), proxy());
     cluster.spec(WEIGHTS, &canary(0.1));
-    cluster
-        .fake
-        .fail_next("PUT", "/httpproxies/web", 1, Fault::Conflict);
-    let run = cluster.run();
+    let run = cluster.run_failing("PUT", "/httpproxies/web", 1, Fault::Conflict);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let spec = &cluster.object(&proxies(), "web")["spec"];
     assert_eq!(spec["routes"][0], proxy()["spec"]["routes"][0]);

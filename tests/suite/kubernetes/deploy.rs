@@ -276,12 +276,6 @@ fn a_field_applied_by_argo_cd_is_a_conflict_naming_it_not_taken_silently() {
     assert!(said.contains("target.kubernetes.force: true"), "{said}");
     assert!(said.contains("Argo CD"), "{said}");
     // Nothing was taken over: every apply of it was refused.
-    let applies: Vec<u16> = cluster
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|logged| logged.method == "PATCH" && logged.path.ends_with("/deployments/web-v2"))
-        .map(|logged| logged.status)
-        .collect();
+    let applies = cluster.statuses("PATCH", "/deployments/web-v2");
     assert_eq!(applies, vec![409]);
 }

@@ -11,6 +11,7 @@ use tempfile::TempDir;
 
 use crate::support::binary::Greenlight;
 use crate::support::kube_api::{FakeKube, Logged, NAMESPACE};
+use crate::support::snapshot::masked;
 
 fn examples() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes");
@@ -133,11 +134,12 @@ fn every_kubernetes_example_validates_plans_and_runs_with_its_role() {
             "--stable-version",
             "v1",
         ]);
-        let plan = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success() && plan.contains("server-side apply Deployment web-v2"),
-            "{plan}"
-        );
+        let plan = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{plan}");
+        let name = folder.file_name().expect("a folder name").to_string_lossy();
+        masked(&[home.path()]).bind(|| {
+            insta::assert_snapshot!(format!("plan_kubernetes_{name}_example"), plan);
+        });
         assert!(fake.requests().is_empty(), "plan touched the cluster");
 
         for object in documents(&folder.join("router.yaml")) {

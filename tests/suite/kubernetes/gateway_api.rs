@@ -115,18 +115,9 @@ fn a_failed_gate_puts_all_traffic_back_and_removes_the_new_version() {
 fn conflicts_are_read_again_and_retried() {
     let cluster = with_route();
     cluster.spec(ROUTER, &blue_green(0.1));
-    cluster
-        .fake
-        .fail_next("PUT", "/httproutes/web", 2, Fault::Conflict);
-    let run = cluster.run();
+    let run = cluster.run_failing("PUT", "/httproutes/web", 2, Fault::Conflict);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    let puts: Vec<u16> = cluster
-        .fake
-        .requests()
-        .iter()
-        .filter(|logged| logged.method == "PUT" && logged.path.ends_with("/httproutes/web"))
-        .map(|logged| logged.status)
-        .collect();
+    let puts = cluster.statuses("PUT", "/httproutes/web");
     assert_eq!(puts[..3], [409, 409, 200]);
     assert_eq!(refs(&cluster)[1]["weight"], 100);
 }
@@ -135,17 +126,9 @@ fn conflicts_are_read_again_and_retried() {
 fn endless_conflicts_fail_with_a_bounded_number_of_tries() {
     let cluster = with_route();
     cluster.spec(ROUTER, &blue_green(0.1));
-    cluster
-        .fake
-        .fail_next("PUT", "/httproutes/web", 100, Fault::Conflict);
-    let run = cluster.run();
+    let run = cluster.run_failing("PUT", "/httproutes/web", 100, Fault::Conflict);
     assert_ne!(run.code(), 0);
-    let puts = cluster
-        .fake
-        .requests()
-        .iter()
-        .filter(|logged| logged.method == "PUT" && logged.path.ends_with("/httproutes/web"))
-        .count();
+    let puts = cluster.statuses("PUT", "/httproutes/web").len();
     // Five tries to shift, five to put traffic back; the state record's own writes are not counted.
     assert!(puts <= 10, "{puts} PUTs of the route");
     assert!(
@@ -180,13 +163,12 @@ fn a_gateway_that_refuses_the_route_stops_the_rollout() {
 fn a_slow_api_server_is_waited_for() {
     let cluster = with_route();
     cluster.spec(ROUTER, &blue_green(0.1));
-    cluster.fake.fail_next(
+    let run = cluster.run_failing(
         "GET",
         "/httproutes/web",
         2,
         Fault::Slow(std::time::Duration::from_millis(300)),
     );
-    let run = cluster.run();
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(refs(&cluster)[1]["weight"], 100);
 }
@@ -195,10 +177,7 @@ fn a_slow_api_server_is_waited_for() {
 fn a_server_error_carries_the_servers_message_and_a_hint() {
     let cluster = with_route();
     cluster.spec(ROUTER, &blue_green(0.1));
-    cluster
-        .fake
-        .fail_next("PUT", "/httproutes/web", 100, Fault::ServerError);
-    let run = cluster.run();
+    let run = cluster.run_failing("PUT", "/httproutes/web", 100, Fault::ServerError);
     assert_ne!(run.code(), 0);
     let said = format!("{}{}", run.stderr(), run.report);
     assert!(

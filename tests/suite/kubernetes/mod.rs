@@ -17,8 +17,8 @@ use std::process::Output;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::support::binary::Greenlight;
-use crate::support::kube_api::{FakeKube, NAMESPACE, TOKEN};
+use crate::support::binary::{self, Greenlight};
+use crate::support::kube_api::{FakeKube, Fault, NAMESPACE, TOKEN};
 
 pub const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/shop/deployments";
 pub const SERVICES: &str = "/api/v1/namespaces/shop/services";
@@ -72,17 +72,18 @@ pub struct Cluster {
 }
 
 pub struct Run {
-    pub output: Output,
+    pub output: binary::Run,
+    /// The JSON report (`null` when none was written).
     pub report: Value,
 }
 
 impl Run {
     pub fn code(&self) -> i32 {
-        self.output.status.code().unwrap_or(-1)
+        self.output.code().unwrap_or(-1)
     }
 
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
+        self.output.stderr.clone()
     }
 
     /// The weights the timeline says were set, in order.
@@ -98,12 +99,7 @@ impl Run {
 
     /// Nothing that was printed or reported holds the kubeconfig's token.
     pub fn assert_no_token(&self) {
-        let all = format!(
-            "{}{}{}",
-            String::from_utf8_lossy(&self.output.stdout),
-            self.stderr(),
-            self.report
-        );
+        let all = format!("{}{}{}", self.output.stdout, self.stderr(), self.report);
         assert!(!all.contains(TOKEN), "the token leaked:\n{all}");
     }
 }
@@ -149,20 +145,23 @@ impl Cluster {
     }
 
     pub fn greenlight(&self, args: &[&str]) -> Output {
-        self.greenlight_logging(args, "warn")
-    }
-
-    /// Like [`Cluster::greenlight`], with `GREENLIGHT_LOG` set to `log`.
-    pub fn greenlight_logging(&self, args: &[&str], log: &str) -> Output {
-        let kubeconfig = self.fake.kubeconfig(self.dir.path());
-        Greenlight::new()
-            .current_dir(self.dir.path())
-            .env("KUBECONFIG", kubeconfig)
-            .env("HOME", self.dir.path())
-            .env("GREENLIGHT_LOG", log)
+        self.command("warn")
             .args(args)
             .output()
             .expect("greenlight runs")
+    }
+
+    /// The binary in the cluster's folder, on the fake's kubeconfig, with
+    /// `GREENLIGHT_LOG` set to `log`.
+    fn command(&self, log: &str) -> Greenlight {
+        let kubeconfig = self.fake.kubeconfig(self.dir.path());
+        let mut command = Greenlight::new();
+        command
+            .current_dir(self.dir.path())
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", self.dir.path())
+            .env("GREENLIGHT_LOG", log);
+        command
     }
 
     /// `greenlight run` v1 → v2 with a JSON report.
@@ -172,26 +171,34 @@ impl Cluster {
 
     /// `greenlight run` v1 → v2, logging at `log`.
     pub fn run_logging(&self, log: &str) -> Run {
-        let report = self.dir.path().join("report.json");
-        let output = self.greenlight_logging(
-            &[
-                "run",
-                "-f",
-                "greenlight.yaml",
-                "--version",
-                "v2",
-                "--stable-version",
-                "v1",
-                "--report",
-                report.to_str().expect("utf-8 path"),
-            ],
-            log,
-        );
-        let report = std::fs::read_to_string(&report)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null);
+        let mut command = self.command(log);
+        command.args(["run", "-f", "greenlight.yaml"]).args([
+            "--version",
+            "v2",
+            "--stable-version",
+            "v1",
+        ]);
+        let output = command.run();
+        let report = output.report.clone().unwrap_or(Value::Null);
         Run { output, report }
+    }
+
+    /// `run`, with the fake answering the next `count` `method`s of paths
+    /// ending in `path_suffix` with `fault`.
+    pub fn run_failing(&self, method: &str, path_suffix: &str, count: usize, fault: Fault) -> Run {
+        self.fake.fail_next(method, path_suffix, count, fault);
+        self.run()
+    }
+
+    /// The statuses the fake answered the `method`s of paths ending in
+    /// `path_suffix` with, in order.
+    pub fn statuses(&self, method: &str, path_suffix: &str) -> Vec<u16> {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|logged| logged.method == method && logged.path.ends_with(path_suffix))
+            .map(|logged| logged.status)
+            .collect()
     }
 
     pub fn object(&self, collection: &str, name: &str) -> Value {

@@ -32,10 +32,7 @@ pub fn with_route() -> Cluster {
 fn promotes_by_weights_mapped_like_oc_set_route_backends() {
     let cluster = with_route();
     cluster.spec(WEIGHTS, &canary(0.1));
-    cluster
-        .fake
-        .fail_next("PUT", "/routes/web", 1, Fault::Conflict);
-    let run = cluster.run();
+    let run = cluster.run_failing("PUT", "/routes/web", 1, Fault::Conflict);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let spec = &cluster.object(&routes(), "web")["spec"];
     assert_eq!(

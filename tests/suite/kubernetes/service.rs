@@ -22,10 +22,7 @@ pub fn with_service() -> Cluster {
 fn switches_the_selector_and_retries_a_conflict() {
     let cluster = with_service();
     cluster.spec(ROUTER, &blue_green(0.1));
-    cluster
-        .fake
-        .fail_next("PUT", "/services/web", 1, Fault::Conflict);
-    let run = cluster.run();
+    let run = cluster.run_failing("PUT", "/services/web", 1, Fault::Conflict);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let service = cluster.object(SERVICES, "web");
     assert_eq!(

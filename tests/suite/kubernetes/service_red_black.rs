@@ -184,18 +184,9 @@ fn a_rollback_from_100_percent_is_one_round_of_label_patches_with_no_pod_recreat
 fn red_black_rereads_a_deployment_after_a_conflict() {
     let cluster = with_red_black();
     cluster.spec(ROUTER, &blue_green(0.1));
-    cluster
-        .fake
-        .fail_next("PUT", "/deployments/web-v2", 1, Fault::Conflict);
-    let run = cluster.run();
+    let run = cluster.run_failing("PUT", "/deployments/web-v2", 1, Fault::Conflict);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    let statuses: Vec<u16> = cluster
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|logged| logged.method == "PUT" && logged.path.ends_with("/deployments/web-v2"))
-        .map(|logged| logged.status)
-        .collect();
+    let statuses = cluster.statuses("PUT", "/deployments/web-v2");
     assert_eq!(statuses, vec![409, 200]);
     assert_eq!(template_label(&cluster, "web-v2"), "true");
 }

@@ -25,6 +25,15 @@ pub async fn respond(
         .await;
 }
 
+/// A fake forge that answers each `(verb, route, status, body)` like `respond`.
+pub async fn serving(routes: Vec<(&str, &str, u16, serde_json::Value)>) -> MockServer {
+    let server = MockServer::start().await;
+    for (verb, route, status, body) in routes {
+        respond(&server, verb, route, status, body).await;
+    }
+    server
+}
+
 /// Must never show up anywhere but the Authorization header and ::add-mask::.
 pub const SENTINEL: &str = "ghp_SENTINEL_do_not_print_0123456789";
 

@@ -20,6 +20,7 @@ pub mod process;
 pub mod prometheus;
 pub mod reference;
 pub mod rollout;
+pub mod snapshot;
 pub mod wait;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,6 +43,27 @@ pub fn epoch() -> SystemTime {
 pub fn spec_yaml(body: &str) -> String {
     format!(
         "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata:\n  name: checkout\ntarget:\n  command:\n    deploy: 'true'\nrouter:\n  command:\n    set: 'true'\n    get: echo 0\n{body}"
+    )
+}
+
+/// The `strategy:`/`analysis:` of the canary most engine tests run: 10% then
+/// 50%, 30 s holds, one `error-rate` gate (at most 5%) measured every
+/// `interval`, with `analysis_extra` (indented lines) added to the analysis.
+pub fn two_step_canary(interval: &str, analysis_extra: &str) -> String {
+    format!(
+        "
+strategy:
+  canary:
+    steps:
+      - {{weight: 10, hold: 30s}}
+      - {{weight: 50, hold: 30s}}
+analysis:
+  interval: {interval}
+{analysis_extra}  metrics:
+    - name: error-rate
+      query: {{command: 'true'}}
+      max: 0.05
+"
     )
 }
 
