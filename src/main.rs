@@ -5,6 +5,9 @@ use greenlight::cli::{Cli, Command};
 use greenlight::commands::manual::Manual;
 use greenlight::commands::{self, AppError};
 use greenlight::engine::Outcome;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     // Before anything is printed: the runner hides these values from the log.
@@ -19,13 +22,18 @@ fn main() -> ExitCode {
     // One crypto provider for every TLS client in the binary (reqwest, kube,
     // octocrab); without it rustls panics when two are compiled in.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // `GREENLIGHT_LOG=debug` or `GREENLIGHT_LOG=warn,kube=debug`: levels per
+    // target. `Targets` rather than `EnvFilter`: its span and field filters
+    // compile regexes into DFAs, code the binary would carry for nothing.
+    let filter = std::env::var("GREENLIGHT_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::WARN));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GREENLIGHT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
         .with_writer(greenlight::secrets::MaskedStderr::default)
         .without_time()
+        .finish()
+        .with(filter)
         .init();
 
     let cli = match Cli::try_parse() {

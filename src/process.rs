@@ -205,6 +205,12 @@ impl Drop for ProcessGroup {
 /// containers): a zombie runs nothing, so it does not count.
 #[cfg(target_os = "linux")]
 pub fn has_live_member(group: i32) -> bool {
+    // One syscall answers the usual case, a command that left nothing behind:
+    // no process at all (not even a zombie) is in the group. Scanning /proc
+    // costs a read per process on the host, twice per traffic step.
+    if group_is_empty(group) {
+        return false;
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return group_signalable(group);
     };
@@ -226,6 +232,15 @@ pub fn has_live_member(group: i32) -> bool {
 #[cfg(not(target_os = "linux"))]
 pub fn has_live_member(group: i32) -> bool {
     group_signalable(group)
+}
+
+/// Whether no process at all is in `group`; a group we may not signal (a
+/// member that changed user) is not empty.
+#[cfg(target_os = "linux")]
+fn group_is_empty(group: i32) -> bool {
+    rustix::process::Pid::from_raw(group).is_none_or(|pid| {
+        rustix::process::test_kill_process_group(pid) == Err(rustix::io::Errno::SRCH)
+    })
 }
 
 fn group_signalable(group: i32) -> bool {
@@ -278,6 +293,37 @@ mod tests {
             Some(('S', 4242))
         );
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    /// A group is empty once its last process is reaped (the one-syscall
+    /// answer), and a zombie left in it does not count (the /proc answer).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_a_live_process_makes_a_group_busy() {
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = i32::try_from(child.id()).unwrap();
+        assert!(has_live_member(group));
+        assert!(!group_is_empty(group));
+        let pid = rustix::process::Pid::from_raw(group).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+        // Killed but not reaped: a zombie, still in the group.
+        while std::fs::read_to_string(format!("/proc/{group}/stat"))
+            .ok()
+            .and_then(|stat| parse_stat(&stat))
+            .is_some_and(|(state, _)| state != 'Z')
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!group_is_empty(group));
+        assert!(!has_live_member(group));
+        child.wait().unwrap();
+        assert!(group_is_empty(group));
+        assert!(!has_live_member(group));
     }
 
     /// The group's id, written by the command itself, once it is there.
