@@ -92,31 +92,57 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
     }
     let store: std::sync::Arc<dyn StateStore> = store.into();
     let (lock, holder) = take_lock(&store, &loaded, args.rollout.force).await?;
-    // Read again under the lock: the job that held it may have moved on.
-    let record = store.load().await.map_err(provider);
-    let result = match record {
-        Ok(record) => {
-            let held = Held {
-                store: store.as_ref(),
-                holder,
-                stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
-            };
-            by_hand(
-                command,
-                &args.rollout,
-                &release,
-                record.as_ref(),
-                &loaded,
-                &context,
-                clock,
-                held,
-            )
-            .await
-        }
-        Err(error) => Err(error),
-    };
+    // Read again under the lock: the job that held it may have moved on since the check.
+    let checked = record;
+    let result = async {
+        let record = store.load().await.map_err(provider)?;
+        recheck_under_lock(
+            checked.as_ref(),
+            record.as_ref(),
+            router.as_ref(),
+            store.as_ref(),
+        )
+        .await?;
+        let held = Held {
+            store: store.as_ref(),
+            holder,
+            stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+        };
+        by_hand(
+            command,
+            &args.rollout,
+            &release,
+            record.as_ref(),
+            &loaded,
+            &context,
+            clock,
+            held,
+        )
+        .await
+    }
+    .await;
     lock.release().await;
     result
+}
+
+/// The live-split check again, under the lock, on the record as it is now: a job that
+/// held the lock until just now may have moved traffic and the record after the first
+/// check. A record that changed at all halts, since the versions were chosen from the
+/// one read before.
+async fn recheck_under_lock(
+    checked: Option<&Record>,
+    locked: Option<&Record>,
+    router: &dyn Router,
+    store: &dyn StateStore,
+) -> Result<(), AppError> {
+    check_live(locked, router, store).await?;
+    if checked != locked {
+        return Err(AppError::Halted(format!(
+            "{} changed while this command waited for the lock (another job moved the rollout on), so nothing was changed: run the command again to act on the rollout as it is now",
+            store.describe()
+        )));
+    }
+    Ok(())
 }
 
 /// Where traffic really is, before anything changes (as `run` does): the
@@ -432,4 +458,129 @@ fn status_text(
         router.describe()
     ));
     lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::provider::ProviderError;
+    use crate::state::lock;
+
+    /// The store as the recheck sees it: only its name is read (the records are passed in).
+    struct NamedStore;
+
+    fn unused() -> ProviderError {
+        ProviderError::new("the recheck reads no state itself")
+    }
+
+    #[async_trait]
+    impl StateStore for NamedStore {
+        fn describe(&self) -> String {
+            "state file s.json".into()
+        }
+        async fn load(&self) -> Result<Option<Record>, ProviderError> {
+            Err(unused())
+        }
+        async fn save(&self, _: &Record) -> Result<(), ProviderError> {
+            Err(unused())
+        }
+        async fn acquire(&self, _: &lock::Request) -> Result<lock::Acquired, ProviderError> {
+            Err(unused())
+        }
+        async fn renew(
+            &self,
+            _: &lock::Held,
+            _: std::time::SystemTime,
+        ) -> Result<lock::Held, ProviderError> {
+            Err(unused())
+        }
+        async fn release(&self, _: &lock::Held) -> Result<(), ProviderError> {
+            Err(unused())
+        }
+    }
+
+    /// A router that sends a fixed share to the new version.
+    struct SendsToNew(u8);
+
+    #[async_trait]
+    impl Router for SendsToNew {
+        fn describe(&self) -> String {
+            "router r".into()
+        }
+        fn plan(&self, _: Weight) -> Vec<String> {
+            Vec::new()
+        }
+        async fn weight(&self) -> Result<Weight, ProviderError> {
+            Weight::new(self.0).ok_or_else(|| ProviderError::new("not a percentage"))
+        }
+        async fn set_weight(&self, _: Weight) -> Result<(), ProviderError> {
+            Err(ProviderError::new("the recheck never writes"))
+        }
+    }
+
+    fn halted_at(weight: u8) -> Record {
+        Record {
+            name: "checkout".into(),
+            stable_version: "v2".into(),
+            new_version: Some("v3".into()),
+            phase: RecordPhase::Halted,
+            weight,
+            holder: None,
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+            stable_pool: None,
+            pending: None,
+            reason: None,
+        }
+    }
+
+    fn halt_message(result: Result<(), AppError>) -> String {
+        match result {
+            Err(AppError::Halted(message)) => message,
+            other => panic!("expected a halt, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_record_that_matches_the_router_goes_ahead() {
+        let record = halted_at(25);
+        let result =
+            recheck_under_lock(Some(&record), Some(&record), &SendsToNew(25), &NamedStore).await;
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    // Between the check before the lock and the lock, the job that held it moved traffic
+    // to 50% and recorded it: the split matches the new record, the command's versions
+    // came from the old one.
+    #[tokio::test]
+    async fn a_record_changed_between_the_check_and_the_lock_halts() {
+        let message = halt_message(
+            recheck_under_lock(
+                Some(&halted_at(25)),
+                Some(&halted_at(50)),
+                &SendsToNew(50),
+                &NamedStore,
+            )
+            .await,
+        );
+        assert!(
+            message.starts_with("state file s.json changed while this command waited for the lock"),
+            "{message}"
+        );
+    }
+
+    // The traffic moved under the lock-holder's hand but its record was not written yet:
+    // the router is compared with the record read under the lock, not trusted.
+    #[tokio::test]
+    async fn a_router_that_moved_before_the_lock_was_taken_halts() {
+        let record = halted_at(25);
+        let message = halt_message(
+            recheck_under_lock(Some(&record), Some(&record), &SendsToNew(50), &NamedStore).await,
+        );
+        assert!(
+            message.starts_with("the router and the state record disagree"),
+            "{message}"
+        );
+    }
 }

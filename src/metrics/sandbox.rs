@@ -80,6 +80,13 @@ const LATENCY_HISTORY: Duration = Duration::from_secs(60);
 /// Fewer stable requests than this give no usable bound; the last one is kept. Few
 /// samples make a rough p99 (the slowest of 20), which costs power, not validity.
 const LATENCY_HISTORY_MIN: usize = 20;
+/// New-version requests a counting window holds before it closes: windows end on
+/// traffic as well as on time, so a starved machine (a busy CI runner) gives fewer
+/// windows, never empty ones that would read as "no data".
+const MIN_WINDOW_REQUESTS: u64 = 20;
+/// How long to wait for that traffic before judging the window as it is: only a load
+/// generator that stopped, or a weight that sends nothing to the side, gets this far.
+const TRAFFIC_WAIT_LIMIT: Duration = Duration::from_secs(30);
 
 pub struct SandboxMetric {
     sandbox: Arc<Sandbox>,
@@ -102,16 +109,46 @@ impl SandboxMetric {
         }
     }
 
-    /// The next window: from where the last one ended (or `window` ago) to now.
-    fn next_window(&self) -> (Instant, Instant) {
+    /// The next window: from where the last one ended (or `window` ago) until the new
+    /// version has had [`MIN_WINDOW_REQUESTS`] requests in it.
+    async fn next_window(&self) -> (Instant, Instant) {
         let stats = self.sandbox.stats();
+        let now = stats.now();
+        let since = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .filter(|last| *last <= now)
+            .unwrap_or_else(|| now.checked_sub(self.window).unwrap_or(now));
+        let enough = stats.wait_for(Side::New, since, MIN_WINDOW_REQUESTS);
+        // Past the limit the window is judged as it is (no requests: no data).
+        let _ = tokio::time::timeout(TRAFFIC_WAIT_LIMIT, enough).await;
         let until = stats.now();
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let since = last
-            .filter(|last| *last <= until)
-            .unwrap_or_else(|| until.checked_sub(self.window).unwrap_or(until));
-        *last = Some(until);
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(until);
         (since, until)
+    }
+
+    /// Before the first slow-requests window: waits for the stable history its bound
+    /// needs, and starts the window after it, so the bound is fixed before the window's
+    /// requests exist however late the load got going.
+    async fn await_latency_history(&self) {
+        if self
+            .slow_bound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            return;
+        }
+        let stats = self.sandbox.stats();
+        let now = stats.now();
+        let history_start = now.checked_sub(LATENCY_HISTORY).unwrap_or(now);
+        if stats.latencies(Side::Stable, history_start, now).len() >= LATENCY_HISTORY_MIN {
+            return;
+        }
+        let enough = stats.wait_for(Side::Stable, history_start, LATENCY_HISTORY_MIN as u64);
+        let _ = tokio::time::timeout(TRAFFIC_WAIT_LIMIT, enough).await;
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(stats.now());
     }
 
     /// The stable version's p99 before `since`: fixed before the window's
@@ -165,7 +202,7 @@ impl MetricSource for SandboxMetric {
                 }));
             }
             SandboxStat::Errors => {
-                let (since, until) = self.next_window();
+                let (since, until) = self.next_window().await;
                 let new = counts(Side::New, since, until, None);
                 (new.requests > 0).then_some(VersionCounts {
                     new,
@@ -174,7 +211,8 @@ impl MetricSource for SandboxMetric {
                 })
             }
             SandboxStat::SlowRequests => {
-                let (since, until) = self.next_window();
+                self.await_latency_history().await;
+                let (since, until) = self.next_window().await;
                 self.slow_bound(since).and_then(|bound| {
                     let new = counts(Side::New, since, until, Some(bound));
                     (new.requests > 0).then_some(VersionCounts {

@@ -108,6 +108,8 @@ struct Inner {
     retention: Retention,
     /// Ordered by `at` because timestamps are taken under this lock from a monotonic clock.
     records: Mutex<VecDeque<Record>>,
+    /// Woken on every record, so a reader can wait for traffic instead of for time.
+    recorded: tokio::sync::Notify,
 }
 
 impl fmt::Debug for TrafficStats {
@@ -137,6 +139,7 @@ impl TrafficStats {
                 clock: Arc::new(clock),
                 retention,
                 records: Mutex::new(VecDeque::new()),
+                recorded: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -166,6 +169,21 @@ impl TrafficStats {
                 status,
                 latency,
             });
+        }
+        drop(records);
+        self.inner.recorded.notify_waiters();
+    }
+
+    /// Returns once `side` has at least `count` requests recorded at or after `since`:
+    /// a window then holds the same amount of traffic however slowly the machine runs.
+    pub async fn wait_for(&self, side: Side, since: Instant, count: u64) {
+        loop {
+            // Registered before counting, so a record landing in between still wakes us.
+            let recorded = self.inner.recorded.notified();
+            if self.window(side, since).requests >= count {
+                return;
+            }
+            recorded.await;
         }
     }
 
@@ -265,6 +283,30 @@ mod tests {
     fn stats_with_manual_clock(retention: Retention) -> (TrafficStats, ManualInstants) {
         let clock = ManualInstants::new();
         (TrafficStats::with_clock(clock.clone(), retention), clock)
+    }
+
+    fn is_ready(wait: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>) -> bool {
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        wait.as_mut().poll(&mut context).is_ready()
+    }
+
+    #[test]
+    fn waiting_for_traffic_ends_on_the_records_not_on_time() {
+        let (stats, clock) = stats_with_manual_clock(Retention::default());
+        stats.record(Side::New, 200, Duration::from_millis(1));
+        clock.advance(Duration::from_secs(1));
+        let since = stats.now();
+        let wait = stats.wait_for(Side::New, since, 2);
+        let mut wait = std::pin::pin!(wait);
+
+        // Older records and the other side's do not count; time alone ends nothing.
+        assert!(!is_ready(&mut wait));
+        stats.record(Side::Stable, 200, Duration::from_millis(1));
+        stats.record(Side::New, 500, Duration::from_millis(1));
+        clock.advance(Duration::from_secs(60));
+        assert!(!is_ready(&mut wait));
+        stats.record(Side::New, 200, Duration::from_millis(1));
+        assert!(is_ready(&mut wait));
     }
 
     #[test]

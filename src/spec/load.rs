@@ -401,7 +401,7 @@ state: {{file: '{state}'}}
             .unwrap_or_else(|error| panic!("{error}"));
         assert!(matches!(
             located.spec.state,
-            Some(super::super::types::StateSpec::File(ref path)) if path == "/srv/state/web.json"
+            Some(super::super::types::StateSpec::File(ref path)) if &**path == "/srv/state/web.json"
         ));
         let deploy = FieldPath::root().key("target").key("command").key("deploy");
         assert_eq!(located.unrendered, vec![deploy]);

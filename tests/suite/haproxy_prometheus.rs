@@ -19,7 +19,7 @@ use greenlight::traffic::{Side, Weight};
 
 use crate::support::haproxy::{BACKEND, Haproxy};
 use crate::support::http_server::{HttpServer, Response};
-use crate::support::net::{free_port, http_client};
+use crate::support::net::{http_client, refusing_address};
 use crate::support::prometheus::Prometheus;
 use crate::support::rollout::{HaproxyRollout, Steps, describe};
 use crate::support::wait;
@@ -698,8 +698,9 @@ async fn http_json_source_reads_numbers_and_tells_no_data_from_errors() {
 
 #[tokio::test]
 async fn http_json_source_unreachable_names_the_address() {
-    // A port we bound and released: nothing listens there.
-    let port = free_port();
+    // Bound but not listening for the whole test: connections to it are refused.
+    let (_socket, refusing) = refusing_address();
+    let port = refusing.port();
     let source = HttpJsonSource::with_env(
         HttpJsonConfig {
             url: format!("http://127.0.0.1:{port}/x?token=secret"),

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::net::free_port;
+use super::haproxy::raw_command;
+use super::net::on_free_ports;
 use super::process::{ChildGuard, require_program};
 use super::wait;
 
@@ -107,10 +108,34 @@ impl AdminRouter {
         .concat();
         std::fs::write(path.join("server.pem"), pem)
             .unwrap_or_else(|e| panic!("cannot write server.pem: {e}"));
-        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (process, listen) = on_free_ports("admin-router", 1, |ports| {
+            Self::start_on(&program, path, upstream, prefix, ports[0])
+        })
+        .await;
+        AdminRouter {
+            process,
+            url: format!("https://{listen}"),
+            ca_file: path.join("ca.crt"),
+            _dir: dir,
+        }
+    }
+
+    /// One start on `port`; `Err` when HAProxy exited instead of coming up.
+    async fn start_on(
+        program: &Path,
+        path: &Path,
+        upstream: SocketAddr,
+        prefix: &str,
+        port: u16,
+    ) -> Result<(ChildGuard, SocketAddr), String> {
+        let listen = SocketAddr::from(([127, 0, 0, 1], port));
+        // HAProxy answers on this socket only once every listener is bound: a connection
+        // to the port alone could reach whichever process took it first.
+        let socket = path.join("admin-router.sock");
         let config = format!(
             "global
     nbthread 1
+    stats socket {socket} level user
 defaults
     mode http
     timeout connect 5s
@@ -124,6 +149,7 @@ frontend admin_router
 backend service
     server upstream {upstream}
 ",
+            socket = socket.display(),
             pem = path.join("server.pem").display(),
         );
         let config_path = path.join("haproxy.cfg");
@@ -132,26 +158,28 @@ backend service
         let mut command = Command::new(program);
         command.arg("-db").arg("-f").arg(&config_path);
         let mut process = ChildGuard::spawn("admin-router", command, path);
-        wait::until(
+        let (exit, _) = wait::until(
             "the TLS front to listen",
             Duration::from_secs(10),
             Duration::from_millis(20),
             || {
-                process.assert_running();
-                async move {
-                    tokio::net::TcpStream::connect(listen)
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string())
+                if let Some(exit) = process.exit() {
+                    return std::future::ready(Ok(Some(exit)));
                 }
+                let reply = raw_command(&socket, "show info");
+                std::future::ready(reply.and_then(|r| {
+                    if r.contains("Name: HAProxy") {
+                        Ok(None)
+                    } else {
+                        Err(r)
+                    }
+                }))
             },
         )
         .await;
-        AdminRouter {
-            process,
-            url: format!("https://{listen}"),
-            ca_file: path.join("ca.crt"),
-            _dir: dir,
+        match exit {
+            Some(exit) => Err(exit),
+            None => Ok((process, listen)),
         }
     }
 

@@ -6,13 +6,13 @@
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::net::free_port;
+use super::net::on_free_ports;
 use super::process::{ChildGuard, require_program};
 use super::wait;
 
@@ -38,15 +38,25 @@ impl Haproxy {
         new: &[(String, SocketAddr, u16)],
     ) -> Haproxy {
         let program = require_program("haproxy", "haproxy");
+        on_free_ports("haproxy", 3, |ports| {
+            Self::start_on(&program, stable, new, ports)
+        })
+        .await
+    }
+
+    /// One start on the given ports; `Err` when HAProxy exited instead of coming up.
+    async fn start_on(
+        program: &Path,
+        stable: &[(String, SocketAddr, u16)],
+        new: &[(String, SocketAddr, u16)],
+        ports: Vec<u16>,
+    ) -> Result<Haproxy, String> {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
         let socket = dir.path().join("admin.sock");
         let user_socket = dir.path().join("user.sock");
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let (admin_tcp, web, metrics) = (
-            loopback(free_port()),
-            loopback(free_port()),
-            loopback(free_port()),
-        );
+        let (admin_tcp, web, metrics) =
+            (loopback(ports[0]), loopback(ports[1]), loopback(ports[2]));
         let servers: String = stable
             .iter()
             .chain(new)
@@ -82,16 +92,18 @@ backend {BACKEND}
         command.arg("-f").arg(&config_path).arg("-db");
         let mut process = ChildGuard::spawn("haproxy", command, dir.path());
         let probe = socket.clone();
-        wait::until(
+        let (exit, _) = wait::until(
             "HAProxy's runtime API",
             Duration::from_secs(10),
             Duration::from_millis(50),
             || {
-                process.assert_running();
+                if let Some(exit) = process.exit() {
+                    return std::future::ready(Ok(Some(exit)));
+                }
                 let reply = raw_command(&probe, "show info");
                 std::future::ready(reply.and_then(|r| {
                     if r.contains("Name: HAProxy") {
-                        Ok(())
+                        Ok(None)
                     } else {
                         Err(r)
                     }
@@ -99,7 +111,10 @@ backend {BACKEND}
             },
         )
         .await;
-        Haproxy {
+        if let Some(exit) = exit {
+            return Err(exit);
+        }
+        Ok(Haproxy {
             process,
             socket,
             user_socket,
@@ -107,7 +122,7 @@ backend {BACKEND}
             web,
             metrics,
             _dir: dir,
-        }
+        })
     }
 
     /// Sends one command to the runtime API without going through greenlight's client, so
@@ -144,7 +159,8 @@ backend {BACKEND}
     }
 }
 
-fn raw_command(socket: &PathBuf, command: &str) -> Result<String, String> {
+/// One runtime API command over a unix socket, with HAProxy's reply.
+pub fn raw_command(socket: &Path, command: &str) -> Result<String, String> {
     let mut stream = UnixStream::connect(socket).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))

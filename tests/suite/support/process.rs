@@ -20,7 +20,6 @@ pub fn require_program(program: &str, package: &str) -> PathBuf {
 
 /// A running child with its output in files (so a chatty child never blocks on a full pipe).
 pub struct ChildGuard {
-    name: String,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -40,7 +39,6 @@ impl ChildGuard {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         ChildGuard {
-            name: name.to_owned(),
             child: Some(child),
             log,
         }
@@ -50,17 +48,13 @@ impl ChildGuard {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Panics with the child's output if it has exited: for use while waiting for it.
-    pub fn assert_running(&mut self) {
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            panic!(
-                "{} exited early ({status}); its output:\n{}",
-                self.name,
-                self.log()
-            );
-        }
+    /// How the child ended and what it said, once it has exited; None while it runs.
+    pub fn exit(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        Some(format!(
+            "exited early ({status}); its output:\n{}",
+            self.log()
+        ))
     }
 
     /// Kills the child and waits for it to be gone.

@@ -1,12 +1,13 @@
 //! A real Prometheus scraping one target every second, with its data in a temp dir.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::net::{free_port, http_client};
+use super::net::{http_client, on_free_ports};
 use super::process::{ChildGuard, require_program};
 use super::wait;
 
@@ -25,8 +26,16 @@ impl Prometheus {
     /// sample of it can be queried.
     pub async fn start(target: SocketAddr) -> Prometheus {
         let program = require_program("prometheus", "prometheus");
+        on_free_ports("prometheus", 1, |ports| {
+            Self::start_on(&program, target, ports[0])
+        })
+        .await
+    }
+
+    /// One start on `port`; `Err` when Prometheus exited instead of coming up.
+    async fn start_on(program: &Path, target: SocketAddr, port: u16) -> Result<Prometheus, String> {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let config = format!(
             "global:
   scrape_interval: 1s
@@ -60,17 +69,20 @@ scrape_configs:
             [("query", query.as_str())],
         )
         .unwrap_or_else(|e| panic!("bad query URL: {e}"));
-        wait::until(
+        let (exit, _) = wait::until(
             "the first Prometheus sample of HAProxy's exporter",
             Duration::from_secs(30),
             Duration::from_millis(100),
             || {
-                process.assert_running();
+                let exit = process.exit();
                 let request = client
                     .get(url.clone())
                     .timeout(Duration::from_secs(2))
                     .send();
                 async move {
+                    if exit.is_some() {
+                        return Ok(exit);
+                    }
                     let body = request
                         .await
                         .map_err(|e| e.to_string())?
@@ -78,7 +90,7 @@ scrape_configs:
                         .await
                         .map_err(|e| e.to_string())?;
                     if body.contains("\"value\"") {
-                        Ok(())
+                        Ok(None)
                     } else {
                         Err(body)
                     }
@@ -86,15 +98,18 @@ scrape_configs:
             },
         )
         .await;
+        if let Some(exit) = exit {
+            return Err(exit);
+        }
         eprintln!(
             "prometheus: first sample {:?} after start",
             started.elapsed()
         );
-        Prometheus {
+        Ok(Prometheus {
             process,
             addr,
             _dir: dir,
-        }
+        })
     }
 
     pub fn url(&self) -> String {
