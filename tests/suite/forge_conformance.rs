@@ -10,11 +10,9 @@ use greenlight::engine::Outcome;
 use greenlight::forge::session::{Command, Platform, Rollout};
 use greenlight::report::Reporter;
 use serde_json::Value;
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::github::SPEC;
-use crate::support::ci::{self, calls, lines};
+use crate::support::ci::{self, calls, lines, serving};
 use crate::support::reference::{read, reference_dir};
 use crate::support::*;
 
@@ -22,13 +20,7 @@ fn json(dir: &Path, file: &str) -> Value {
     serde_json::from_str(&read(dir, file)).unwrap_or_else(|error| panic!("{file}: {error}"))
 }
 
-async fn respond(server: &MockServer, verb: &str, route: &str, status: u16, body: Value) {
-    Mock::given(method(verb))
-        .and(path_regex(route))
-        .respond_with(ResponseTemplate::new(status).set_body_json(body))
-        .mount(server)
-        .await;
-}
+const DEPLOYMENTS: &str = r"^/repos/acme/shop/deployments$";
 
 fn healthy() -> Given {
     given(SPEC).metric("error-rate", vec![data(0.004), data(0.01)])
@@ -74,30 +66,22 @@ async fn github_comments_with_the_real_bodies() {
     let Some(dir) = reference_dir() else { return };
     let created = json(&dir, "github/issue-comment.json");
     let id = created["id"].as_u64().unwrap();
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "GET",
-        r"^/repos/acme/shop/issues/7/comments$",
-        200,
-        json(&dir, "github/issue-comment-items.json"),
-    )
-    .await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/issues/7/comments$",
-        201,
-        created.clone(),
-    )
-    .await;
-    respond(
-        &server,
-        "PATCH",
-        r"^/repos/acme/shop/issues/comments/\d+$",
-        200,
-        created,
-    )
+    let comments = r"^/repos/acme/shop/issues/7/comments$";
+    let server = serving(vec![
+        (
+            "GET",
+            comments,
+            200,
+            json(&dir, "github/issue-comment-items.json"),
+        ),
+        ("POST", comments, 201, created.clone()),
+        (
+            "PATCH",
+            r"^/repos/acme/shop/issues/comments/\d+$",
+            200,
+            created,
+        ),
+    ])
     .await;
     let settings = greenlight::forge::github::Settings {
         deployment: false,
@@ -135,22 +119,15 @@ async fn github_deployments_with_the_real_bodies() {
     let Some(dir) = reference_dir() else { return };
     let deployment = json(&dir, "github/deployment-simple-example.json");
     let id = deployment["id"].as_u64().unwrap();
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/deployments$",
-        201,
-        deployment,
-    )
-    .await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/deployments/\d+/statuses$",
-        201,
-        json(&dir, "github/deployment-status.json"),
-    )
+    let server = serving(vec![
+        ("POST", DEPLOYMENTS, 201, deployment),
+        (
+            "POST",
+            r"^/repos/acme/shop/deployments/\d+/statuses$",
+            201,
+            json(&dir, "github/deployment-status.json"),
+        ),
+    ])
     .await;
     let settings = greenlight::forge::github::Settings {
         comment: false,
@@ -187,15 +164,7 @@ async fn a_202_auto_merge_answer_is_a_warning_not_a_new_outcome() {
     let Some(dir) = reference_dir() else { return };
     let examples = json(&dir, "github/request-body-examples.2022-07.json");
     let merged = examples["POST /repos/{owner}/{repo}/deployments 202 response"]["merged-branch-response"]["value"].clone();
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/deployments$",
-        202,
-        merged,
-    )
-    .await;
+    let server = serving(vec![("POST", DEPLOYMENTS, 202, merged)]).await;
     let settings = greenlight::forge::github::Settings {
         comment: false,
         ..ci::github(&server)
@@ -219,25 +188,25 @@ async fn gitlab_notes_with_the_real_bodies() {
     let note = json(&dir, "gitlab/mr-note.example.json");
     let id = note["id"].as_u64().unwrap();
     let notes = "/api/v4/projects/42/merge_requests/5/notes";
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "GET",
-        "^/api/v4/user$",
-        200,
-        serde_json::json!({"id": 9, "username": ci::BOT}),
-    )
+    let listed = format!("^{notes}$");
+    let updated = format!(r"^{notes}/\d+$");
+    let server = serving(vec![
+        (
+            "GET",
+            "^/api/v4/user$",
+            200,
+            serde_json::json!({"id": 9, "username": ci::BOT}),
+        ),
+        (
+            "GET",
+            &listed,
+            200,
+            json(&dir, "gitlab/issue-notes-list.example.json"),
+        ),
+        ("POST", &listed, 201, note.clone()),
+        ("PUT", &updated, 200, note),
+    ])
     .await;
-    respond(
-        &server,
-        "GET",
-        &format!("^{notes}$"),
-        200,
-        json(&dir, "gitlab/issue-notes-list.example.json"),
-    )
-    .await;
-    respond(&server, "POST", &format!("^{notes}$"), 201, note.clone()).await;
-    respond(&server, "PUT", &format!(r"^{notes}/\d+$"), 200, note).await;
     let given = healthy();
     let reporters = reporters(Platform::GitLab(ci::gitlab(&server)), &given);
     assert_eq!(

@@ -2,17 +2,15 @@
 //! masks, outputs, the job summary, the comment and the deployment out; the
 //! token nowhere else.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
 use serde_json::json;
+use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use wiremock::matchers::{any, method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::binary::Greenlight;
+use crate::support::binary::{Greenlight, Run};
 use crate::support::ci::{
-    BOT, Call, SENTINEL, assert_all, calls, lines, parse_github_output, respond,
+    BOT, Call, SENTINEL, assert_all, calls, lines, parse_github_output, serving,
 };
 use crate::support::file_driven_spec;
 
@@ -39,12 +37,12 @@ impl Job {
     }
 
     /// Runs `greenlight COMMAND` with the environment action.yml gives it.
-    async fn run(&self, command: &str, server: &MockServer) -> Output {
+    async fn run(&self, command: &str, server: &MockServer) -> Run {
         self.run_with(command, server, &[]).await
     }
 
     /// `run`, with some of the environment changed (an empty value unsets).
-    async fn run_with(&self, command: &str, server: &MockServer, env: &[(&str, &str)]) -> Output {
+    async fn run_with(&self, command: &str, server: &MockServer, env: &[(&str, &str)]) -> Run {
         let mut cmd = Greenlight::new();
         cmd.args([command, "-f"])
             .arg(&self.spec)
@@ -76,7 +74,7 @@ impl Job {
             };
         }
         // The binary blocks; the mock server needs this runtime to answer.
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        tokio::task::spawn_blocking(move || cmd.run())
             .await
             .unwrap()
     }
@@ -89,10 +87,6 @@ impl Job {
         )
         .unwrap();
         std::fs::write(self.file("weight"), "20\n").unwrap();
-    }
-
-    fn outputs(&self) -> std::collections::BTreeMap<String, String> {
-        parse_github_output(&std::fs::read_to_string(self.file("github_output")).unwrap())
     }
 
     /// The sentinel in any file the job left behind.
@@ -115,65 +109,38 @@ impl Job {
 }
 
 pub(crate) async fn github() -> MockServer {
-    let server = MockServer::start().await;
-    for (verb, route, status, body) in [
+    let comments = r"^/repos/acme/shop/issues/7/comments$";
+    let comment = r"^/repos/acme/shop/issues/comments/1001$";
+    let deployments = r"^/repos/acme/shop/deployments$";
+    let statuses = r"^/repos/acme/shop/deployments/42/statuses$";
+    serving(vec![
         ("GET", r"^/user$", 200, json!({"login": BOT})),
-        (
-            "GET",
-            r"^/repos/acme/shop/issues/7/comments$",
-            200,
-            json!([]),
-        ),
-        (
-            "POST",
-            r"^/repos/acme/shop/issues/7/comments$",
-            201,
-            json!({"id": 1001}),
-        ),
-        (
-            "PATCH",
-            r"^/repos/acme/shop/issues/comments/1001$",
-            200,
-            json!({"id": 1001}),
-        ),
-        (
-            "POST",
-            r"^/repos/acme/shop/deployments$",
-            201,
-            json!({"id": 42}),
-        ),
-        (
-            "POST",
-            r"^/repos/acme/shop/deployments/42/statuses$",
-            201,
-            json!({"id": 1}),
-        ),
-    ] {
-        Mock::given(method(verb))
-            .and(path_regex(route))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body))
-            .mount(&server)
-            .await;
-    }
-    server
+        ("GET", comments, 200, json!([])),
+        ("POST", comments, 201, json!({"id": 1001})),
+        ("PATCH", comment, 200, json!({"id": 1001})),
+        ("POST", deployments, 201, json!({"id": 42})),
+        ("POST", statuses, 201, json!({"id": 1})),
+    ])
+    .await
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// What the job wrote to `GITHUB_OUTPUT`, read the way the runner does.
+fn outputs(run: &Run) -> std::collections::BTreeMap<String, String> {
+    parse_github_output(run.outputs.as_deref().expect("GITHUB_OUTPUT was written"))
+}
+
+/// The job summary the run wrote (`GITHUB_STEP_SUMMARY`).
+fn step_summary(run: &Run) -> &str {
+    run.summary.as_deref().expect("the job summary was written")
 }
 
 /// The token may appear on stdout only inside `::add-mask::`, which the runner
 /// consumes; never on stderr, in a file or in a request body.
-async fn assert_no_token(job: &Job, output: &Output, server: &MockServer) {
-    let stdout = text(&output.stdout);
-    for line in stdout.lines().filter(|line| line.contains(SENTINEL)) {
+async fn assert_no_token(job: &Job, output: &Run, server: &MockServer) {
+    for line in output.stdout.lines().filter(|line| line.contains(SENTINEL)) {
         assert_eq!(line, format!("::add-mask::{SENTINEL}"));
     }
-    assert!(
-        !text(&output.stderr).contains(SENTINEL),
-        "{}",
-        text(&output.stderr)
-    );
+    assert!(!output.stderr.contains(SENTINEL), "{}", output.stderr);
     assert_eq!(job.files_with_token(), Vec::<PathBuf>::new());
     for call in calls(server).await {
         assert!(!call.body.to_string().contains(SENTINEL), "{}", call.line);
@@ -185,20 +152,20 @@ async fn a_run_in_the_action_publishes_everything_and_masks_the_token_first() {
     let server = github().await;
     let job = Job::new("0.01");
     let output = job.run("run", &server).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.code(), Some(0), "{}", output.stderr);
 
-    let stdout = text(&output.stdout);
+    let stdout = &output.stdout;
     assert_eq!(
         stdout.lines().next(),
         Some(format!("::add-mask::{SENTINEL}").as_str())
     );
-    let stderr = text(&output.stderr);
+    let stderr = &output.stderr;
     assert!(
         stderr.contains("::group::Step 1: 20%") && stderr.contains("::endgroup::"),
         "{stderr}"
     );
 
-    let outputs = job.outputs();
+    let outputs = outputs(&output);
     assert_eq!(outputs["outcome"], "promoted");
     assert_eq!(outputs["stable-version"], "v1");
     assert_eq!(outputs["new-version"], "v2");
@@ -206,19 +173,15 @@ async fn a_run_in_the_action_publishes_everything_and_masks_the_token_first() {
     assert_eq!(Path::new(&outputs["summary"]), job.file("out/summary.md"));
     assert_eq!(outputs["comment-id"], "1001");
     assert_eq!(outputs["deployment-id"], "42");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&outputs["report"]).unwrap()).unwrap();
+    let report = output.report.as_ref().expect("the JSON report was written");
     assert_eq!(report["outcome"], "promoted");
 
-    let step_summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    let step_summary = step_summary(&output);
     assert!(
         step_summary.starts_with("✅ **checkout v2 promoted**"),
         "{step_summary}"
     );
-    assert_eq!(
-        step_summary,
-        std::fs::read_to_string(&outputs["summary"]).unwrap()
-    );
+    assert_eq!(Some(step_summary), output.markdown.as_deref());
 
     let calls = calls(&server).await;
     let lines = lines(&calls);
@@ -255,8 +218,8 @@ async fn a_broken_github_leaves_the_rollback_and_exit_code_2_alone() {
         .await;
     let job = Job::new("0.5");
     let output = job.run("run", &server).await;
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(2), "{stderr}");
     // One warning for the whole run, however many calls failed.
     let warnings: Vec<&str> = stderr
         .lines()
@@ -265,12 +228,8 @@ async fn a_broken_github_leaves_the_rollback_and_exit_code_2_alone() {
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(warnings[0].contains("GitHub answered 500"), "{stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
-    assert_eq!(job.outputs()["outcome"], "rolled_back");
-    assert!(
-        std::fs::read_to_string(job.file("step_summary.md"))
-            .unwrap()
-            .starts_with("↩️ **checkout v2 rolled back**")
-    );
+    assert_eq!(outputs(&output)["outcome"], "rolled_back");
+    assert!(step_summary(&output).starts_with("↩️ **checkout v2 rolled back**"));
     assert_no_token(&job, &output, &server).await;
 }
 
@@ -279,8 +238,8 @@ async fn a_plan_is_commented_and_its_outputs_written_but_nothing_deployed() {
     let server = github().await;
     let job = Job::new("0.01");
     let output = job.run("plan", &server).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert_eq!(job.outputs()["outcome"], "planned");
+    assert_eq!(output.code(), Some(0), "{}", output.stderr);
+    assert_eq!(outputs(&output)["outcome"], "planned");
     let calls = calls(&server).await;
     assert_eq!(
         lines(&calls),
@@ -312,8 +271,8 @@ async fn a_nearly_full_job_summary_still_gets_the_verdict() {
     let used = "x".repeat(1024 * 1024 - 300);
     std::fs::write(job.file("step_summary.md"), &used).unwrap();
     let output = job.run("run", &server).await;
-    assert_eq!(output.status.code(), Some(0));
-    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    assert_eq!(output.code(), Some(0));
+    let summary = step_summary(&output);
     assert!(summary.len() <= 1024 * 1024, "{}", summary.len());
     let ours = &summary[used.len()..];
     assert!(ours.starts_with("✅ **checkout v2 promoted**"), "{ours}");
@@ -368,7 +327,7 @@ async fn a_manual_rollback_updates_the_rollouts_deployment_and_comment() {
     let output = job
         .run_with("rollback", &server, &[("GITHUB_REF", "refs/heads/main")])
         .await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.code(), Some(0), "{}", output.stderr);
     assert_eq!(
         std::fs::read_to_string(job.file("weight")).unwrap().trim(),
         "0"
@@ -436,7 +395,7 @@ async fn a_manual_rollback_updates_the_rollouts_deployment_and_comment() {
     let body = last.body["body"].as_str().unwrap();
     assert!(body.contains("checkout v2 rolled back"), "{body}");
 
-    let outputs = job.outputs();
+    let outputs = outputs(&output);
     assert_eq!(outputs["outcome"], "rolled_back");
     assert_eq!(outputs["comment-id"], "1001");
     assert_eq!(outputs["deployment-id"], "42");
@@ -458,7 +417,7 @@ async fn someone_elses_comment_with_the_marker_is_left_alone() {
     let output = job
         .run_with("run", &server, &[("GREENLIGHT_DEPLOYMENT", "false")])
         .await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.code(), Some(0), "{}", output.stderr);
     let calls = calls(&server).await;
     let lines = lines(&calls);
     assert_eq!(
@@ -471,44 +430,22 @@ async fn someone_elses_comment_with_the_marker_is_left_alone() {
         ]
     );
     assert_all(&lines[3..], "PATCH /repos/acme/shop/issues/comments/1001");
-    assert_eq!(job.outputs()["comment-id"], "1001");
-    assert!(
-        !text(&output.stderr).contains("::warning::"),
-        "{}",
-        text(&output.stderr)
-    );
+    assert_eq!(outputs(&output)["comment-id"], "1001");
+    assert!(!output.stderr.contains("::warning::"), "{}", output.stderr);
 }
 
 /// A GitHub where the token cannot ask who it is, as with an app installation token.
 async fn github_for_an_app_token(comments: serde_json::Value) -> MockServer {
-    let server = MockServer::start().await;
     let forbidden = json!({"message": "Resource not accessible by integration"});
-    respond(&server, "GET", r"^/user$", 403, forbidden).await;
-    respond(
-        &server,
-        "GET",
-        r"^/repos/acme/shop/issues/7/comments$",
-        200,
-        comments,
-    )
-    .await;
-    respond(
-        &server,
-        "POST",
-        r"^/repos/acme/shop/issues/7/comments$",
-        201,
-        json!({"id": 1001}),
-    )
-    .await;
-    respond(
-        &server,
-        "PATCH",
-        r"^/repos/acme/shop/issues/comments/(501|1001)$",
-        200,
-        json!({"id": 501}),
-    )
-    .await;
-    server
+    let listed = r"^/repos/acme/shop/issues/7/comments$";
+    let comment = r"^/repos/acme/shop/issues/comments/(501|1001)$";
+    serving(vec![
+        ("GET", r"^/user$", 403, forbidden),
+        ("GET", listed, 200, comments),
+        ("POST", listed, 201, json!({"id": 1001})),
+        ("PATCH", comment, 200, json!({"id": 501})),
+    ])
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -524,7 +461,7 @@ async fn the_job_token_finds_its_comment_by_the_bot_login_the_action_names() {
         ("GREENLIGHT_COMMENT_AUTHOR", "github-actions[bot]"),
     ];
     let output = job.run_with("run", &server, &env).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.code(), Some(0), "{}", output.stderr);
     let found = calls(&server).await;
     let found = lines(&found);
     assert_eq!(
@@ -540,8 +477,8 @@ async fn the_job_token_finds_its_comment_by_the_bot_login_the_action_names() {
     let output = job
         .run_with("run", &server, &[("GREENLIGHT_DEPLOYMENT", "false")])
         .await;
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(0), "{stderr}");
     assert_eq!(
         stderr.matches("cannot ask GitHub who the token is").count(),
         1,
@@ -563,8 +500,8 @@ async fn a_rollback_is_one_error_annotation_titled_with_the_service() {
     let server = github().await;
     let job = Job::new("0.5");
     let output = job.run("run", &server).await;
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(2), "{stderr}");
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|line| line.starts_with("::error"))
@@ -577,7 +514,7 @@ async fn a_rollback_is_one_error_annotation_titled_with_the_service() {
         "{stderr}"
     );
     // The job summary's first line links the run.
-    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    let summary = step_summary(&output);
     let first = summary.lines().next().unwrap();
     assert!(
         first.ends_with(" · [CI run](https://github.com/acme/shop/actions/runs/7)"),
@@ -593,8 +530,8 @@ async fn a_halted_run_hands_off_in_the_log_the_summary_and_the_comment() {
     spec.push_str("report:\n  dispatchWorkflow: .github/workflows/greenlight-manual.yml\n");
     std::fs::write(&job.spec, spec).unwrap();
     let output = job.run("run", &server).await;
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(3), "{stderr}");
 
     let spec = job.spec.display().to_string();
     let promote = format!("greenlight promote -f {spec} --version v2");
@@ -617,7 +554,7 @@ async fn a_halted_run_hands_off_in_the_log_the_summary_and_the_comment() {
         "{stderr}"
     );
 
-    let summary = std::fs::read_to_string(job.file("step_summary.md")).unwrap();
+    let summary = step_summary(&output).to_owned();
     let comment = calls(&server)
         .await
         .iter()

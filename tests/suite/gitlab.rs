@@ -1,8 +1,6 @@
 //! GitLab: the sticky merge-request note against a wiremock GitLab, and the
 //! binary as the CI/CD component runs it (JUnit, dotenv, log sections).
 
-use std::process::Output;
-
 use greenlight::engine::Outcome;
 use greenlight::forge::session::{Command as CiCommand, Platform, Rollout};
 use greenlight::report::{Reporter, junit};
@@ -11,41 +9,29 @@ use tempfile::TempDir;
 use wiremock::MockServer;
 
 use crate::github::SPEC;
-use crate::support::binary::Greenlight;
-use crate::support::ci::{self, SENTINEL, assert_all, calls, lines, respond};
+use crate::support::binary::{Greenlight, Run};
+use crate::support::ci::{self, SENTINEL, assert_all, calls, lines, respond, serving};
 use crate::support::*;
 
 const NOTES: &str = "/api/v4/projects/42/merge_requests/5/notes";
 const MARKER: &str = "<!-- greenlight:checkout:production -->";
 
 pub(crate) async fn gitlab(existing: serde_json::Value) -> MockServer {
-    let server = MockServer::start().await;
-    respond(
-        &server,
-        "GET",
-        "^/api/v4/user$",
-        200,
-        json!({"id": 9, "username": ci::BOT}),
-    )
-    .await;
-    respond(&server, "GET", &format!("^{NOTES}$"), 200, existing).await;
-    respond(
-        &server,
-        "POST",
-        &format!("^{NOTES}$"),
-        201,
-        json!({"id": 301, "body": "x"}),
-    )
-    .await;
-    respond(
-        &server,
-        "PUT",
-        &format!(r"^{NOTES}/\d+$"),
-        200,
-        json!({"id": 301, "body": "x"}),
-    )
-    .await;
-    server
+    let notes = format!("^{NOTES}$");
+    let note = format!(r"^{NOTES}/\d+$");
+    let created = json!({"id": 301, "body": "x"});
+    serving(vec![
+        (
+            "GET",
+            "^/api/v4/user$",
+            200,
+            json!({"id": 9, "username": ci::BOT}),
+        ),
+        ("GET", &notes, 200, existing),
+        ("POST", &notes, 201, created.clone()),
+        ("PUT", &note, 200, created),
+    ])
+    .await
 }
 
 fn reporters(server: &MockServer, given: &Given) -> Vec<Box<dyn Reporter>> {
@@ -226,7 +212,7 @@ impl Job {
     }
 
     /// Runs `greenlight run` the way the component does, in the project directory.
-    async fn run(&self, server: &MockServer, token: Option<&str>) -> Output {
+    async fn run(&self, server: &MockServer, token: Option<&str>) -> Run {
         self.run_with(server, token, &[]).await
     }
 
@@ -236,7 +222,7 @@ impl Job {
         server: &MockServer,
         token: Option<&str>,
         env: &[(&str, &str)],
-    ) -> Output {
+    ) -> Run {
         let mut cmd = Greenlight::new();
         cmd.current_dir(self.dir.path())
             .args(["run", "--version", "v2", "--stable-version", "v1"])
@@ -266,7 +252,7 @@ impl Job {
                 value => cmd.env(name, value),
             };
         }
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        tokio::task::spawn_blocking(move || cmd.run())
             .await
             .unwrap()
     }
@@ -277,8 +263,8 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
     let server = gitlab(json!([])).await;
     let job = Job::new();
     let output = job.run(&server, Some(SENTINEL)).await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("section_start:")
             && stderr.contains(":greenlight_step_1[collapsed=false]\r\x1b[0KStep 1: 20%"),
@@ -289,7 +275,7 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
         "{stderr}"
     );
 
-    let dotenv = job.read("greenlight.env");
+    let dotenv = output.dotenv.as_deref().expect("the dotenv report");
     let root = job.dir.path().canonicalize().unwrap();
     assert_eq!(
         dotenv,
@@ -298,12 +284,12 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
             root.display()
         )
     );
-    let junit = job.read("greenlight-junit.xml");
+    let junit = output.junit.as_deref().expect("the JUnit report");
     assert!(
         junit.contains(r#"<testsuites name="greenlight" tests="3" failures="0" errors="0" time=""#),
         "{junit}"
     );
-    if let Err(problem) = junit_schema::validate(&junit) {
+    if let Err(problem) = junit_schema::validate(junit) {
         panic!("not valid JUnit: {problem}\n{junit}");
     }
     assert!(lines(&calls(&server).await).contains(&format!("POST {NOTES}").as_str()));
@@ -316,9 +302,7 @@ async fn a_component_job_writes_junit_dotenv_sections_and_the_note() {
     ] {
         assert!(!job.read(file).contains(SENTINEL), "{file}");
     }
-    assert!(
-        !stderr.contains(SENTINEL) && !String::from_utf8_lossy(&output.stdout).contains(SENTINEL)
-    );
+    assert!(!stderr.contains(SENTINEL) && !output.stdout.contains(SENTINEL));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -326,26 +310,38 @@ async fn without_gitlab_token_the_warning_says_why_the_job_token_is_not_enough()
     let server = gitlab(json!([])).await;
     let job = Job::new();
     let output = job.run(&server, None).await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("GITLAB_TOKEN is not set")
             && stderr.contains("CI_JOB_TOKEN cannot post notes"),
         "{stderr}"
     );
     assert!(calls(&server).await.is_empty());
-    assert!(job.read("greenlight-junit.xml").contains("<testsuites"));
     assert!(
-        job.read("greenlight.env")
-            .starts_with("GREENLIGHT_OUTCOME=promoted\n")
+        output
+            .junit
+            .is_some_and(|junit| junit.contains("<testsuites"))
     );
+    assert!(
+        output
+            .dotenv
+            .is_some_and(|dotenv| dotenv.starts_with("GREENLIGHT_OUTCOME=promoted\n"))
+    );
+}
+
+/// The dotenv report the job wrote.
+fn dotenv(run: &Run) -> &str {
+    run.dotenv
+        .as_deref()
+        .expect("the dotenv report was written")
 }
 
 const COMMIT_MERGE_REQUESTS: &str = "/api/v4/projects/42/repository/commits/abc123/merge_requests";
 
 /// A promotion in a branch pipeline (no `CI_MERGE_REQUEST_IID`) whose
-/// commit belongs to `merge_requests`; its stderr.
-async fn branch_pipeline(merge_requests: serde_json::Value) -> (MockServer, Job, String) {
+/// commit belongs to `merge_requests`; what the job left.
+async fn branch_pipeline(merge_requests: serde_json::Value) -> (MockServer, Run) {
     let server = gitlab(json!([])).await;
     let route = format!("^{COMMIT_MERGE_REQUESTS}$");
     respond(&server, "GET", &route, 200, merge_requests).await;
@@ -353,30 +349,32 @@ async fn branch_pipeline(merge_requests: serde_json::Value) -> (MockServer, Job,
     let output = job
         .run_with(&server, Some(SENTINEL), &[("CI_MERGE_REQUEST_IID", "")])
         .await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    (server, job, stderr)
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(0), "{stderr}");
+    (server, output)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_branch_pipeline_finds_its_merge_request_from_the_commit() {
-    let (server, job, stderr) = branch_pipeline(json!([
+    let (server, output) = branch_pipeline(json!([
         {"iid": 4, "project_id": 42, "state": "merged"},
         {"iid": 5, "project_id": 42, "state": "opened"},
     ]))
     .await;
+    let stderr = &output.stderr;
     let lookup = format!("GET {COMMIT_MERGE_REQUESTS}");
     created_then_updated(&lines(&calls(&server).await), &[&lookup]);
     assert!(
-        job.read("greenlight.env")
-            .contains("GREENLIGHT_COMMENT_ID=301\n")
+        dotenv(&output).contains("GREENLIGHT_COMMENT_ID=301\n"),
+        "{stderr}"
     );
     assert!(!stderr.contains("WARNING"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_branch_pipeline_without_a_merge_request_says_so_once() {
-    let (server, job, stderr) = branch_pipeline(json!([])).await;
+    let (server, output) = branch_pipeline(json!([])).await;
+    let stderr = &output.stderr;
     assert_eq!(
         lines(&calls(&server).await),
         [format!("GET {COMMIT_MERGE_REQUESTS}").as_str()]
@@ -388,7 +386,7 @@ async fn a_branch_pipeline_without_a_merge_request_says_so_once() {
     assert_eq!(said.len(), 1, "{stderr}");
     // GitLab's log shows it as a warning line.
     assert!(said[0].contains("WARNING: "), "{stderr}");
-    assert!(!job.read("greenlight.env").contains("GREENLIGHT_COMMENT_ID"));
+    assert!(!dotenv(&output).contains("GREENLIGHT_COMMENT_ID"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -399,7 +397,7 @@ async fn someone_elses_note_with_the_marker_is_left_alone() {
     .await;
     let job = Job::new();
     let output = job.run(&server, Some(SENTINEL)).await;
-    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.code(), Some(0));
     let calls = calls(&server).await;
     let lines = lines(&calls);
     assert_eq!(lines[2], format!("POST {NOTES}"));
@@ -412,8 +410,8 @@ async fn a_rollback_ends_the_job_log_with_a_red_error_line() {
     let job = Job::new();
     std::fs::write(job.dir.path().join("error-rate"), "0.5").unwrap();
     let output = job.run(&server, Some(SENTINEL)).await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(2), "{stderr}");
     let error = stderr
         .lines()
         .find(|line| line.contains("ERROR: "))
@@ -423,7 +421,7 @@ async fn a_rollback_ends_the_job_log_with_a_red_error_line() {
         "{error:?}"
     );
     assert!(!stderr.contains("::error"), "{stderr}");
-    let summary = job.read("greenlight-summary.md");
+    let summary = output.markdown.as_deref().expect("the Markdown summary");
     assert!(
         summary
             .lines()
