@@ -1,5 +1,5 @@
 //! The imperative shell around the engine: does what it asks, feeds back what
-//! happened, streams events to reporters and checkpoints the state record.
+//! happened, streams events to reporters and writes progress to the state record.
 
 use std::time::SystemTime;
 
@@ -71,8 +71,8 @@ impl Cancellation {
     }
 }
 
-/// Where progress is checkpointed, and under whose name.
-pub struct Checkpoint<'a> {
+/// Where progress is written down (the state record), and under whose name.
+pub struct Journal<'a> {
     pub store: &'a dyn StateStore,
     pub holder: String,
     /// The pool the stable version runs in, for routers with fixed pools.
@@ -88,22 +88,22 @@ pub async fn run(
     providers: &Providers,
     clock: &dyn Clock,
     reporters: &mut [Box<dyn Reporter>],
-    checkpoint: Option<&Checkpoint<'_>>,
+    journal: Option<&Journal<'_>>,
     cancellation: Option<Cancellation>,
 ) -> Report {
     let mut cancellation = cancellation;
     let mut cancel_sent = false;
     let mut state = State::new();
-    let mut input = checkpoint
-        .and_then(|checkpoint| checkpoint.resume.clone())
+    let mut input = journal
+        .and_then(|journal| journal.resume.clone())
         .map_or(Input::Start, Input::Resume);
     // Recorded before deploying, not at the first weight: a second job must
     // see this rollout while it is still deploying.
     let mut saved_pending = None;
     // Where traffic was found after a rollback write ran out of budget.
     let mut left: Option<Weight> = None;
-    if let Some(checkpoint) = checkpoint {
-        save(checkpoint, engine, &state, clock.now(), None, None).await;
+    if let Some(journal) = journal {
+        save(journal, engine, &state, clock.now(), None, None).await;
     }
     let mut reported = 0;
     loop {
@@ -128,18 +128,10 @@ pub async fn run(
         // Written before a change starts and again once it is verified, so a
         // crash in between is recognised by the next run (`crate::resume`).
         let pending = pending(engine, &state, &action);
-        if let Some(checkpoint) = checkpoint
+        if let Some(journal) = journal
             && (traffic_moved || matches!(action, Action::Finish(_)) || pending != saved_pending)
         {
-            save(
-                checkpoint,
-                engine,
-                &state,
-                clock.now(),
-                pending.clone(),
-                left,
-            )
-            .await;
+            save(journal, engine, &state, clock.now(), pending.clone(), left).await;
             saved_pending = pending;
         }
         if !cancel_sent
@@ -383,7 +375,7 @@ fn pending(engine: &Engine, state: &State, action: &Action) -> Option<Pending> {
 /// Records where the rollout stands; a failure to save is a warning, not a
 /// reason to stop moving traffic safely.
 async fn save(
-    checkpoint: &Checkpoint<'_>,
+    journal: &Journal<'_>,
     engine: &Engine,
     state: &State,
     now: SystemTime,
@@ -399,7 +391,7 @@ async fn save(
             EventKind::RollbackCompleted { weight } => Some(weight),
             _ => None,
         })
-        .unwrap_or(checkpoint.verified);
+        .unwrap_or(journal.verified);
     let weight = left.unwrap_or(verified);
     let phase = match (engine.plan.mode, state.outcome) {
         (_, None) => RecordPhase::InProgress,
@@ -415,10 +407,10 @@ async fn save(
         &engine.release(),
         phase,
         weight.percent(),
-        Some(checkpoint.holder.clone()),
+        Some(journal.holder.clone()),
         now,
     )
-    .in_pools(checkpoint.stable_pool);
+    .in_pools(journal.stable_pool);
     // Why it did not promote, in full (where a failed rollback left traffic).
     let reason = state
         .reason
@@ -429,7 +421,7 @@ async fn save(
         reason,
         ..record
     };
-    save_or_warn(checkpoint.store, &record).await;
+    save_or_warn(journal.store, &record).await;
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ use crate::commands::{AppError, Publish, execute, report_links, take_lock};
 use crate::compose::{capabilities, engine_for, provider_context, providers};
 use crate::engine::Outcome;
 use crate::engine::plan::{Mode, Plan};
-use crate::forge::session::{Command, Platform, Rollout};
+use crate::forge::session::{CommandKind, Platform, Rollout};
 use crate::release::{Release, Version};
 use crate::resolve::{Source, spec_folder};
 use crate::router::Router;
-use crate::runner::Checkpoint;
+use crate::runner::Journal;
 use crate::state::{Pending, Record, RecordPhase, StateStore};
 use crate::traffic::Weight;
 
@@ -262,7 +262,7 @@ async fn by_hand(
     let links = report_links(loaded, &args.spec, &release.new_version);
     // The deployment and the comment of the rollout say what the person did.
     let mut reporters = platform.reporters(&Rollout {
-        command: Command::ByHand,
+        command: CommandKind::ByHand,
         release,
         plan: &engine.plan,
         title: loaded.spec.report.title.as_deref(),
@@ -271,7 +271,7 @@ async fn by_hand(
         webhook: loaded.spec.report.webhook.as_ref(),
         links: links.clone(),
     });
-    let checkpoint = Checkpoint {
+    let journal = Journal {
         store: held.store,
         holder: held.holder,
         stable_pool: held.stable_pool,
@@ -291,7 +291,7 @@ async fn by_hand(
         &providers,
         clock.as_ref(),
         &mut reporters,
-        &checkpoint,
+        &journal,
         None,
         &publish,
     )

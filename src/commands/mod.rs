@@ -16,7 +16,7 @@ use crate::forge::session::Written;
 use crate::report::Reporter;
 use crate::report::links::{Handoff, Links};
 use crate::report::{Report, json, markdown};
-use crate::runner::{self, Cancellation, Checkpoint, Providers};
+use crate::runner::{self, Cancellation, Journal, Providers};
 
 /// Writes `--report` and `--summary`; a failure is a warning, never a new
 /// outcome. Returns the files that were written.
@@ -121,7 +121,7 @@ pub(crate) async fn execute(
     providers: &Providers,
     clock: &dyn Clock,
     reporters: &mut [Box<dyn Reporter>],
-    lock: &Checkpoint<'_>,
+    lock: &Journal<'_>,
     cancellation: Option<Cancellation>,
     publish: &Publish<'_>,
 ) -> Report {

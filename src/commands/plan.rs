@@ -8,7 +8,7 @@ use crate::clock::SystemClock;
 use crate::commands::{AppError, report_links, write_reports};
 use crate::compose::{capabilities, provider_context};
 use crate::engine::{Outcome, Plan};
-use crate::forge::session::{Command, Platform, Rollout};
+use crate::forge::session::{CommandKind, Platform, Rollout};
 use crate::provider::ProviderError;
 use crate::report::Report;
 use crate::resolve::{Resolved, release_of, resolve, spec_folder};
@@ -47,7 +47,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
     let title = loaded.spec.report.title.as_deref();
     let platform = Platform::from_process_env();
     let rollout = Rollout {
-        command: Command::Plan,
+        command: CommandKind::Plan,
         release: &release,
         plan: &plan,
         title,

@@ -8,10 +8,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::commands::{AppError, Publish, execute, report_links, take_lock};
 use crate::compose::{engine, provider_context, providers};
 use crate::engine::Outcome;
-use crate::forge::session::{Command, Platform, Rollout};
+use crate::forge::session::{CommandKind, Platform, Rollout};
 use crate::resolve::{Resolved, Source, release_of, resolve, spec_folder};
 use crate::resume::Decision;
-use crate::runner::{Cancellation, Checkpoint};
+use crate::runner::{Cancellation, Journal};
 use crate::spec::LoadedSpec;
 use crate::state::{RecordPhase, StateStore};
 use crate::traffic::Weight;
@@ -114,7 +114,7 @@ async fn run_locked(
     let platform = Platform::from_process_env();
     let links = report_links(loaded, &args.spec, &release.new_version);
     let mut reporters = platform.reporters(&Rollout {
-        command: Command::Run,
+        command: CommandKind::Run,
         release: &release,
         plan: &engine.plan,
         title,
@@ -123,7 +123,7 @@ async fn run_locked(
         webhook: loaded.spec.report.webhook.as_ref(),
         links: links.clone(),
     });
-    let checkpoint = Checkpoint {
+    let journal = Journal {
         store,
         holder,
         stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
@@ -141,7 +141,7 @@ async fn run_locked(
         &providers,
         clock.as_ref(),
         &mut reporters,
-        &checkpoint,
+        &journal,
         Some(cancel_on_signal().with_budget(run_args.cancel_budget)),
         &publish,
     )

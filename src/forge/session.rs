@@ -29,7 +29,7 @@ pub enum Platform {
 /// Which command is reporting: `run` makes a GitHub deployment, a command
 /// run by hand (`promote`, `rollback`, `abort`) updates it, `plan` has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub enum CommandKind {
     Run,
     Plan,
     ByHand,
@@ -37,7 +37,7 @@ pub enum Command {
 
 /// What a reporter needs to know about the rollout before it starts.
 pub struct Rollout<'a> {
-    pub command: Command,
+    pub command: CommandKind,
     pub release: &'a Release,
     pub plan: &'a Plan,
     pub title: Option<&'a str>,
@@ -123,7 +123,7 @@ impl Platform {
         let mut reporters = self.api_publishers(rollout);
         // A plan decides nothing: no chat message.
         if let Some(webhook) = rollout.webhook
-            && rollout.command != Command::Plan
+            && rollout.command != CommandKind::Plan
         {
             match self.webhook(webhook, rollout) {
                 Ok(webhook) => reporters.push(Box::new(webhook)),
@@ -138,7 +138,7 @@ impl Platform {
         let mut reporters: Vec<Box<dyn ForgeReporter>> = Vec::new();
         match self {
             Self::GitHub(settings) => {
-                let deployment = settings.deployment && rollout.command != Command::Plan;
+                let deployment = settings.deployment && rollout.command != CommandKind::Plan;
                 if !settings.comment && !deployment {
                     return reporters;
                 }
@@ -156,8 +156,8 @@ impl Platform {
                 if deployment {
                     let reporter = DeploymentReporter::new(api.clone(), settings);
                     reporters.push(Box::new(match rollout.command {
-                        Command::ByHand => reporter.reusing(),
-                        Command::Run | Command::Plan => reporter,
+                        CommandKind::ByHand => reporter.reusing(),
+                        CommandKind::Run | CommandKind::Plan => reporter,
                     }));
                 }
                 if settings.comment {

@@ -170,19 +170,21 @@ pub struct CanaryStep {
 pub struct BlueGreenSpec {
     /// Hold the new version at 0% traffic first (smoke tests and analysis of the preview).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview: Option<Phase>,
+    pub preview: Option<PhaseSpec>,
     /// After the switch, keep analysing before declaring the new version promoted;
     /// a failure switches traffic back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_promotion: Option<Phase>,
+    pub post_promotion: Option<PhaseSpec>,
     /// How long the old version keeps running after promotion.
     #[serde(default)]
     pub scale_down_delay: Delay,
 }
 
+/// A blue/green phase the new version is held in (`preview`, `postPromotion`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Phase {
+#[schemars(rename = "Phase")]
+pub struct PhaseSpec {
     pub hold: Span,
     /// Analyse during this phase (default: on when `analysis` is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]

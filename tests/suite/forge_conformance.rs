@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use greenlight::engine::Outcome;
-use greenlight::forge::session::{Command, Platform, Rollout};
+use greenlight::forge::session::{CommandKind, Platform, Rollout};
 use greenlight::report::Reporter;
 use serde_json::Value;
 
@@ -28,7 +28,7 @@ fn healthy() -> Given {
 
 fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
     platform.forge_reporters(&Rollout {
-        command: Command::Run,
+        command: CommandKind::Run,
         release: &ci::release(),
         plan: &given.plan(),
         title: None,

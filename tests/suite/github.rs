@@ -2,7 +2,7 @@
 //! GitHub, with the exact requests asserted.
 
 use greenlight::engine::{EventKind, Outcome};
-use greenlight::forge::session::{Command, Platform, Rollout};
+use greenlight::forge::session::{CommandKind, Platform, Rollout};
 use greenlight::report::Reporter;
 use greenlight::report::comment::{self, Stage};
 use serde_json::json;
@@ -90,7 +90,7 @@ pub(crate) fn reporters_with_links(
     links: greenlight::report::links::Links,
 ) -> Vec<Box<dyn Reporter>> {
     Platform::GitHub(settings).forge_reporters(&Rollout {
-        command: Command::Run,
+        command: CommandKind::Run,
         release: &ci::release(),
         plan: &given.plan(),
         title: None,

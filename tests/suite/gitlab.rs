@@ -2,7 +2,7 @@
 //! binary as the CI/CD component runs it (JUnit, dotenv, log sections).
 
 use greenlight::engine::Outcome;
-use greenlight::forge::session::{Command as CiCommand, Platform, Rollout};
+use greenlight::forge::session::{CommandKind, Platform, Rollout};
 use greenlight::report::{Reporter, junit};
 use serde_json::json;
 use tempfile::TempDir;
@@ -36,7 +36,7 @@ pub(crate) async fn gitlab(existing: serde_json::Value) -> MockServer {
 
 fn reporters(server: &MockServer, given: &Given) -> Vec<Box<dyn Reporter>> {
     Platform::GitLab(ci::gitlab(server)).forge_reporters(&Rollout {
-        command: CiCommand::Run,
+        command: CommandKind::Run,
         release: &ci::release(),
         plan: &given.plan(),
         title: None,
@@ -116,7 +116,7 @@ async fn without_a_merge_request_or_a_commit_there_is_no_note_and_no_call() {
     };
     let given = healthy();
     let rollout = Rollout {
-        command: CiCommand::Run,
+        command: CommandKind::Run,
         release: &ci::release(),
         plan: &given.plan(),
         title: None,

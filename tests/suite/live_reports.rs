@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use greenlight::engine::{Event, EventKind, Outcome};
-use greenlight::forge::session::{Command, Platform, Rollout};
+use greenlight::forge::session::{CommandKind, Platform, Rollout};
 use greenlight::report::live::{ForgeReporter, LiveReports, Warnings};
 use greenlight::report::{Report, Reporter, describe_event};
 
@@ -118,7 +118,7 @@ async fn run_with(
 
 fn github_and_gitlab(url: &str, given: &Given) -> Vec<Box<dyn ForgeReporter>> {
     let rollout = Rollout {
-        command: Command::Run,
+        command: CommandKind::Run,
         release: &crate::support::ci::release(),
         plan: &given.plan(),
         title: None,
