@@ -68,13 +68,17 @@ impl Author {
 
     /// What the forge answered when asked who the token is; a failure is a
     /// warning that says how to name the author instead.
-    pub(crate) fn asked(answer: Result<String, String>, setting: &str) -> Self {
+    pub(crate) fn asked(
+        answer: Result<String, String>,
+        setting: &str,
+        warnings: &crate::report::live::Warnings,
+    ) -> Self {
         match answer {
             Ok(login) => Self::Is(login),
             Err(error) => {
-                tracing::warn!(
+                warnings.note(&format!(
                     "{error}: the comment is found by its marker alone, so a comment someone else wrote with it would be taken for ours; set {setting}"
-                );
+                ));
                 Self::Anyone
             }
         }
@@ -248,11 +252,26 @@ mod tests {
         assert!(is_ours(body, Some("alice"), marker, None));
         assert!(!is_ours(Some("LGTM"), Some("bot"), marker, Some("bot")));
         assert_eq!(Author::given(None), Author::Unknown);
-        assert_eq!(Author::asked(Err("403".into()), "X").login(), None);
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let warnings = crate::report::live::Warnings::to({
+            let said = said.clone();
+            move |line| said.lock().unwrap().push(line.to_owned())
+        });
         assert_eq!(
-            Author::asked(Ok("bot".into()), "X").login().as_deref(),
+            Author::asked(Err("403".into()), "X", &warnings).login(),
+            None
+        );
+        assert_eq!(
+            Author::asked(Ok("bot".into()), "X", &warnings)
+                .login()
+                .as_deref(),
             Some("bot")
         );
+        warnings.say();
+        let said = said.lock().unwrap();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("403: the comment is found by its marker alone"));
+        assert!(said[0].contains("set X"));
     }
 
     #[test]

@@ -106,21 +106,27 @@ impl Platform {
     /// The forge reports behind one background task, so that the rollout
     /// never waits on the forge; none when there is nothing to report to.
     pub fn forge_reporters(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn Reporter>> {
-        let reporters = self.forge_publishers(rollout);
+        let warnings = Warnings::to_log(self.log());
+        let reporters = self.forge_publishers(rollout, &warnings);
         if reporters.is_empty() {
             return Vec::new();
         }
         vec![Box::new(LiveReports::start(
             reporters,
             rollout.final_limit,
-            Warnings::to_log(self.log()),
+            warnings,
         ))]
     }
 
     /// The GitHub deployment, the PR/MR comment and the chat message, when
     /// they are asked for and possible; otherwise a warning that says why not.
-    pub fn forge_publishers(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn ForgeReporter>> {
-        let mut reporters = self.api_publishers(rollout);
+    /// Problems that do not stop a reporter are noted in `warnings`.
+    pub fn forge_publishers(
+        &self,
+        rollout: &Rollout<'_>,
+        warnings: &Warnings,
+    ) -> Vec<Box<dyn ForgeReporter>> {
+        let mut reporters = self.api_publishers(rollout, warnings);
         // A plan decides nothing: no chat message.
         if let Some(webhook) = rollout.webhook
             && rollout.command != CommandKind::Plan
@@ -134,7 +140,11 @@ impl Platform {
     }
 
     /// What goes through the forge's API.
-    fn api_publishers(&self, rollout: &Rollout<'_>) -> Vec<Box<dyn ForgeReporter>> {
+    fn api_publishers(
+        &self,
+        rollout: &Rollout<'_>,
+        warnings: &Warnings,
+    ) -> Vec<Box<dyn ForgeReporter>> {
         let mut reporters: Vec<Box<dyn ForgeReporter>> = Vec::new();
         match self {
             Self::GitHub(settings) => {
@@ -161,16 +171,20 @@ impl Platform {
                     }));
                 }
                 if settings.comment {
-                    let notes = PullRequestComments::new(api, settings);
+                    let notes = PullRequestComments::new(api, settings, warnings.clone());
                     reporters.push(sticky(notes, rollout, &settings.environment));
                 }
             }
-            Self::GitLab(settings) if settings.comment => match MergeRequestNotes::new(settings) {
-                Ok(Some(notes)) => reporters.push(sticky(notes, rollout, &settings.environment)),
-                // Not a merge-request pipeline: nothing to write to.
-                Ok(None) => {}
-                Err(error) => self.warn(&error.to_string()),
-            },
+            Self::GitLab(settings) if settings.comment => {
+                match MergeRequestNotes::new(settings, warnings.clone()) {
+                    Ok(Some(notes)) => {
+                        reporters.push(sticky(notes, rollout, &settings.environment))
+                    }
+                    // Not a merge-request pipeline: nothing to write to.
+                    Ok(None) => {}
+                    Err(error) => self.warn(&error.to_string()),
+                }
+            }
             Self::GitLab(_) | Self::Local => {}
         }
         reporters

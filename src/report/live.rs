@@ -72,7 +72,7 @@ impl Warnings {
     }
 
     /// Says every problem noted so far in one line, if there was any.
-    fn say(&self) {
+    pub(crate) fn say(&self) {
         let problems = std::mem::take(
             &mut *self
                 .problems

@@ -485,6 +485,12 @@ async fn the_job_token_finds_its_comment_by_the_bot_login_the_action_names() {
         "{stderr}"
     );
     assert!(stderr.contains("GREENLIGHT_COMMENT_AUTHOR"), "{stderr}");
+    // A reporting problem, so a workflow annotation like the others.
+    assert!(
+        stderr.lines().any(|line| line.starts_with("::warning::")
+            && line.contains("cannot ask GitHub who the token is")),
+        "{stderr}"
+    );
     assert_eq!(
         lines(&calls(&server).await)[..3],
         [

@@ -127,10 +127,12 @@ fn github_and_gitlab(url: &str, given: &Given) -> Vec<Box<dyn ForgeReporter>> {
         webhook: None,
         links: Default::default(),
     };
-    let mut reporters =
-        Platform::GitHub(crate::support::ci::github_at(url.to_owned())).forge_publishers(&rollout);
+    let warnings = greenlight::report::live::Warnings::to(|_| {});
+    let mut reporters = Platform::GitHub(crate::support::ci::github_at(url.to_owned()))
+        .forge_publishers(&rollout, &warnings);
     reporters.extend(
-        Platform::GitLab(crate::support::ci::gitlab_at(url.to_owned())).forge_publishers(&rollout),
+        Platform::GitLab(crate::support::ci::gitlab_at(url.to_owned()))
+            .forge_publishers(&rollout, &warnings),
     );
     assert_eq!(reporters.len(), 3, "deployment, PR comment, MR note");
     reporters

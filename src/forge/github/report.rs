@@ -11,7 +11,7 @@ use super::Settings;
 use crate::engine::{Event, EventKind, Outcome};
 use crate::forge::{Author, Published, is_ours};
 use crate::report::Report;
-use crate::report::live::{CALL_TIMEOUT, CONNECT_TIMEOUT, ForgeReporter};
+use crate::report::live::{CALL_TIMEOUT, CONNECT_TIMEOUT, ForgeReporter, Warnings};
 use crate::report::sticky::{ApiError, NoteApi};
 
 /// Comments are listed 100 at a time; this many pages is 10,000 comments.
@@ -132,16 +132,19 @@ pub struct PullRequestComments {
     sha: Option<String>,
     author: Author,
     published: Published,
+    /// Where a problem that does not stop the comment is said.
+    warnings: Warnings,
 }
 
 impl PullRequestComments {
-    pub fn new(api: GitHubApi, settings: &Settings) -> Self {
+    pub fn new(api: GitHubApi, settings: &Settings, warnings: Warnings) -> Self {
         Self {
             api,
             pr: settings.pr,
             sha: settings.sha.clone(),
             author: Author::given(settings.comment_author.clone()),
             published: settings.published.clone(),
+            warnings,
         }
     }
 
@@ -153,6 +156,7 @@ impl PullRequestComments {
             self.author = Author::asked(
                 asked,
                 "GREENLIGHT_COMMENT_AUTHOR (the action sets github-actions[bot] for the job token)",
+                &self.warnings,
             );
         }
         self.author.login()

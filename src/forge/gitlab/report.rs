@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::Settings;
 use crate::forge::{Author, Published, is_ours};
+use crate::report::live::Warnings;
 use crate::report::sticky::{ApiError, NoteApi};
 
 /// Notes are listed 100 at a time; this many pages is 10,000 notes.
@@ -59,12 +60,14 @@ pub struct MergeRequestNotes {
     target: Target,
     author: Author,
     published: Published,
+    /// Where a problem that does not stop the note is said.
+    warnings: Warnings,
 }
 
 impl MergeRequestNotes {
     /// `Ok(None)` when this pipeline has no merge request to write to: no
     /// merge-request IID, and no commit or token to find one with.
-    pub fn new(settings: &Settings) -> Result<Option<Self>, String> {
+    pub fn new(settings: &Settings, warnings: Warnings) -> Result<Option<Self>, String> {
         let target = match (settings.merge_request, &settings.sha, &settings.token) {
             (Some(iid), _, _) => Target::Notes(iid.to_string()),
             // A branch pipeline that was not given a token asked for no note.
@@ -109,6 +112,7 @@ impl MergeRequestNotes {
             target,
             author: Author::Unknown,
             published: settings.published.clone(),
+            warnings,
         }))
     }
 
@@ -166,6 +170,7 @@ impl MergeRequestNotes {
                     .map(|user| user.username)
                     .map_err(ApiError::into_message),
                 "a GITLAB_TOKEN that can read its own user (`read_user` or `api` scope)",
+                &self.warnings,
             );
         }
         self.author.login()
