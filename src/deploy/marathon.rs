@@ -67,6 +67,10 @@ impl super::TargetSettings for MarathonSettings {
         require_text(&self.app, path.key("app"), problems);
     }
 
+    fn kills_single_tasks(&self) -> bool {
+        true
+    }
+
     fn build(
         &self,
         context: &crate::provider::ProviderContext,

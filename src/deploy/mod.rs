@@ -71,6 +71,11 @@ pub trait TargetSettings {
     /// Rules its settings must follow that the types cannot express, at
     /// `path` (`target.<kind>`).
     fn check(&self, _path: FieldPath, _problems: &mut Vec<Problem>) {}
+    /// Whether it knows a version's single tasks and can kill a batch of
+    /// them (what `strategy.migrate` needs).
+    fn kills_single_tasks(&self) -> bool {
+        false
+    }
     /// The Kubernetes cluster it deploys to, if any: the state record is kept
     /// there by default.
     fn cluster(&self) -> Option<ClusterSpec> {

@@ -69,6 +69,11 @@ impl super::RouterSettings for EdgeLbRouterSpec {
         "edgelb"
     }
 
+    /// A backend entry can be narrowed to some tasks (`mesos.taskIDPattern`).
+    fn serves_single_tasks(&self) -> bool {
+        true
+    }
+
     /// Every name must be given.
     fn check(&self, path: FieldPath, problems: &mut Vec<Problem>) {
         for (text, field) in [

@@ -28,6 +28,11 @@ pub trait RouterSettings {
     /// Rules its settings must follow that the types cannot express, at
     /// `path` (`router.<kind>`).
     fn check(&self, _path: FieldPath, _problems: &mut Vec<Problem>) {}
+    /// Whether it can take single tasks of a version out of the load balancer
+    /// (what `strategy.migrate` needs).
+    fn serves_single_tasks(&self) -> bool {
+        false
+    }
     /// What it moves all at once when it cannot split by weight ("a Service
     /// selector"), named when a canary asks for a weight between 0 and 100;
     /// `None` for a router that splits by weight.

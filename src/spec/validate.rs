@@ -484,7 +484,7 @@ fn check_migrate(
     path: FieldPath,
     problems: &mut Vec<Problem>,
 ) {
-    if !matches!(spec.target, TargetSpec::Marathon(_)) {
+    if !spec.target.settings().kills_single_tasks() {
         problems.push(
             problem(
                 path.clone(),
@@ -493,7 +493,7 @@ fn check_migrate(
             .hint("use `canary` or `blueGreen` with this target"),
         );
     }
-    if !matches!(spec.router, RouterSpec::Edgelb(_)) {
+    if !spec.router.settings().serves_single_tasks() {
         problems.push(
             problem(
                 path.clone(),

@@ -16,9 +16,7 @@ use crate::support::binary::Greenlight;
 /// command's shell is greenlight's child) once, when `kill-<point>` exists.
 fn spec(dir: &Path) -> PathBuf {
     let d = dir.display();
-    let kill = |point: &str| {
-        format!("if [ -f {d}/kill-{point} ]; then rm {d}/kill-{point}; kill -9 $PPID; fi")
-    };
+    let kill = |point: &str| kill_once(dir, point);
     let spec = format!(
         "apiVersion: greenlight.dev/v1alpha1
 kind: Rollout
@@ -32,29 +30,47 @@ router:
   command:
     set: echo $GREENLIGHT_WEIGHT > {d}/weight; echo $GREENLIGHT_WEIGHT >> {d}/history; {set}
     get: cat {d}/weight
-strategy:
+{canary}",
+        deploy = kill("deploy"),
+        retire = kill("retire"),
+        set = kill("set-$GREENLIGHT_WEIGHT"),
+        canary = gated_canary(dir, ("600ms", "200ms")),
+    );
+    std::fs::write(dir.join("weight"), "0\n").expect("write the weight");
+    let path = dir.join("greenlight.yaml");
+    std::fs::write(&path, spec).expect("write the spec");
+    path
+}
+
+/// A command that kills greenlight (`kill -9 $PPID`: the command's shell is
+/// greenlight's child) once, when `kill-<point>` exists in `dir`.
+pub(crate) fn kill_once(dir: &Path, point: &str) -> String {
+    let d = dir.display();
+    format!("if [ -f {d}/kill-{point} ]; then rm {d}/kill-{point}; kill -9 $PPID; fi")
+}
+
+/// The spec's two-step canary (20%, 60%), each step held `hold`, gated on the
+/// error rate in `dir/error-rate` measured every `interval` by a command that
+/// can kill greenlight (`kill-measure`), with the record in `dir/state.json`.
+pub(crate) fn gated_canary(dir: &Path, (hold, interval): (&str, &str)) -> String {
+    let d = dir.display();
+    let measure = kill_once(dir, "measure");
+    format!(
+        "strategy:
   canary:
     steps:
-      - {{weight: 20, hold: 600ms}}
-      - {{weight: 60, hold: 600ms}}
+      - {{weight: 20, hold: {hold}}}
+      - {{weight: 60, hold: {hold}}}
 analysis:
-  interval: 200ms
+  interval: {interval}
   metrics:
     - name: error-rate
       query: {{command: '{measure}; cat {d}/error-rate'}}
       max: 0.05
 state:
   file: {d}/state.json
-",
-        deploy = kill("deploy"),
-        retire = kill("retire"),
-        set = kill("set-$GREENLIGHT_WEIGHT"),
-        measure = kill("measure"),
-    );
-    std::fs::write(dir.join("weight"), "0\n").expect("write the weight");
-    let path = dir.join("greenlight.yaml");
-    std::fs::write(&path, spec).expect("write the spec");
-    path
+"
+    )
 }
 
 fn run(spec: &Path) -> Output {

@@ -12,18 +12,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::crash::converged;
+use crate::crash::{converged, gated_canary, kill_once};
 use crate::support::binary::Greenlight;
 use crate::support::haproxy::{BACKEND, Haproxy};
-use crate::support::pool_app::{answers, pool_server};
+use crate::support::pool_app::{answers, haproxy_pools, pool_server};
 
 /// A two-step canary on the HAProxy pools whose deploy, retire and metric
 /// commands kill greenlight (`kill -9 $PPID`) once when `kill-<point>` exists.
 fn spec(dir: &Path, socket: &Path) -> PathBuf {
     let d = dir.display();
-    let kill = |point: &str| {
-        format!("if [ -f {d}/kill-{point} ]; then rm {d}/kill-{point}; kill -9 $PPID; fi")
-    };
+    let kill = |point: &str| kill_once(dir, point);
     let spec = format!(
         r#"apiVersion: greenlight.dev/v1alpha1
 kind: Rollout
@@ -33,31 +31,11 @@ target:
   command:
     deploy: echo $GREENLIGHT_VERSION > {d}/pool-{{{{ servers.pool }}}}; echo deploy $GREENLIGHT_VERSION >> {d}/log; {deploy}
     retire: for f in {d}/pool-*; do if [ "$(cat $f)" = "$GREENLIGHT_VERSION" ]; then rm $f; fi; done; echo retire $GREENLIGHT_VERSION >> {d}/log; {retire}
-router:
-  haproxy:
-    socket: {socket}
-    backend: {BACKEND}
-    stableServers: [blue]
-    newServers: [green]
-    drain: {{timeout: 2s, interval: 50ms}}
-strategy:
-  canary:
-    steps:
-      - {{weight: 20, hold: 400ms}}
-      - {{weight: 60, hold: 400ms}}
-analysis:
-  interval: 100ms
-  metrics:
-    - name: error-rate
-      query: {{command: '{measure}; cat {d}/error-rate'}}
-      max: 0.05
-state:
-  file: {d}/state.json
-"#,
-        socket = socket.display(),
+{router}{canary}"#,
         deploy = kill("deploy"),
         retire = kill("retire"),
-        measure = kill("measure"),
+        router = haproxy_pools(socket, ("2s", "50ms")),
+        canary = gated_canary(dir, ("400ms", "100ms")),
     );
     let path = dir.join("greenlight.yaml");
     std::fs::write(&path, spec).unwrap_or_else(|e| panic!("cannot write {path:?}: {e}"));

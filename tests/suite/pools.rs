@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::binary::Greenlight;
-use crate::support::haproxy::{BACKEND, Haproxy};
-use crate::support::pool_app::{answers, pool_server};
+use crate::support::haproxy::Haproxy;
+use crate::support::pool_app::{answers, haproxy_pools, pool_server};
 use crate::support::rollout::describe;
 use crate::support::snapshot::masked;
 use crate::support::wait;
@@ -29,21 +29,14 @@ target:
   command:
     deploy: echo $GREENLIGHT_VERSION > {dir_text}/pool-{{{{ servers.pool }}}}
     retire: for f in {dir_text}/pool-*; do if [ "$(cat $f)" = "$GREENLIGHT_VERSION" ]; then rm $f; fi; done
-router:
-  haproxy:
-    socket: {socket}
-    backend: {BACKEND}
-    stableServers: [blue]
-    newServers: [green]
-    drain: {{timeout: 5s, interval: 100ms}}
-strategy:
+{router}strategy:
   canary:
     steps:
       - {{weight: 20, hold: 10s}}
 state:
   file: {dir_text}/state.json
 "#,
-        socket = socket.display(),
+        router = haproxy_pools(socket, ("5s", "100ms")),
     );
     let path = dir.join("greenlight.yaml");
     std::fs::write(&path, spec).unwrap_or_else(|e| panic!("cannot write {path:?}: {e}"));

@@ -361,3 +361,12 @@ fn a_webhook_url_in_place_of_its_variable_is_refused_without_echoing_it() {
         .code(1)
         .stderr(contains("services/T0/B0/secret").not());
 }
+
+#[test]
+fn a_migration_needs_a_target_and_router_that_know_single_tasks() {
+    assert_rejected(&Case {
+        from: "strategy:\n  canary:\n    steps:\n      - weight: 10\n        hold: 30s\n      - weight: 50\n        hold: 1m\n",
+        to: "strategy:\n  migrate:\n    batchSize: 1\n",
+        expected: "14:5: strategy.migrate: a migration kills the old version's tasks one batch at a time: it needs `target: marathon`",
+    });
+}

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::haproxy::BACKEND;
 use super::http_server::{HttpServer, Response};
 use super::net::http_client;
 
@@ -44,4 +45,22 @@ pub async fn answers(web: SocketAddr, requests: usize) -> Vec<(String, usize)> {
     }
     counts.sort();
     counts
+}
+
+/// The spec's `router:` block for HAProxy's two fixed pools (`blue` and
+/// `green` servers of the test backend), draining for `drain` (`timeout` and
+/// `interval`, as the spec writes them).
+pub fn haproxy_pools(socket: &Path, drain: (&str, &str)) -> String {
+    let (timeout, interval) = drain;
+    format!(
+        "router:
+  haproxy:
+    socket: {socket}
+    backend: {BACKEND}
+    stableServers: [blue]
+    newServers: [green]
+    drain: {{timeout: {timeout}, interval: {interval}}}
+",
+        socket = socket.display(),
+    )
 }
