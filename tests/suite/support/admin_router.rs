@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::haproxy::raw_command;
+use super::haproxy::until_runtime_api_answers;
 use super::net::on_free_ports;
 use super::process::{ChildGuard, require_program};
-use super::wait;
 
 pub struct AdminRouter {
     process: ChildGuard,
@@ -158,23 +157,11 @@ backend service
         let mut command = Command::new(program);
         command.arg("-db").arg("-f").arg(&config_path);
         let mut process = ChildGuard::spawn("admin-router", command, path);
-        let (exit, _) = wait::until(
+        let exit = until_runtime_api_answers(
+            &mut process,
+            &socket,
             "the TLS front to listen",
-            Duration::from_secs(10),
             Duration::from_millis(20),
-            || {
-                if let Some(exit) = process.exit() {
-                    return std::future::ready(Ok(Some(exit)));
-                }
-                let reply = raw_command(&socket, "show info");
-                std::future::ready(reply.and_then(|r| {
-                    if r.contains("Name: HAProxy") {
-                        Ok(None)
-                    } else {
-                        Err(r)
-                    }
-                }))
-            },
         )
         .await;
         match exit {

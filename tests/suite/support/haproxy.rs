@@ -91,24 +91,11 @@ backend {BACKEND}
         let mut command = Command::new(program);
         command.arg("-f").arg(&config_path).arg("-db");
         let mut process = ChildGuard::spawn("haproxy", command, dir.path());
-        let probe = socket.clone();
-        let (exit, _) = wait::until(
+        let exit = until_runtime_api_answers(
+            &mut process,
+            &socket,
             "HAProxy's runtime API",
-            Duration::from_secs(10),
             Duration::from_millis(50),
-            || {
-                if let Some(exit) = process.exit() {
-                    return std::future::ready(Ok(Some(exit)));
-                }
-                let reply = raw_command(&probe, "show info");
-                std::future::ready(reply.and_then(|r| {
-                    if r.contains("Name: HAProxy") {
-                        Ok(None)
-                    } else {
-                        Err(r)
-                    }
-                }))
-            },
         )
         .await;
         if let Some(exit) = exit {
@@ -157,6 +144,32 @@ backend {BACKEND}
     pub fn stop(&mut self) {
         self.process.stop();
     }
+}
+
+/// Waits until the HAProxy in `process` answers `show info` on its runtime
+/// `socket` (only then are its listeners bound); its exit message if it
+/// stopped first.
+pub async fn until_runtime_api_answers(
+    process: &mut ChildGuard,
+    socket: &Path,
+    what: &str,
+    interval: Duration,
+) -> Option<String> {
+    let (exit, _) = wait::until(what, Duration::from_secs(10), interval, || {
+        if let Some(exit) = process.exit() {
+            return std::future::ready(Ok(Some(exit)));
+        }
+        let reply = raw_command(socket, "show info");
+        std::future::ready(reply.and_then(|r| {
+            if r.contains("Name: HAProxy") {
+                Ok(None)
+            } else {
+                Err(r)
+            }
+        }))
+    })
+    .await;
+    exit
 }
 
 /// One runtime API command over a unix socket, with HAProxy's reply.
