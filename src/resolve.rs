@@ -80,7 +80,7 @@ impl Source {
         };
         if place.contains("{{") || place.contains("{%") {
             return Err(AppError::Usage(format!(
-                "where the state record is kept ({}) cannot depend on the versions or pools, which the record holds: write that place without `version`, `stable_version` or `servers`",
+                "where the state record is kept ({}) cannot depend on the versions or pools, which the record holds: write that place without `version`, `stable_version`, `servers` or `pool`",
                 store.describe()
             )));
         }
@@ -137,7 +137,7 @@ pub(crate) async fn resolve(args: &SpecArgs) -> Result<Resolved, AppError> {
     // The record names the stable version and, for routers with pools, the
     // live pool; otherwise (`plan` with both versions given) it is not read.
     if let Some(stable) = &args.stable_version
-        && !source.parsed.has_server_lists()
+        && !source.parsed.alternates()
     {
         let loaded = source.load(&new, &Version::Given(stable.clone()), Pool::default())?;
         let store = state_store(&loaded.spec, &args.config);

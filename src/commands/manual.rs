@@ -106,7 +106,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
         let held = Held {
             store: store.as_ref(),
             holder,
-            stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+            stable_pool: loaded.context.pool.is_some().then_some(stable_pool),
         };
         by_hand(
             command,
@@ -219,7 +219,7 @@ pub(crate) async fn supersede(
     let held = Held {
         store,
         holder: holder.to_owned(),
-        stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+        stable_pool: loaded.context.pool.is_some().then_some(stable_pool),
     };
     by_hand(
         Manual::Rollback,
