@@ -43,7 +43,7 @@ impl Source {
     }
 
     /// The spec for these versions, the stable one running in `stable_pool`
-    /// (routers with fixed pools, `crate::pool`).
+    /// (fixed pools, `crate::pool`).
     pub fn load(
         &self,
         new: &Version,
@@ -134,7 +134,7 @@ pub(crate) async fn resolve(args: &SpecArgs) -> Result<Resolved, AppError> {
     };
     let new = Version::Given(new);
     let source = Source::read(args)?;
-    // The record names the stable version and, for routers with pools, the
+    // The record names the stable version and, on fixed pools, the
     // live pool; otherwise (`plan` with both versions given) it is not read.
     if let Some(stable) = &args.stable_version
         && !source.parsed.alternates()

@@ -447,15 +447,20 @@ fn render_one(
         };
         if error.kind() == minijinja::ErrorKind::UndefinedError && !undefined.is_empty() {
             let available = defined_names(context);
+            let hint = if undefined.iter().any(|name| name == "pool") {
+                "`pool` is there when releases alternate between fixed pools: name them at the top level, e.g. `pools: [blue, green]`".to_owned()
+            } else {
+                format!(
+                    "defined are: {}; add others with `vars:` in the spec or `--var NAME=VALUE`",
+                    available.join(", ")
+                )
+            };
             (
                 format!(
                     "template uses undefined variable `{}`",
                     undefined.join("`, `")
                 ),
-                Some(format!(
-                    "defined are: {}; add others with `vars:` in the spec or `--var NAME=VALUE`",
-                    available.join(", ")
-                )),
+                Some(hint),
             )
         } else {
             (format!("template error: {}", describe(&error)), None)

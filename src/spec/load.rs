@@ -135,6 +135,13 @@ impl Parsed {
     /// `options` (its `sets` were applied by `parse`).
     pub fn load(&self, options: &LoadOptions) -> Result<LoadedSpec, SpecError> {
         let mut document = self.document.clone();
+        if document.get("pools").is_some() && crate::pool::declared(&document).is_none() {
+            let names = FieldPath::root().key("pools");
+            return Err(self.problem_error(
+                crate::field::problem(names, "`pools` names two pools")
+                    .hint("e.g. `pools: [blue, green]`"),
+            ));
+        }
         if let Some((router, keys)) = fixed_sides_mut(&mut document) {
             crate::pool::assign(router, keys, options.stable_pool);
         }

@@ -56,24 +56,79 @@ impl Colours {
     /// `greenlight run --version <version>`, the stable version from the record (the
     /// first release names v1, as a first run must).
     fn command(&self, version: &str) -> tokio::process::Command {
-        let mut command = Greenlight::on("run", &self.spec).into_tokio();
+        let mut args = vec!["--version", version];
+        if version == "v2" {
+            args.extend(["--stable-version", "v1"]);
+        }
+        self.greenlight("run", &args)
+    }
+
+    /// `greenlight <verb> <args>` on the spec, with the token.
+    fn greenlight(&self, verb: &str, args: &[&str]) -> tokio::process::Command {
+        let mut command = Greenlight::on(verb, &self.spec).into_tokio();
         command
-            .args(["--version", version])
+            .args(args)
             .env("DCOS_TEST_TOKEN", TOKEN)
             .kill_on_drop(true);
-        if version == "v2" {
-            command.args(["--stable-version", "v1"]);
-        }
         command
     }
 
     async fn release(&self, version: &str) -> Output {
-        let output = tokio::time::timeout(Duration::from_secs(60), self.command(version).output())
+        self.output(self.command(version)).await
+    }
+
+    async fn output(&self, mut command: tokio::process::Command) -> Output {
+        let output = tokio::time::timeout(Duration::from_secs(60), command.output())
             .await
             .unwrap_or_else(|_| panic!("greenlight did not finish within 60s"))
             .unwrap_or_else(|e| panic!("cannot run greenlight: {e}"));
         assert!(!describe(&output).contains(TOKEN), "the token leaked");
         output
+    }
+
+    /// v2 released to green, then the release of v3 to blue killed with SIGKILL at
+    /// `point`: while blue deploys, or after the pool was switched to blue.
+    async fn killed_releasing_v3(point: &str) -> Colours {
+        let colours = Colours::start().await;
+        let output = colours.release("v2").await;
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        colours.cluster.edgelb.state().history.clear();
+        colours.marathon_writes();
+        if point == "deploying blue" {
+            colours
+                .cluster
+                .marathon
+                .state()
+                .stuck
+                .push("/svc-blue".into());
+        }
+        let mut first = colours
+            .command("v3")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start greenlight: {e}"));
+        let started = std::time::Instant::now();
+        loop {
+            let reached = match point {
+                "deploying blue" => colours.cluster.marathon.app("/svc-blue").is_some(),
+                _ => colours.cluster.edgelb.pool("sample-config") == with_service("/svc-blue"),
+            };
+            if reached {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{point} never reached"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.start_kill().unwrap_or_else(|e| panic!("{e}"));
+        let _ = first.wait().await;
+        assert_eq!(colours.record()["phase"], "in_progress", "{point}");
+        colours.cluster.marathon.state().stuck.clear();
+        assert_eq!(colours.marathon_writes(), ["POST /v2/apps"], "{point}");
+        colours
     }
 
     fn record(&self) -> Value {
@@ -122,9 +177,7 @@ impl Colours {
             self.cluster.edgelb.pool("sample-config"),
             with_service(&format!("/svc-{colour}"))
         );
-        let record = self.record();
-        assert_eq!(record["stableVersion"], version);
-        assert_eq!(record["phase"], "promoted");
+        assert_eq!(self.record()["stableVersion"], version);
     }
 }
 
@@ -272,44 +325,7 @@ async fn an_app_left_in_the_idle_colour_is_replaced_and_the_live_one_untouched()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_killed_midway_finishes_on_the_right_colour_when_run_again() {
     for point in ["deploying blue", "after the switch to blue"] {
-        let colours = Colours::start().await;
-        let output = colours.release("v2").await;
-        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-        colours.cluster.edgelb.state().history.clear();
-        colours.marathon_writes();
-        if point == "deploying blue" {
-            colours
-                .cluster
-                .marathon
-                .state()
-                .stuck
-                .push("/svc-blue".into());
-        }
-        let mut first = colours
-            .command("v3")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start greenlight: {e}"));
-        let started = std::time::Instant::now();
-        loop {
-            let reached = match point {
-                "deploying blue" => colours.cluster.marathon.app("/svc-blue").is_some(),
-                _ => colours.cluster.edgelb.pool("sample-config") == with_service("/svc-blue"),
-            };
-            if reached {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{point} never reached"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        first.start_kill().unwrap_or_else(|e| panic!("{e}"));
-        let _ = first.wait().await;
-        assert_eq!(colours.record()["phase"], "in_progress", "{point}");
-        colours.cluster.marathon.state().stuck.clear();
+        let colours = Colours::killed_releasing_v3(point).await;
 
         let again = colours.release("v3").await;
         assert_eq!(
@@ -333,4 +349,87 @@ async fn a_release_killed_midway_finishes_on_the_right_colour_when_run_again() {
             "{point}"
         );
     }
+}
+
+/// The commands a person runs on the release of v3 to blue left after the switch:
+/// `promote` finishes it on blue, `rollback` puts the pool back on green and removes
+/// blue, `abort` puts the pool back and leaves blue running. Each keeps the colours
+/// right for the next release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_rollback_and_abort_by_hand_know_the_colours() {
+    let after_switch = "after the switch to blue";
+
+    let colours = Colours::killed_releasing_v3(after_switch).await;
+    let promote = colours.output(colours.greenlight("promote", &[])).await;
+    assert_eq!(promote.status.code(), Some(0), "{}", describe(&promote));
+    colours.serves("v3", "blue");
+    let record = colours.record();
+    assert_eq!(
+        (&record["phase"], &record["stablePool"]),
+        (&json!("promoted"), &json!("a"))
+    );
+    assert_eq!(colours.marathon_writes(), ["DELETE /v2/apps/svc-green"]);
+    let next = colours.release("v4").await;
+    assert_eq!(next.status.code(), Some(0), "{}", describe(&next));
+    colours.serves("v4", "green");
+
+    let colours = Colours::killed_releasing_v3(after_switch).await;
+    let green = colours.cluster.marathon.app("/svc-green");
+    let rollback = colours.output(colours.greenlight("rollback", &[])).await;
+    assert_eq!(rollback.status.code(), Some(0), "{}", describe(&rollback));
+    colours.serves("v2", "green");
+    let record = colours.record();
+    assert_eq!(
+        (&record["phase"], &record["stablePool"]),
+        (&json!("rolled_back"), &json!("b"))
+    );
+    assert_eq!(colours.marathon_writes(), ["DELETE /v2/apps/svc-blue"]);
+    let after = colours.cluster.marathon.app("/svc-green");
+    assert_eq!(
+        after.map(|app| (app.definition, app.tasks)),
+        green.map(|app| (app.definition, app.tasks)),
+        "green untouched"
+    );
+
+    let colours = Colours::killed_releasing_v3(after_switch).await;
+    let abort = colours.output(colours.greenlight("abort", &[])).await;
+    assert_eq!(abort.status.code(), Some(0), "{}", describe(&abort));
+    assert_eq!(
+        colours.cluster.edgelb.pool("sample-config"),
+        with_service("/svc-green")
+    );
+    assert!(
+        colours.cluster.marathon.app("/svc-blue").is_some(),
+        "blue left"
+    );
+    assert!(colours.cluster.marathon.app("/svc-green").is_some());
+    assert!(colours.marathon_writes().is_empty());
+}
+
+/// `plan` for the release after v2 (green live, from the record) names the colours and
+/// every call: blue is created, green removed after the switch, blue on a rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_shows_which_colour_each_side_is() {
+    let colours = Colours::start().await;
+    let output = colours.release("v2").await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    colours.marathon_writes();
+    let plan = colours
+        .output(colours.greenlight("plan", &["--version", "v3"]))
+        .await;
+    assert_eq!(plan.status.code(), Some(0), "{}", describe(&plan));
+    let text = String::from_utf8_lossy(&plan.stdout);
+    let marathon = colours.cluster.marathon.url();
+    let lines = [
+        "Pools: v2 serves from pool green; v3 goes to the idle pool blue.".to_owned(),
+        format!("POST {marathon}/v2/apps (app /svc-blue from svc.json;"),
+        "(backend svc serves /svc-blue only; the rest of the pool as read)".to_owned(),
+        format!("retire v2\n     DELETE {marathon}/v2/apps/svc-green"),
+        "(backend svc serves /svc-green only; the rest of the pool as read)".to_owned(),
+        format!("DELETE {marathon}/v2/apps/svc-blue\n"),
+    ];
+    for line in lines {
+        assert!(text.contains(&line), "{line:?} not in:\n{text}");
+    }
+    assert!(colours.marathon_writes().is_empty(), "plan changes nothing");
 }
