@@ -360,6 +360,13 @@ async fn promote_rollback_and_abort_by_hand_know_the_colours() {
     let after_switch = "after the switch to blue";
 
     let colours = Colours::killed_releasing_v3(after_switch).await;
+    let status = colours.output(colours.greenlight("status", &[])).await;
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("pools:          stable in green, new in blue"),
+        "{}",
+        describe(&status)
+    );
     let promote = colours.output(colours.greenlight("promote", &[])).await;
     assert_eq!(promote.status.code(), Some(0), "{}", describe(&promote));
     colours.serves("v3", "blue");
