@@ -663,6 +663,31 @@ impl Target for MarathonTarget {
         ]
     }
 
+    fn plan_restore(&self, version: &str) -> Vec<String> {
+        match self.app_definition(version) {
+            Ok(app) => {
+                let id = app.get("id").and_then(Value::as_str).unwrap_or_default();
+                vec![format!(
+                    "PUT {} {{\"instances\": {}}} when it runs fewer (tasks the migration killed), then GET {} until every task runs and passes its health checks (at most {})",
+                    self.client.url(&format!("/v2/apps{id}")),
+                    instances_of(&app),
+                    self.client.url(&format!("/v2/apps{id}/tasks")),
+                    crate::duration::display(self.spec.timeout.get()),
+                )]
+            }
+            Err(error) => vec![format!("cannot render {}: {error}", self.spec.app)],
+        }
+    }
+
+    async fn restore(&self, version: &str) -> Result<(), ProviderError> {
+        let (app, id) = self.app_and_id(version)?;
+        let instances = instances_of(&app);
+        if self.progress(&id).await?.instances < instances {
+            self.scale(&id, instances).await?;
+        }
+        self.wait_ready(&id).await
+    }
+
     async fn tasks(&self, version: &str) -> Result<Vec<Task>, ProviderError> {
         let id = self.app_id(version)?;
         let body = self

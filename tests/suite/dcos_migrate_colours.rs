@@ -32,11 +32,12 @@ struct Migrations {
 }
 
 impl Migrations {
-    /// Blue serves v1 with three healthy tasks; green does not exist.
-    async fn start() -> Migrations {
+    /// Blue serves v1 with three healthy tasks; green does not exist. A task may
+    /// take `drain_timeout` to drain.
+    async fn start(drain_timeout: &str) -> Migrations {
         let exporter = Exporter::start().await;
         let prometheus = Prometheus::start(exporter.addr()).await;
-        let colours = Colours::on(&template(), "weighted", &strategy("30s"), |_| {
+        let colours = Colours::on(&template(), "weighted", &strategy(drain_timeout), |_| {
             analysis(&prometheus)
         })
         .await;
@@ -107,7 +108,7 @@ fn migration_writes(launch: &[&str], colour: &str, old: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_migrations_on_one_colour_spec_go_blue_to_green_then_back_to_blue() {
-    let migrations = Migrations::start().await;
+    let migrations = Migrations::start("30s").await;
     for (version, colour, old, pool) in [("v2", "green", "blue", "b"), ("v3", "blue", "green", "a")]
     {
         let leaving = migrations.tasks(old);
@@ -152,7 +153,7 @@ async fn two_migrations_on_one_colour_spec_go_blue_to_green_then_back_to_blue() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_left_in_the_idle_colour_is_replaced_unless_this_release_launched_it() {
     for (left, replaced) in [("v0", true), ("v2", false)] {
-        let migrations = Migrations::start().await;
+        let migrations = Migrations::start("30s").await;
         let mut found = app(left, "green");
         if !replaced {
             found["instances"] = json!(0);
@@ -216,7 +217,7 @@ async fn an_app_left_in_the_idle_colour_is_replaced_unless_this_release_launched
 /// again goes on from them and finishes on blue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_killed_midway_finishes_on_the_right_colour_when_run_again() {
-    let migrations = Migrations::start().await;
+    let migrations = Migrations::start("30s").await;
     migrations.idle();
     let output = migrations.colours.release("v2").await;
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -272,4 +273,58 @@ async fn a_migration_killed_midway_finishes_on_the_right_colour_when_run_again()
         migration_writes(&["POST /v2/apps"], "blue", "green"),
         "{writes:?}"
     );
+}
+
+/// A migration from blue to green that halts on a task that does not drain, after
+/// blue's first task was killed, then `greenlight rollback`: blue is scaled back to its
+/// three tasks before the backend serves it alone, green is removed, and blue stays the
+/// live colour, so the next release goes to green again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_rolled_back_by_hand_restores_blue_and_removes_green() {
+    let migrations = Migrations::start("1s").await;
+    let blue = migrations.tasks("blue");
+    migrations.idle();
+    migrations.exporter.set(&blue[1], 4.0);
+    let output = migrations.colours.release("v2").await;
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_eq!(kills(migrations.cluster()), vec![vec![blue[0].clone()]]);
+    let halted = migrations.colours.record();
+    assert_eq!(
+        (&halted["phase"], &halted["stablePool"]),
+        (&json!("halted"), &json!("a"))
+    );
+    migrations.colours.take_writes();
+    let before = migrations.cluster().marathon.app("/svc-blue");
+    assert_eq!(before.map(|app| app.tasks.len()), Some(2));
+
+    let rollback = migrations
+        .colours
+        .output(migrations.colours.greenlight("rollback", &[]))
+        .await;
+    assert_eq!(rollback.status.code(), Some(0), "{}", describe(&rollback));
+    let writes = migrations.colours.take_writes();
+    assert_eq!(
+        lines(&writes),
+        ["PUT /v2/apps/svc-blue", "DELETE /v2/apps/svc-green"]
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&writes[0].body).ok(),
+        Some(json!({"instances": 3}))
+    );
+    // Blue whole and alone in the backend once more (its task pattern gone).
+    assert_serves(migrations.cluster(), "v1", "blue", 3);
+    let record = migrations.colours.record();
+    assert_eq!(
+        (
+            &record["phase"],
+            &record["stableVersion"],
+            &record["stablePool"]
+        ),
+        (&json!("rolled_back"), &json!("v1"), &json!("a"))
+    );
+
+    migrations.idle();
+    let next = migrations.colours.release("v3").await;
+    assert_eq!(next.status.code(), Some(0), "{}", describe(&next));
+    migrations.serves("v3", "green", "b");
 }

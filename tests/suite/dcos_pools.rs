@@ -81,7 +81,7 @@ impl Colours {
     }
 
     /// `greenlight <verb> <args>` on the spec, with the token.
-    fn greenlight(&self, verb: &str, args: &[&str]) -> tokio::process::Command {
+    pub(crate) fn greenlight(&self, verb: &str, args: &[&str]) -> tokio::process::Command {
         let mut command = Greenlight::on(verb, &self.spec).into_tokio();
         command
             .args(args)
@@ -94,7 +94,7 @@ impl Colours {
         self.output(self.command(version)).await
     }
 
-    async fn output(&self, mut command: tokio::process::Command) -> Output {
+    pub(crate) async fn output(&self, mut command: tokio::process::Command) -> Output {
         let output = tokio::time::timeout(Duration::from_secs(60), command.output())
             .await
             .unwrap_or_else(|_| panic!("greenlight did not finish within 60s"))
