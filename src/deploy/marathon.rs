@@ -453,12 +453,30 @@ fn instances_of(app: &Value) -> u64 {
 /// with the same value; fields Marathon adds (defaults, tasks, status) are
 /// ignored, list items are compared in order.
 fn holds(found: &Value, sent: &Value) -> bool {
+    holds_at(None, found, sent)
+}
+
+/// `holds` for the field named `key` (a list item keeps its list's name).
+fn holds_at(key: Option<&str>, found: &Value, sent: &Value) -> bool {
     match (found, sent) {
-        (Value::Object(found), Value::Object(sent)) => sent
-            .iter()
-            .all(|(key, value)| found.get(key).is_some_and(|field| holds(field, value))),
+        (Value::Object(found), Value::Object(sent)) => sent.iter().all(|(key, value)| {
+            found
+                .get(key)
+                .is_some_and(|field| holds_at(Some(key), field, value))
+        }),
         (Value::Array(found), Value::Array(sent)) => {
-            found.len() == sent.len() && found.iter().zip(sent).all(|(f, s)| holds(f, s))
+            found.len() == sent.len()
+                && found
+                    .iter()
+                    .zip(sent)
+                    .all(|(found, sent)| holds_at(key, found, sent))
+        }
+        // A service port sent as 0 is one Marathon picks and stores in its place.
+        (Value::Number(_), Value::Number(sent))
+            if sent.as_u64() == Some(0)
+                && matches!(key, Some("port" | "servicePort" | "ports")) =>
+        {
+            true
         }
         // `64` and `64.0` are the same amount of memory.
         (Value::Number(found), Value::Number(sent)) => found.as_f64() == sent.as_f64(),
@@ -833,11 +851,20 @@ mod tests {
         let mut fewer = found.clone();
         fewer["portDefinitions"] = json!([]);
         assert!(!holds(&fewer, &sent));
-        let mut missing = found;
+        let mut missing = found.clone();
         missing
             .as_object_mut()
             .map(|fields| fields.remove("labels"));
         assert!(!holds(&missing, &sent));
+        // Marathon picks the service port asked as 0; a port asked for is kept.
+        let mut assigned = found;
+        assigned["portDefinitions"][0]["port"] = json!(10_042);
+        assert!(holds(&assigned, &sent));
+        let mut fixed = sent.clone();
+        fixed["portDefinitions"][0]["port"] = json!(10_001);
+        assert!(!holds(&assigned, &fixed));
+        let mem = json!({"mem": 0});
+        assert!(!holds(&json!({"mem": 64}), &mem), "only ports are picked");
     }
 
     #[test]

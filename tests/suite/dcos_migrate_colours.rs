@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::dcos::Cluster;
 use crate::dcos_migrate::{Exporter, analysis, kills, served, strategy, until};
 use crate::dcos_pools::{APP, Colours, assert_serves, coloured, lines};
+use crate::support::marathon::as_sent;
 use crate::support::prometheus::Prometheus;
 use crate::support::rollout::describe;
 
@@ -186,7 +187,7 @@ async fn an_app_left_in_the_idle_colour_is_replaced_unless_this_release_launched
         );
         let green = migrations.cluster().marathon.app("/svc-green");
         let green = green.unwrap_or_else(|| panic!("green"));
-        assert_eq!(green.definition, app("v2", "green"), "{left}");
+        assert_eq!(as_sent(&green.definition), app("v2", "green"), "{left}");
         if replaced {
             let mut empty = app("v2", "green");
             empty["instances"] = json!(0);

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::dcos::{Cluster, TOKEN, with_service};
 use crate::support::binary::Greenlight;
 use crate::support::http_server::Request;
+use crate::support::marathon::as_sent;
 use crate::support::rollout::describe;
 
 /// The app definition of the colour a release deploys to: its id is the pool's.
@@ -345,7 +346,7 @@ async fn an_app_left_in_the_idle_colour_is_replaced_and_the_live_one_untouched()
         .marathon
         .app("/svc-green")
         .unwrap_or_else(|| panic!("green"));
-    assert_eq!(green.definition, app("v2", "green"));
+    assert_eq!(as_sent(&green.definition), app("v2", "green"));
     assert!(green.tasks.iter().all(|t| {
         t["id"]
             .as_str()
