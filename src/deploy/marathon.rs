@@ -700,10 +700,18 @@ impl Target for MarathonTarget {
     async fn restore(&self, version: &str) -> Result<(), ProviderError> {
         let (app, id) = self.app_and_id(version)?;
         let instances = instances_of(&app);
-        if self.progress(&id).await?.instances < instances {
-            self.scale(&id, instances).await?;
-        }
-        self.wait_ready(&id).await
+        let restored = async {
+            if self.progress(&id).await?.instances < instances {
+                self.scale(&id, instances).await?;
+            }
+            self.wait_ready(&id).await
+        };
+        // The hints of a deploy speak of the new app; here traffic has not moved.
+        restored.await.map_err(|error| {
+            error.with_hint(format!(
+                "traffic stays where it was: look at {id} (`dcos marathon app show {id}`, its deployments and task logs), then run `greenlight rollback` again"
+            ))
+        })
     }
 
     async fn tasks(&self, version: &str) -> Result<Vec<Task>, ProviderError> {
