@@ -16,9 +16,7 @@ use serde_json::Value;
 
 use crate::duration::Span;
 use crate::field::{FieldPath, Problem, problem};
-use crate::metrics::transport::{
-    Credentials, Endpoint, Fetched, display_url, require_http, snippet,
-};
+use crate::metrics::transport::{Credentials, Endpoint, display_url, require_http, snippet};
 use crate::metrics::{Measurement, MetricSource};
 use crate::metrics::{QuerySettings, SharedSettings};
 use crate::provider::{ProviderContext, ProviderError};
@@ -179,33 +177,28 @@ impl MetricSource for HttpJsonSource {
     }
 
     async fn measure(&self) -> Result<Measurement, ProviderError> {
-        let Fetched {
-            status,
-            redirected,
-            body,
-        } = self
+        let answer = self
             .endpoint
             .fetch("the metrics endpoint", |client| {
-                client
-                    .get(self.endpoint.url.clone())
+                let request = client.get(self.endpoint.url.clone());
+                self.endpoint
+                    .credentials
+                    .apply(request)
                     .header(reqwest::header::ACCEPT, "application/json")
                     .timeout(self.endpoint.timeout)
             })
             .await?;
-        if !status.is_success() {
-            let hint = match status.as_u16() {
+        if !answer.status.is_success() {
+            let hint = match answer.status.as_u16() {
                 401 | 403 => "check the headers' environment variables (API key, token)",
                 _ => "check the URL and the service behind it",
             };
-            let shown = redirected.unwrap_or_else(|| snippet(&body, 300));
-            return Err(self
-                .error(format!("HTTP {status}: {shown}"))
-                .with_hint(hint));
+            return Err(self.error(answer.refusal()).with_hint(hint));
         }
-        let document: Value = serde_json::from_str(&body).map_err(|e| {
+        let document: Value = serde_json::from_str(&answer.body).map_err(|e| {
             self.error(format!(
                 "the body is not JSON ({e}): {}",
-                snippet(&body, 200)
+                snippet(&answer.body, 200)
             ))
         })?;
         extract(&document, &self.pointer).map_err(|why| {

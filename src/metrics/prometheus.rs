@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::metrics::transport::{
-    Credentials, Endpoint, Fetched, display_url, require_http, snippet,
-};
+use crate::metrics::transport::{Credentials, Endpoint, display_url, require_http};
 use crate::metrics::{Measurement, MetricSource};
 use crate::provider::ProviderError;
 use crate::secrets::EnvLookup;
@@ -168,20 +166,17 @@ impl MetricSource for PrometheusSource {
     async fn measure(&self) -> Result<Measurement, ProviderError> {
         let timeout = self.endpoint.timeout;
         let timeout_param = format!("{}ms", timeout.as_millis());
-        let Fetched {
-            status,
-            redirected,
-            body,
-        } = self
+        let answer = self
             .endpoint
             .fetch("Prometheus", |client| {
-                client
+                let request = client
                     .post(self.endpoint.url.clone())
                     .form(&[("query", self.query.as_str()), ("timeout", &timeout_param)])
-                    .timeout(timeout + CLIENT_MARGIN)
+                    .timeout(timeout + CLIENT_MARGIN);
+                self.endpoint.credentials.apply(request)
             })
             .await?;
-        match response::interpret(&body) {
+        match response::interpret(&answer.body) {
             Answer::Measured {
                 measurement,
                 warnings,
@@ -201,30 +196,28 @@ impl MetricSource for PrometheusSource {
                     _ => "see Prometheus's message",
                 };
                 Err(self
-                    .error(format!("HTTP {status}, {error_type}: {error}"))
+                    .error(format!("HTTP {}, {error_type}: {error}", answer.status))
                     .with_hint(hint))
             }
             Answer::Unusable(why) => Err(self
                 .error(format!("query `{}`: {why}", self.query))
                 .with_hint("a gate compares one number per check")),
             Answer::NotPrometheus(why) => {
-                Err(if status.is_success() {
+                Err(if answer.status.is_success() {
                     self.error(format!("the answer is not from the Prometheus API: {why}"))
                     .with_hint("the address should be Prometheus's base URL, e.g. http://prometheus:9090")
                 } else {
-                    let hint = match status.as_u16() {
+                    let hint = match answer.status.as_u16() {
                         401 | 403 => "check the credentials (bearer token or basic auth variables)",
                         404 => {
                             "the address should be Prometheus's base URL, e.g. http://prometheus:9090"
                         }
-                        _ if status.is_server_error() => {
+                        _ if answer.status.is_server_error() => {
                             "Prometheus, or a proxy in front of it, failed; the gate retries on the next check"
                         }
                         _ => "see the response above",
                     };
-                    let shown = redirected.unwrap_or_else(|| snippet(&body, 300));
-                    self.error(format!("HTTP {status}: {shown}"))
-                        .with_hint(hint)
+                    self.error(answer.refusal()).with_hint(hint)
                 })
             }
         }

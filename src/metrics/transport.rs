@@ -56,7 +56,8 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    /// Adds the credentials to `request`.
+    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             Self::None => request,
             Self::Headers(headers) => request.headers(headers.clone()),
@@ -76,17 +77,29 @@ pub struct Fetched {
     pub body: String,
 }
 
+impl Fetched {
+    /// What an error says of an answer that is not the one asked for: the status, and
+    /// where a redirect pointed or the start of the body.
+    pub fn refusal(&self) -> String {
+        let shown = match &self.redirected {
+            Some(note) => note.clone(),
+            None => snippet(&self.body, 300),
+        };
+        format!("HTTP {}: {shown}", self.status)
+    }
+}
+
 impl Endpoint {
-    /// Sends the request `build` makes with the client, with the credentials, as
-    /// [`send_read_only`] does, and reads the answer; `what` names the server in errors
-    /// ("Prometheus").
+    /// Sends the request `build` makes with the client (and the credentials, where the
+    /// server wants them: they change the order of the headers) as [`send_read_only`]
+    /// does, and reads the answer; `what` names the server in errors ("Prometheus").
     pub async fn fetch(
         &self,
         what: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Fetched, ProviderError> {
         let failed = |e: reqwest::Error| request_failed(what, &self.url, self.timeout, &e);
-        let response = send_read_only(|| self.credentials.apply(build(&self.client)))
+        let response = send_read_only(|| build(&self.client))
             .await
             .map_err(failed)?;
         let status = response.status();
