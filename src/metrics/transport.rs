@@ -32,7 +32,8 @@ pub async fn send_read_only(
 }
 
 /// A read-only HTTP API a metric source asks: where, the form of that address errors may
-/// show, how long an answer may take, and the client. Debug shows only the shown form.
+/// show, how long an answer may take, the client and the credentials. Debug shows the shown
+/// form and the credentials masked, never a secret.
 pub struct Endpoint {
     pub url: Url,
     pub shown: String,
