@@ -2,6 +2,7 @@
 //! undefined so a typo in a variable name is an error, never an empty string.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
@@ -209,30 +210,90 @@ pub fn render_without(
     Ok(left)
 }
 
-/// How long rendering a document's (or a file's) templates may take. A spec's
-/// templates render in milliseconds; fuel stops most runaway templates sooner.
-pub const DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
+/// How much work rendering a document's (or a file's) templates may take,
+/// counted in the rendering thread's own CPU time: a spec's templates render
+/// in milliseconds, and fuel stops most runaway templates sooner. CPU time,
+/// not wall time, so that a loaded CI runner never refuses a good spec.
+pub const CPU_LIMIT: Duration = Duration::from_millis(500);
+
+/// Wall time after which rendering is given up whatever it cost: a thread
+/// that only waits (for the CPU, or where its CPU time cannot be read) is
+/// refused after this instead.
+const WALL_LIMIT: Duration = Duration::from_secs(20);
+
+/// How often the rendering thread's CPU time is read while it runs.
+const POLL: Duration = Duration::from_millis(10);
 
 fn out_of_time() -> String {
     format!(
-        "the templates did not finish rendering within {} ms",
-        DEADLINE.as_millis()
+        "the templates did not finish rendering within {} ms of CPU time",
+        CPU_LIMIT.as_millis()
     )
 }
 
-/// Runs `work` on its own thread and gives up on it after [`DEADLINE`]: some
-/// of minijinja's operations on a lazy repetition (`x in [1]*99999999`) walk
-/// it without charging fuel. A spec that hits this is refused, so greenlight
-/// exits soon after and the abandoned thread with it.
+/// Runs `work` on its own thread and gives up on it once it has used
+/// [`CPU_LIMIT`] (or after [`WALL_LIMIT`]): some of minijinja's operations on
+/// a lazy repetition (`x in [1]*99999999`) walk it without charging fuel.
+/// A spec that hits this is refused, so greenlight exits soon after and the
+/// abandoned thread with it.
 fn within_deadline<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    within(CPU_LIMIT, WALL_LIMIT, work)
+}
+
+fn within<T: Send + 'static>(
+    cpu_limit: Duration,
+    wall_limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (clock_sent, clock) = std::sync::mpsc::channel();
     let (done, result) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("templates".to_owned())
         .spawn(move || {
+            let _ = clock_sent.send(ThreadClock::of_this_thread());
             let _ = done.send(work());
         })
         .ok()?;
-    result.recv_timeout(DEADLINE).ok()
+    let clock = clock.recv().ok()?;
+    let started = std::time::Instant::now();
+    loop {
+        match result.recv_timeout(POLL) {
+            Ok(value) => return Some(value),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let elapsed = started.elapsed();
+        let spent = clock
+            .as_ref()
+            .and_then(ThreadClock::spent)
+            .unwrap_or(elapsed);
+        if spent >= cpu_limit || elapsed >= wall_limit {
+            return None;
+        }
+    }
+}
+
+/// The CPU time a thread has used, readable from another thread: its
+/// `/proc/thread-self/schedstat` opened by the thread itself (the open file
+/// keeps pointing at that thread). `None` where there is no such file.
+struct ThreadClock(std::fs::File);
+
+impl ThreadClock {
+    fn of_this_thread() -> Option<Self> {
+        std::fs::File::open("/proc/thread-self/schedstat")
+            .ok()
+            .map(Self)
+    }
+
+    /// The first field of schedstat: nanoseconds spent on a CPU.
+    fn spent(&self) -> Option<Duration> {
+        use std::os::unix::fs::FileExt;
+        let mut buffer = [0u8; 128];
+        let read = self.0.read_at(&mut buffer, 0).ok()?;
+        let text = std::str::from_utf8(buffer.get(..read)?).ok()?;
+        let nanoseconds = text.split_whitespace().next()?.parse().ok()?;
+        Some(Duration::from_nanos(nanoseconds))
+    }
 }
 
 /// Renders a whole text (a manifest file) with the same strict rules.
@@ -584,10 +645,40 @@ mod tests {
     }
 
     #[test]
-    fn rendering_that_outlives_the_deadline_is_given_up() {
-        let slow = within_deadline(|| std::thread::sleep(DEADLINE * 4));
-        assert_eq!(slow, None);
+    fn rendering_that_burns_its_cpu_time_is_given_up() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinning = Arc::clone(&stop);
+        let spin = within(
+            Duration::from_millis(50),
+            Duration::from_secs(20),
+            move || {
+                while !spinning.load(Ordering::Relaxed) {
+                    std::hint::black_box(0u64);
+                }
+            },
+        );
+        stop.store(true, Ordering::Relaxed);
+        assert!(spin.is_none());
         assert_eq!(within_deadline(|| 7), Some(7));
+    }
+
+    /// A thread that waits (as one does on a loaded machine) uses no CPU
+    /// time: only the wall limit stops it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn rendering_that_only_waits_is_not_charged_for_the_wait() {
+        let limits = (Duration::from_millis(50), Duration::from_secs(20));
+        let waited = within(limits.0, limits.1, || {
+            std::thread::sleep(Duration::from_millis(200));
+            7
+        });
+        assert_eq!(waited, Some(7));
+        let stuck = within(limits.0, Duration::from_millis(100), || {
+            std::thread::sleep(Duration::from_secs(2))
+        });
+        assert!(stuck.is_none());
     }
 
     #[test]
