@@ -296,23 +296,31 @@ fn drain_lines(plan: &Plan, router: &dyn Router, side: Side) -> Vec<String> {
 }
 
 /// Adds, under the plan's first line, which pool serves the stable version
-/// and which one the new version goes to (routers with fixed pools only).
+/// and which one the new version goes to (fixed pools only), with the places
+/// a router lists for each side.
 pub fn with_pools(
     text: String,
-    servers: Option<&crate::spec::template::Servers>,
+    context: &crate::template::TemplateContext,
     release: &Release,
 ) -> String {
-    let Some(servers) = servers else {
+    let Some(pool) = &context.pool else {
         return text;
     };
-    let stable_pool = servers.pool.other();
+    let places = |side: fn(&crate::spec::template::Servers) -> &Vec<String>| {
+        context
+            .servers
+            .as_ref()
+            .map(|servers| format!(" ({})", side(servers).join(", ")))
+            .unwrap_or_default()
+    };
     let line = format!(
-        "Pools: {} serves from pool {stable_pool} ({}); {} goes to the idle pool {} ({}).",
+        "Pools: {} serves from pool {}{}; {} goes to the idle pool {}{}.",
         release.stable_version,
-        servers.stable.join(", "),
+        pool.stable,
+        places(|servers| &servers.stable),
         release.new_version,
-        servers.pool,
-        servers.new.join(", "),
+        pool.new,
+        places(|servers| &servers.new),
     );
     match text.split_once('\n') {
         Some((first, rest)) => format!("{first}\n{line}\n{rest}"),

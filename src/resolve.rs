@@ -43,7 +43,7 @@ impl Source {
     }
 
     /// The spec for these versions, the stable one running in `stable_pool`
-    /// (routers with fixed pools, `crate::pool`).
+    /// (fixed pools, `crate::pool`).
     pub fn load(
         &self,
         new: &Version,
@@ -80,7 +80,7 @@ impl Source {
         };
         if place.contains("{{") || place.contains("{%") {
             return Err(AppError::Usage(format!(
-                "where the state record is kept ({}) cannot depend on the versions or pools, which the record holds: write that place without `version`, `stable_version` or `servers`",
+                "where the state record is kept ({}) cannot depend on the versions or pools, which the record holds: write that place without `version`, `stable_version`, `servers` or `pool`",
                 store.describe()
             )));
         }
@@ -134,10 +134,10 @@ pub(crate) async fn resolve(args: &SpecArgs) -> Result<Resolved, AppError> {
     };
     let new = Version::Given(new);
     let source = Source::read(args)?;
-    // The record names the stable version and, for routers with pools, the
+    // The record names the stable version and, on fixed pools, the
     // live pool; otherwise (`plan` with both versions given) it is not read.
     if let Some(stable) = &args.stable_version
-        && !source.parsed.has_server_lists()
+        && !source.parsed.alternates()
     {
         let loaded = source.load(&new, &Version::Given(stable.clone()), Pool::default())?;
         let store = state_store(&loaded.spec, &args.config);

@@ -75,7 +75,7 @@ impl Cancellation {
 pub struct Journal<'a> {
     pub store: &'a dyn StateStore,
     pub holder: String,
-    /// The pool the stable version runs in, for routers with fixed pools.
+    /// The pool the stable version runs in, for specs with fixed pools.
     pub stable_pool: Option<crate::pool::Pool>,
     /// Where an interrupted rollout picks up, instead of starting afresh.
     pub resume: Option<Resume>,

@@ -60,9 +60,15 @@ pub struct TemplateContext {
     pub stable_version: String,
     pub ci: CiFacts,
     /// The router's stable and new servers, for queries that select them
-    /// (`server=~"{{ servers.new | join('|') }}"`); only with `router: haproxy`.
+    /// (`server=~"{{ servers.new | join('|') }}"`); only with a router that lists
+    /// its two sides (`router: haproxy`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub servers: Option<Servers>,
+    /// The fixed pools of a release (`pools: [blue, green]`, else `a` and
+    /// `b`): `pool.stable` where the stable version runs, `pool.new` where the
+    /// new one goes; only when releases alternate (`crate::pool`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<crate::pool::Sides>,
     /// The task a migration's drain gate measures (`{{ task.id }}`, `task.host`,
     /// `task.port`); only while that query is rendered, once per task.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,12 +97,21 @@ pub const FUEL: u64 = 100_000;
 pub const MAX_RENDERED: usize = 256 * 1024;
 
 /// Names templates get from greenlight itself; a variable may not shadow them.
-pub const BUILT_IN: [&str; 6] = ["name", "version", "stable_version", "ci", "servers", "task"];
+pub const BUILT_IN: [&str; 7] = [
+    "name",
+    "version",
+    "stable_version",
+    "ci",
+    "servers",
+    "pool",
+    "task",
+];
 
 /// Fields that are data, not templates.
 fn is_literal(path: &FieldPath) -> bool {
     let root = FieldPath::root();
     path.starts_with(&root.key("vars"))
+        || path.starts_with(&root.key("pools"))
         || *path == root.key("metadata").key("name")
         || path.starts_with(&task_templates())
 }
@@ -432,15 +447,20 @@ fn render_one(
         };
         if error.kind() == minijinja::ErrorKind::UndefinedError && !undefined.is_empty() {
             let available = defined_names(context);
+            let hint = if undefined.iter().any(|name| name == "pool") {
+                "`pool` is there when releases alternate between fixed pools: name them at the top level, e.g. `pools: [blue, green]`".to_owned()
+            } else {
+                format!(
+                    "defined are: {}; add others with `vars:` in the spec or `--var NAME=VALUE`",
+                    available.join(", ")
+                )
+            };
             (
                 format!(
                     "template uses undefined variable `{}`",
                     undefined.join("`, `")
                 ),
-                Some(format!(
-                    "defined are: {}; add others with `vars:` in the spec or `--var NAME=VALUE`",
-                    available.join(", ")
-                )),
+                Some(hint),
             )
         } else {
             (format!("template error: {}", describe(&error)), None)
@@ -492,6 +512,7 @@ mod tests {
                 new: vec!["green1".into()],
                 pool: crate::pool::Pool::B,
             }),
+            pool: None,
             vars: BTreeMap::from([("image".into(), serde_json::json!("registry/checkout"))]),
         }
     }

@@ -69,6 +69,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
             live,
             router.as_ref(),
             store.as_ref(),
+            loaded.context.pool.as_ref(),
         ));
     }
     let live = check_live(record.as_ref(), router.as_ref(), store.as_ref()).await?;
@@ -106,7 +107,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
         let held = Held {
             store: store.as_ref(),
             holder,
-            stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+            stable_pool: loaded.context.pool.is_some().then_some(stable_pool),
         };
         by_hand(
             command,
@@ -219,7 +220,7 @@ pub(crate) async fn supersede(
     let held = Held {
         store,
         holder: holder.to_owned(),
-        stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+        stable_pool: loaded.context.pool.is_some().then_some(stable_pool),
     };
     by_hand(
         Manual::Rollback,
@@ -421,13 +422,15 @@ fn nothing_to_roll_back(
     )
 }
 
-/// What `status` prints: the record and the router's live weight.
+/// What `status` prints: the record, the router's live weight and, on fixed
+/// pools, which pool each side is.
 fn status_text(
     record: Option<&Record>,
     release: &Release,
     live: Weight,
     router: &dyn Router,
     store: &dyn StateStore,
+    pool: Option<&crate::pool::Sides>,
 ) -> String {
     let mut lines = Vec::new();
     match record {
@@ -457,6 +460,12 @@ fn status_text(
         "  {} sends {live} to the new version now",
         router.describe()
     ));
+    if let Some(pool) = pool {
+        lines.push(format!(
+            "  pools:          stable in {}, new in {}",
+            pool.stable, pool.new
+        ));
+    }
     lines.join("\n") + "\n"
 }
 

@@ -35,7 +35,7 @@ pub async fn plan(args: &RolloutArgs) -> Result<String, AppError> {
         router.as_ref(),
         store.as_ref(),
     );
-    let text = crate::plan_text::with_pools(text, loaded.context.servers.as_ref(), &release);
+    let text = crate::plan_text::with_pools(text, &loaded.context, &release);
     let report = Report::build(
         &release,
         &plan,

@@ -126,7 +126,7 @@ async fn run_locked(
     let journal = Journal {
         store,
         holder,
-        stable_pool: loaded.context.servers.is_some().then_some(stable_pool),
+        stable_pool: loaded.context.pool.is_some().then_some(stable_pool),
         resume,
         verified,
     };

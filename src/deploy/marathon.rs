@@ -27,7 +27,8 @@ use crate::template::{TemplateContext, render_text};
 use crate::traffic::Task;
 
 /// A Marathon app per version. The app definition's `id` must change with the version
-/// (`/svc-{{ version }}`), so both versions run side by side.
+/// (`/svc-{{ version }}`) or with the fixed pool it runs in (`/svc-{{ pool.new }}` with
+/// `pools: [blue, green]`), so both versions run side by side.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "MarathonTarget")]
@@ -42,7 +43,9 @@ pub struct MarathonSettings {
     /// A PEM file of CA certificates to trust besides the system's (the cluster's CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
-    /// The app definition file (JSON or YAML), a template rendered for each version.
+    /// The app definition file (JSON or YAML), a template rendered for the app it
+    /// defines: `version` is that app's version and `pool.new` its pool (the stable
+    /// version's when its app is removed).
     pub app: String,
     /// How long a deployment may take. Past it the rollout halts (exit 3), naming the
     /// deployment and what Marathon is waiting for (default 10m).
@@ -162,6 +165,10 @@ impl MarathonTarget {
             ))
         })?;
         let mut context = self.template.clone();
+        // The stable version's app is rendered from its own side: its pool is `pool.new`.
+        if version != context.version && version == context.stable_version {
+            context.pool = context.pool.map(|pool| pool.swapped());
+        }
         context.version = version.to_owned();
         let text = render_text(&source, &context).map_err(|(message, hint)| {
             let error = ProviderError::new(format!("{}: {message}", path.display()));
@@ -200,6 +207,29 @@ impl MarathonTarget {
             .unwrap_or_default()
             .to_owned();
         Ok((app, id))
+    }
+
+    /// The app definition of `version`, about to be started beside the stable
+    /// version's app, and its id; refused when both have the same id, since
+    /// starting it would replace the app serving the stable version.
+    fn new_app(&self, version: &str) -> Result<(Value, String), ProviderError> {
+        let (app, id) = self.app_and_id(version)?;
+        let stable = &self.template.stable_version;
+        if version != stable && self.app_id(stable)? == id {
+            return Err(ProviderError::new(format!(
+                "the app definition {} gives {version} the id {id} of the app serving {stable}",
+                self.spec.app
+            ))
+            .with_hint("make the id change with the version (`/svc-{{ version }}`) or the pool (`/svc-{{ pool.new }}`)"));
+        }
+        Ok((app, id))
+    }
+
+    /// Where an app left with the new app's id (a crashed release, a release
+    /// rolled back by hand) is replaced: the whole definition, cancelling any
+    /// deployment of that app still running.
+    fn replace_path(id: &str) -> String {
+        format!("/v2/apps{id}?partialUpdate=false&force=true")
     }
 
     /// The app id of `version`.
@@ -461,9 +491,10 @@ impl Target for MarathonTarget {
         match self.app_id(version) {
             Ok(id) => vec![
                 format!(
-                    "POST {} (app {id} from {})",
+                    "POST {} (app {id} from {}; an app left with that id is replaced: PUT {})",
                     self.client.url("/v2/apps"),
-                    self.spec.app
+                    self.spec.app,
+                    self.client.url(&Self::replace_path(&id)),
                 ),
                 format!(
                     "GET {}, {} and {} every {} until no deployment affects {id} and every task runs and is healthy (at most {})",
@@ -489,7 +520,7 @@ impl Target for MarathonTarget {
     }
 
     async fn deploy(&self, version: &str) -> Result<(), ProviderError> {
-        let (app, id) = self.app_and_id(version)?;
+        let (app, id) = self.new_app(version)?;
         let what = format!("POST {}", self.client.url("/v2/apps"));
         let answer = self
             .client
@@ -497,10 +528,11 @@ impl Target for MarathonTarget {
             .await?;
         match answer.status {
             status if status.is_success() => {}
-            // A re-run finds the app it created: bring it to the definition again.
+            // An app with this id is left (a re-run finds the one it created, a
+            // release to a fixed pool finds the last one there): replace it whole.
             StatusCode::CONFLICT => {
                 self.client
-                    .expect_success(Method::PUT, &format!("/v2/apps{id}"), Some(&app))
+                    .expect_success(Method::PUT, &Self::replace_path(&id), Some(&app))
                     .await?;
             }
             _ => return Err(self.client.refused(&what, &answer)),
@@ -539,7 +571,7 @@ impl Target for MarathonTarget {
     }
 
     async fn launch(&self, version: &str) -> Result<(), ProviderError> {
-        let (app, id) = self.app_and_id(version)?;
+        let (app, id) = self.new_app(version)?;
         let instances = instances_of(&app);
         let mut empty = app.clone();
         empty["instances"] = json!(0);

@@ -20,6 +20,17 @@ use crate::provider::{ProviderContext, ProviderError};
 use crate::traffic::Capabilities;
 pub use crate::traffic::{Side, Weight};
 
+/// The keys under which a router's settings list its two sides as fixed
+/// places (stable first), by its key under `router:`; releases alternate
+/// between them (`crate::pool`). They are read from the spec before it is
+/// rendered: such lists are names, not templates.
+pub fn fixed_sides(kind: &str) -> Option<[&'static str; 2]> {
+    match kind {
+        haproxy::KIND => Some(haproxy::FIXED_SIDES),
+        _ => None,
+    }
+}
+
 /// What a router's settings in the spec know about it. Each router's spec
 /// struct implements this beside the router; `RouterSpec` only picks one.
 pub trait RouterSettings {

@@ -25,7 +25,7 @@ pub struct LoadOptions {
     /// `--var NAME=VALUE` flags, as written.
     pub vars: Vec<String>,
     pub ci: CiFacts,
-    /// The pool the stable version runs in, for routers with fixed pools
+    /// The pool the stable version runs in, for specs with fixed pools
     /// (`crate::pool`); the state record knows it.
     pub stable_pool: Pool,
 }
@@ -88,7 +88,7 @@ pub struct Parsed {
 
 /// The template variables whose values the state record gives: a spec
 /// located before the record is read leaves the fields that use them as written.
-const FROM_THE_RECORD: [&str; 3] = ["version", "stable_version", "servers"];
+const FROM_THE_RECORD: [&str; 4] = ["version", "stable_version", "servers", "pool"];
 
 impl Parsed {
     /// Parses the file `file` from its bytes (checked to be UTF-8 text
@@ -125,17 +125,26 @@ impl Parsed {
         })
     }
 
-    /// Whether the router lists its servers (`router: haproxy`): their pools
-    /// alternate, and the state record says which one is live.
-    pub fn has_server_lists(&self) -> bool {
-        servers(&self.document, Pool::default()).is_some()
+    /// Whether releases alternate between fixed pools (`pools:`, or a router
+    /// that lists its two sides): the state record says which one is live.
+    pub fn alternates(&self) -> bool {
+        alternates(&self.document)
     }
 
     /// Renders, deserializes and validates the spec for the versions in
     /// `options` (its `sets` were applied by `parse`).
     pub fn load(&self, options: &LoadOptions) -> Result<LoadedSpec, SpecError> {
         let mut document = self.document.clone();
-        crate::pool::assign(&mut document, options.stable_pool);
+        if document.get("pools").is_some() && crate::pool::declared(&document).is_none() {
+            let names = FieldPath::root().key("pools");
+            return Err(self.problem_error(
+                crate::field::problem(names, "`pools` names two pools")
+                    .hint("e.g. `pools: [blue, green]`"),
+            ));
+        }
+        if let Some((router, keys)) = fixed_sides_mut(&mut document) {
+            crate::pool::assign(router, keys, options.stable_pool);
+        }
         let context = template_context(&document, options)?;
         render_document(&mut document, &context).map_err(|error| self.render_error(error))?;
         // Fields rendered per task at run time must render now for a sample
@@ -333,17 +342,40 @@ fn template_context(document: &Value, options: &LoadOptions) -> Result<TemplateC
         stable_version: options.stable_version.clone(),
         ci: options.ci.clone(),
         servers: servers(document, options.stable_pool),
+        pool: alternates(document)
+            .then(|| crate::pool::sides(crate::pool::declared(document), options.stable_pool)),
         task: None,
         vars,
     })
 }
 
-/// The router's server lists as written (names, not templates); a malformed list
-/// is left to deserialization and validation to report at its field.
+fn alternates(document: &Value) -> bool {
+    crate::pool::declared(document).is_some() || fixed_sides(document).is_some()
+}
+
+/// The section of a router that lists its two sides as fixed places
+/// (`crate::router::fixed_sides`), and the keys of those lists.
+fn fixed_sides(document: &Value) -> Option<(&Value, [&'static str; 2])> {
+    let (kind, section) = document.get("router")?.as_mapping()?.iter().next()?;
+    Some((section, crate::router::fixed_sides(kind.as_str()?)?))
+}
+
+fn fixed_sides_mut(document: &mut Value) -> Option<(&mut serde_yaml::Mapping, [&'static str; 2])> {
+    let (kind, section) = document
+        .get_mut("router")?
+        .as_mapping_mut()?
+        .iter_mut()
+        .next()?;
+    let keys = crate::router::fixed_sides(kind.as_str()?)?;
+    Some((section.as_mapping_mut()?, keys))
+}
+
+/// The router's lists of its two sides as written (names, not templates); a malformed
+/// list is left to deserialization and validation to report at its field.
 fn servers(document: &Value, stable_pool: Pool) -> Option<Servers> {
-    let haproxy = document.get("router")?.get("haproxy")?;
+    let (router, [stable_key, new_key]) = fixed_sides(document)?;
     let names = |key: &str| -> Vec<String> {
-        haproxy
+        router
             .get(key)
             .and_then(Value::as_sequence)
             .map(|list| {
@@ -354,8 +386,8 @@ fn servers(document: &Value, stable_pool: Pool) -> Option<Servers> {
             .unwrap_or_default()
     };
     Some(Servers {
-        stable: names("stableServers"),
-        new: names("newServers"),
+        stable: names(stable_key),
+        new: names(new_key),
         pool: stable_pool.other(),
     })
 }

@@ -26,6 +26,13 @@ pub struct RolloutSpec {
     /// Their values are taken literally (they are not templates themselves).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, serde_json::Value>,
+    /// Two fixed places releases alternate between, e.g. `[blue, green]`:
+    /// the first release goes from the first to the second, the next one back,
+    /// and so on (the state record knows which one is live). Templates see
+    /// them as `{{ pool.stable }}` (live) and `{{ pool.new }}` (idle), e.g. a
+    /// Marathon app id `/svc-{{ pool.new }}`. Taken literally (not templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pools: Option<[String; 2]>,
     /// How a version is deployed, and how an old one is removed.
     pub target: TargetSpec,
     /// How traffic is split between the stable and the new version.

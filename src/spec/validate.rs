@@ -9,6 +9,34 @@ use crate::metrics::SharedSettings;
 pub(super) use crate::field::require_text;
 pub use crate::field::{Problem, problem};
 
+/// Two pool names, each a name that fits in an id (`/svc-{{ pool.new }}`), and different.
+fn check_pools(pools: &[String; 2], path: FieldPath, problems: &mut Vec<Problem>) {
+    for (index, name) in pools.iter().enumerate() {
+        let fits = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !fits {
+            problems.push(
+                problem(
+                    path.index(index),
+                    format!("`{name}` is not a pool name: use letters, digits, `-`, `_` or `.`"),
+                )
+                .hint("e.g. `pools: [blue, green]`"),
+            );
+        }
+    }
+    if pools[0] == pools[1] {
+        problems.push(problem(
+            path.index(1),
+            format!(
+                "both pools are `{}`: releases alternate between two different places",
+                pools[1]
+            ),
+        ));
+    }
+}
+
 /// All problems in document order; the loader reports the first.
 pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
     let root = FieldPath::root();
@@ -29,6 +57,9 @@ pub fn validate(spec: &RolloutSpec) -> Vec<Problem> {
                 format!("`{name}` is set by greenlight itself and cannot be a variable"),
             ));
         }
+    }
+    if let Some(pools) = &spec.pools {
+        check_pools(pools, root.key("pools"), &mut problems);
     }
     check_providers(spec, &mut problems);
     let analysis_on = spec.analysis.is_some();

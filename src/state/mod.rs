@@ -31,7 +31,7 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
     pub updated_at: String,
-    /// For routers with fixed pools: the pool the stable version runs in
+    /// For specs with fixed pools: the pool the stable version runs in
     /// (`crate::pool`); the next release deploys to the other one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_pool: Option<crate::pool::Pool>,
@@ -98,7 +98,7 @@ impl Record {
     }
 
     /// Records the pools of a release that started with the stable version
-    /// in `stable` (`None`: the router has no pools); once promoted, the new
+    /// in `stable` (`None`: the spec has no fixed pools); once promoted, the new
     /// version's pool is the stable one.
     pub fn in_pools(mut self, stable: Option<crate::pool::Pool>) -> Self {
         self.stable_pool = stable.map(|pool| {

@@ -90,6 +90,22 @@ impl Cluster {
 
     /// Writes the spec around `strategy` (and `extra` top-level YAML) and returns its path.
     pub(crate) fn spec(&self, mode: &str, strategy: &str, extra: &str) -> PathBuf {
+        self.spec_with(
+            ("/svc-{{ stable_version }}", "/svc-{{ version }}"),
+            mode,
+            strategy,
+            extra,
+        )
+    }
+
+    /// `spec` with the backend's two Marathon services named by `services` (stable, new).
+    pub(crate) fn spec_with(
+        &self,
+        (stable, new): (&str, &str),
+        mode: &str,
+        strategy: &str,
+        extra: &str,
+    ) -> PathBuf {
         let spec = format!(
             r#"apiVersion: greenlight.dev/v1alpha1
 kind: Rollout
@@ -108,8 +124,8 @@ router:
     tokenEnv: DCOS_TEST_TOKEN
     pool: sample-config
     backend: svc
-    stableService: /svc-{{{{ stable_version }}}}
-    newService: /svc-{{{{ version }}}}
+    stableService: {stable}
+    newService: {new}
     mode: {mode}
 strategy:
 {strategy}
@@ -455,7 +471,7 @@ impl Cluster {
 fn the_dcos_examples_validate_and_plan_every_api_call() {
     let example = |name: &str| format!("{}/examples/dcos/{name}", env!("CARGO_MANIFEST_DIR"));
     for (spec, stable, new) in [
-        ("blue-green", "blue", "green"),
+        ("blue-green", "v1", "v2"),
         ("canary", "v1", "v2"),
         ("migrate", "v1", "v2"),
     ] {

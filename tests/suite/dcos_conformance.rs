@@ -213,10 +213,15 @@ async fn greenlights_marathon_requests_fit_the_app_schema_and_delete_tasks() {
         serde_json::from_str(&read(&dir, "marathon/historical/AppDefinition.schema.json")).unwrap();
     let allowed = keys(&schema["properties"]);
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dcos");
-    for version in ["blue", "green"] {
-        let file = "svc.json";
+    for (file, version) in [
+        ("svc.json", "v2"),
+        ("svc-blue-green.json", "v2"),
+        ("svc-blue-green.json", "v3"),
+    ] {
         let text = std::fs::read_to_string(examples.join(file)).unwrap();
-        let rendered = text.replace("{{ version }}", version);
+        let rendered = text
+            .replace("{{ version }}", version)
+            .replace("{{ pool.new }}", "green");
         let app: Value = serde_json::from_str(&rendered).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(
             keys(&app).is_subset(&allowed),
@@ -229,9 +234,17 @@ async fn greenlights_marathon_requests_fit_the_app_schema_and_delete_tasks() {
     marathon.add_app(app("/foo"));
     let target = target(&dir, &marathon.url());
     let ids = marathon.task_ids("/foo");
+    // Marathon refuses to scale an app its kill's deployment still locks: wait for it.
+    marathon.state().deployment_reads = 1;
     target.kill(&ids[..1]).await.unwrap();
+    target.wait_ready("/foo").await.unwrap();
     target.scale("/foo", 3).await.unwrap();
-    let requests = marathon.server.requests();
+    let requests: Vec<_> = marathon
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
     let kill: Value = serde_json::from_str(&requests[0].body).unwrap();
     // tasks.raml's example body, `{ "ids": [ "task1", "task2" ] }`.
     assert_eq!(keys(&kill), BTreeSet::from(["ids".to_owned()]));

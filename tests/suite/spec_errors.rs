@@ -180,6 +180,51 @@ fn a_template_with_an_undefined_variable() {
 }
 
 #[test]
+fn pools_that_are_not_two_different_names() {
+    for (to, expected) in [
+        (
+            "name: checkout\npools: [blue]",
+            "5:8: pools: `pools` names two pools",
+        ),
+        (
+            "name: checkout\npools: [blue, blue]",
+            "5:15: pools[1]: both pools are `blue`",
+        ),
+        (
+            "name: checkout\npools: [blue, 'a/b']",
+            "5:15: pools[1]: `a/b` is not a pool name",
+        ),
+    ] {
+        assert_rejected(&Case {
+            from: "name: checkout",
+            to,
+            expected,
+        });
+    }
+}
+
+#[test]
+fn a_pool_in_a_template_without_pools_says_how_to_name_them() {
+    assert_rejected(&Case {
+        from: "get: echo 0",
+        to: "get: echo {{ pool.new }}",
+        expected: "11:10: router.command.get: template uses undefined variable `pool`",
+    });
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("greenlight.yaml");
+    std::fs::write(
+        &spec,
+        GOOD.replace("get: echo 0", "get: echo {{ pool.new }}"),
+    )
+    .unwrap();
+    Greenlight::on("validate", &spec)
+        .args(["--var", "marker=touched"])
+        .assert()
+        .code(1)
+        .stderr(contains("e.g. `pools: [blue, green]`"));
+}
+
+#[test]
 fn an_unknown_router_kind_is_reported_at_its_key() {
     assert_rejected(&Case {
         from: "router:\n  command:",

@@ -23,6 +23,13 @@ pub use split::{
     DEFAULT_WEIGHT_PER_SIDE, MAX_SERVER_WEIGHT, MIN_WEIGHT_PER_SIDE, Split, percent, weights,
 };
 
+/// Its key under `router:`.
+pub const KIND: &str = "haproxy";
+
+/// The two server lists are fixed places, stable first: releases alternate
+/// between them (`crate::pool`).
+pub const FIXED_SIDES: [&str; 2] = ["stableServers", "newServers"];
+
 /// HAProxy drains: a server in `drain` state takes no new sessions and
 /// finishes its open ones, which `show stat` counts.
 pub fn capabilities(spec: &spec::HaproxyRouterSpec) -> crate::traffic::Capabilities {

@@ -76,7 +76,7 @@ fn default_poll() -> Span {
 
 impl crate::router::RouterSettings for HaproxyRouterSpec {
     fn kind(&self) -> &'static str {
-        "haproxy"
+        super::KIND
     }
 
     fn check(&self, path: crate::field::FieldPath, problems: &mut Vec<crate::field::Problem>) {

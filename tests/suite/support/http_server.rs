@@ -88,6 +88,14 @@ impl HttpServer {
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
+
+    /// The requests so far, forgotten: the next call sees only later ones.
+    pub fn take_requests(&self) -> Vec<Request> {
+        self.requests
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for HttpServer {

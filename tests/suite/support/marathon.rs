@@ -1,6 +1,7 @@
 //! A Marathon double over HTTP: apps, their tasks with health check results, deployments
 //! that take a few reads of `/v2/deployments` to finish (or never do), task kills that
-//! scale the app down, and app removal. Answers have Marathon's shapes (see the
+//! scale the app down, app updates (a changed definition restarts every task; an app
+//! locked by a deployment refuses an update without `force=true`), and app removal. Answers have Marathon's shapes (see the
 //! conformance suite); an ACS token is required when one is set.
 
 use std::collections::BTreeMap;
@@ -32,6 +33,9 @@ struct Deployment {
     id: String,
     app: String,
     action: &'static str,
+    /// Whether it replaces every task (the definition changed, not only the
+    /// instance count).
+    restart: bool,
     /// Reads of `/v2/deployments` left before it finishes; `None`: never.
     reads_left: Option<u32>,
 }
@@ -92,6 +96,16 @@ impl FakeMarathon {
             app.tasks.push(task(&id, &app.definition, counter, health));
         }
         state.apps.insert(id, app);
+    }
+
+    /// Starts a deployment of app `id` that never finishes (as a crashed release
+    /// leaves one): the app is locked until an update forces it.
+    pub fn lock_app(&self, id: &str) {
+        let mut state = self.state();
+        let deployment = start_deployment(&mut state, id, "ScaleApplication");
+        if let Some(locking) = state.deployments.iter_mut().find(|d| d.id == deployment) {
+            locking.reads_left = None;
+        }
     }
 
     pub fn app(&self, id: &str) -> Option<App> {
@@ -186,7 +200,7 @@ fn answer(state: &mut State, request: &Request) -> Response {
                     None => error(404, format!("App '{id}' does not exist")),
                 },
                 ("GET", None) => get_app(state, rest),
-                ("PUT", None) => update(state, rest, body),
+                ("PUT", None) => update(state, rest, body, query),
                 ("DELETE", None) => match state.apps.remove(rest) {
                     Some(_) => {
                         state.deployments.retain(|d| d.app != rest);
@@ -247,21 +261,57 @@ fn create(state: &mut State, definition: Value) -> Response {
     json_response(201, body)
 }
 
-fn update(state: &mut State, id: &str, patch: Value) -> Response {
+fn update(state: &mut State, id: &str, patch: Value, query: &str) -> Response {
     let Some(fields) = patch.as_object() else {
         return error(400, "Invalid JSON".into());
     };
+    let flag = |name: &str| query.split('&').any(|pair| pair == format!("{name}=true"));
+    let locked = state.deployments.iter().any(|d| d.app == id);
+    if locked && !flag("force") {
+        return error(
+            409,
+            format!(
+                "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'. ({id})"
+            ),
+        );
+    }
+    // `force=true` cancels the deployments in the way.
+    state.deployments.retain(|d| d.app != id);
     let Some(app) = state.apps.get_mut(id) else {
         return error(404, format!("App '{id}' does not exist"));
     };
-    // Marathon's default `partialUpdate=true`: fields not given keep their values.
+    let before = app.definition.clone();
+    // Marathon's default `partialUpdate=true`: fields not given keep their values;
+    // `partialUpdate=false` replaces the definition.
+    let replace = query.split('&').any(|pair| pair == "partialUpdate=false");
+    if replace {
+        app.definition = json!({ "id": id });
+    }
     for (key, value) in fields {
         app.definition[key] = value.clone();
     }
-    if let Some(instances) = patch["instances"].as_u64() {
-        app.instances = instances;
+    match patch["instances"].as_u64() {
+        Some(instances) => app.instances = instances,
+        None if replace => app.instances = 1,
+        None => {}
     }
-    let deployment = start_deployment(state, id, "ScaleApplication");
+    let without_instances = |definition: &Value| {
+        let mut definition = definition.clone();
+        if let Some(fields) = definition.as_object_mut() {
+            fields.remove("instances");
+        }
+        definition
+    };
+    let restart = without_instances(&app.definition) != without_instances(&before);
+    let action = if restart {
+        "RestartApplication"
+    } else {
+        "ScaleApplication"
+    };
+    let deployment = start_deployment(state, id, action);
+    if let Some(last) = state.deployments.last_mut() {
+        last.restart = restart;
+    }
     json_response(
         200,
         json!({ "deploymentId": deployment, "version": VERSION }),
@@ -308,6 +358,7 @@ fn start_deployment(state: &mut State, app: &str, action: &'static str) -> Strin
         id: id.clone(),
         app: app.to_owned(),
         action,
+        restart: false,
         reads_left,
     });
     id
@@ -321,7 +372,7 @@ fn deployments(state: &mut State) -> Response {
         if let Some(left) = deployment.reads_left.as_mut() {
             *left = left.saturating_sub(1);
             if *left == 0 {
-                finished.push(deployment.app.clone());
+                finished.push((deployment.app.clone(), deployment.restart));
                 // Tasks that fail their health checks hold the deployment, as in
                 // Marathon; an app scaled to no instance has none to fail.
                 let starts_tasks = state
@@ -335,10 +386,13 @@ fn deployments(state: &mut State) -> Response {
         }
     }
     state.deployments.retain(|d| d.reads_left != Some(0));
-    for id in finished {
+    for (id, restart) in finished {
         let health = state.health.get(&id).copied().unwrap_or_default();
         let mut counter = state.counter;
         if let Some(app) = state.apps.get_mut(&id) {
+            if restart {
+                app.tasks.clear();
+            }
             app.tasks.truncate(app.instances as usize);
             while (app.tasks.len() as u64) < app.instances {
                 counter += 1;
