@@ -48,6 +48,12 @@ impl Finished {
             |code| format!("exited {code}"),
         )
     }
+
+    /// How `script` ended, in the words every command provider reports:
+    /// "`script` exited 2: its last line".
+    pub fn outcome(&self, script: &str) -> String {
+        format!("`{script}` {}: {}", self.status(), self.last_words())
+    }
 }
 
 /// Masks the values of secret-looking environment variables; built once.
@@ -63,6 +69,27 @@ pub async fn run_shell(
     timeout: Duration,
 ) -> Result<Finished, ProviderError> {
     run_shell_until(script, env, timeout, std::future::pending()).await
+}
+
+/// Runs `script` like [`run_shell`]; a command that fails is an error saying
+/// what it was `doing` (e.g. "setting 20%"; empty for nothing) and how the
+/// script ended.
+pub async fn run_script(
+    script: &str,
+    env: &[(&str, String)],
+    timeout: Duration,
+    doing: &str,
+) -> Result<Finished, ProviderError> {
+    let finished = run_shell(script, env, timeout).await?;
+    if finished.success {
+        return Ok(finished);
+    }
+    let outcome = finished.outcome(script);
+    Err(ProviderError::new(if doing.is_empty() {
+        outcome
+    } else {
+        format!("{doing}: {outcome}")
+    }))
 }
 
 /// Like [`run_shell`], and also stops the command when `cancelled` completes.

@@ -43,12 +43,7 @@ impl CommandProbe {
                 let detail = if finished.success {
                     format!("`{}` exited 0", self.script)
                 } else {
-                    format!(
-                        "`{}` {}: {}",
-                        self.script,
-                        finished.status(),
-                        finished.last_words()
-                    )
+                    finished.outcome(&self.script)
                 };
                 Attempt {
                     passed: finished.success,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Target;
 use crate::duration::Span;
 use crate::field::{FieldPath, Problem, require_text};
-use crate::process::run_shell;
+use crate::process::run_script;
 use crate::provider::ProviderError;
 use crate::release::Release;
 
@@ -67,16 +67,8 @@ impl CommandTargetProvider {
     ) -> Result<(), ProviderError> {
         let mut env = self.release.env();
         env.push(("GREENLIGHT_VERSION", version.to_owned()));
-        let finished = run_shell(script, &env, timeout).await?;
-        if finished.success {
-            Ok(())
-        } else {
-            Err(ProviderError::new(format!(
-                "{what} {version}: `{script}` {}: {}",
-                finished.status(),
-                finished.last_words()
-            )))
-        }
+        run_script(script, &env, timeout, &format!("{what} {version}")).await?;
+        Ok(())
     }
 }
 

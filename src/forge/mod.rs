@@ -7,6 +7,7 @@ pub mod gitlab;
 pub mod links;
 pub mod session;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use crate::template::{CiFacts, CiJob};
@@ -92,9 +93,47 @@ impl Author {
     }
 }
 
+/// Comments and notes are listed this many to a page.
+pub(crate) const PAGE_SIZE: u32 = 100;
+
+/// Pages looked through for our comment: 10,000 comments.
+const MAX_PAGES: u32 = 100;
+
+/// What tells whether a listed PR comment or MR note is ours: its id, its
+/// body and who wrote it.
+pub(crate) type Listed<'a> = (u64, Option<&'a str>, Option<&'a str>);
+
+/// The id of the first listed comment that is ours, looked for a page at a
+/// time: `page(n)` lists page `n` (from 1, [`PAGE_SIZE`] to a page); a short
+/// page is the last.
+pub(crate) async fn find_ours<C, E, Pages>(
+    marker: &str,
+    author: Option<&str>,
+    mut page: impl FnMut(u32) -> Pages,
+    listed: impl Fn(&C) -> Listed<'_>,
+) -> Result<Option<u64>, E>
+where
+    Pages: Future<Output = Result<Vec<C>, E>>,
+{
+    for number in 1..=MAX_PAGES {
+        let comments = page(number).await?;
+        let ours = comments
+            .iter()
+            .map(&listed)
+            .find(|(_, body, written_by)| is_ours(*body, *written_by, marker, author));
+        if let Some((id, _, _)) = ours {
+            return Ok(Some(id));
+        }
+        if comments.len() < PAGE_SIZE as usize {
+            break;
+        }
+    }
+    Ok(None)
+}
+
 /// A comment is ours when it carries the marker and, when the author is
 /// known, was written by them.
-pub(crate) fn is_ours(
+fn is_ours(
     body: Option<&str>,
     written_by: Option<&str>,
     marker: &str,
@@ -240,6 +279,39 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    /// `total` comments, ours (if any) with the id `ours`: what was found and the pages listed.
+    async fn look_through(total: u64, ours: Option<u64>) -> (Option<u64>, Vec<u32>) {
+        let mut asked = Vec::new();
+        let marked = |id| {
+            if Some(id) == ours {
+                "<!-- ours -->"
+            } else {
+                "LGTM"
+            }
+        };
+        let found = find_ours(
+            "<!-- ours -->",
+            Some("bot"),
+            |page| {
+                asked.push(page);
+                let first = u64::from(page - 1) * u64::from(PAGE_SIZE);
+                let ids: Vec<u64> = (first..total.min(first + u64::from(PAGE_SIZE))).collect();
+                std::future::ready(Ok::<_, ()>(ids))
+            },
+            |&id| (id, Some(marked(id)), Some("bot")),
+        )
+        .await;
+        (found.unwrap_or_default(), asked)
+    }
+
+    #[tokio::test]
+    async fn our_comment_is_found_on_a_later_page_and_a_short_page_is_the_last() {
+        assert_eq!(look_through(250, Some(130)).await, (Some(130), vec![1, 2]));
+        assert_eq!(look_through(250, None).await, (None, vec![1, 2, 3]));
+        assert_eq!(look_through(200, None).await, (None, vec![1, 2, 3]));
+        assert_eq!(look_through(0, None).await, (None, vec![1]));
     }
 
     #[test]

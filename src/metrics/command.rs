@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Measurement, MetricSource, QuerySettings, SharedSettings};
 use crate::field::{FieldPath, Problem, require_text};
-use crate::process::run_shell;
+use crate::process::run_script;
 use crate::provider::{ProviderContext, ProviderError};
 use crate::release::Release;
 
@@ -33,24 +33,19 @@ impl QuerySettings for CommandQuery {
         _shared: SharedSettings<'_>,
         context: &ProviderContext,
     ) -> Result<Box<dyn MetricSource>, ProviderError> {
-        Ok(Box::new(CommandMetric::new(
-            self.0.clone(),
-            context.release.clone(),
-        )))
+        Ok(Box::new(CommandMetric {
+            script: self.0.clone(),
+            release: context.release.clone(),
+        }))
     }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A metric printed by a shell command run with the rollout context in its environment.
 pub struct CommandMetric {
-    script: String,
-    release: Release,
-}
-
-impl CommandMetric {
-    pub fn new(script: String, release: Release) -> Self {
-        Self { script, release }
-    }
+    pub script: String,
+    pub release: Release,
 }
 
 #[async_trait]
@@ -60,15 +55,7 @@ impl MetricSource for CommandMetric {
     }
 
     async fn measure(&self) -> Result<Measurement, ProviderError> {
-        let finished = run_shell(&self.script, &self.release.env(), TIMEOUT).await?;
-        if !finished.success {
-            return Err(ProviderError::new(format!(
-                "`{}` {}: {}",
-                self.script,
-                finished.status(),
-                finished.last_words()
-            )));
-        }
+        let finished = run_script(&self.script, &self.release.env(), TIMEOUT, "").await?;
         let printed = finished.stdout.trim();
         if printed.is_empty() {
             return Ok(Measurement::NoData);
@@ -94,7 +81,10 @@ mod tests {
             stable_version: "v1".into(),
             new_version: "v2".into(),
         };
-        CommandMetric::new(script.to_owned(), release)
+        CommandMetric {
+            script: script.to_owned(),
+            release,
+        }
     }
 
     #[tokio::test]

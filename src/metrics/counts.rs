@@ -113,7 +113,10 @@ mod tests {
             stable_version: "v1".into(),
             new_version: "v2".into(),
         };
-        Box::new(CommandMetric::new(script.to_owned(), release))
+        Box::new(CommandMetric {
+            script: script.to_owned(),
+            release,
+        })
     }
 
     fn source(new: (&str, &str), stable: Option<(&str, &str)>) -> CountsSource {

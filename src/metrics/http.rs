@@ -7,7 +7,6 @@
 //!   `true`, `"abc"`) is a provider error that says what was found.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -17,15 +16,13 @@ use serde_json::Value;
 
 use crate::duration::Span;
 use crate::field::{FieldPath, Problem, problem};
-use crate::metrics::transport::{
-    display_url, redirect_note, request_failed, send_read_only, snippet,
-};
+use crate::metrics::transport::{Credentials, Endpoint, display_url, require_http, snippet};
 use crate::metrics::{Measurement, MetricSource};
 use crate::metrics::{QuerySettings, SharedSettings};
 use crate::provider::{ProviderContext, ProviderError};
-use crate::secrets::{self as secret, Credential, EnvLookup};
+use crate::secrets::{Credential, EnvLookup};
 
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: Span = Span::from_secs(10);
 
 // `query: {http: …}` as the spec writes it (no doc comment: it would enter the schema).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -45,7 +42,7 @@ pub struct HttpQuery {
 }
 
 fn default_query_timeout() -> Span {
-    Span::from_secs(10)
+    DEFAULT_TIMEOUT
 }
 
 impl QuerySettings for HttpQuery {
@@ -104,79 +101,40 @@ impl QuerySettings for HttpQuery {
         context: &ProviderContext,
     ) -> Result<Box<dyn MetricSource>, ProviderError> {
         Ok(Box::new(HttpJsonSource::new(
-            HttpJsonConfig {
-                url: self.url.clone(),
-                headers: self.headers.clone(),
-                pointer: self.pointer.clone(),
-                timeout: self.timeout.get(),
-            },
+            self,
             context.http.clone(),
+            &crate::secrets::process_env,
         )?))
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpJsonConfig {
-    /// Rendered URL. Its query string may hold a key: errors show the URL without it.
-    pub url: String,
-    /// Header name → name of the environment variable holding its value.
-    pub headers: BTreeMap<String, String>,
-    /// RFC 6901 pointer: "" (the whole document) or starting with `/`.
-    pub pointer: String,
-    pub timeout: Duration,
-}
-
-/// Debug output is safe to log: header values are marked sensitive and the URL is shown
-/// without query string or credentials.
-#[derive(Clone)]
+/// Debug output is safe to log: header values are marked sensitive and the endpoint shows
+/// its URL without query string or credentials.
+#[derive(Debug)]
 pub struct HttpJsonSource {
-    url: Url,
-    shown: String,
-    headers: HeaderMap,
+    endpoint: Endpoint,
     pointer: String,
-    timeout: Duration,
-    client: reqwest::Client,
-}
-
-impl std::fmt::Debug for HttpJsonSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpJsonSource")
-            .field("url", &self.shown)
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("pointer", &self.pointer)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 impl HttpJsonSource {
-    /// Header values come from the process environment.
-    pub fn new(config: HttpJsonConfig, client: reqwest::Client) -> Result<Self, ProviderError> {
-        Self::with_env(config, client, &secret::process_env)
-    }
-
-    pub fn with_env(
-        config: HttpJsonConfig,
+    /// Header values are read with `env` (`secrets::process_env` outside tests).
+    pub fn new(
+        query: &HttpQuery,
         client: reqwest::Client,
         env: EnvLookup<'_>,
     ) -> Result<Self, ProviderError> {
-        let url = Url::parse(config.url.trim())
+        let url = Url::parse(query.url.trim())
             .map_err(|e| ProviderError::new(format!("bad metrics URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ProviderError::new(format!(
-                "bad metrics URL {}: the scheme must be http or https",
-                display_url(&url)
-            )));
-        }
-        if !(config.pointer.is_empty() || config.pointer.starts_with('/')) {
+        require_http(&url, "metrics URL")?;
+        if !(query.pointer.is_empty() || query.pointer.starts_with('/')) {
             return Err(ProviderError::new(format!(
                 "JSON pointer {:?} must be empty or start with `/`",
-                config.pointer
+                query.pointer
             ))
             .with_hint("RFC 6901: e.g. /data/0/value; escape `/` in a key as ~1 and `~` as ~0"));
         }
         let mut headers = HeaderMap::new();
-        for (name, var) in &config.headers {
+        for (name, var) in &query.headers {
             let header = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| ProviderError::new(format!("{name:?} is not a valid header name")))?;
             let value = crate::provider::secret_from_env(env, var, &format!("the {name} header"))?;
@@ -190,57 +148,57 @@ impl HttpJsonSource {
             headers.insert(header, value);
         }
         Ok(Self {
-            shown: display_url(&url),
-            url,
-            headers,
-            pointer: config.pointer,
-            timeout: config.timeout,
-            client,
+            endpoint: Endpoint {
+                shown: display_url(&url),
+                url,
+                timeout: query.timeout.get(),
+                client,
+                credentials: Credentials::Headers(headers),
+            },
+            pointer: query.pointer.clone(),
         })
     }
 
     fn error(&self, message: impl std::fmt::Display) -> ProviderError {
-        ProviderError::new(format!("metrics endpoint {}: {message}", self.shown))
+        ProviderError::new(format!(
+            "metrics endpoint {}: {message}",
+            self.endpoint.shown
+        ))
     }
 }
 
 #[async_trait::async_trait]
 impl MetricSource for HttpJsonSource {
     fn describe(&self) -> String {
-        format!("http json at {} pointer {:?}", self.shown, self.pointer)
+        format!(
+            "http json at {} pointer {:?}",
+            self.endpoint.shown, self.pointer
+        )
     }
 
     async fn measure(&self) -> Result<Measurement, ProviderError> {
-        let build = || {
-            self.client
-                .get(self.url.clone())
-                .headers(self.headers.clone())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .timeout(self.timeout)
-        };
-        let response = send_read_only(build)
-            .await
-            .map_err(|e| request_failed("the metrics endpoint", &self.url, self.timeout, &e))?;
-        let status = response.status();
-        let redirected = redirect_note(&response);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| request_failed("the metrics endpoint", &self.url, self.timeout, &e))?;
-        if !status.is_success() {
-            let hint = match status.as_u16() {
+        let answer = self
+            .endpoint
+            .fetch("the metrics endpoint", |client| {
+                let request = client.get(self.endpoint.url.clone());
+                self.endpoint
+                    .credentials
+                    .apply(request)
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .timeout(self.endpoint.timeout)
+            })
+            .await?;
+        if !answer.status.is_success() {
+            let hint = match answer.status.as_u16() {
                 401 | 403 => "check the headers' environment variables (API key, token)",
                 _ => "check the URL and the service behind it",
             };
-            let shown = redirected.unwrap_or_else(|| snippet(&body, 300));
-            return Err(self
-                .error(format!("HTTP {status}: {shown}"))
-                .with_hint(hint));
+            return Err(self.error(answer.refusal()).with_hint(hint));
         }
-        let document: Value = serde_json::from_str(&body).map_err(|e| {
+        let document: Value = serde_json::from_str(&answer.body).map_err(|e| {
             self.error(format!(
                 "the body is not JSON ({e}): {}",
-                snippet(&body, 200)
+                snippet(&answer.body, 200)
             ))
         })?;
         extract(&document, &self.pointer).map_err(|why| {
@@ -324,8 +282,8 @@ mod tests {
         assert_eq!(extract(&doc, "/a~1b/m~0n"), Ok(Measurement::Value(7.0)));
     }
 
-    fn config(pointer: &str) -> HttpJsonConfig {
-        HttpJsonConfig {
+    fn config(pointer: &str) -> HttpQuery {
+        HttpQuery {
             url: "https://api.example/v1/query?api_key=SECRETKEY".into(),
             headers: BTreeMap::from([("DD-API-KEY".to_owned(), "DD_KEY".to_owned())]),
             pointer: pointer.into(),
@@ -336,9 +294,12 @@ mod tests {
     #[test]
     fn debug_shows_neither_header_values_nor_query() {
         let env = |_: &str| Some("HEADERSECRET".to_owned());
-        let source =
-            HttpJsonSource::with_env(config("/x"), crate::metrics::transport::test_client(), &env)
-                .unwrap();
+        let source = HttpJsonSource::new(
+            &config("/x"),
+            crate::metrics::transport::test_client(),
+            &env,
+        )
+        .unwrap();
         let debug = format!("{source:?}");
         assert!(
             !debug.contains("HEADERSECRET") && !debug.contains("SECRETKEY"),
@@ -355,12 +316,12 @@ mod tests {
     fn rejects_relative_pointer_and_missing_variable() {
         let env = |_: &str| Some("k".to_owned());
         assert!(
-            HttpJsonSource::with_env(config("x"), crate::metrics::transport::test_client(), &env)
+            HttpJsonSource::new(&config("x"), crate::metrics::transport::test_client(), &env)
                 .is_err()
         );
         let none = |_: &str| None;
-        let err = HttpJsonSource::with_env(
-            config("/x"),
+        let err = HttpJsonSource::new(
+            &config("/x"),
             crate::metrics::transport::test_client(),
             &none,
         )

@@ -14,12 +14,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::metrics::transport::{
-    display_url, redirect_note, request_failed, send_read_only, snippet,
-};
+use crate::metrics::transport::{Credentials, Endpoint, display_url, require_http};
 use crate::metrics::{Measurement, MetricSource};
 use crate::provider::ProviderError;
-use crate::secrets::{self as secret, EnvLookup, Secret};
+use crate::secrets::EnvLookup;
 use response::Answer;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,42 +72,38 @@ pub enum PrometheusAuth {
     },
 }
 
-#[derive(Debug, Clone)]
-enum Credentials {
-    None,
-    Bearer(Secret),
-    Basic { username: Secret, password: Secret },
-}
-
-/// Debug output is safe to log: the address without user info, credentials as `Secret(***)`.
-#[derive(Clone)]
-pub struct PrometheusSource {
-    endpoint: Url,
-    shown: String,
-    query: String,
-    timeout: Duration,
-    credentials: Credentials,
-    client: reqwest::Client,
-}
-
-impl std::fmt::Debug for PrometheusSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrometheusSource")
-            .field("address", &self.shown)
-            .field("query", &self.query)
-            .field("timeout", &self.timeout)
-            .field("credentials", &self.credentials)
-            .finish_non_exhaustive()
+impl PrometheusAuth {
+    /// The credentials the variables hold, from `env`.
+    fn read(&self, env: EnvLookup<'_>) -> Result<Credentials, ProviderError> {
+        let read =
+            |variable: &str, what: &str| crate::provider::secret_from_env(env, variable, what);
+        Ok(match self {
+            Self::None => Credentials::None,
+            Self::Bearer { token_env } => {
+                Credentials::Bearer(read(token_env, "the Prometheus bearer token")?)
+            }
+            Self::Basic {
+                username_env,
+                password_env,
+            } => Credentials::Basic {
+                username: read(username_env, "the Prometheus user name")?,
+                password: read(password_env, "the Prometheus password")?,
+            },
+        })
     }
+}
+
+/// Debug output is safe to log: the endpoint without user info, credentials as `Secret(***)`.
+#[derive(Debug)]
+pub struct PrometheusSource {
+    /// The query API; it shows the base address.
+    endpoint: Endpoint,
+    query: String,
 }
 
 impl PrometheusSource {
-    /// Credentials come from the process environment.
-    pub fn new(config: PrometheusConfig, client: reqwest::Client) -> Result<Self, ProviderError> {
-        Self::with_env(config, client, &secret::process_env)
-    }
-
-    pub fn with_env(
+    /// Credentials are read with `env` (`secrets::process_env` outside tests).
+    pub fn new(
         config: PrometheusConfig,
         client: reqwest::Client,
         env: EnvLookup<'_>,
@@ -121,37 +115,19 @@ impl PrometheusSource {
                 display_url(&base)
             ))
         })?;
-        let credentials = match &config.auth {
-            PrometheusAuth::None => Credentials::None,
-            PrometheusAuth::Bearer { token_env } => Credentials::Bearer(
-                crate::provider::secret_from_env(env, token_env, "the Prometheus bearer token")?,
-            ),
-            PrometheusAuth::Basic {
-                username_env,
-                password_env,
-            } => Credentials::Basic {
-                username: crate::provider::secret_from_env(
-                    env,
-                    username_env,
-                    "the Prometheus user name",
-                )?,
-                password: crate::provider::secret_from_env(
-                    env,
-                    password_env,
-                    "the Prometheus password",
-                )?,
-            },
-        };
+        let credentials = config.auth.read(env)?;
         if config.query.trim().is_empty() {
             return Err(ProviderError::new("the Prometheus query is empty"));
         }
         Ok(Self {
-            shown: display_url(&base),
-            endpoint,
+            endpoint: Endpoint {
+                url: endpoint,
+                shown: display_url(&base),
+                timeout: config.timeout.max(Duration::from_millis(1)),
+                client,
+                credentials,
+            },
             query: config.query,
-            timeout: config.timeout.max(Duration::from_millis(1)),
-            credentials,
-            client,
         })
     }
 
@@ -160,7 +136,7 @@ impl PrometheusSource {
     }
 
     fn error(&self, message: impl std::fmt::Display) -> ProviderError {
-        ProviderError::new(format!("Prometheus at {}: {message}", self.shown))
+        ProviderError::new(format!("Prometheus at {}: {message}", self.endpoint.shown))
     }
 }
 
@@ -172,12 +148,7 @@ fn parse_base(address: &str) -> Result<Url, ProviderError> {
         ))
         .with_hint("use the base URL, e.g. http://prometheus:9090")
     })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ProviderError::new(format!(
-            "bad Prometheus address {}: the scheme must be http or https",
-            display_url(&url)
-        )));
-    }
+    require_http(&url, "Prometheus address")?;
     // Join relative to the whole path: `https://host/prometheus` means `/prometheus/api/v1/…`.
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
@@ -189,35 +160,23 @@ fn parse_base(address: &str) -> Result<Url, ProviderError> {
 #[async_trait::async_trait]
 impl MetricSource for PrometheusSource {
     fn describe(&self) -> String {
-        format!("prometheus at {}: {}", self.shown, self.query)
+        format!("prometheus at {}: {}", self.endpoint.shown, self.query)
     }
 
     async fn measure(&self) -> Result<Measurement, ProviderError> {
-        let timeout_param = format!("{}ms", self.timeout.as_millis());
-        let build = || {
-            let request = self
-                .client
-                .post(self.endpoint.clone())
-                .form(&[("query", self.query.as_str()), ("timeout", &timeout_param)])
-                .timeout(self.timeout + CLIENT_MARGIN);
-            match &self.credentials {
-                Credentials::None => request,
-                Credentials::Bearer(token) => request.bearer_auth(token.expose()),
-                Credentials::Basic { username, password } => {
-                    request.basic_auth(username.expose(), Some(password.expose()))
-                }
-            }
-        };
-        let response = send_read_only(build)
-            .await
-            .map_err(|e| request_failed("Prometheus", &self.endpoint, self.timeout, &e))?;
-        let status = response.status();
-        let redirected = redirect_note(&response);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| request_failed("Prometheus", &self.endpoint, self.timeout, &e))?;
-        match response::interpret(&body) {
+        let timeout = self.endpoint.timeout;
+        let timeout_param = format!("{}ms", timeout.as_millis());
+        let answer = self
+            .endpoint
+            .fetch("Prometheus", |client| {
+                let request = client
+                    .post(self.endpoint.url.clone())
+                    .form(&[("query", self.query.as_str()), ("timeout", &timeout_param)])
+                    .timeout(timeout + CLIENT_MARGIN);
+                self.endpoint.credentials.apply(request)
+            })
+            .await?;
+        match response::interpret(&answer.body) {
             Answer::Measured {
                 measurement,
                 warnings,
@@ -237,30 +196,28 @@ impl MetricSource for PrometheusSource {
                     _ => "see Prometheus's message",
                 };
                 Err(self
-                    .error(format!("HTTP {status}, {error_type}: {error}"))
+                    .error(format!("HTTP {}, {error_type}: {error}", answer.status))
                     .with_hint(hint))
             }
             Answer::Unusable(why) => Err(self
                 .error(format!("query `{}`: {why}", self.query))
                 .with_hint("a gate compares one number per check")),
             Answer::NotPrometheus(why) => {
-                Err(if status.is_success() {
+                Err(if answer.status.is_success() {
                     self.error(format!("the answer is not from the Prometheus API: {why}"))
                     .with_hint("the address should be Prometheus's base URL, e.g. http://prometheus:9090")
                 } else {
-                    let hint = match status.as_u16() {
+                    let hint = match answer.status.as_u16() {
                         401 | 403 => "check the credentials (bearer token or basic auth variables)",
                         404 => {
                             "the address should be Prometheus's base URL, e.g. http://prometheus:9090"
                         }
-                        _ if status.is_server_error() => {
+                        _ if answer.status.is_server_error() => {
                             "Prometheus, or a proxy in front of it, failed; the gate retries on the next check"
                         }
                         _ => "see the response above",
                     };
-                    let shown = redirected.unwrap_or_else(|| snippet(&body, 300));
-                    self.error(format!("HTTP {status}: {shown}"))
-                        .with_hint(hint)
+                    self.error(answer.refusal()).with_hint(hint)
                 })
             }
         }
@@ -294,14 +251,14 @@ mod tests {
     #[test]
     fn endpoint_keeps_a_path_prefix() {
         let env = |_: &str| None;
-        let source = PrometheusSource::with_env(
+        let source = PrometheusSource::new(
             config(PrometheusAuth::None),
             crate::metrics::transport::test_client(),
             &env,
         )
         .unwrap();
         assert_eq!(
-            source.endpoint.as_str(),
+            source.endpoint.url.as_str(),
             "http://prom.example:9090/prefix/api/v1/query"
         );
         assert_eq!(
@@ -317,7 +274,7 @@ mod tests {
             username_env: "U".into(),
             password_env: "P".into(),
         };
-        let source = PrometheusSource::with_env(
+        let source = PrometheusSource::new(
             config(basic),
             crate::metrics::transport::test_client(),
             &env,
@@ -333,7 +290,10 @@ mod tests {
         let mut with_user = config(PrometheusAuth::None);
         with_user.address = "http://admin:hunter2@127.0.0.1:9090".into();
         let source =
-            PrometheusSource::new(with_user, crate::metrics::transport::test_client()).unwrap();
+            PrometheusSource::new(with_user, crate::metrics::transport::test_client(), &|_| {
+                None
+            })
+            .unwrap();
         assert!(!format!("{source:?}").contains("hunter2"));
         let error = parse_base("http://admin:hunter2@[bad").unwrap_err().message;
         assert!(
@@ -348,7 +308,7 @@ mod tests {
         let bearer = PrometheusAuth::Bearer {
             token_env: "PROM_TOKEN".into(),
         };
-        let err = PrometheusSource::with_env(
+        let err = PrometheusSource::new(
             config(bearer),
             crate::metrics::transport::test_client(),
             &env,
@@ -362,8 +322,6 @@ mod tests {
         let env = |_: &str| None;
         let mut c = config(PrometheusAuth::None);
         c.address = "prom:9090".into();
-        assert!(
-            PrometheusSource::with_env(c, crate::metrics::transport::test_client(), &env).is_err()
-        );
+        assert!(PrometheusSource::new(c, crate::metrics::transport::test_client(), &env).is_err());
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::provider::ProviderError;
+use crate::secrets::Secret;
 
 /// `scheme://host:port/path` of `url`: what error messages may show.
 pub fn display_url(url: &Url) -> String {
@@ -27,6 +28,111 @@ pub async fn send_read_only(
     match build().send().await {
         Err(e) if !e.is_timeout() => build().send().await,
         other => other,
+    }
+}
+
+/// A read-only HTTP API a metric source asks: where, the form of that address errors may
+/// show, how long an answer may take, the client and the credentials. Debug shows the shown
+/// form and the credentials masked, never a secret.
+pub struct Endpoint {
+    pub url: Url,
+    pub shown: String,
+    pub timeout: Duration,
+    pub client: reqwest::Client,
+    pub credentials: Credentials,
+}
+
+/// What every request to an endpoint carries to authenticate, read from the environment once,
+/// at construction. Debug shows header names and `Secret(***)`, never a value.
+#[derive(Debug)]
+pub enum Credentials {
+    None,
+    /// Headers whose values are marked sensitive (kept out of reqwest's and hyper's Debug).
+    Headers(reqwest::header::HeaderMap),
+    Bearer(Secret),
+    Basic {
+        username: Secret,
+        password: Secret,
+    },
+}
+
+impl Credentials {
+    /// Adds the credentials to `request`.
+    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Self::None => request,
+            Self::Headers(headers) => request.headers(headers.clone()),
+            Self::Bearer(token) => request.bearer_auth(token.expose()),
+            Self::Basic { username, password } => {
+                request.basic_auth(username.expose(), Some(password.expose()))
+            }
+        }
+    }
+}
+
+/// The whole answer to a request: its status, where a redirect that was not followed
+/// pointed (`redirect_note`), and the body.
+pub struct Fetched {
+    pub status: reqwest::StatusCode,
+    pub redirected: Option<String>,
+    pub body: String,
+}
+
+impl Fetched {
+    /// What an error says of an answer that is not the one asked for: the status, and
+    /// where a redirect pointed or the start of the body.
+    pub fn refusal(&self) -> String {
+        let shown = match &self.redirected {
+            Some(note) => note.clone(),
+            None => snippet(&self.body, 300),
+        };
+        format!("HTTP {}: {shown}", self.status)
+    }
+}
+
+impl Endpoint {
+    /// Sends the request `build` makes with the client (and the credentials, where the
+    /// server wants them: they change the order of the headers) as [`send_read_only`]
+    /// does, and reads the answer; `what` names the server in errors ("Prometheus").
+    pub async fn fetch(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Fetched, ProviderError> {
+        let failed = |e: reqwest::Error| request_failed(what, &self.url, self.timeout, &e);
+        let response = send_read_only(|| build(&self.client))
+            .await
+            .map_err(failed)?;
+        let status = response.status();
+        let redirected = redirect_note(&response);
+        let body = response.text().await.map_err(failed)?;
+        Ok(Fetched {
+            status,
+            redirected,
+            body,
+        })
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.shown)
+            .field("timeout", &self.timeout)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Refuses a URL that is not http or https; `what` names it ("metrics URL").
+pub fn require_http(url: &Url, what: &str) -> Result<(), ProviderError> {
+    if matches!(url.scheme(), "http" | "https") {
+        Ok(())
+    } else {
+        Err(ProviderError::new(format!(
+            "bad {what} {}: the scheme must be http or https",
+            display_url(url)
+        )))
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Router, Weight};
 use crate::field::{FieldPath, Problem, problem};
-use crate::process::run_shell;
+use crate::process::run_script;
 use crate::provider::ProviderError;
 use crate::release::Release;
 
@@ -34,14 +34,8 @@ pub fn check(spec: &CommandRouter, path: FieldPath, problems: &mut Vec<Problem>)
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct CommandRouterProvider {
-    spec: CommandRouter,
-    release: Release,
-}
-
-impl CommandRouterProvider {
-    pub fn new(spec: CommandRouter, release: Release) -> Self {
-        Self { spec, release }
-    }
+    pub spec: CommandRouter,
+    pub release: Release,
 }
 
 #[async_trait]
@@ -59,15 +53,13 @@ impl Router for CommandRouterProvider {
     }
 
     async fn weight(&self) -> Result<Weight, ProviderError> {
-        let finished = run_shell(&self.spec.get, &self.release.env(), TIMEOUT).await?;
-        if !finished.success {
-            return Err(ProviderError::new(format!(
-                "reading the weight: `{}` {}: {}",
-                self.spec.get,
-                finished.status(),
-                finished.last_words()
-            )));
-        }
+        let finished = run_script(
+            &self.spec.get,
+            &self.release.env(),
+            TIMEOUT,
+            "reading the weight",
+        )
+        .await?;
         let printed = finished.stdout.trim().trim_end_matches('%');
         printed
             .parse::<u8>()
@@ -85,17 +77,8 @@ impl Router for CommandRouterProvider {
     async fn set_weight(&self, weight: Weight) -> Result<(), ProviderError> {
         let mut env = self.release.env();
         env.push(("GREENLIGHT_WEIGHT", weight.percent().to_string()));
-        let finished = run_shell(&self.spec.set, &env, TIMEOUT).await?;
-        if finished.success {
-            Ok(())
-        } else {
-            Err(ProviderError::new(format!(
-                "setting {weight}: `{}` {}: {}",
-                self.spec.set,
-                finished.status(),
-                finished.last_words()
-            )))
-        }
+        run_script(&self.spec.set, &env, TIMEOUT, &format!("setting {weight}")).await?;
+        Ok(())
     }
 }
 
@@ -112,9 +95,9 @@ impl super::RouterSettings for CommandRouter {
         &self,
         context: &crate::provider::ProviderContext,
     ) -> Result<Box<dyn super::Router>, ProviderError> {
-        Ok(Box::new(CommandRouterProvider::new(
-            self.clone(),
-            context.release.clone(),
-        )))
+        Ok(Box::new(CommandRouterProvider {
+            spec: self.clone(),
+            release: context.release.clone(),
+        }))
     }
 }

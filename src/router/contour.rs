@@ -27,6 +27,7 @@ use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
 
 /// `router: contour`: an HTTPProxy (or a legacy IngressRoute), by weights or by delegation.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ContourRouter {
@@ -36,15 +37,11 @@ pub struct ContourRouter {
     #[serde(default)]
     pub legacy: bool,
     /// Canary: `routes[].services[].weight` of these two Services.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<StablePair>,
     /// Blue/green: the root proxy includes (`includes[].name`; `delegate.name` on an
     /// IngressRoute) the stable or the new child proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegation: Option<StablePair>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 

@@ -24,6 +24,7 @@ use crate::provider::ProviderError;
 /// A backend of an Edge-LB pool (API version V2) that load-balances the stable
 /// version's Marathon service. Only that backend's entries for the two services change;
 /// the rest of the pool is written back as it was read.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EdgeLbRouterSpec {
@@ -31,10 +32,8 @@ pub struct EdgeLbRouterSpec {
     pub url: String,
     /// The environment variable holding a DC/OS ACS token, sent as
     /// `Authorization: token=…` and never shown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_env: Option<String>,
     /// A PEM file of CA certificates to trust besides the system's (the cluster's CA).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
     pub pool: String,
     /// `haproxy.backends[].name`.

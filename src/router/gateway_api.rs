@@ -25,6 +25,7 @@ use crate::kubernetes::{LazyCluster, Resource};
 use crate::provider::ProviderError;
 
 /// `router: gatewayApi`: weights of an HTTPRoute's `backendRefs`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GatewayApiRouter {
@@ -38,9 +39,7 @@ pub struct GatewayApiRouter {
     pub stable_service: String,
     /// The new version's Service (added beside the stable one when missing).
     pub new_service: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 

@@ -31,6 +31,7 @@ use crate::kubernetes::{Cluster, LazyCluster, Resource, endpoints};
 use crate::provider::ProviderError;
 
 /// `router: openshift`: a Route's `spec.to` and `alternateBackends`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OpenshiftRouter {
@@ -41,9 +42,7 @@ pub struct OpenshiftRouter {
     /// Blue/green: switch `spec.to.name` instead of splitting by weights.
     #[serde(default)]
     pub switch: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 

@@ -22,6 +22,7 @@ use crate::provider::ProviderError;
 /// `router: service`: blue/green by switching a Service's `spec.selector`, or
 /// red/black by moving a label the Service selects between two Deployments'
 /// pod templates (all at once either way).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceRouter {
@@ -35,11 +36,8 @@ pub struct ServiceRouter {
     pub new_selector: BTreeMap<String, String>,
     /// Red/black: the Service keeps its selector, and the serving label moves
     /// from the stable Deployment's pod template to the new one's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub red_black: Option<RedBlack>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 

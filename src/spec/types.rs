@@ -15,6 +15,7 @@ pub use super::kubernetes::*;
 
 pub const API_VERSION: &str = "greenlight.dev/v1alpha1";
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "greenlight rollout spec")]
@@ -31,7 +32,6 @@ pub struct RolloutSpec {
     /// and so on (the state record knows which one is live). Templates see
     /// them as `{{ pool.stable }}` (live) and `{{ pool.new }}` (idle), e.g. a
     /// Marathon app id `/svc-{{ pool.new }}`. Taken literally (not templates).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pools: Option<[String; 2]>,
     /// How a version is deployed, and how an old one is removed.
     pub target: TargetSpec,
@@ -45,12 +45,10 @@ pub struct RolloutSpec {
     #[serde(default)]
     pub hooks: HooksSpec,
     /// Metric gates evaluated while each step holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
     #[serde(default)]
     pub report: ReportSpec,
     /// Where the record of a rollout in progress (and its lock) is kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<StateSpec>,
 }
 
@@ -101,6 +99,7 @@ pub enum StrategySpec {
     Migrate(MigrateSpec),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MigrateSpec {
@@ -108,7 +107,6 @@ pub struct MigrateSpec {
     #[serde(default = "one")]
     pub batch_size: u32,
     /// Before a task is killed: wait until its pending work is done.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain: Option<TaskGateSpec>,
     /// Once the old version has no task left, analyse the new version this long (the
     /// `analysis` gates apply) before the old app is removed (default 0).
@@ -118,6 +116,7 @@ pub struct MigrateSpec {
 
 /// A query measured for each task before it is killed; `task.id`, `task.host` and
 /// `task.port` are in its template context. No data is not zero: it keeps waiting.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TaskGateSpec {
@@ -129,7 +128,6 @@ pub struct TaskGateSpec {
     #[serde(default)]
     pub max: f64,
     /// The values the query can return (see `metrics[].domain`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<MetricDomain>,
     /// How long one task may take; past it the rollout halts (exit 3) naming the task,
     /// which stays out of the load balancer and running (default 10m).
@@ -141,25 +139,23 @@ pub struct TaskGateSpec {
 }
 
 /// Either explicit `steps`, or a linear ramp of `step` percent `every` interval up to `max`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CanarySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<CanaryStep>>,
     /// Linear ramp: percentage added at each step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<i64>,
     /// Linear ramp: the last weight before promotion (default 100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
     /// Linear ramp: how long each step holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<Span>,
     /// How long the old version keeps running after promotion.
     #[serde(default)]
     pub scale_down_delay: Delay,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CanaryStep {
@@ -168,19 +164,17 @@ pub struct CanaryStep {
     /// How long to hold this weight (and analyse) before the next step.
     pub hold: Span,
     /// Analyse during this step (default: on when `analysis` is set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<bool>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BlueGreenSpec {
     /// Hold the new version at 0% traffic first (smoke tests and analysis of the preview).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<PhaseSpec>,
     /// After the switch, keep analysing before declaring the new version promoted;
     /// a failure switches traffic back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_promotion: Option<PhaseSpec>,
     /// How long the old version keeps running after promotion.
     #[serde(default)]
@@ -188,32 +182,30 @@ pub struct BlueGreenSpec {
 }
 
 /// A blue/green phase the new version is held in (`preview`, `postPromotion`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "Phase")]
 pub struct PhaseSpec {
     pub hold: Span,
     /// Analyse during this phase (default: on when `analysis` is set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<bool>,
 }
 
 /// A smoke check or a hook: one HTTP request or one command, retried with
 /// backoff on failure until `timeout`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Check {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpCheck>,
     /// A command that must exit 0; it sees the rollout context in its environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<ShellCommand>,
     /// How long the check may take, retries included (default 30s).
     #[serde(default = "default_check_timeout")]
     pub timeout: Span,
     /// At most this many attempts (default: as many as fit in `timeout`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
     /// Smoke checks only: run again after every step, before the next one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -224,6 +216,7 @@ fn default_check_timeout() -> Span {
     Span::from_secs(30)
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpCheck {
@@ -237,11 +230,9 @@ pub struct HttpCheck {
     /// for secrets: their values never appear in reports.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers_from_env: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     #[serde(default)]
     pub expect: HttpExpectations,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsOptions>,
 }
 
@@ -250,6 +241,7 @@ fn default_method() -> String {
 }
 
 /// What the response must look like; every given expectation must hold.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpExpectations {
@@ -257,19 +249,15 @@ pub struct HttpExpectations {
     #[serde(default = "default_status")]
     pub status: u16,
     /// Text the body must contain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
     /// A regular expression the body must match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_matches: Option<String>,
     /// A value inside a JSON body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json: Option<JsonExpectation>,
     /// Response headers that must have these values (names are case-insensitive).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// The response must arrive within this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Span>,
 }
 
@@ -299,11 +287,11 @@ pub struct JsonExpectation {
     pub equals: serde_json::Value,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TlsOptions {
     /// A PEM file of CA certificates to trust besides the system's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
     /// Accept any certificate. Only for previews with self-signed certificates.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -337,6 +325,7 @@ pub struct HooksSpec {
     pub on_rollback: Vec<Check>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AnalysisSpec {
@@ -359,7 +348,6 @@ pub struct AnalysisSpec {
     #[serde(default = "three")]
     pub no_data_limit: u32,
     /// The Prometheus server every `prometheus` query goes to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
     pub metrics: Vec<MetricSpec>,
     /// Wait-until gates: before the old version is removed after promotion, wait until each
@@ -368,6 +356,7 @@ pub struct AnalysisSpec {
     pub before_retire: Vec<WaitGateSpec>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WaitGateSpec {
@@ -376,13 +365,11 @@ pub struct WaitGateSpec {
     /// Wait until a value is at or below this.
     pub max: f64,
     /// The values the query can return (see `metrics[].domain`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<MetricDomain>,
     /// How long to wait; past it the rollout halts and the old version stays (default 10m).
     #[serde(default = "default_wait_timeout")]
     pub timeout: Span,
     /// Time between two measurements (default: the analysis interval).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Span>,
 }
 
@@ -414,6 +401,7 @@ pub enum NoDataPolicy {
     Ignore,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MetricSpec {
@@ -424,42 +412,33 @@ pub struct MetricSpec {
     /// query in Prometheus's UI for a `prometheus` query (or the new version's
     /// `errors` of a `counts` one). Credentials in it (`user:password@`, a
     /// `token` or `api_key` parameter) are dropped from the link.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_link: Option<String>,
     /// The gate fails when a value is below this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     /// The gate fails when a value is above this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
     /// Compare the new version with the stable one over the same windows, with a
     /// sequential test that may look at every interval: it fails as soon as the new
     /// version's rate is significantly higher and passes as soon as it is shown to be
     /// within `maxIncrease`. Needs a query that counts per version (`counts`, or the
     /// sandbox's `errors` and `slow_requests`); `min` and `max` do not apply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<CompareWith>,
     /// With `compare`: how much higher the new version's rate may be and still pass:
     /// relative (`50%`) or absolute in rate units (`0.005`, half a percentage point).
     /// Default `50%`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_increase: Option<MaxIncrease>,
     /// With `compare`: the chance, over the whole rollout, of failing a new version
     /// that is no worse than the stable one (default 0.01).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpha: Option<f64>,
     /// Neither pass nor fail before the new version has served this many requests
     /// (per measurement for a threshold, in all for `compare`). Needs a query that
     /// counts requests. Default 0 for thresholds, 100 for `compare`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_requests: Option<u64>,
     /// With `compare`: what a step that ends before the test decided means.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inconclusive: Option<InconclusivePolicy>,
     /// The values the query can return; anything else (and NaN or infinity) is
     /// a broken query, reported as a provider error, never a pass. Default:
     /// from the query where it is known (sandbox stats), else `any`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<MetricDomain>,
 }
 
@@ -560,27 +539,24 @@ pub use crate::metrics::prometheus::{
 };
 pub use crate::metrics::sandbox::{SandboxQuery, SandboxStat};
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReportSpec {
     /// The heading of the Markdown summary (default: "greenlight: <name>").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// How long the final report may take over the PR/MR comment and the
     /// deployment status together before greenlight gives up (default 20s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_timeout: Option<Span>,
     /// The GitHub Actions workflow file (e.g. `greenlight-manual.yml`) whose
     /// `workflow_dispatch` runs `promote` and `rollback`: a halted or failed
     /// rollout links it beside the commands. Default: the running workflow,
     /// when it was itself started by `workflow_dispatch`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispatch_workflow: Option<String>,
     /// A chat message when a command that moves traffic ends (promoted, rolled
     /// back, halted, failed) with the summary's headline, the link to the run
     /// and each step's numbers. Sent with the final report, within
     /// `finalTimeout`; never on the traffic path, and a failure is a warning.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSpec>,
 }
 

@@ -33,7 +33,38 @@ fn spec(dir: &Path, hung_query: bool) -> PathBuf {
         std::fs::write(&error_rate, "0").expect("write the error rate");
     }
     std::fs::write(dir.join("weight"), "0\n").expect("write the weight");
-    crate::support::file_driven_spec_holding(dir, "30s")
+    let spec = crate::support::file_driven_spec_holding(dir, "30s");
+    // Each measurement first marks that it started, so a test can wait for the hold.
+    let text = std::fs::read_to_string(&spec).expect("read the spec");
+    let query = format!("command: cat {}", error_rate.display());
+    let marked = text.replace(
+        &query,
+        &format!(
+            "command: echo >> {}; cat {}",
+            dir.join("measured").display(),
+            error_rate.display()
+        ),
+    );
+    assert_ne!(marked, text, "the spec's metric query changed");
+    std::fs::write(&spec, marked).expect("write the spec");
+    spec
+}
+
+/// Blocks until the file at `path` holds what `wanted` accepts (20 s at most).
+fn wait_for_file(what: &str, path: &Path, wanted: impl Fn(&str) -> bool) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(wait::until(
+        what,
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || {
+            let now = std::fs::read_to_string(path).unwrap_or_default();
+            std::future::ready(if wanted(&now) { Ok(()) } else { Err(now) })
+        },
+    ));
 }
 
 /// Starts `run` of the spec in the directory `spec` is in, in its own process
@@ -49,20 +80,9 @@ fn start_at_step_one(spec: &Path, extra: &[&str]) -> std::process::Child {
         .process_group(0)
         .spawn()
         .expect("greenlight starts");
-    let weight = spec.with_file_name("weight");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(wait::until(
-        "step 1 at 20%",
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || {
-            let now = std::fs::read_to_string(&weight).unwrap_or_default();
-            std::future::ready(if now.trim() == "20" { Ok(()) } else { Err(now) })
-        },
-    ));
+    wait_for_file("step 1 at 20%", &spec.with_file_name("weight"), |now| {
+        now.trim() == "20"
+    });
     child
 }
 
@@ -95,8 +115,12 @@ fn cancel(signals: &[&str], to: To, hung_query: bool) {
     let spec = spec(dir.path(), hung_query);
     let mut child = start_at_step_one(&spec, &[]);
     let weight = dir.path().join("weight");
-    // Into the hold, or into the hung query.
-    std::thread::sleep(Duration::from_millis(500));
+    // Into the hold (a measurement started), or into the hung query.
+    wait_for_file(
+        "a measurement in step 1",
+        &dir.path().join("measured"),
+        |now| !now.is_empty(),
+    );
     let signalled = Instant::now();
     for (index, name) in signals.iter().enumerate() {
         if index > 0 {

@@ -8,11 +8,10 @@ use std::path::Path;
 
 use greenlight::engine::Outcome;
 use greenlight::forge::session::{CommandKind, Platform, Rollout};
-use greenlight::report::Reporter;
 use serde_json::Value;
 
 use crate::github::SPEC;
-use crate::support::ci::{self, calls, lines, serving};
+use crate::support::ci::{self, Call, calls, lines, serving};
 use crate::support::reference::{read, reference_dir};
 use crate::support::*;
 
@@ -22,12 +21,10 @@ fn json(dir: &Path, file: &str) -> Value {
 
 const DEPLOYMENTS: &str = r"^/repos/acme/shop/deployments$";
 
-fn healthy() -> Given {
-    given(SPEC).metric("error-rate", vec![data(0.004), data(0.01)])
-}
-
-fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
-    platform.forge_reporters(&Rollout {
+/// A healthy rollout reported only to `platform`: its outcome.
+async fn healthy_run_on(platform: Platform) -> Outcome {
+    let given = given(SPEC).metric("error-rate", vec![data(0.004), data(0.01)]);
+    let reporters = platform.forge_reporters(&Rollout {
         command: CommandKind::Run,
         release: &ci::release(),
         plan: &given.plan(),
@@ -36,7 +33,8 @@ fn reporters(platform: Platform, given: &Given) -> Vec<Box<dyn Reporter>> {
         final_limit: greenlight::spec::types::DEFAULT_FINAL_TIMEOUT,
         webhook: None,
         links: Default::default(),
-    })
+    });
+    given.when_run_with(reporters).await.outcome()
 }
 
 fn keys(value: &Value) -> BTreeSet<String> {
@@ -59,6 +57,13 @@ fn documented(dir: &Path, route: &str, schema: &str) -> BTreeSet<String> {
         &json(dir, "github/schemas.2022-07.json")[schema]["properties"],
     ));
     fields
+}
+
+/// Every call sends only fields its route documents.
+fn assert_documented(calls: &[Call], documented: &BTreeSet<String>) {
+    for call in calls {
+        assert!(keys(&call.body).is_subset(documented), "{}", call.body);
+    }
 }
 
 #[tokio::test]
@@ -87,10 +92,8 @@ async fn github_comments_with_the_real_bodies() {
         deployment: false,
         ..ci::github(&server)
     };
-    let given = healthy();
-    let reporters = reporters(Platform::GitHub(settings), &given);
     assert_eq!(
-        given.when_run_with(reporters).await.outcome(),
+        healthy_run_on(Platform::GitHub(settings)).await,
         Outcome::Promoted
     );
 
@@ -109,9 +112,7 @@ async fn github_comments_with_the_real_bodies() {
         "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}",
         "issue-comment",
     );
-    for call in &calls[1..] {
-        assert!(keys(&call.body).is_subset(&example), "{}", call.body);
-    }
+    assert_documented(&calls[1..], &example);
 }
 
 #[tokio::test]
@@ -133,9 +134,7 @@ async fn github_deployments_with_the_real_bodies() {
         comment: false,
         ..ci::github(&server)
     };
-    let given = healthy();
-    let reporters = reporters(Platform::GitHub(settings), &given);
-    given.when_run_with(reporters).await;
+    healthy_run_on(Platform::GitHub(settings)).await;
 
     let calls = calls(&server).await;
     let statuses = format!("POST /repos/acme/shop/deployments/{id}/statuses");
@@ -148,15 +147,13 @@ async fn github_deployments_with_the_real_bodies() {
         ]
     );
     let create = documented(&dir, "POST /repos/{owner}/{repo}/deployments", "deployment");
-    assert!(keys(&calls[0].body).is_subset(&create), "{}", calls[0].body);
+    assert_documented(&calls[..1], &create);
     let status = documented(
         &dir,
         "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
         "deployment-status",
     );
-    for call in &calls[1..] {
-        assert!(keys(&call.body).is_subset(&status), "{}", call.body);
-    }
+    assert_documented(&calls[1..], &status);
 }
 
 #[tokio::test]
@@ -169,10 +166,8 @@ async fn a_202_auto_merge_answer_is_a_warning_not_a_new_outcome() {
         comment: false,
         ..ci::github(&server)
     };
-    let given = healthy();
-    let reporters = reporters(Platform::GitHub(settings), &given);
     assert_eq!(
-        given.when_run_with(reporters).await.outcome(),
+        healthy_run_on(Platform::GitHub(settings)).await,
         Outcome::Promoted
     );
     // No deployment id, so no status is posted.
@@ -207,10 +202,8 @@ async fn gitlab_notes_with_the_real_bodies() {
         ("PUT", &updated, 200, note),
     ])
     .await;
-    let given = healthy();
-    let reporters = reporters(Platform::GitLab(ci::gitlab(&server)), &given);
     assert_eq!(
-        given.when_run_with(reporters).await.outcome(),
+        healthy_run_on(Platform::GitLab(ci::gitlab(&server))).await,
         Outcome::Promoted
     );
 

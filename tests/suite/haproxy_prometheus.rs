@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use greenlight::metrics::http::{HttpJsonConfig, HttpJsonSource};
+use greenlight::duration::Span;
+use greenlight::metrics::http::{HttpJsonSource, HttpQuery};
 use greenlight::metrics::prometheus::{PrometheusAuth, PrometheusConfig, PrometheusSource};
 use greenlight::metrics::{Measurement, MetricSource};
 use greenlight::provider::ProviderError;
@@ -387,6 +388,7 @@ fn prometheus_source(prometheus: &Prometheus, query: &str) -> PrometheusSource {
             auth: PrometheusAuth::None,
         },
         http_client(),
+        &|_| None,
     )
     .unwrap()
 }
@@ -512,7 +514,7 @@ async fn prometheus_sends_the_query_timeout_and_credentials() {
         timeout: Duration::from_millis(1500),
         auth,
     };
-    let bearer = PrometheusSource::with_env(
+    let bearer = PrometheusSource::new(
         config(PrometheusAuth::Bearer {
             token_env: "PROM_TOKEN".into(),
         }),
@@ -521,7 +523,7 @@ async fn prometheus_sends_the_query_timeout_and_credentials() {
     )
     .unwrap();
     assert_eq!(bearer.measure().await.unwrap(), Measurement::Value(0.5));
-    let basic = PrometheusSource::with_env(
+    let basic = PrometheusSource::new(
         config(PrometheusAuth::Basic {
             username_env: "U".into(),
             password_env: "P".into(),
@@ -560,6 +562,7 @@ async fn prometheus_timeout_5xx_and_non_prometheus_answers_are_provider_errors()
                 auth: PrometheusAuth::None,
             },
             http_client(),
+            &|_| None,
         )
         .unwrap()
     };
@@ -635,12 +638,12 @@ async fn http_json_source_reads_numbers_and_tells_no_data_from_errors() {
     .await;
     let env = |name: &str| (name == "API_KEY").then(|| "k-123".to_owned());
     let source = |path: &str, pointer: &str| {
-        HttpJsonSource::with_env(
-            HttpJsonConfig {
+        HttpJsonSource::new(
+            &HttpQuery {
                 url: server.url(path),
                 headers: BTreeMap::from([("X-Api-Key".to_owned(), "API_KEY".to_owned())]),
                 pointer: pointer.to_owned(),
-                timeout: Duration::from_secs(2),
+                timeout: Span::from_secs(2),
             },
             http_client(),
             &env,
@@ -701,12 +704,12 @@ async fn http_json_source_unreachable_names_the_address() {
     // Bound but not listening for the whole test: connections to it are refused.
     let (_socket, refusing) = refusing_address();
     let port = refusing.port();
-    let source = HttpJsonSource::with_env(
-        HttpJsonConfig {
+    let source = HttpJsonSource::new(
+        &HttpQuery {
             url: format!("http://127.0.0.1:{port}/x?token=secret"),
             headers: BTreeMap::new(),
             pointer: "/v".into(),
-            timeout: Duration::from_secs(2),
+            timeout: Span::from_secs(2),
         },
         http_client(),
         &|_: &str| None,

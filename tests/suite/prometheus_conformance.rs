@@ -41,6 +41,7 @@ async fn measure(status: u16, body: &Value) -> Result<Measurement, ProviderError
             auth: PrometheusAuth::None,
         },
         http_client(),
+        &|_| None,
     )
     .unwrap_or_else(|e| panic!("cannot build the source: {e}"))
     .measure()

@@ -9,13 +9,10 @@ use serde_json::json;
 
 use super::Settings;
 use crate::engine::{Event, EventKind, Outcome};
-use crate::forge::{Author, Published, is_ours};
+use crate::forge::{Author, PAGE_SIZE, Published, find_ours};
 use crate::report::Report;
 use crate::report::live::{CALL_TIMEOUT, CONNECT_TIMEOUT, ForgeReporter, Warnings};
 use crate::report::sticky::{ApiError, NoteApi};
-
-/// Comments are listed 100 at a time; this many pages is 10,000 comments.
-const MAX_PAGES: u32 = 100;
 
 /// A client for one repository.
 #[derive(Clone)]
@@ -188,27 +185,32 @@ impl NoteApi for PullRequestComments {
     async fn find(&mut self, marker: &str) -> Result<Option<u64>, ApiError> {
         let pr = self.number().await?;
         let author = self.author().await;
-        for page in 1..=MAX_PAGES {
-            let comments: Vec<Comment> = self
-                .api
-                .crab
-                .get(
-                    self.api.route(&format!("issues/{pr}/comments")),
-                    Some(&[("per_page", 100), ("page", page)]),
+        let api = &self.api;
+        let route = api.route(&format!("issues/{pr}/comments"));
+        find_ours(
+            marker,
+            author.as_deref(),
+            |page| {
+                let route = &route;
+                async move {
+                    api.crab
+                        .get::<Vec<Comment>, _, _>(
+                            route,
+                            Some(&[("per_page", PAGE_SIZE), ("page", page)]),
+                        )
+                        .await
+                        .map_err(|error| classify("cannot list the pull request's comments", error))
+                }
+            },
+            |comment| {
+                (
+                    comment.id,
+                    comment.body.as_deref(),
+                    comment.user.as_ref().map(|user| user.login.as_str()),
                 )
-                .await
-                .map_err(|error| classify("cannot list the pull request's comments", error))?;
-            if let Some(found) = comments.iter().find(|comment| {
-                let login = comment.user.as_ref().map(|user| user.login.as_str());
-                is_ours(comment.body.as_deref(), login, marker, author.as_deref())
-            }) {
-                return Ok(Some(found.id));
-            }
-            if comments.len() < 100 {
-                break;
-            }
-        }
-        Ok(None)
+            },
+        )
+        .await
     }
 
     async fn create(&mut self, body: &str) -> Result<u64, ApiError> {

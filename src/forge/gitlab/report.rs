@@ -10,12 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Settings;
-use crate::forge::{Author, Published, is_ours};
+use crate::forge::{Author, PAGE_SIZE, Published, find_ours};
 use crate::report::live::Warnings;
 use crate::report::sticky::{ApiError, NoteApi};
-
-/// Notes are listed 100 at a time; this many pages is 10,000 notes.
-const MAX_PAGES: u32 = 100;
 
 /// What is missing to write the note, said the way a user can fix it.
 pub const MISSING_TOKEN: &str = "GITLAB_TOKEN is not set, so there is no merge-request note: CI_JOB_TOKEN cannot post notes. Add a project access token with the `api` scope as a masked CI/CD variable GITLAB_TOKEN (see docs/ci.md)";
@@ -233,27 +230,33 @@ impl NoteApi for MergeRequestNotes {
     async fn find(&mut self, marker: &str) -> Result<Option<u64>, ApiError> {
         let notes_url = self.notes_url().await?;
         let author = self.author().await;
-        for page in 1..=MAX_PAGES {
-            let url = format!("{notes_url}?sort=asc&order_by=created_at&per_page=100&page={page}");
-            let notes: Vec<Note> = self
-                .call(
-                    "cannot list the merge request's notes",
-                    Method::GET,
-                    &url,
-                    None,
+        let this = &*self;
+        find_ours(
+            marker,
+            author.as_deref(),
+            |page| {
+                let url = format!(
+                    "{notes_url}?sort=asc&order_by=created_at&per_page={PAGE_SIZE}&page={page}"
+                );
+                async move {
+                    this.call::<Vec<Note>>(
+                        "cannot list the merge request's notes",
+                        Method::GET,
+                        &url,
+                        None,
+                    )
+                    .await
+                }
+            },
+            |note| {
+                (
+                    note.id,
+                    note.body.as_deref(),
+                    note.author.as_ref().map(|user| user.username.as_str()),
                 )
-                .await?;
-            if let Some(found) = notes.iter().find(|note| {
-                let username = note.author.as_ref().map(|user| user.username.as_str());
-                is_ours(note.body.as_deref(), username, marker, author.as_deref())
-            }) {
-                return Ok(Some(found.id));
-            }
-            if notes.len() < 100 {
-                break;
-            }
-        }
-        Ok(None)
+            },
+        )
+        .await
     }
 
     async fn create(&mut self, body: &str) -> Result<u64, ApiError> {

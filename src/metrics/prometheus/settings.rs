@@ -141,6 +141,7 @@ impl QuerySettings for PrometheusQuery {
         Ok(Box::new(PrometheusSource::new(
             PrometheusConfig::from_spec(server, &self.0),
             context.http.clone(),
+            &crate::secrets::process_env,
         )?))
     }
 }
