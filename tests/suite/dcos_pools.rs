@@ -155,6 +155,17 @@ impl Colours {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad record: {e}"))
     }
 
+    /// The record settled in `phase` with `stable_pool` live, after exactly
+    /// `writes` to Marathon.
+    fn assert_settled(&self, phase: &str, stable_pool: &str, writes: &[&str]) {
+        let record = self.record();
+        assert_eq!(
+            (&record["phase"], &record["stablePool"]),
+            (&json!(phase), &json!(stable_pool))
+        );
+        assert_eq!(self.marathon_writes(), writes);
+    }
+
     /// Marathon's writes since the last call, as `METHOD path`.
     pub(crate) fn marathon_writes(&self) -> Vec<String> {
         lines(&self.take_writes())
@@ -404,12 +415,7 @@ async fn promote_rollback_and_abort_by_hand_know_the_colours() {
     let promote = colours.output(colours.greenlight("promote", &[])).await;
     assert_eq!(promote.status.code(), Some(0), "{}", describe(&promote));
     colours.serves("v3", "blue");
-    let record = colours.record();
-    assert_eq!(
-        (&record["phase"], &record["stablePool"]),
-        (&json!("promoted"), &json!("a"))
-    );
-    assert_eq!(colours.marathon_writes(), ["DELETE /v2/apps/svc-green"]);
+    colours.assert_settled("promoted", "a", &["DELETE /v2/apps/svc-green"]);
     let next = colours.release("v4").await;
     assert_eq!(next.status.code(), Some(0), "{}", describe(&next));
     colours.serves("v4", "green");
@@ -419,12 +425,7 @@ async fn promote_rollback_and_abort_by_hand_know_the_colours() {
     let rollback = colours.output(colours.greenlight("rollback", &[])).await;
     assert_eq!(rollback.status.code(), Some(0), "{}", describe(&rollback));
     colours.serves("v2", "green");
-    let record = colours.record();
-    assert_eq!(
-        (&record["phase"], &record["stablePool"]),
-        (&json!("rolled_back"), &json!("b"))
-    );
-    assert_eq!(colours.marathon_writes(), ["DELETE /v2/apps/svc-blue"]);
+    colours.assert_settled("rolled_back", "b", &["DELETE /v2/apps/svc-blue"]);
     let after = colours.cluster.marathon.app("/svc-green");
     assert_eq!(
         after.map(|app| (app.definition, app.tasks)),
