@@ -164,12 +164,7 @@ impl MarathonTarget {
                 path.display()
             ))
         })?;
-        let mut context = self.template.clone();
-        // The stable version's app is rendered from its own side: its pool is `pool.new`.
-        if version != context.version && version == context.stable_version {
-            context.pool = context.pool.map(|pool| pool.swapped());
-        }
-        context.version = version.to_owned();
+        let context = self.template.for_version(version);
         let text = render_text(&source, &context).map_err(|(message, hint)| {
             let error = ProviderError::new(format!("{}: {message}", path.display()));
             match hint {
