@@ -28,7 +28,7 @@ metadata:
 target:
   command:
     deploy: echo $GREENLIGHT_VERSION > {dir_text}/pool-{{{{ servers.pool }}}}
-    retire: for f in {dir_text}/pool-*; do if [ "$(cat $f)" = "$GREENLIGHT_VERSION" ]; then rm $f; fi; done
+    retire: test "$(cat {dir_text}/pool-$GREENLIGHT_POOL)" = "$GREENLIGHT_VERSION" && rm {dir_text}/pool-$GREENLIGHT_POOL
 {router}strategy:
   canary:
     steps:
