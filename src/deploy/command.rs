@@ -14,6 +14,7 @@ use crate::provider::ProviderError;
 use crate::release::Release;
 
 // `target: command` (no doc comment: the schema describes it at the enum arm).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CommandTarget {
@@ -21,7 +22,6 @@ pub struct CommandTarget {
     pub deploy: String,
     /// Removes `$GREENLIGHT_VERSION` (the old version after promotion, the new
     /// one after a rollback). Nothing is removed when this is not set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retire: Option<String>,
     /// How long `deploy` may take before the rollout is rolled back.
     #[serde(default = "super::default_deploy_timeout")]
