@@ -205,3 +205,34 @@ fn a_kubernetes_target_on_fixed_pools_removes_each_version_from_its_own_pool() {
     );
     assert!(!rollback.contains("web-green"), "{}", run.stdout);
 }
+
+/// Without a record the stable version is taken to be in the first pool; when the
+/// router already serves the other one, the halt says how to tell greenlight so
+/// (the record's `stablePool`), since removing the record would only repeat it.
+#[test]
+fn a_router_serving_the_idle_pool_halts_saying_how_to_name_the_live_pool() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+    let spec = dir.path().join("greenlight.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\npools: [blue, green]\ntarget:\n  command: {{deploy: 'touch {dir}/deployed-$GREENLIGHT_POOL'}}\nrouter:\n  command: {{get: echo 100, set: 'true'}}\nstrategy:\n  canary: {{steps: [{{weight: 50, hold: 1s}}]}}\nstate: {{file: {dir}/state.json}}\n",
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut run = Greenlight::on("run", &spec);
+    run.args(["--version", "v2", "--stable-version", "v1"]);
+    let run = run.run();
+    assert_eq!(run.code(), Some(3), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("would deploy to green (`b`). If the stable version serves from green, the record must say `\"stablePool\": \"b\"`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !dir.path().join("deployed-green").exists(),
+        "deployed anyway"
+    );
+}
