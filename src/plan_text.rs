@@ -159,14 +159,21 @@ pub fn render(
         format!("retire {}{delay}", release.stable_version),
         retire,
     );
+    let (first, restore) = match plan.migration {
+        Some(_) => (
+            format!("bring {} back to its task count, ", release.stable_version),
+            target.plan_restore(&release.stable_version),
+        ),
+        None => (String::new(), Vec::new()),
+    };
     let _ = writeln!(
         out,
-        "\nIf a gate, smoke check or hook fails: send 0% to {} and verify it, then:",
+        "\nIf a gate, smoke check or hook fails: {first}send 0% to {} and verify it, then:",
         release.new_version
     );
-    let rollback = router
-        .plan(Weight::ZERO)
+    let rollback = restore
         .into_iter()
+        .chain(router.plan(Weight::ZERO))
         .chain(hooks.on_rollback.iter().map(describe_check))
         .chain(drain_lines(plan, router, Side::New))
         .chain(target.plan_retire(&release.new_version));
@@ -176,7 +183,7 @@ pub fn render(
     if plan.migration.is_some() {
         let _ = writeln!(
             out,
-            "Once the migration has killed a task of {}, a failure halts instead: {0} is no longer whole.",
+            "Once the migration has killed a task of {}, a failure halts instead: {0} is no longer whole; `greenlight rollback` brings it back to its task count first.",
             release.stable_version
         );
     }

@@ -247,6 +247,7 @@ pub async fn run(
             Action::KillTasks { version, ids } => {
                 Input::Killed(providers.target.kill_tasks(&version, &ids).await)
             }
+            Action::Restore { version } => Input::Restored(providers.target.restore(&version).await),
             Action::Finish(outcome) => {
                 let reason = state.reason.clone().unwrap_or_default();
                 let report = Report::build(

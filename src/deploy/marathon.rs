@@ -394,6 +394,37 @@ impl MarathonTarget {
             .map(str::to_owned))
     }
 
+    /// Settles the app found with the id a migration launches (`empty`: the
+    /// definition it sends, with no instance). Marathon reads it back as sent
+    /// plus its own defaults and status, so an app that holds every field of
+    /// `empty` but the instance count is the one this release launched before
+    /// its job died: it keeps its tasks and is scaled up as a first launch
+    /// would be. Any other app there (an older version left in the idle colour
+    /// by a crash or an aborted release) is replaced whole by `empty`, which
+    /// stops its tasks. Telling them apart by the rendered definition, not by
+    /// one label, also catches a release whose image changed under the same
+    /// version. A wrong "not ours" only restarts the new version before it
+    /// serves anyone: once the migration has begun, the state record resumes
+    /// it past the launch.
+    async fn relaunch(&self, id: &str, empty: &Value) -> Result<(), ProviderError> {
+        let found = self
+            .client
+            .expect_success(Method::GET, &format!("/v2/apps{id}"), None)
+            .await?;
+        let found = found.get("app").unwrap_or(&found);
+        let mut sent = empty.clone();
+        if let Some(fields) = sent.as_object_mut() {
+            fields.remove("instances");
+        }
+        if holds(found, &sent) {
+            return Ok(());
+        }
+        self.client
+            .expect_success(Method::PUT, &Self::replace_path(id), Some(empty))
+            .await
+            .map(drop)
+    }
+
     /// Sets the app's instance count (`PUT /v2/apps/{id}`).
     pub async fn scale(&self, id: &str, instances: u64) -> Result<(), ProviderError> {
         self.client
@@ -410,6 +441,41 @@ impl MarathonTarget {
 /// The instance count an app definition asks for (Marathon's default is 1).
 fn instances_of(app: &Value) -> u64 {
     app.get("instances").and_then(Value::as_u64).unwrap_or(1)
+}
+
+/// Whether `found` (an app as Marathon returns it) holds every field of `sent`
+/// with the same value; fields Marathon adds (defaults, tasks, status) are
+/// ignored, list items are compared in order.
+fn holds(found: &Value, sent: &Value) -> bool {
+    holds_at(None, found, sent)
+}
+
+/// `holds` for the field named `key` (a list item keeps its list's name).
+fn holds_at(key: Option<&str>, found: &Value, sent: &Value) -> bool {
+    match (found, sent) {
+        (Value::Object(found), Value::Object(sent)) => sent.iter().all(|(key, value)| {
+            found
+                .get(key)
+                .is_some_and(|field| holds_at(Some(key), field, value))
+        }),
+        (Value::Array(found), Value::Array(sent)) => {
+            found.len() == sent.len()
+                && found
+                    .iter()
+                    .zip(sent)
+                    .all(|(found, sent)| holds_at(key, found, sent))
+        }
+        // A service port sent as 0 is one Marathon picks and stores in its place.
+        (Value::Number(_), Value::Number(sent))
+            if sent.as_u64() == Some(0)
+                && matches!(key, Some("port" | "servicePort" | "ports")) =>
+        {
+            true
+        }
+        // `64` and `64.0` are the same amount of memory.
+        (Value::Number(found), Value::Number(sent)) => found.as_f64() == sent.as_f64(),
+        (found, sent) => found == sent,
+    }
 }
 
 /// Whether a deployment from `/v2/deployments` touches app `id`.
@@ -551,9 +617,10 @@ impl Target for MarathonTarget {
         };
         vec![
             format!(
-                "POST {} (app {id} from {} with 0 instances)",
+                "POST {} (app {id} from {} with 0 instances; an app left with that id is scaled up as it is when it holds this definition, else replaced: PUT {})",
                 self.client.url("/v2/apps"),
-                self.spec.app
+                self.spec.app,
+                self.client.url(&Self::replace_path(id)),
             ),
             wait("no deployment affects it"),
             format!(
@@ -575,11 +642,11 @@ impl Target for MarathonTarget {
             .send(Method::POST, "/v2/apps", Some(&empty))
             .await?;
         match answer.status {
-            status if status.is_success() => self.wait_ready(&id).await?,
-            // A re-run finds the app it launched: scale it as below.
-            StatusCode::CONFLICT => {}
+            status if status.is_success() => {}
+            StatusCode::CONFLICT => self.relaunch(&id, &empty).await?,
             _ => return Err(self.client.refused(&what, &answer)),
         }
+        self.wait_ready(&id).await?;
         self.scale(&id, instances).await?;
         self.wait_ready(&id).await
     }
@@ -606,6 +673,39 @@ impl Target for MarathonTarget {
                 crate::duration::display(self.spec.timeout.get()),
             ),
         ]
+    }
+
+    fn plan_restore(&self, version: &str) -> Vec<String> {
+        match self.app_definition(version) {
+            Ok(app) => {
+                let id = app.get("id").and_then(Value::as_str).unwrap_or_default();
+                vec![format!(
+                    "PUT {} {{\"instances\": {}}} when it runs fewer (tasks the migration killed), then GET {} until every task runs and passes its health checks (at most {})",
+                    self.client.url(&format!("/v2/apps{id}")),
+                    instances_of(&app),
+                    self.client.url(&format!("/v2/apps{id}/tasks")),
+                    crate::duration::display(self.spec.timeout.get()),
+                )]
+            }
+            Err(error) => vec![format!("cannot render {}: {error}", self.spec.app)],
+        }
+    }
+
+    async fn restore(&self, version: &str) -> Result<(), ProviderError> {
+        let (app, id) = self.app_and_id(version)?;
+        let instances = instances_of(&app);
+        let restored = async {
+            if self.progress(&id).await?.instances < instances {
+                self.scale(&id, instances).await?;
+            }
+            self.wait_ready(&id).await
+        };
+        // The hints of a deploy speak of the new app; here traffic has not moved.
+        restored.await.map_err(|error| {
+            error.with_hint(format!(
+                "traffic stays where it was: look at {id} (`dcos marathon app show {id}`, its deployments and task logs), then run `greenlight rollback` again"
+            ))
+        })
     }
 
     async fn tasks(&self, version: &str) -> Result<Vec<Task>, ProviderError> {
@@ -737,6 +837,36 @@ mod tests {
         let (_dir, typo) = target_with_app("svc.json", r#"{"id": "/svc-{{ verison }}"}"#);
         let error = typo.app_definition("v2").unwrap_err();
         assert!(error.message.contains("svc.json"), "{error}");
+    }
+
+    #[test]
+    fn an_app_holds_what_was_sent_whatever_marathon_adds_but_not_another_version() {
+        let sent = json!({"id": "/svc-green", "mem": 64, "labels": {"VERSION": "v2"},
+            "portDefinitions": [{"port": 0, "name": "web"}]});
+        let found = json!({"id": "/svc-green", "mem": 64.0, "labels": {"VERSION": "v2"},
+            "portDefinitions": [{"port": 0, "name": "web", "labels": {}}],
+            "backoffSeconds": 1, "tasks": [], "version": "2026-01-01T00:00:00.000Z"});
+        assert!(holds(&found, &sent));
+        let mut older = found.clone();
+        older["labels"]["VERSION"] = json!("v1");
+        assert!(!holds(&older, &sent));
+        let mut fewer = found.clone();
+        fewer["portDefinitions"] = json!([]);
+        assert!(!holds(&fewer, &sent));
+        let mut missing = found.clone();
+        missing
+            .as_object_mut()
+            .map(|fields| fields.remove("labels"));
+        assert!(!holds(&missing, &sent));
+        // Marathon picks the service port asked as 0; a port asked for is kept.
+        let mut assigned = found;
+        assigned["portDefinitions"][0]["port"] = json!(10_042);
+        assert!(holds(&assigned, &sent));
+        let mut fixed = sent.clone();
+        fixed["portDefinitions"][0]["port"] = json!(10_001);
+        assert!(!holds(&assigned, &fixed));
+        let mem = json!({"mem": 0});
+        assert!(!holds(&json!({"mem": 64}), &mem), "only ports are picked");
     }
 
     #[test]

@@ -47,6 +47,17 @@ pub trait Target: Send + Sync {
     fn plan_kill(&self, _version: &str) -> Vec<String> {
         Vec::new()
     }
+    /// The exact changes `restore(version)` would make, for `plan`; no I/O.
+    fn plan_restore(&self, _version: &str) -> Vec<String> {
+        Vec::new()
+    }
+    /// Brings `version` back to its definition's instance count (tasks a
+    /// migration killed) before traffic returns to it, and returns once every
+    /// instance is ready. A target that never kills single tasks has nothing
+    /// to bring back.
+    async fn restore(&self, _version: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
     /// The running tasks of `version`.
     async fn tasks(&self, _version: &str) -> Result<Vec<Task>, ProviderError> {
         Err(cannot_migrate(self.describe()))

@@ -44,6 +44,11 @@ pub enum Action {
         version: String,
         ids: Vec<String>,
     },
+    /// Bring `version` back to its definition's task count (a migration's
+    /// rollback, before traffic returns to it) and wait until they are ready.
+    Restore {
+        version: String,
+    },
     /// Run the checks of a stage and report each result.
     RunChecks {
         stage: CheckStage,
@@ -101,6 +106,7 @@ pub enum Input {
     Routed(Result<(), ProviderError>),
     TaskMeasured(Result<Measurement, ProviderError>),
     Killed(Result<(), ProviderError>),
+    Restored(Result<(), ProviderError>),
     /// The job is being cancelled (a signal); sent instead of the pending action.
     Cancelled {
         reason: String,
@@ -146,12 +152,18 @@ pub(super) enum Phase {
     Idle,
     Deploying,
     Checking(Checkpoint),
-    Shifting { step: usize },
+    Shifting {
+        step: usize,
+    },
     Holding(Hold),
     Measuring(Hold),
     Migrating(Migration),
     Promoting,
-    WaitingToRetire { until: SystemTime },
+    WaitingToRetire {
+        until: SystemTime,
+    },
+    /// A migration's rollback scales the old version back up first.
+    Restoring(Cause),
     RollingBack(Cause),
     Retiring(Retirement),
     Done,
@@ -454,6 +466,17 @@ impl Engine {
                 self.record_retired(state, now, &version, result);
                 let (outcome, reason) = self.ending(retirement.cause);
                 self.finish(state, now, outcome, reason)
+            }
+            (Phase::Restoring(cause), Input::Restored(Ok(()))) => {
+                state.phase = Phase::RollingBack(cause);
+                Action::SetWeight(Weight::ZERO)
+            }
+            (Phase::Restoring(cause), Input::Restored(Err(error))) => {
+                let reason = format!(
+                    "{}; then {} could not be brought back to its task count: {error}. Traffic was not moved: scale {1} up and run `greenlight rollback` again",
+                    cause.reason, self.stable_version
+                );
+                self.halt(state, now, reason)
             }
             (Phase::RollingBack(cause), Input::WeightApplied(read_back)) => {
                 match verify(Weight::ZERO, read_back) {
@@ -817,7 +840,7 @@ impl Engine {
                 state,
                 now,
                 format!(
-                    "{reason}; the migration has already killed tasks of {}, so greenlight will not send traffic back to it: scale {0} up again and run `greenlight rollback`, or fix {} and run again",
+                    "{reason}; the migration has already killed tasks of {}, so greenlight will not send traffic back to it on its own: `greenlight rollback` scales {0} back up first, then moves traffic back; or fix {} and run again",
                     self.stable_version, self.new_version
                 ),
             );
@@ -830,7 +853,15 @@ impl Engine {
                 blast_radius,
             },
         });
-        state.phase = Phase::RollingBack(Cause { outcome, reason });
+        let cause = Cause { outcome, reason };
+        // Traffic returns to the old version only once it is whole again.
+        if self.plan.migration.is_some() {
+            state.phase = Phase::Restoring(cause);
+            return Action::Restore {
+                version: self.stable_version.clone(),
+            };
+        }
+        state.phase = Phase::RollingBack(cause);
         Action::SetWeight(Weight::ZERO)
     }
 

@@ -336,10 +336,15 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::engine::plan::Mode;
     use crate::engine::{Outcome, Plan};
     use crate::traffic::Weight;
 
     fn engine(batch: u32) -> Engine {
+        engine_for(batch, Mode::Rollout)
+    }
+
+    fn engine_for(batch: u32, mode: Mode) -> Engine {
         let text = format!(
             "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {{name: svc}}\n\
              target: {{marathon: {{url: 'http://m', app: svc.json}}}}\n\
@@ -358,7 +363,7 @@ mod tests {
         )
         .unwrap_or_else(|error| panic!("{error}"));
         Engine {
-            plan: Plan::from_spec(&loaded.spec, &loaded.spec.router.capabilities()),
+            plan: Plan::by_hand(&loaded.spec, &loaded.spec.router.capabilities(), mode),
             name: "svc".into(),
             stable_version: "v1".into(),
             new_version: "v2".into(),
@@ -556,11 +561,52 @@ mod tests {
     fn a_green_that_fails_to_launch_rolls_back_with_blue_untouched() {
         let engine = engine(1);
         let (state, _) = engine.step(State::new(), at(0), Input::Start);
-        let (_, action) = engine.step(
+        let (state, action) = engine.step(
             state,
             at(0),
             Input::Deployed(Err(ProviderError::new("task x fails its health check"))),
         );
+        // Blue is whole (nothing was killed): the target finds nothing to bring back.
+        assert_eq!(
+            action,
+            Action::Restore {
+                version: "v1".into()
+            }
+        );
+        let (_, action) = engine.step(state, at(0), Input::Restored(Ok(())));
         assert_eq!(action, Action::SetWeight(Weight::ZERO));
+    }
+
+    #[test]
+    fn a_rollback_by_hand_brings_the_old_version_back_before_traffic_returns_to_it() {
+        let engine = engine_for(1, Mode::RollBack);
+        let (state, action) = engine.step(State::new(), at(0), Input::Start);
+        let restore = Action::Restore {
+            version: "v1".into(),
+        };
+        assert_eq!(action, restore);
+        let (state, action) = engine.step(state.clone(), at(0), Input::Restored(Ok(())));
+        assert_eq!(action, Action::SetWeight(Weight::ZERO));
+        let (_, action) = engine.step(state, at(1), Input::WeightApplied(Ok(Weight::ZERO)));
+        assert_eq!(
+            action,
+            Action::Retire {
+                version: "v2".into()
+            }
+        );
+
+        // The old version cannot be scaled up: traffic stays where it is.
+        let (state, _) = engine.step(State::new(), at(0), Input::Start);
+        let (state, action) = engine.step(
+            state,
+            at(0),
+            Input::Restored(Err(ProviderError::new("App is locked"))),
+        );
+        assert_eq!(action, Action::Finish(Outcome::Halted));
+        let reason = state.reason.unwrap_or_default();
+        assert!(
+            reason.contains("v1 could not be brought back to its task count: App is locked. Traffic was not moved"),
+            "{reason}"
+        );
     }
 }

@@ -474,6 +474,7 @@ fn the_dcos_examples_validate_and_plan_every_api_call() {
         ("blue-green", "v1", "v2"),
         ("canary", "v1", "v2"),
         ("migrate", "v1", "v2"),
+        ("migrate-colours", "v1", "v2"),
     ] {
         let file = example(&format!("{spec}.yaml"));
         Greenlight::on("validate", &file).assert().success();

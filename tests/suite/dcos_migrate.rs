@@ -18,13 +18,13 @@ use crate::support::prometheus::Prometheus;
 use crate::support::rollout::describe;
 
 /// Serves `pending_jobs{task_id="…"}` for every task the test sets.
-struct Exporter {
+pub(crate) struct Exporter {
     server: HttpServer,
     gauges: Arc<Mutex<BTreeMap<String, f64>>>,
 }
 
 impl Exporter {
-    async fn start() -> Exporter {
+    pub(crate) async fn start() -> Exporter {
         let gauges: Arc<Mutex<BTreeMap<String, f64>>> = Arc::default();
         let shared = gauges.clone();
         let server = HttpServer::start(Arc::new(move |_: &Request| {
@@ -39,14 +39,14 @@ impl Exporter {
         Exporter { server, gauges }
     }
 
-    fn set(&self, task: &str, value: f64) {
+    pub(crate) fn set(&self, task: &str, value: f64) {
         self.gauges
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(task.to_owned(), value);
     }
 
-    fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         let url = self.server.url("");
         let host = url.trim_start_matches("http://").trim_end_matches('/');
         host.parse()
@@ -101,20 +101,8 @@ impl Migration {
     fn spec(&self, drain_timeout: &str) -> PathBuf {
         self.cluster.spec(
             "weighted",
-            &format!(
-                r#"  migrate:
-    batchSize: 1
-    drain:
-      name: pending-jobs
-      query: {{prometheus: 'pending_jobs{{task_id="{{{{ task.id }}}}"}}'}}
-      timeout: {drain_timeout}
-      interval: 200ms
-    watch: 500ms"#
-            ),
-            &format!(
-                "analysis:\n  interval: 100ms\n  prometheus: {{address: {}}}\n  metrics:\n    - name: errors\n      query: {{command: echo 0}}\n      max: 0\n",
-                self.prometheus.url()
-            ),
+            &strategy(drain_timeout),
+            &analysis(&self.prometheus),
         )
     }
 
@@ -129,56 +117,90 @@ impl Migration {
         command
     }
 
-    /// Marathon's kill requests, each a list of task ids.
     fn kills(&self) -> Vec<Vec<String>> {
-        self.cluster
-            .marathon
-            .server
-            .requests()
-            .iter()
-            .filter(|r| r.method == "POST" && r.path.starts_with("/v2/tasks/delete"))
-            .map(|r| {
-                assert_eq!(r.path, "/v2/tasks/delete?scale=true");
-                let body: Value = serde_json::from_str(&r.body).unwrap();
-                body["ids"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|id| id.as_str().unwrap().to_owned())
-                    .collect()
-            })
-            .collect()
+        kills(&self.cluster)
     }
 
-    /// The blue tasks the backend serves, per pool written: `None` for all of them.
     fn blue_served(pool: &Value) -> Option<Vec<String>> {
-        let services = pool["haproxy"]["backends"][0]["services"].as_array()?;
-        let blue = services
-            .iter()
-            .find(|s| s["marathon"]["serviceID"] == "/svc-blue");
-        match blue {
-            None => Some(Vec::new()),
-            Some(entry) => entry["mesos"]["taskIDPattern"].as_str().map(|pattern| {
-                pattern
-                    .trim_start_matches("^(")
-                    .trim_end_matches(")$")
-                    .split('|')
-                    .map(|id| id.replace('\\', ""))
-                    .collect()
-            }),
-        }
+        served(pool, "/svc-blue")
     }
 
     fn record(&self) -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(self.cluster.dir.path().join("state.json")).unwrap(),
-        )
-        .unwrap()
+        record(&self.cluster)
     }
 }
 
+/// `strategy.migrate` one task at a time, each task's `pending_jobs` its drain gate.
+pub(crate) fn strategy(drain_timeout: &str) -> String {
+    format!(
+        r#"  migrate:
+    batchSize: 1
+    drain:
+      name: pending-jobs
+      query: {{prometheus: 'pending_jobs{{task_id="{{{{ task.id }}}}"}}'}}
+      timeout: {drain_timeout}
+      interval: 200ms
+    watch: 500ms"#
+    )
+}
+
+/// The analysis section: `prometheus` for the drain gate, a watch gate that passes.
+pub(crate) fn analysis(prometheus: &Prometheus) -> String {
+    format!(
+        "analysis:\n  interval: 100ms\n  prometheus: {{address: {}}}\n  metrics:\n    - name: errors\n      query: {{command: echo 0}}\n      max: 0\n",
+        prometheus.url()
+    )
+}
+
+/// Marathon's kill requests, each a list of task ids.
+pub(crate) fn kills(cluster: &Cluster) -> Vec<Vec<String>> {
+    cluster
+        .marathon
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/v2/tasks/delete"))
+        .map(|r| {
+            assert_eq!(r.path, "/v2/tasks/delete?scale=true");
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            body["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// The tasks of Marathon app `service` a written pool's backend serves: `None` for
+/// all of them, none when the service left the backend.
+pub(crate) fn served(pool: &Value, service: &str) -> Option<Vec<String>> {
+    let services = pool["haproxy"]["backends"][0]["services"].as_array()?;
+    let entry = services
+        .iter()
+        .find(|s| s["marathon"]["serviceID"] == service);
+    match entry {
+        None => Some(Vec::new()),
+        Some(entry) => entry["mesos"]["taskIDPattern"].as_str().map(|pattern| {
+            pattern
+                .trim_start_matches("^(")
+                .trim_end_matches(")$")
+                .split('|')
+                .map(|id| id.replace('\\', ""))
+                .collect()
+        }),
+    }
+}
+
+/// The state record the cluster's specs keep.
+pub(crate) fn record(cluster: &Cluster) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(cluster.dir.path().join("state.json")).unwrap())
+        .unwrap()
+}
+
 /// Waits (really: the binary runs on its own) until `done` holds.
-async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
         assert!(started.elapsed() < limit, "timed out waiting for {what}");

@@ -13,10 +13,12 @@ use serde_json::{Value, json};
 
 use crate::dcos::{Cluster, TOKEN, with_service};
 use crate::support::binary::Greenlight;
+use crate::support::http_server::Request;
+use crate::support::marathon::as_sent;
 use crate::support::rollout::describe;
 
 /// The app definition of the colour a release deploys to: its id is the pool's.
-const APP: &str = r#"{
+pub(crate) const APP: &str = r#"{
   "id": "/svc-{{ pool.new }}",
   "instances": 2,
   "cmd": "python3 -m http.server $PORT0",
@@ -26,8 +28,9 @@ const APP: &str = r#"{
 }
 "#;
 
-struct Colours {
-    cluster: Cluster,
+/// A cluster whose releases alternate between `/svc-blue` and `/svc-green` on one spec.
+pub(crate) struct Colours {
+    pub(crate) cluster: Cluster,
     spec: PathBuf,
 }
 
@@ -35,27 +38,42 @@ impl Colours {
     /// Blue serves v1 behind the sample pool; green does not exist. The spec's gate
     /// reads `errors` (0 passes), so a test can fail one release.
     async fn start() -> Colours {
+        Colours::on(APP, "switch", "  blueGreen:\n    postPromotion: {hold: 600ms}", |dir| {
+            std::fs::write(dir.join("errors"), "0").unwrap_or_else(|e| panic!("{e}"));
+            format!(
+                "analysis:\n  interval: 100ms\n  metrics:\n    - name: errors\n      query: {{command: 'cat {}/errors'}}\n      max: 0\n",
+                dir.display()
+            )
+        })
+        .await
+    }
+
+    /// Blue serves v1 from the app definition `template` (its id `/svc-{{ pool.new }}`),
+    /// green does not exist; the spec has `pools: [blue, green]`, the Edge-LB `mode`, the
+    /// `strategy` and what `extra` writes in the cluster's folder and returns.
+    pub(crate) async fn on(
+        template: &str,
+        mode: &str,
+        strategy: &str,
+        extra: impl FnOnce(&std::path::Path) -> String,
+    ) -> Colours {
         let cluster = Cluster::start().await;
         cluster.marathon.state().apps.clear();
-        cluster.marathon.add_app(app("v1", "blue"));
+        cluster.marathon.add_app(coloured(template, "v1", "blue"));
         let dir = cluster.dir.path();
-        std::fs::write(dir.join("svc.json"), APP).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.join("errors"), "0").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("svc.json"), template).unwrap_or_else(|e| panic!("{e}"));
         let spec = cluster.spec_with(
             ("/svc-{{ pool.stable }}", "/svc-{{ pool.new }}"),
-            "switch",
-            "  blueGreen:\n    postPromotion: {hold: 600ms}",
-            &format!(
-                "pools: [blue, green]\nanalysis:\n  interval: 100ms\n  metrics:\n    - name: errors\n      query: {{command: 'cat {}/errors'}}\n      max: 0\n",
-                dir.display()
-            ),
+            mode,
+            strategy,
+            &format!("pools: [blue, green]\n{}", extra(dir)),
         );
         Colours { cluster, spec }
     }
 
     /// `greenlight run --version <version>`, the stable version from the record (the
     /// first release names v1, as a first run must).
-    fn command(&self, version: &str) -> tokio::process::Command {
+    pub(crate) fn command(&self, version: &str) -> tokio::process::Command {
         let mut args = vec!["--version", version];
         if version == "v2" {
             args.extend(["--stable-version", "v1"]);
@@ -64,7 +82,7 @@ impl Colours {
     }
 
     /// `greenlight <verb> <args>` on the spec, with the token.
-    fn greenlight(&self, verb: &str, args: &[&str]) -> tokio::process::Command {
+    pub(crate) fn greenlight(&self, verb: &str, args: &[&str]) -> tokio::process::Command {
         let mut command = Greenlight::on(verb, &self.spec).into_tokio();
         command
             .args(args)
@@ -73,11 +91,11 @@ impl Colours {
         command
     }
 
-    async fn release(&self, version: &str) -> Output {
+    pub(crate) async fn release(&self, version: &str) -> Output {
         self.output(self.command(version)).await
     }
 
-    async fn output(&self, mut command: tokio::process::Command) -> Output {
+    pub(crate) async fn output(&self, mut command: tokio::process::Command) -> Output {
         let output = tokio::time::timeout(Duration::from_secs(60), command.output())
             .await
             .unwrap_or_else(|_| panic!("greenlight did not finish within 60s"))
@@ -131,59 +149,77 @@ impl Colours {
         colours
     }
 
-    fn record(&self) -> Value {
+    pub(crate) fn record(&self) -> Value {
         let text = std::fs::read_to_string(self.cluster.dir.path().join("state.json"))
             .unwrap_or_else(|e| panic!("no record: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad record: {e}"))
     }
 
     /// Marathon's writes since the last call, as `METHOD path`.
-    fn marathon_writes(&self) -> Vec<String> {
+    pub(crate) fn marathon_writes(&self) -> Vec<String> {
+        lines(&self.take_writes())
+    }
+
+    /// Marathon's writes since the last call.
+    pub(crate) fn take_writes(&self) -> Vec<Request> {
         self.cluster
             .marathon
             .server
             .take_requests()
-            .iter()
+            .into_iter()
             .filter(|r| r.method != "GET")
-            .map(|r| format!("{} {}", r.method, r.path))
             .collect()
     }
 
-    /// `version` runs in `colour` (two healthy tasks from its own definition), the
-    /// other colour's app is gone, and the pool differs from the start in the backend's
-    /// service only.
+    /// `version` runs in `colour`, live in the record.
     fn serves(&self, version: &str, colour: &str) {
-        let other = if colour == "blue" { "green" } else { "blue" };
-        let app = self
-            .cluster
-            .marathon
-            .app(&format!("/svc-{colour}"))
-            .unwrap_or_else(|| panic!("/svc-{colour} exists"));
-        assert_eq!(app.definition["labels"]["VERSION"], version);
-        assert_eq!(app.tasks.len(), 2);
-        assert!(
-            app.tasks
-                .iter()
-                .all(|t| t["healthCheckResults"][0]["alive"] == true)
-        );
-        assert!(
-            self.cluster
-                .marathon
-                .app(&format!("/svc-{other}"))
-                .is_none(),
-            "/svc-{other} removed"
-        );
-        assert_eq!(
-            self.cluster.edgelb.pool("sample-config"),
-            with_service(&format!("/svc-{colour}"))
-        );
+        assert_serves(&self.cluster, version, colour, 2);
         assert_eq!(self.record()["stableVersion"], version);
     }
 }
 
+/// `version` runs in `colour` (`tasks` healthy tasks from its own definition), the other
+/// colour's app is gone, and the pool differs from the start in the backend's service
+/// only.
+pub(crate) fn assert_serves(cluster: &Cluster, version: &str, colour: &str, tasks: usize) {
+    let other = if colour == "blue" { "green" } else { "blue" };
+    let app = cluster
+        .marathon
+        .app(&format!("/svc-{colour}"))
+        .unwrap_or_else(|| panic!("/svc-{colour} exists"));
+    assert_eq!(app.definition["labels"]["VERSION"], version);
+    assert_eq!(app.tasks.len(), tasks);
+    assert!(
+        app.tasks
+            .iter()
+            .all(|t| t["healthCheckResults"][0]["alive"] == true)
+    );
+    assert!(
+        cluster.marathon.app(&format!("/svc-{other}")).is_none(),
+        "/svc-{other} removed"
+    );
+    assert_eq!(
+        cluster.edgelb.pool("sample-config"),
+        with_service(&format!("/svc-{colour}"))
+    );
+}
+
 /// The app definition of `version` in `colour`, as the spec renders it.
 fn app(version: &str, colour: &str) -> Value {
-    let text = APP
+    coloured(APP, version, colour)
+}
+
+/// `METHOD path` of each request.
+pub(crate) fn lines(requests: &[Request]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// `template` rendered for `version` in `colour`.
+pub(crate) fn coloured(template: &str, version: &str, colour: &str) -> Value {
+    let text = template
         .replace("{{ pool.new }}", colour)
         .replace("{{ version }}", version);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad app: {e}"))
@@ -310,7 +346,7 @@ async fn an_app_left_in_the_idle_colour_is_replaced_and_the_live_one_untouched()
         .marathon
         .app("/svc-green")
         .unwrap_or_else(|| panic!("green"));
-    assert_eq!(green.definition, app("v2", "green"));
+    assert_eq!(as_sent(&green.definition), app("v2", "green"));
     assert!(green.tasks.iter().all(|t| {
         t["id"]
             .as_str()

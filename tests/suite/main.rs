@@ -10,6 +10,7 @@ mod crash_haproxy;
 mod dcos;
 mod dcos_conformance;
 mod dcos_migrate;
+mod dcos_migrate_colours;
 mod dcos_pools;
 mod demo;
 mod engine;

@@ -1,8 +1,10 @@
 //! A Marathon double over HTTP: apps, their tasks with health check results, deployments
 //! that take a few reads of `/v2/deployments` to finish (or never do), task kills that
 //! scale the app down, app updates (a changed definition restarts every task; an app
-//! locked by a deployment refuses an update without `force=true`), and app removal. Answers have Marathon's shapes (see the
-//! conformance suite); an ACS token is required when one is set.
+//! locked by a deployment refuses an update without `force=true`), and app removal.
+//! Service ports asked as 0 are given one from 10000 in the stored definition, as
+//! Marathon does. Answers have Marathon's shapes (see the conformance suite); an ACS
+//! token is required when one is set.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -80,8 +82,9 @@ impl FakeMarathon {
     }
 
     /// Creates a running app as `dcos marathon app add` would have, all tasks up.
-    pub fn add_app(&self, definition: Value) {
+    pub fn add_app(&self, mut definition: Value) {
         let mut state = self.state();
+        assign_service_ports(&mut state.counter, &mut definition);
         let id = definition["id"].as_str().unwrap_or("/app").to_owned();
         let instances = definition["instances"].as_u64().unwrap_or(1);
         let mut app = App {
@@ -169,6 +172,40 @@ fn task(app_id: &str, definition: &Value, counter: u64, health: Health) -> Value
     task
 }
 
+/// Gives every service port asked as 0 one of Marathon's own (from 10000), as
+/// Marathon does when it stores a definition: the app read back differs there.
+/// `definition` as stored, with the service ports Marathon picked set back to 0:
+/// what was sent, when every port was asked as 0.
+pub fn as_sent(definition: &Value) -> Value {
+    let mut definition = definition.clone();
+    if let Some(list) = definition
+        .pointer_mut("/portDefinitions")
+        .and_then(Value::as_array_mut)
+    {
+        for port in list {
+            port["port"] = json!(0);
+        }
+    }
+    definition
+}
+
+fn assign_service_ports(counter: &mut u64, definition: &mut Value) {
+    for (path, key) in [
+        ("/portDefinitions", "port"),
+        ("/container/portMappings", "servicePort"),
+    ] {
+        let Some(list) = definition.pointer_mut(path).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for port in list {
+            if port.get(key).and_then(Value::as_u64).unwrap_or(0) == 0 {
+                *counter += 1;
+                port[key] = json!(10_000 + *counter);
+            }
+        }
+    }
+}
+
 fn answer(state: &mut State, request: &Request) -> Response {
     if let Some(token) = &state.token {
         let expected = format!("token={token}");
@@ -244,6 +281,8 @@ fn create(state: &mut State, definition: Value) -> Response {
     if state.apps.contains_key(&id) {
         return error(409, format!("An app with id [{id}] already exists."));
     }
+    let mut definition = definition;
+    assign_service_ports(&mut state.counter, &mut definition);
     let instances = definition["instances"].as_u64().unwrap_or(1);
     state.apps.insert(
         id.clone(),
@@ -290,6 +329,7 @@ fn update(state: &mut State, id: &str, patch: Value, query: &str) -> Response {
     for (key, value) in fields {
         app.definition[key] = value.clone();
     }
+    assign_service_ports(&mut state.counter, &mut app.definition);
     match patch["instances"].as_u64() {
         Some(instances) => app.instances = instances,
         None if replace => app.instances = 1,
