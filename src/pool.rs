@@ -79,6 +79,19 @@ pub fn sides(names: Option<[&str; 2]>, stable: Pool) -> Sides {
     }
 }
 
+/// What to add when the router and the record disagree on fixed pools: the
+/// record also keeps which pool is live, and removing it (the usual way out)
+/// makes the next run take pool `a`, which is wrong when the stable version
+/// serves from `b`.
+pub fn mismatch_note(sides: &Sides, stable: Pool) -> String {
+    format!(
+        "On fixed pools the record also says which pool serves the stable version (`stablePool`: `a` for the first, `b` for the second): this run took it to be {} (`{stable}`) and would deploy to {} (`{}`). If the stable version serves from {1}, the record must say `\"stablePool\": \"{2}\"`: without a record the stable version is taken to be in pool `a`, so removing it does not help.",
+        sides.stable,
+        sides.new,
+        stable.other(),
+    )
+}
+
 /// The names a spec document gives its pools (`pools: [blue, green]`), if it
 /// gives two strings; anything else is left to validation to report.
 pub fn declared(document: &Value) -> Option<[&str; 2]> {

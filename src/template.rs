@@ -79,6 +79,22 @@ pub struct TemplateContext {
     pub vars: BTreeMap<String, serde_json::Value>,
 }
 
+impl TemplateContext {
+    /// The context a target renders the objects of `version` with: `version`
+    /// is that version and, on fixed pools, `pool.new` is the pool it runs in.
+    /// The stable version's own objects are in `pool.stable`, so rendering
+    /// them (to remove them) swaps the pools; with the release's pools they
+    /// would name the new version's objects.
+    pub fn for_version(&self, version: &str) -> Self {
+        let mut context = self.clone();
+        if version != context.version && version == context.stable_version {
+            context.pool = context.pool.map(|pool| pool.swapped());
+        }
+        context.version = version.to_owned();
+        context
+    }
+}
+
 /// Server names per side, as the router section lists them.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Servers {
@@ -576,6 +592,23 @@ mod tests {
             pool: None,
             vars: BTreeMap::from([("image".into(), serde_json::json!("registry/checkout"))]),
         }
+    }
+
+    #[test]
+    fn each_version_renders_in_its_own_pool() {
+        let release = TemplateContext {
+            pool: Some(crate::pool::sides(
+                Some(["blue", "green"]),
+                crate::pool::Pool::A,
+            )),
+            ..context()
+        };
+        let app = "/svc-{{ pool.new }}:{{ version }}";
+        let render = |version: &str| render_text(app, &release.for_version(version)).ok();
+        assert_eq!(render("v2").as_deref(), Some("/svc-green:v2"));
+        assert_eq!(render("v1").as_deref(), Some("/svc-blue:v1"));
+        // Any other version is rendered as the release is: in the idle pool.
+        assert_eq!(render("v0").as_deref(), Some("/svc-green:v0"));
     }
 
     #[test]

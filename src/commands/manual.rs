@@ -461,10 +461,26 @@ fn status_text(
         router.describe()
     ));
     if let Some(pool) = pool {
-        lines.push(format!(
-            "  pools:          stable in {}, new in {}",
-            pool.stable, pool.new
-        ));
+        // Settled, the other pool holds no version (or one that was removed): the
+        // next release goes there.
+        let new_runs = record.is_some_and(|record| {
+            record.new_version.is_some()
+                && matches!(
+                    record.phase,
+                    RecordPhase::InProgress | RecordPhase::Halted | RecordPhase::Aborted
+                )
+        });
+        lines.push(if new_runs {
+            format!(
+                "  pools:          stable in {}, new in {}",
+                pool.stable, pool.new
+            )
+        } else {
+            format!(
+                "  pools:          stable in {}, {} idle (the next release goes there)",
+                pool.stable, pool.new
+            )
+        });
     }
     lines.join("\n") + "\n"
 }
@@ -542,6 +558,43 @@ mod tests {
             pending: None,
             reason: None,
         }
+    }
+
+    #[test]
+    fn status_names_the_idle_pool_once_nothing_is_in_it() {
+        let pools = crate::pool::sides(Some(["blue", "green"]), crate::pool::Pool::B);
+        let release = Release {
+            name: "checkout".into(),
+            stable_version: "v2".into(),
+            new_version: "v3".into(),
+        };
+        let text = |record: &Record| {
+            status_text(
+                Some(record),
+                &release,
+                Weight::ZERO,
+                &SendsToNew(0),
+                &NamedStore,
+                Some(&pools),
+            )
+        };
+        let halted = text(&halted_at(0));
+        assert!(halted.contains("stable in green, new in blue"), "{halted}");
+        let promoted = Record {
+            new_version: None,
+            phase: RecordPhase::Promoted,
+            ..halted_at(0)
+        };
+        let settled = text(&promoted);
+        assert!(
+            settled.contains("stable in green, blue idle (the next release goes there)"),
+            "{settled}"
+        );
+        let rolled_back = text(&Record {
+            phase: RecordPhase::RolledBack,
+            ..halted_at(0)
+        });
+        assert!(rolled_back.contains("blue idle"), "{rolled_back}");
     }
 
     fn halt_message(result: Result<(), AppError>) -> String {

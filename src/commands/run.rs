@@ -99,7 +99,16 @@ async fn run_locked(
                     &providers.router.describe(),
                     live,
                 )
-                .map_err(|mismatch| AppError::Halted(mismatch.message))?;
+                .map_err(|mismatch| {
+                    AppError::Halted(match &loaded.context.pool {
+                        Some(sides) => format!(
+                            "{}\n{}",
+                            mismatch.message,
+                            crate::pool::mismatch_note(sides, stable_pool)
+                        ),
+                        None => mismatch.message,
+                    })
+                })?;
             }
             (None, Weight::ZERO)
         }

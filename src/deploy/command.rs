@@ -14,6 +14,7 @@ use crate::provider::ProviderError;
 use crate::release::Release;
 
 // `target: command` (no doc comment: the schema describes it at the enum arm).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CommandTarget {
@@ -21,7 +22,6 @@ pub struct CommandTarget {
     pub deploy: String,
     /// Removes `$GREENLIGHT_VERSION` (the old version after promotion, the new
     /// one after a rollback). Nothing is removed when this is not set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retire: Option<String>,
     /// How long `deploy` may take before the rollout is rolled back.
     #[serde(default = "super::default_deploy_timeout")]
@@ -41,21 +41,43 @@ impl super::TargetSettings for CommandTarget {
         &self,
         context: &crate::provider::ProviderContext,
     ) -> Result<Box<dyn Target>, ProviderError> {
-        Ok(Box::new(CommandTargetProvider::new(
-            self.clone(),
-            context.release.clone(),
-        )))
+        Ok(Box::new(CommandTargetProvider {
+            spec: self.clone(),
+            release: context.release.clone(),
+            template: context.template.clone(),
+        }))
     }
 }
 
 pub struct CommandTargetProvider {
     spec: CommandTarget,
     release: Release,
+    /// Only for the pool each version runs in, on fixed pools.
+    template: crate::template::TemplateContext,
 }
 
 impl CommandTargetProvider {
-    pub fn new(spec: CommandTarget, release: Release) -> Self {
-        Self { spec, release }
+    /// What a script acting on `version` sees: the release, the version and, on
+    /// fixed pools, that version's own pool. A script's text is rendered once for
+    /// the release, where `pool.new` is the new version's pool even when the
+    /// stable version is retired; `GREENLIGHT_POOL` follows the version.
+    fn env(&self, version: &str) -> Vec<(&'static str, String)> {
+        let mut env = self.release.env();
+        env.push(("GREENLIGHT_VERSION", version.to_owned()));
+        if let Some(pool) = self.template.for_version(version).pool {
+            env.push(("GREENLIGHT_POOL", pool.new));
+        }
+        env
+    }
+
+    /// How the plan shows the variables a script acting on `version` gets.
+    fn shown_env(&self, version: &str) -> String {
+        self.env(version)
+            .into_iter()
+            .filter(|(name, _)| matches!(*name, "GREENLIGHT_VERSION" | "GREENLIGHT_POOL"))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     async fn run(
@@ -65,9 +87,13 @@ impl CommandTargetProvider {
         timeout: Duration,
         what: &str,
     ) -> Result<(), ProviderError> {
-        let mut env = self.release.env();
-        env.push(("GREENLIGHT_VERSION", version.to_owned()));
-        run_script(script, &env, timeout, &format!("{what} {version}")).await?;
+        run_script(
+            script,
+            &self.env(version),
+            timeout,
+            &format!("{what} {version}"),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -80,14 +106,15 @@ impl Target for CommandTargetProvider {
 
     fn plan_deploy(&self, version: &str) -> Vec<String> {
         vec![format!(
-            "run `{}` with GREENLIGHT_VERSION={version}",
-            self.spec.deploy
+            "run `{}` with {}",
+            self.spec.deploy,
+            self.shown_env(version)
         )]
     }
 
     fn plan_retire(&self, version: &str) -> Vec<String> {
         match &self.spec.retire {
-            Some(retire) => vec![format!("run `{retire}` with GREENLIGHT_VERSION={version}")],
+            Some(retire) => vec![format!("run `{retire}` with {}", self.shown_env(version))],
             None => vec![format!("leave {version} running (no `retire` command)")],
         }
     }

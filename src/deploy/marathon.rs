@@ -29,6 +29,7 @@ use crate::traffic::Task;
 /// A Marathon app per version. The app definition's `id` must change with the version
 /// (`/svc-{{ version }}`) or with the fixed pool it runs in (`/svc-{{ pool.new }}` with
 /// `pools: [blue, green]`), so both versions run side by side.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "MarathonTarget")]
@@ -38,10 +39,8 @@ pub struct MarathonSettings {
     pub url: String,
     /// The environment variable holding a DC/OS ACS token, sent as
     /// `Authorization: token=…` and never shown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_env: Option<String>,
     /// A PEM file of CA certificates to trust besides the system's (the cluster's CA).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
     /// The app definition file (JSON or YAML), a template rendered for the app it
     /// defines: `version` is that app's version and `pool.new` its pool (the stable
@@ -164,12 +163,7 @@ impl MarathonTarget {
                 path.display()
             ))
         })?;
-        let mut context = self.template.clone();
-        // The stable version's app is rendered from its own side: its pool is `pool.new`.
-        if version != context.version && version == context.stable_version {
-            context.pool = context.pool.map(|pool| pool.swapped());
-        }
-        context.version = version.to_owned();
+        let context = self.template.for_version(version);
         let text = render_text(&source, &context).map_err(|(message, hint)| {
             let error = ProviderError::new(format!("{}: {message}", path.display()));
             match hint {

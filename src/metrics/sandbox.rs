@@ -16,12 +16,12 @@ use crate::provider::{ProviderContext, ProviderError};
 use crate::sandbox::{Sandbox, Side};
 
 // `query: {sandbox: …}` as the spec writes it (no doc comment: it would enter the schema).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SandboxQuery {
     pub stat: SandboxStat,
     /// How far back to look (default: the analysis interval).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Span>,
 }
 

@@ -54,12 +54,12 @@ impl QuerySpec {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CountQueries {
     pub new: VersionQueries,
     /// Needed by `compare: stable`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable: Option<VersionQueries>,
 }
 

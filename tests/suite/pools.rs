@@ -28,7 +28,7 @@ metadata:
 target:
   command:
     deploy: echo $GREENLIGHT_VERSION > {dir_text}/pool-{{{{ servers.pool }}}}
-    retire: for f in {dir_text}/pool-*; do if [ "$(cat $f)" = "$GREENLIGHT_VERSION" ]; then rm $f; fi; done
+    retire: test "$(cat {dir_text}/pool-$GREENLIGHT_POOL)" = "$GREENLIGHT_VERSION" && rm {dir_text}/pool-$GREENLIGHT_POOL
 {router}strategy:
   canary:
     steps:
@@ -156,4 +156,83 @@ fn plan_shows_which_pool_serves_and_which_the_new_version_goes_to() {
     let run = plan.run();
     assert_eq!(run.code(), Some(0), "{}", run.stderr);
     masked(&[dir.path()]).bind(|| insta::assert_snapshot!("plan_pools", run.stdout));
+}
+
+/// A target that renders each version's objects (Kubernetes manifests named
+/// after `pool.new`) names the stable version's by its own pool: retiring it
+/// after promotion removes that pool's Deployment, and a rollback removes the
+/// new pool's, never the other way round or neither.
+#[test]
+fn a_kubernetes_target_on_fixed_pools_removes_each_version_from_its_own_pool() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        manifests.join("web.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: 'web-{{ pool.new }}'}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web, version: '{{ version }}'}}\n    spec: {containers: [{name: app, image: 'web:{{ version }}'}]}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let spec = dir.path().join("greenlight.yaml");
+    let state = dir.path().join("state.json");
+    std::fs::write(
+        &spec,
+        format!("apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\npools: [blue, green]\ntarget:\n  kubernetes: {{manifests: [manifests], namespace: shop}}\nrouter:\n  service: {{name: web, namespace: shop, stableSelector: {{app: web, version: '{{{{ stable_version }}}}'}}, newSelector: {{app: web, version: '{{{{ version }}}}'}}}}\nstrategy:\n  blueGreen: {{}}\nstate: {{file: {}}}\n", state.display()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // v2 is stable in green (pool `b`): v3 goes to blue.
+    std::fs::write(
+        &state,
+        r#"{"name":"web","stableVersion":"v2","phase":"promoted","weight":0,"updatedAt":"2026-01-01T00:00:00.000Z","stablePool":"b"}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut plan = Greenlight::on("plan", &spec);
+    plan.args(["--version", "v3"]);
+    let run = plan.run();
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    let (before, rollback) = run
+        .stdout
+        .split_once("If a gate")
+        .unwrap_or_else(|| panic!("no rollback section: {}", run.stdout));
+    let (deploy, retire) = before
+        .split_once("retire v2")
+        .unwrap_or_else(|| panic!("no retirement: {}", run.stdout));
+    assert!(deploy.contains("Deployment web-blue"), "{}", run.stdout);
+    assert!(retire.contains("Deployment web-green"), "{}", run.stdout);
+    assert!(
+        rollback.contains("delete Deployment web-blue"),
+        "{}",
+        run.stdout
+    );
+    assert!(!rollback.contains("web-green"), "{}", run.stdout);
+}
+
+/// Without a record the stable version is taken to be in the first pool; when the
+/// router already serves the other one, the halt says how to tell greenlight so
+/// (the record's `stablePool`), since removing the record would only repeat it.
+#[test]
+fn a_router_serving_the_idle_pool_halts_saying_how_to_name_the_live_pool() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+    let spec = dir.path().join("greenlight.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\npools: [blue, green]\ntarget:\n  command: {{deploy: 'touch {dir}/deployed-$GREENLIGHT_POOL'}}\nrouter:\n  command: {{get: echo 100, set: 'true'}}\nstrategy:\n  canary: {{steps: [{{weight: 50, hold: 1s}}]}}\nstate: {{file: {dir}/state.json}}\n",
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut run = Greenlight::on("run", &spec);
+    run.args(["--version", "v2", "--stable-version", "v1"]);
+    let run = run.run();
+    assert_eq!(run.code(), Some(3), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("would deploy to green (`b`). If the stable version serves from green, the record must say `\"stablePool\": \"b\"`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !dir.path().join("deployed-green").exists(),
+        "deployed anyway"
+    );
 }

@@ -56,9 +56,11 @@ impl KubernetesTargetProvider {
     }
 
     fn render(&self, version: &str) -> Result<Vec<Manifest>, ProviderError> {
-        let mut context = self.context.clone();
-        context.version = version.to_owned();
-        manifests::render(&self.base, &self.spec.manifests, &context)
+        manifests::render(
+            &self.base,
+            &self.spec.manifests,
+            &self.context.for_version(version),
+        )
     }
 
     /// The objects that belong to `version` only: their name differs when the

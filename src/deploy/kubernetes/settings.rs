@@ -10,6 +10,7 @@ use crate::field::{FieldPath, Problem, problem, require_text};
 use crate::kubernetes::ClusterSpec;
 use crate::provider::{ProviderContext, ProviderError};
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KubernetesTarget {
@@ -18,10 +19,8 @@ pub struct KubernetesTarget {
     /// rollout context, `version` being the version deployed.
     pub manifests: Vec<String>,
     /// The kubeconfig context (default: the current one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     /// The namespace of objects that name none (default: the context's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// How long the Deployments may take to be ready before the rollout is rolled back.
     #[serde(default = "crate::kubernetes::rollout::default_timeout")]

@@ -12,6 +12,7 @@ use crate::metrics::{MetricSource, QuerySettings, SharedSettings};
 use crate::provider::{ProviderContext, ProviderError};
 use crate::secrets::Credential;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PrometheusSpec {
@@ -20,7 +21,6 @@ pub struct PrometheusSpec {
     /// Query timeout, sent to Prometheus too (default 10s).
     #[serde(default = "default_query_timeout")]
     pub timeout: Span,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<PrometheusAuthSpec>,
 }
 
@@ -29,13 +29,12 @@ fn default_query_timeout() -> Span {
 }
 
 /// Credentials by environment variable name, never by value. Give one of the two.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PrometheusAuthSpec {
     /// The variable holding a bearer token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic: Option<BasicAuthSpec>,
 }
 
