@@ -42,6 +42,30 @@ impl Source {
         })
     }
 
+    /// The pool the record says the stable version runs in (the first
+    /// without a record). A record that names that pool must find the name
+    /// at the same place in `pools:`: which place is which is the order of
+    /// `pools:`, so a reordered or renamed list would swap the sides silently.
+    pub fn live_pool(&self, record: Option<&Record>) -> Result<Pool, AppError> {
+        let pool = record
+            .and_then(|record| record.stable_pool)
+            .unwrap_or_default();
+        let recorded = record.and_then(|record| record.stable_pool_name.as_deref());
+        let (Some(recorded), Some(names)) = (recorded, self.parsed.pool_names()) else {
+            return Ok(pool);
+        };
+        let now = crate::pool::sides(Some(names), pool).stable;
+        if now == recorded {
+            return Ok(pool);
+        }
+        Err(AppError::Usage(format!(
+            "the state record says the stable version runs in pool `{recorded}`, the {} of `pools:` when it was written, but `pools:` is now [{}, {}]; put `pools:` back in its order and names (the order says which app or server list is which), or, if the stable version really runs in `{now}`, write that pool into the record (`stablePool`, `stablePoolName`)",
+            if pool == Pool::A { "first" } else { "second" },
+            names[0],
+            names[1],
+        )))
+    }
+
     /// The spec for these versions, the stable one running in `stable_pool`
     /// (fixed pools, `crate::pool`).
     pub fn load(
@@ -148,10 +172,7 @@ pub(crate) async fn resolve(args: &SpecArgs) -> Result<Resolved, AppError> {
         });
     }
     let (_, store, record) = source.record(&args.config).await?;
-    let pool = record
-        .as_ref()
-        .and_then(|record| record.stable_pool)
-        .unwrap_or_default();
+    let pool = source.live_pool(record.as_ref())?;
     let stable = match (&args.stable_version, record) {
         (Some(stable), _) => stable.clone(),
         (None, Some(record)) => record.stable_version,

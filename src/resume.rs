@@ -103,6 +103,7 @@ mod tests {
             holder: None,
             updated_at: String::new(),
             stable_pool: None,
+            stable_pool_name: None,
             pending,
             reason: None,
         }

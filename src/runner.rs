@@ -77,6 +77,8 @@ pub struct Journal<'a> {
     pub holder: String,
     /// The pool the stable version runs in, for specs with fixed pools.
     pub stable_pool: Option<crate::pool::Pool>,
+    /// The pools' names in this release (`pool.stable`, `pool.new`).
+    pub pool_names: Option<crate::pool::Sides>,
     /// Where an interrupted rollout picks up, instead of starting afresh.
     pub resume: Option<Resume>,
     /// The weight the record had verified before this run (0 for a fresh one).
@@ -411,7 +413,7 @@ async fn save(
         Some(journal.holder.clone()),
         now,
     )
-    .in_pools(journal.stable_pool);
+    .in_pools(journal.stable_pool, journal.pool_names.as_ref());
     // Why it did not promote, in full (where a failed rollback left traffic).
     let reason = state
         .reason

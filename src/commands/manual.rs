@@ -47,10 +47,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
     let (name, store, record) = source.record(&spec_args.config).await?;
     let release = versions(command, args, name, record.as_ref(), store.as_ref())?;
 
-    let stable_pool = record
-        .as_ref()
-        .and_then(|record| record.stable_pool)
-        .unwrap_or_default();
+    let stable_pool = source.live_pool(record.as_ref())?;
     let loaded = source.load(
         &Version::Given(release.new_version.clone()),
         &Version::Given(release.stable_version.clone()),
@@ -108,6 +105,7 @@ pub async fn run(command: Manual, args: &ManualArgs) -> Result<String, AppError>
             store: store.as_ref(),
             holder,
             stable_pool: loaded.context.pool.is_some().then_some(stable_pool),
+            pool_names: loaded.context.pool.clone(),
         };
         by_hand(
             command,
@@ -192,7 +190,7 @@ pub(crate) async fn supersede(
         stable_version: other.stable_version.clone(),
         new_version: old.clone(),
     };
-    let stable_pool = other.stable_pool.unwrap_or_default();
+    let stable_pool = source.live_pool(Some(other))?;
     let loaded = source.load(
         &Version::Given(old.clone()),
         &Version::Given(other.stable_version.clone()),
@@ -221,6 +219,7 @@ pub(crate) async fn supersede(
         store,
         holder: holder.to_owned(),
         stable_pool: loaded.context.pool.is_some().then_some(stable_pool),
+        pool_names: loaded.context.pool.clone(),
     };
     by_hand(
         Manual::Rollback,
@@ -241,6 +240,7 @@ struct Held<'a> {
     store: &'a dyn StateStore,
     holder: String,
     stable_pool: Option<crate::pool::Pool>,
+    pool_names: Option<crate::pool::Sides>,
 }
 
 /// The command, once the lock is held.
@@ -276,6 +276,7 @@ async fn by_hand(
         store: held.store,
         holder: held.holder,
         stable_pool: held.stable_pool,
+        pool_names: held.pool_names,
         resume: None,
         verified: Weight::new(record.map_or(0, |record| record.weight)).unwrap_or(Weight::ZERO),
     };
@@ -555,6 +556,7 @@ mod tests {
             holder: None,
             updated_at: "2026-01-01T00:00:00.000Z".into(),
             stable_pool: None,
+            stable_pool_name: None,
             pending: None,
             reason: None,
         }

@@ -136,6 +136,7 @@ async fn run_locked(
         store,
         holder,
         stable_pool: loaded.context.pool.is_some().then_some(stable_pool),
+        pool_names: loaded.context.pool.clone(),
         resume,
         verified,
     };

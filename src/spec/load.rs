@@ -131,6 +131,11 @@ impl Parsed {
         alternates(&self.document)
     }
 
+    /// The names `pools:` gives the two pools, if it gives two.
+    pub fn pool_names(&self) -> Option<[&str; 2]> {
+        crate::pool::declared(&self.document)
+    }
+
     /// Renders, deserializes and validates the spec for the versions in
     /// `options` (its `sets` were applied by `parse`).
     pub fn load(&self, options: &LoadOptions) -> Result<LoadedSpec, SpecError> {

@@ -121,6 +121,7 @@ mod tests {
             holder: None,
             updated_at: "2026-01-01T00:00:00.000Z".into(),
             stable_pool: None,
+            stable_pool_name: None,
             pending: None,
             reason: None,
         }

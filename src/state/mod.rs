@@ -35,6 +35,11 @@ pub struct Record {
     /// (`crate::pool`); the next release deploys to the other one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_pool: Option<crate::pool::Pool>,
+    /// The name `pools:` gave that pool when the record was written: a spec
+    /// whose `pools:` were reordered or renamed since is refused instead of
+    /// swapping the sides silently (`resolve::Source::live_pool`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_pool_name: Option<String>,
     /// A change started and not yet verified: written before the change,
     /// cleared once it is read back, so a crash in between is recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,22 +97,25 @@ impl Record {
             holder: holder.filter(|_| phase == RecordPhase::InProgress),
             updated_at: crate::clock::rfc3339_millis(at),
             stable_pool: None,
+            stable_pool_name: None,
             pending: None,
             reason: None,
         }
     }
 
     /// Records the pools of a release that started with the stable version
-    /// in `stable` (`None`: the spec has no fixed pools); once promoted, the new
-    /// version's pool is the stable one.
-    pub fn in_pools(mut self, stable: Option<crate::pool::Pool>) -> Self {
-        self.stable_pool = stable.map(|pool| {
-            if self.phase == RecordPhase::Promoted {
-                pool.other()
-            } else {
-                pool
-            }
-        });
+    /// in `stable`, the pools named `names` (`None`: the spec has no fixed
+    /// pools); once promoted, the new version's pool is the stable one.
+    pub fn in_pools(
+        mut self,
+        stable: Option<crate::pool::Pool>,
+        names: Option<&crate::pool::Sides>,
+    ) -> Self {
+        let promoted = self.phase == RecordPhase::Promoted;
+        self.stable_pool = stable.map(|pool| if promoted { pool.other() } else { pool });
+        self.stable_pool_name = names
+            .filter(|_| stable.is_some())
+            .map(|names| if promoted { &names.new } else { &names.stable }.clone());
         self
     }
 }

@@ -236,3 +236,64 @@ fn a_router_serving_the_idle_pool_halts_saying_how_to_name_the_live_pool() {
         "deployed anyway"
     );
 }
+
+/// The record names the live pool as well as its place in `pools:`: after a
+/// release to green, a spec whose `pools:` were reordered is refused before
+/// anything is deployed (the order says which app is which), and the spec as
+/// it was releases to blue.
+#[test]
+fn reordered_pools_are_refused_instead_of_swapping_the_sides() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+    let spec = dir.path().join("greenlight.yaml");
+    let write = |pools: &str| {
+        std::fs::write(
+            &spec,
+            format!(
+                "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\npools: {pools}\ntarget:\n  command: {{deploy: 'touch {dir}/deployed-$GREENLIGHT_VERSION-$GREENLIGHT_POOL'}}\nrouter:\n  command: {{get: 'cat {dir}/weight 2>/dev/null || echo 0', set: 'echo $GREENLIGHT_WEIGHT > {dir}/weight'}}\nstrategy:\n  canary: {{steps: [{{weight: 100, hold: 1ms}}]}}\nstate: {{file: {dir}/state.json}}\n",
+                dir = dir.path().display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+    let release = |version: &str, stable: Option<&str>| {
+        let mut run = Greenlight::on("run", &spec);
+        run.args(["--version", version]);
+        if let Some(stable) = stable {
+            run.args(["--stable-version", stable]);
+        }
+        run.run()
+    };
+    write("[blue, green]");
+    let first = release("v2", Some("v1"));
+    assert_eq!(first.code(), Some(0), "{}", first.stderr);
+    assert!(dir.path().join("deployed-v2-green").exists());
+    // The next release starts from 0% on the idle pool.
+    std::fs::write(dir.path().join("weight"), "0").unwrap_or_else(|e| panic!("{e}"));
+
+    write("[green, blue]");
+    let reordered = release("v3", None);
+    assert_eq!(reordered.code(), Some(1), "{}", reordered.stderr);
+    assert!(
+        reordered
+            .stderr
+            .contains("runs in pool `green`, the second of `pools:` when it was written, but `pools:` is now [green, blue]"),
+        "{}",
+        reordered.stderr
+    );
+    let deployed: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("deployed-v3")
+        })
+        .collect();
+    assert!(deployed.is_empty(), "deployed anyway: {deployed:?}");
+
+    write("[blue, green]");
+    let restored = release("v3", None);
+    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    assert!(dir.path().join("deployed-v3-blue").exists());
+}
