@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::binary::Greenlight;
+use crate::support::binary::{Greenlight, Run};
 use crate::support::haproxy::Haproxy;
 use crate::support::pool_app::{answers, haproxy_pools, pool_server};
 use crate::support::rollout::describe;
@@ -146,15 +146,7 @@ async fn three_consecutive_releases_with_one_spec_alternate_the_pools() {
 fn plan_shows_which_pool_serves_and_which_the_new_version_goes_to() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
     let spec = spec(dir.path(), &dir.path().join("admin.sock"));
-    std::fs::write(
-        dir.path().join("state.json"),
-        r#"{"name":"app","stableVersion":"v2","phase":"promoted","weight":0,"updatedAt":"2026-01-01T00:00:00.000Z","stablePool":"b"}"#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut plan = Greenlight::on("plan", &spec);
-    plan.args(["--version", "v3"]);
-    let run = plan.run();
-    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    let run = plan_v3_after_v2_in_pool_b(&spec, &dir.path().join("state.json"), "app");
     masked(&[dir.path()]).bind(|| insta::assert_snapshot!("plan_pools", run.stdout));
 }
 
@@ -180,15 +172,7 @@ fn a_kubernetes_target_on_fixed_pools_removes_each_version_from_its_own_pool() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     // v2 is stable in green (pool `b`): v3 goes to blue.
-    std::fs::write(
-        &state,
-        r#"{"name":"web","stableVersion":"v2","phase":"promoted","weight":0,"updatedAt":"2026-01-01T00:00:00.000Z","stablePool":"b"}"#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut plan = Greenlight::on("plan", &spec);
-    plan.args(["--version", "v3"]);
-    let run = plan.run();
-    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    let run = plan_v3_after_v2_in_pool_b(&spec, &state, "web");
     let (before, rollback) = run
         .stdout
         .split_once("If a gate")
@@ -212,15 +196,12 @@ fn a_kubernetes_target_on_fixed_pools_removes_each_version_from_its_own_pool() {
 #[test]
 fn a_router_serving_the_idle_pool_halts_saying_how_to_name_the_live_pool() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
-    let spec = dir.path().join("greenlight.yaml");
-    std::fs::write(
-        &spec,
-        format!(
-            "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\npools: [blue, green]\ntarget:\n  command: {{deploy: 'touch {dir}/deployed-$GREENLIGHT_POOL'}}\nrouter:\n  command: {{get: echo 100, set: 'true'}}\nstrategy:\n  canary: {{steps: [{{weight: 50, hold: 1s}}]}}\nstate: {{file: {dir}/state.json}}\n",
-            dir = dir.path().display()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let spec = command_spec(
+        dir.path(),
+        "[blue, green]",
+        "deployed-$GREENLIGHT_POOL",
+        "{get: echo 100, set: 'true'}",
+    );
     let mut run = Greenlight::on("run", &spec);
     run.args(["--version", "v2", "--stable-version", "v1"]);
     let run = run.run();
@@ -244,17 +225,19 @@ fn a_router_serving_the_idle_pool_halts_saying_how_to_name_the_live_pool() {
 #[test]
 fn reordered_pools_are_refused_instead_of_swapping_the_sides() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
-    let spec = dir.path().join("greenlight.yaml");
+    let router = format!(
+        "{{get: 'cat {dir}/weight 2>/dev/null || echo 0', set: 'echo $GREENLIGHT_WEIGHT > {dir}/weight'}}",
+        dir = dir.path().display()
+    );
     let write = |pools: &str| {
-        std::fs::write(
-            &spec,
-            format!(
-                "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\npools: {pools}\ntarget:\n  command: {{deploy: 'touch {dir}/deployed-$GREENLIGHT_VERSION-$GREENLIGHT_POOL'}}\nrouter:\n  command: {{get: 'cat {dir}/weight 2>/dev/null || echo 0', set: 'echo $GREENLIGHT_WEIGHT > {dir}/weight'}}\nstrategy:\n  canary: {{steps: [{{weight: 100, hold: 1ms}}]}}\nstate: {{file: {dir}/state.json}}\n",
-                dir = dir.path().display()
-            ),
+        command_spec(
+            dir.path(),
+            pools,
+            "deployed-$GREENLIGHT_VERSION-$GREENLIGHT_POOL",
+            &router,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
     };
+    let spec = write("[blue, green]");
     let release = |version: &str, stable: Option<&str>| {
         let mut run = Greenlight::on("run", &spec);
         run.args(["--version", version]);
@@ -263,7 +246,6 @@ fn reordered_pools_are_refused_instead_of_swapping_the_sides() {
         }
         run.run()
     };
-    write("[blue, green]");
     let first = release("v2", Some("v1"));
     assert_eq!(first.code(), Some(0), "{}", first.stderr);
     assert!(dir.path().join("deployed-v2-green").exists());
@@ -296,4 +278,37 @@ fn reordered_pools_are_refused_instead_of_swapping_the_sides() {
     let restored = release("v3", None);
     assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
     assert!(dir.path().join("deployed-v3-blue").exists());
+}
+
+/// A spec in `dir` on `pools` whose command target touches the file `deployed`
+/// (a name with `$GREENLIGHT_…` variables) in `dir`, with the command router
+/// `router` and one step.
+fn command_spec(dir: &Path, pools: &str, deployed: &str, router: &str) -> PathBuf {
+    let spec = dir.join("greenlight.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: greenlight.dev/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\npools: {pools}\ntarget:\n  command: {{deploy: 'touch {dir}/{deployed}'}}\nrouter:\n  command: {router}\nstrategy:\n  canary: {{steps: [{{weight: 100, hold: 1ms}}]}}\nstate: {{file: {dir}/state.json}}\n",
+            dir = dir.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    spec
+}
+
+/// `plan --version v3` on `spec` once the record in `state` says v2 of the
+/// rollout `name` was promoted into pool `b`; the plan must succeed.
+fn plan_v3_after_v2_in_pool_b(spec: &Path, state: &Path, name: &str) -> Run {
+    std::fs::write(
+        state,
+        format!(
+            r#"{{"name":"{name}","stableVersion":"v2","phase":"promoted","weight":0,"updatedAt":"2026-01-01T00:00:00.000Z","stablePool":"b"}}"#
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut plan = Greenlight::on("plan", spec);
+    plan.args(["--version", "v3"]);
+    let run = plan.run();
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    run
 }
