@@ -94,18 +94,20 @@ mod tests {
     }
 
     fn record(weight: u8, pending: Option<Pending>) -> Record {
-        Record {
+        let release = crate::release::Release {
             name: "c".into(),
             stable_version: "v1".into(),
-            new_version: Some("v2".into()),
-            phase: RecordPhase::InProgress,
-            weight,
-            holder: None,
-            updated_at: String::new(),
-            stable_pool: None,
-            stable_pool_name: None,
+            new_version: "v2".into(),
+        };
+        Record {
             pending,
-            reason: None,
+            ..Record::of(
+                &release,
+                RecordPhase::InProgress,
+                weight,
+                None,
+                std::time::UNIX_EPOCH,
+            )
         }
     }
 

@@ -547,19 +547,18 @@ mod tests {
     }
 
     fn halted_at(weight: u8) -> Record {
-        Record {
+        let release = Release {
             name: "checkout".into(),
             stable_version: "v2".into(),
-            new_version: Some("v3".into()),
-            phase: RecordPhase::Halted,
+            new_version: "v3".into(),
+        };
+        Record::of(
+            &release,
+            RecordPhase::Halted,
             weight,
-            holder: None,
-            updated_at: "2026-01-01T00:00:00.000Z".into(),
-            stable_pool: None,
-            stable_pool_name: None,
-            pending: None,
-            reason: None,
-        }
+            None,
+            std::time::UNIX_EPOCH,
+        )
     }
 
     #[test]
