@@ -68,10 +68,7 @@ async fn run_locked(
         eprintln!("{done}");
         return Ok(Outcome::Promoted);
     }
-    let stable_pool = record
-        .as_ref()
-        .and_then(|record| record.stable_pool)
-        .unwrap_or_default();
+    let stable_pool = source.live_pool(record.as_ref())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let context = provider_context(loaded, spec_folder(&args.spec.config), None, clock.clone())?;
     let providers = providers(&loaded.spec, &context)?;
